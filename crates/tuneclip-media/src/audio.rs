@@ -1,0 +1,179 @@
+//! Song decoding with symphonia: every format it reads, downmixed to mono and
+//! resampled to the analysis rate with a windowed-sinc filter.
+
+use crate::{MediaError, Result};
+use std::fs::File;
+use std::path::Path;
+use symphonia::core::codecs::audio::AudioDecoderOptions;
+use symphonia::core::errors::Error as SymError;
+use symphonia::core::formats::probe::Hint;
+use symphonia::core::formats::{FormatOptions, TrackType};
+use symphonia::core::io::MediaSourceStream;
+use symphonia::core::meta::MetadataOptions;
+
+/// Mono PCM at `sample_rate`, with what the source was.
+#[derive(Debug, Clone)]
+pub struct MonoAudio {
+    pub samples: Vec<f32>,
+    pub sample_rate: u32,
+    pub source_rate: u32,
+    pub source_channels: usize,
+}
+
+impl MonoAudio {
+    pub fn duration_s(&self) -> f64 {
+        self.samples.len() as f64 / f64::from(self.sample_rate)
+    }
+}
+
+/// Decode the default audio track of `path`, average its channels, and resample to
+/// `target_rate` Hz.
+///
+/// Corrupt packets inside an otherwise valid stream are skipped (as players do); a file
+/// that yields no audio at all is an error naming the file.
+pub fn decode_mono(path: &Path, target_rate: u32) -> Result<MonoAudio> {
+    let open_err = |reason: String| MediaError::Open { path: path.to_path_buf(), reason };
+    let dec_err = |reason: String| MediaError::Decode { path: path.to_path_buf(), reason };
+    if !(8000..=192_000).contains(&target_rate) {
+        return Err(MediaError::InvalidRequest {
+            path: path.to_path_buf(),
+            reason: format!("invalid target sample rate {target_rate} Hz (expected 8000..=192000)"),
+        });
+    }
+    let file = File::open(path).map_err(|e| open_err(e.to_string()))?;
+    let mss = MediaSourceStream::new(Box::new(file), Default::default());
+    let mut hint = Hint::new();
+    if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
+        hint.with_extension(ext);
+    }
+    let mut format = symphonia::default::get_probe()
+        .probe(&hint, mss, FormatOptions::default(), MetadataOptions::default())
+        .map_err(|e| open_err(format!("not a readable audio file ({e})")))?;
+    let track = format
+        .default_track(TrackType::Audio)
+        .ok_or_else(|| MediaError::NoAudioTrack { path: path.to_path_buf() })?;
+    let track_id = track.id;
+    let params = track
+        .codec_params
+        .as_ref()
+        .and_then(|p| p.audio())
+        .ok_or_else(|| MediaError::NoAudioTrack { path: path.to_path_buf() })?
+        .clone();
+    let mut decoder = symphonia::default::get_codecs()
+        .make_audio_decoder(&params, &AudioDecoderOptions::default())
+        .map_err(|e| dec_err(format!("unsupported codec ({e})")))?;
+
+    let mut mono: Vec<f32> = Vec::new();
+    let mut interleaved: Vec<f32> = Vec::new();
+    let mut source_rate = params.sample_rate.unwrap_or(0);
+    let mut channels = 0usize;
+    let mut bad_packets = 0usize;
+    loop {
+        let packet = match format.next_packet() {
+            Ok(Some(p)) => p,
+            Ok(None) => break,
+            // A truncated file ends like this: keep what decoded.
+            Err(SymError::IoError(_)) => break,
+            Err(e) if mono.is_empty() => return Err(dec_err(e.to_string())),
+            Err(_) => break,
+        };
+        if packet.track_id != track_id {
+            continue;
+        }
+        match decoder.decode(&packet) {
+            Ok(buf) => {
+                let spec = buf.spec();
+                source_rate = spec.rate();
+                channels = spec.channels().count().max(1);
+                buf.copy_to_vec_interleaved(&mut interleaved);
+                mono.extend(
+                    interleaved
+                        .chunks_exact(channels)
+                        .map(|frame| frame.iter().sum::<f32>() / channels as f32),
+                );
+            }
+            Err(SymError::DecodeError(_)) | Err(SymError::IoError(_)) => {
+                bad_packets += 1;
+                if bad_packets > 1000 && mono.is_empty() {
+                    return Err(dec_err("no decodable packet in the first 1000".into()));
+                }
+            }
+            Err(e) => return Err(dec_err(e.to_string())),
+        }
+    }
+    if mono.is_empty() || source_rate == 0 {
+        return Err(MediaError::EmptyAudio { path: path.to_path_buf() });
+    }
+    let samples = resample(&mono, source_rate, target_rate);
+    Ok(MonoAudio { samples, sample_rate: target_rate, source_rate, source_channels: channels })
+}
+
+/// Band-limited resampling by direct windowed-sinc interpolation (Hann window,
+/// 16 zero crossings each side, cut-off at the lower Nyquist frequency).
+pub fn resample(input: &[f32], from_hz: u32, to_hz: u32) -> Vec<f32> {
+    if from_hz == to_hz || input.is_empty() {
+        return input.to_vec();
+    }
+    const ZERO_CROSSINGS: f64 = 16.0;
+    let ratio = f64::from(to_hz) / f64::from(from_hz);
+    let cutoff = ratio.min(1.0) * 0.97; // leave a small transition band below Nyquist
+    let half_width = ZERO_CROSSINGS / cutoff; // in input samples
+    let out_len = ((input.len() as f64) * ratio).round() as usize;
+    let mut out = Vec::with_capacity(out_len);
+    for n in 0..out_len {
+        let centre = n as f64 / ratio;
+        let lo = (centre - half_width).ceil().max(0.0) as usize;
+        let hi = ((centre + half_width).floor() as usize).min(input.len() - 1);
+        let mut acc = 0.0f64;
+        for (k, &x) in input.iter().enumerate().take(hi + 1).skip(lo) {
+            let d = k as f64 - centre;
+            let arg = d * cutoff;
+            let sinc = if arg.abs() < 1e-9 {
+                1.0
+            } else {
+                (std::f64::consts::PI * arg).sin() / (std::f64::consts::PI * arg)
+            };
+            let w = 0.5 + 0.5 * (std::f64::consts::PI * d / half_width).cos();
+            acc += f64::from(x) * sinc * w * cutoff;
+        }
+        out.push(acc as f32);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sine(freq: f64, rate: u32, seconds: f64) -> Vec<f32> {
+        let n = (f64::from(rate) * seconds) as usize;
+        (0..n)
+            .map(|i| (2.0 * std::f64::consts::PI * freq * i as f64 / f64::from(rate)).sin() as f32)
+            .collect()
+    }
+
+    fn rms(x: &[f32]) -> f64 {
+        (x.iter().map(|v| f64::from(*v).powi(2)).sum::<f64>() / x.len() as f64).sqrt()
+    }
+
+    #[test]
+    fn resample_keeps_passband_and_removes_aliases() {
+        // 1 kHz survives 44.1k -> 22.05k with its amplitude (RMS of a unit sine = 0.707).
+        let pass = resample(&sine(1000.0, 44_100, 0.5), 44_100, 22_050);
+        assert_eq!(pass.len(), 11_025);
+        let mid = &pass[1000..10_000];
+        assert!((rms(mid) - 0.7071).abs() < 0.01, "passband rms {}", rms(mid));
+        // 15 kHz is above the new Nyquist (11.025 kHz): it must be attenuated, not aliased.
+        let stop = resample(&sine(15_000.0, 44_100, 0.5), 44_100, 22_050);
+        assert!(rms(&stop[1000..10_000]) < 0.02, "stopband rms {}", rms(&stop[1000..10_000]));
+    }
+
+    #[test]
+    fn non_audio_file_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("notes.ogg");
+        std::fs::write(&p, b"this is not audio at all, just text").expect("write");
+        let err = decode_mono(&p, 22_050).expect_err("text is not audio");
+        assert!(err.to_string().contains("notes.ogg"), "{err}");
+    }
+}

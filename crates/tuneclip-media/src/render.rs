@@ -1,0 +1,262 @@
+//! Rendering a crop plan: decode the clip's time range, crop each frame to the plan's
+//! window, scale to the output size, and encode H.264 (libx264) into MP4.
+
+use crate::video::{OpenVideo, frame_time_s, open_video};
+use crate::{MediaError, Result};
+use ffmpeg_next as ff;
+use ff::format::Pixel;
+use ff::software::scaling;
+use std::path::{Path, PathBuf};
+use tuneclip_core::{CropPlan, Rect};
+
+/// Output settings for a vertical render.
+#[derive(Debug, Clone)]
+pub struct RenderConfig {
+    /// Largest output size; the output is never upscaled beyond the crop unless `upscale`.
+    pub max_width_px: u32,
+    pub max_height_px: u32,
+    pub upscale: bool,
+    /// libx264 preset (ultrafast .. veryslow).
+    pub preset: String,
+    /// libx264 constant rate factor (0..51, lower is better quality).
+    pub crf: u8,
+}
+
+impl Default for RenderConfig {
+    fn default() -> Self {
+        Self { max_width_px: 1080, max_height_px: 1920, upscale: false, preset: "veryfast".into(), crf: 20 }
+    }
+}
+
+/// What was written.
+#[derive(Debug, Clone)]
+pub struct RenderReport {
+    pub path: PathBuf,
+    pub width: u32,
+    pub height: u32,
+    pub frames: u64,
+    pub duration_s: f64,
+}
+
+/// Output size for a crop of `crop` size: same aspect, at most the configured maximum,
+/// not upscaled unless asked, both sides even (H.264 4:2:0 needs it).
+pub fn output_size(crop_w: u32, crop_h: u32, cfg: &RenderConfig) -> (u32, u32) {
+    let fit = (f64::from(cfg.max_width_px) / f64::from(crop_w)).min(f64::from(cfg.max_height_px) / f64::from(crop_h));
+    let scale = if cfg.upscale { fit } else { fit.min(1.0) };
+    let w = ((f64::from(crop_w) * scale).round() as u32 & !1).max(2);
+    let h = ((f64::from(crop_h) * scale).round() as u32 & !1).max(2);
+    (w, h)
+}
+
+fn copy_crop(src: &ff::frame::Video, rect: Rect, dst: &mut ff::frame::Video) {
+    for plane in 0..3 {
+        let (sx, sy, w, h) = if plane == 0 {
+            (rect.x as usize, rect.y as usize, rect.width as usize, rect.height as usize)
+        } else {
+            ((rect.x / 2) as usize, (rect.y / 2) as usize, (rect.width / 2) as usize, (rect.height / 2) as usize)
+        };
+        let s_stride = src.stride(plane);
+        let d_stride = dst.stride(plane);
+        let s = src.data(plane);
+        // Split borrows: read from src, write into dst.
+        let rows: Vec<&[u8]> = (0..h).map(|r| &s[(sy + r) * s_stride + sx..(sy + r) * s_stride + sx + w]).collect();
+        let d = dst.data_mut(plane);
+        for (r, row) in rows.into_iter().enumerate() {
+            d[r * d_stride..r * d_stride + w].copy_from_slice(row);
+        }
+    }
+}
+
+/// Render `plan` from `source` into an H.264 MP4 at `out`.
+pub fn render_crop(source: &Path, plan: &CropPlan, out: &Path, cfg: &RenderConfig) -> Result<RenderReport> {
+    let invalid = |reason: String| MediaError::InvalidRequest { path: source.to_path_buf(), reason };
+    let enc_err = |reason: String| MediaError::Encode { path: out.to_path_buf(), reason };
+    let OpenVideo { mut ictx, stream_index, time_base, mut decoder, info } = open_video(source)?;
+    let first = plan.keyframes.first().ok_or_else(|| invalid("crop plan has no keyframes".into()))?;
+    let (crop_w, crop_h) = (first.rect.width & !1, first.rect.height & !1);
+    if plan.source_width != info.width || plan.source_height != info.height {
+        return Err(invalid(format!(
+            "crop plan is for {}x{} but the video is {}x{}",
+            plan.source_width, plan.source_height, info.width, info.height
+        )));
+    }
+    for k in &plan.keyframes {
+        if k.rect.right() > info.width || k.rect.bottom() > info.height || k.rect.width & !1 != crop_w || k.rect.height & !1 != crop_h {
+            return Err(invalid(format!("crop window {:?} at {:.2}s is outside the frame or changes size", k.rect, k.t_s)));
+        }
+    }
+    let (start_s, end_s) = (plan.range.start_s, plan.range.end_s);
+    if !(end_s > start_s && start_s >= 0.0) {
+        return Err(invalid(format!("empty time range {}", plan.range)));
+    }
+    let (out_w, out_h) = output_size(crop_w, crop_h, cfg);
+
+    let codec = ff::encoder::find_by_name("libx264")
+        .or_else(|| ff::encoder::find(ff::codec::Id::H264))
+        .ok_or_else(|| enc_err("no H.264 encoder in this FFmpeg build (install libx264)".into()))?;
+    let mut octx = ff::format::output(out).map_err(|e| enc_err(format!("cannot create output ({e})")))?;
+    let global_header = octx.format().flags().contains(ff::format::Flags::GLOBAL_HEADER);
+    let rate = if info.fps > 0.0 { ff::Rational::from(info.fps) } else { ff::Rational(25, 1) };
+    let mut enc = ff::codec::context::Context::new_with_codec(codec)
+        .encoder()
+        .video()
+        .map_err(|e| enc_err(e.to_string()))?;
+    enc.set_width(out_w);
+    enc.set_height(out_h);
+    enc.set_format(Pixel::YUV420P);
+    enc.set_time_base(time_base);
+    enc.set_frame_rate(Some(rate));
+    if global_header {
+        enc.set_flags(ff::codec::Flags::GLOBAL_HEADER);
+    }
+    let mut opts = ff::Dictionary::new();
+    opts.set("preset", &cfg.preset);
+    opts.set("crf", &cfg.crf.to_string());
+    let mut encoder = enc.open_with(opts).map_err(|e| enc_err(format!("cannot open H.264 encoder ({e})")))?;
+    let ost_index = {
+        let mut ost = octx.add_stream(codec).map_err(|e| enc_err(e.to_string()))?;
+        ost.set_parameters(&encoder);
+        ost.set_time_base(time_base);
+        ost.index()
+    };
+    octx.write_header().map_err(|e| enc_err(format!("cannot write header ({e})")))?;
+    let ost_tb = octx.stream(ost_index).map(|s| s.time_base()).unwrap_or(time_base);
+    let frame_dur_tb = (1.0 / f64::from(rate) / f64::from(time_base)).round().max(1.0) as i64;
+
+    // Seek to the keyframe at or before the start, then decode forward.
+    let seek_us = (start_s * 1e6) as i64;
+    if seek_us > 0 {
+        ictx.seek(seek_us, ..seek_us).map_err(|e| MediaError::Decode {
+            path: source.to_path_buf(),
+            reason: format!("seek to {start_s:.3}s failed ({e})"),
+        })?;
+        decoder.flush();
+    }
+
+    let mut to_yuv: Option<scaling::Context> = None;
+    let mut cropped = ff::frame::Video::new(Pixel::YUV420P, crop_w, crop_h);
+    let mut resize = if (out_w, out_h) != (crop_w, crop_h) {
+        Some(
+            scaling::Context::get(Pixel::YUV420P, crop_w, crop_h, Pixel::YUV420P, out_w, out_h, scaling::Flags::BICUBIC)
+                .map_err(|e| enc_err(format!("scaler: {e}")))?,
+        )
+    } else {
+        None
+    };
+    let mut first_pts: Option<i64> = None;
+    let mut last_pts = 0i64;
+    let mut frames = 0u64;
+    let mut done = false;
+
+    let drain = |encoder: &mut ff::encoder::Video, octx: &mut ff::format::context::Output| -> Result<()> {
+        let mut pkt = ff::Packet::empty();
+        while encoder.receive_packet(&mut pkt).is_ok() {
+            pkt.set_stream(ost_index);
+            if pkt.duration() == 0 {
+                pkt.set_duration(frame_dur_tb);
+            }
+            pkt.rescale_ts(time_base, ost_tb);
+            pkt.write_interleaved(octx).map_err(|e| enc_err(format!("write packet ({e})")))?;
+        }
+        Ok(())
+    };
+
+    let mut process = |frame: &ff::frame::Video, encoder: &mut ff::encoder::Video, octx: &mut ff::format::context::Output| -> Result<bool> {
+        let Some(t) = frame_time_s(frame, time_base) else { return Ok(false) };
+        if t + 1e-6 < start_s {
+            return Ok(false);
+        }
+        if t >= end_s - 1e-6 {
+            return Ok(true);
+        }
+        let yuv_owned;
+        let yuv: &ff::frame::Video = if frame.format() == Pixel::YUV420P {
+            frame
+        } else {
+            let needs_new = to_yuv.as_ref().is_none_or(|s| {
+                s.input().format != frame.format() || s.input().width != frame.width() || s.input().height != frame.height()
+            });
+            if needs_new {
+                to_yuv = Some(
+                    scaling::Context::get(frame.format(), frame.width(), frame.height(), Pixel::YUV420P, frame.width(), frame.height(), scaling::Flags::BICUBIC)
+                        .map_err(|e| enc_err(format!("scaler: {e}")))?,
+                );
+            }
+            let mut tmp = ff::frame::Video::empty();
+            to_yuv.as_mut().expect("created above").run(frame, &mut tmp).map_err(|e| enc_err(e.to_string()))?;
+            yuv_owned = tmp;
+            &yuv_owned
+        };
+        let mut rect = plan.rect_at(t);
+        rect.x &= !1;
+        rect.y &= !1;
+        rect.width = crop_w;
+        rect.height = crop_h;
+        copy_crop(yuv, rect, &mut cropped);
+        let mut out_frame = match resize.as_mut() {
+            Some(s) => {
+                let mut o = ff::frame::Video::empty();
+                s.run(&cropped, &mut o).map_err(|e| enc_err(e.to_string()))?;
+                o
+            }
+            None => cropped.clone(),
+        };
+        let pts = frame.timestamp().or(frame.pts()).unwrap_or(0);
+        let base = *first_pts.get_or_insert(pts);
+        if frames > 0 && pts - base <= last_pts {
+            return Ok(false); // duplicate or out-of-order timestamp: drop, keep pts monotonic
+        }
+        last_pts = pts - base;
+        out_frame.set_pts(Some(pts - base));
+        encoder.send_frame(&out_frame).map_err(|e| enc_err(format!("encode ({e})")))?;
+        frames += 1;
+        drain(encoder, octx)?;
+        Ok(false)
+    };
+
+    let mut decoded = ff::frame::Video::empty();
+    for (stream, packet) in ictx.packets() {
+        if stream.index() != stream_index {
+            continue;
+        }
+        if decoder.send_packet(&packet).is_err() {
+            continue;
+        }
+        while decoder.receive_frame(&mut decoded).is_ok() {
+            if process(&decoded, &mut encoder, &mut octx)? {
+                done = true;
+            }
+        }
+        if done {
+            break;
+        }
+    }
+    if !done {
+        let _ = decoder.send_eof();
+        while decoder.receive_frame(&mut decoded).is_ok() {
+            process(&decoded, &mut encoder, &mut octx)?;
+        }
+    }
+    encoder.send_eof().map_err(|e| enc_err(e.to_string()))?;
+    drain(&mut encoder, &mut octx)?;
+    octx.write_trailer().map_err(|e| enc_err(format!("write trailer ({e})")))?;
+    if frames == 0 {
+        return Err(MediaError::EmptyVideo { path: source.to_path_buf() });
+    }
+    let duration_s = (last_pts + frame_dur_tb) as f64 * f64::from(time_base);
+    Ok(RenderReport { path: out.to_path_buf(), width: out_w, height: out_h, frames, duration_s })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_never_upscales_and_stays_even() {
+        let cfg = RenderConfig::default();
+        assert_eq!(output_size(306, 544, &cfg), (306, 544));
+        assert_eq!(output_size(1215, 2160, &cfg), (1080, 1920));
+        let up = RenderConfig { upscale: true, ..RenderConfig::default() };
+        assert_eq!(output_size(306, 544, &up), (1080, 1920));
+    }
+}

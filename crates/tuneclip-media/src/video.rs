@@ -1,0 +1,216 @@
+//! Video decoding for analysis: frames sampled at a fixed rate and scaled down with
+//! swscale. Only sampled frames are converted, and the decoder runs with FFmpeg's own
+//! threads, so analysis costs little more than the decode itself.
+
+use crate::{MediaError, Result, ffmpeg_init};
+use ffmpeg_next as ff;
+use ff::format::Pixel;
+use ff::media::Type;
+use ff::software::scaling;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// Stream facts needed downstream (at source resolution).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct VideoInfo {
+    pub width: u32,
+    pub height: u32,
+    pub duration_s: f64,
+    /// Average frame rate of the stream (frames per second), 0 when unknown.
+    pub fps: f64,
+}
+
+/// One sampled frame, RGB24, tightly packed (`width * 3` bytes a row).
+#[derive(Debug, Clone)]
+pub struct SampledFrame {
+    pub t_s: f64,
+    pub width: u32,
+    pub height: u32,
+    pub rgb: Vec<u8>,
+}
+
+impl SampledFrame {
+    /// Luma (BT.601) of pixel (x, y), 0..255.
+    pub fn luma(&self, x: u32, y: u32) -> f32 {
+        let i = ((y * self.width + x) * 3) as usize;
+        0.299 * f32::from(self.rgb[i]) + 0.587 * f32::from(self.rgb[i + 1]) + 0.114 * f32::from(self.rgb[i + 2])
+    }
+
+    /// The whole luma plane, row-major.
+    pub fn luma_plane(&self) -> Vec<f32> {
+        self.rgb
+            .chunks_exact(3)
+            .map(|p| 0.299 * f32::from(p[0]) + 0.587 * f32::from(p[1]) + 0.114 * f32::from(p[2]))
+            .collect()
+    }
+}
+
+/// A video as analysis sees it.
+#[derive(Debug, Clone)]
+pub struct SampledVideo {
+    pub info: VideoInfo,
+    pub sample_fps: f64,
+    pub frames: Vec<SampledFrame>,
+}
+
+/// How to sample a video for analysis.
+#[derive(Debug, Clone, Copy)]
+pub struct SamplingConfig {
+    /// Frames kept per second of media time.
+    pub fps: f64,
+    /// Width of the scaled frames in pixels (height keeps the display aspect, even).
+    pub width_px: u32,
+}
+
+impl Default for SamplingConfig {
+    fn default() -> Self {
+        Self { fps: 10.0, width_px: 192 }
+    }
+}
+
+pub(crate) struct OpenVideo {
+    pub ictx: ff::format::context::Input,
+    pub stream_index: usize,
+    pub time_base: ff::Rational,
+    pub decoder: ff::decoder::Video,
+    pub info: VideoInfo,
+}
+
+pub(crate) fn open_video(path: &Path) -> Result<OpenVideo> {
+    ffmpeg_init()?;
+    let ictx = ff::format::input(path).map_err(|e| MediaError::Open {
+        path: path.to_path_buf(),
+        reason: format!("not a readable media file ({e})"),
+    })?;
+    let stream = ictx
+        .streams()
+        .best(Type::Video)
+        .ok_or_else(|| MediaError::NoVideoStream { path: path.to_path_buf() })?;
+    let stream_index = stream.index();
+    let time_base = stream.time_base();
+    let rate = stream.avg_frame_rate();
+    let fps = if rate.denominator() != 0 { f64::from(rate) } else { 0.0 };
+    let stream_duration = if stream.duration() > 0 {
+        stream.duration() as f64 * f64::from(time_base)
+    } else {
+        0.0
+    };
+    let mut ctx = ff::codec::context::Context::from_parameters(stream.parameters()).map_err(|e| {
+        MediaError::Decode { path: path.to_path_buf(), reason: format!("codec parameters: {e}") }
+    })?;
+    ctx.set_threading(ff::codec::threading::Config {
+        kind: ff::codec::threading::Type::Frame,
+        count: 0,
+        ..Default::default()
+    });
+    let decoder = ctx.decoder().video().map_err(|e| MediaError::Decode {
+        path: path.to_path_buf(),
+        reason: format!("no decoder for this codec ({e})"),
+    })?;
+    if decoder.width() == 0 || decoder.height() == 0 {
+        return Err(MediaError::Decode {
+            path: path.to_path_buf(),
+            reason: "video stream declares a zero frame size".into(),
+        });
+    }
+    let container_duration = if ictx.duration() > 0 { ictx.duration() as f64 / 1e6 } else { 0.0 };
+    let duration_s = if stream_duration > 0.0 { stream_duration } else { container_duration };
+    let info = VideoInfo { width: decoder.width(), height: decoder.height(), duration_s, fps };
+    Ok(OpenVideo { ictx, stream_index, time_base, decoder, info })
+}
+
+/// Stream facts without decoding any frame.
+pub fn probe(path: &Path) -> Result<VideoInfo> {
+    open_video(path).map(|v| v.info)
+}
+
+pub(crate) fn frame_time_s(frame: &ff::frame::Video, time_base: ff::Rational) -> Option<f64> {
+    frame.timestamp().or(frame.pts()).map(|ts| ts as f64 * f64::from(time_base))
+}
+
+/// Copy a packed single-plane frame (RGB24) into a tight buffer, dropping row padding.
+pub(crate) fn packed_rgb(frame: &ff::frame::Video) -> Vec<u8> {
+    let (w, h) = (frame.width() as usize, frame.height() as usize);
+    let stride = frame.stride(0);
+    let data = frame.data(0);
+    let mut out = Vec::with_capacity(w * h * 3);
+    for row in 0..h {
+        out.extend_from_slice(&data[row * stride..row * stride + w * 3]);
+    }
+    out
+}
+
+/// Decode `path` and keep one frame every `1 / config.fps` seconds, scaled to
+/// `config.width_px` wide RGB24.
+pub fn sample_frames(path: &Path, config: SamplingConfig) -> Result<SampledVideo> {
+    if !(config.fps > 0.0 && config.fps <= 120.0) || config.width_px < 16 {
+        return Err(MediaError::InvalidRequest {
+            path: path.to_path_buf(),
+            reason: format!(
+                "sampling {} fps at {} px (expected 0 < fps <= 120 and width >= 16 px)",
+                config.fps, config.width_px
+            ),
+        });
+    }
+    let OpenVideo { mut ictx, stream_index, time_base, mut decoder, mut info } = open_video(path)?;
+    let out_w = config.width_px.min(info.width) & !1;
+    let out_h = (((f64::from(info.height) * f64::from(out_w) / f64::from(info.width)).round() as u32) & !1).max(2);
+    let mut scaler: Option<scaling::Context> = None;
+    let mut frames = Vec::new();
+    let mut next_t = f64::NEG_INFINITY;
+    let mut last_t = 0.0f64;
+    let mut decoded = 0usize;
+    let step = 1.0 / config.fps;
+
+    let mut take = |decoder: &mut ff::decoder::Video, frames: &mut Vec<SampledFrame>| -> Result<()> {
+        let mut frame = ff::frame::Video::empty();
+        while decoder.receive_frame(&mut frame).is_ok() {
+            decoded += 1;
+            let t = frame_time_s(&frame, time_base).unwrap_or(decoded as f64 / info.fps.max(1.0));
+            last_t = last_t.max(t);
+            if t + 1e-6 < next_t {
+                continue;
+            }
+            next_t = if next_t.is_finite() { next_t + step } else { t + step };
+            while next_t <= t {
+                next_t += step;
+            }
+            let needs_new = scaler.as_ref().is_none_or(|s| {
+                s.input().width != frame.width() || s.input().height != frame.height() || s.input().format != frame.format()
+            });
+            if needs_new {
+                scaler = Some(
+                    scaling::Context::get(frame.format(), frame.width(), frame.height(), Pixel::RGB24, out_w, out_h, scaling::Flags::AREA)
+                        .map_err(|e| MediaError::Decode { path: path.to_path_buf(), reason: format!("scaler: {e}") })?,
+                );
+            }
+            let mut rgb = ff::frame::Video::empty();
+            scaler
+                .as_mut()
+                .expect("scaler was created above")
+                .run(&frame, &mut rgb)
+                .map_err(|e| MediaError::Decode { path: path.to_path_buf(), reason: format!("scaling: {e}") })?;
+            frames.push(SampledFrame { t_s: t, width: out_w, height: out_h, rgb: packed_rgb(&rgb) });
+        }
+        Ok(())
+    };
+
+    for (stream, packet) in ictx.packets() {
+        if stream.index() != stream_index {
+            continue;
+        }
+        // A damaged packet is skipped like a player would; the file fails only if
+        // nothing decodes at all.
+        if decoder.send_packet(&packet).is_ok() {
+            take(&mut decoder, &mut frames)?;
+        }
+    }
+    let _ = decoder.send_eof();
+    take(&mut decoder, &mut frames)?;
+    if frames.is_empty() {
+        return Err(MediaError::EmptyVideo { path: path.to_path_buf() });
+    }
+    let frame_dur = if info.fps > 0.0 { 1.0 / info.fps } else { 0.0 };
+    info.duration_s = info.duration_s.max(last_t + frame_dur);
+    Ok(SampledVideo { info, sample_fps: config.fps, frames })
+}

