@@ -1,0 +1,199 @@
+use crate::{AudioError, MelFilterbank, Result, Stft, power_to_db};
+use serde::{Deserialize, Serialize};
+
+/// Onset strength envelope: mean over mel bands of the positive first difference of the
+/// log-mel spectrogram (librosa's `onset_strength` with `lag=1, max_size=1`, mean
+/// aggregation). One value per frame; the first is 0.
+pub fn onset_strength(log_mel: &[Vec<f32>]) -> Vec<f32> {
+    let mut env = Vec::with_capacity(log_mel.len());
+    env.push(0.0);
+    for w in log_mel.windows(2) {
+        let n = w[1].len().max(1) as f32;
+        env.push(w[1].iter().zip(&w[0]).map(|(b, a)| (b - a).max(0.0)).sum::<f32>() / n);
+    }
+    env
+}
+
+/// Tempo in BPM from an onset envelope sampled at `frame_rate` Hz: the lag in
+/// 40..=240 BPM with the largest autocorrelation, weighted by a log-normal prior
+/// centred on 120 BPM (one octave wide), as librosa's `beat.tempo` does.
+pub fn estimate_tempo(onset: &[f32], frame_rate: f64) -> Option<f64> {
+    let mean = onset.iter().sum::<f32>() / onset.len().max(1) as f32;
+    // Smooth first: a click train's period falls between integer lags, and a sharp
+    // envelope would then favour the better-aligned double period (an octave error).
+    const KERNEL: [f32; 5] = [1.0 / 9.0, 2.0 / 9.0, 3.0 / 9.0, 2.0 / 9.0, 1.0 / 9.0];
+    let x: Vec<f32> = (0..onset.len())
+        .map(|i| {
+            KERNEL.iter().enumerate().map(|(k, w)| {
+                let j = (i + k).checked_sub(2).filter(|j| *j < onset.len()).unwrap_or(i);
+                w * (onset[j] - mean)
+            }).sum()
+        })
+        .collect();
+    let min_lag = (frame_rate * 60.0 / 240.0).floor().max(1.0) as usize;
+    let max_lag = (frame_rate * 60.0 / 40.0).ceil() as usize;
+    if x.len() <= max_lag + 1 {
+        return None;
+    }
+    let acs: Vec<f64> = (min_lag - 1..=max_lag + 1)
+        .map(|lag| f64::from(x[lag..].iter().zip(&x).map(|(a, b)| a * b).sum::<f32>()) / (x.len() - lag) as f64)
+        .collect();
+    let ac = |lag: usize| acs[lag + 1 - min_lag];
+    let prior = |lag: f64| (-0.5 * ((60.0 * frame_rate / lag / 120.0).log2()).powi(2)).exp();
+    let best = (min_lag..=max_lag).max_by(|&a, &b| (ac(a) * prior(a as f64)).total_cmp(&(ac(b) * prior(b as f64))))?;
+    if ac(best) <= 0.0 {
+        return None;
+    }
+    // Parabolic interpolation of the peak: integer lags alone are ~2.5% apart at 120 BPM.
+    let (l, c, r) = (ac(best - 1), ac(best), ac(best + 1));
+    let denom = l - 2.0 * c + r;
+    let offset = if denom.abs() > 1e-12 { (0.5 * (l - r) / denom).clamp(-0.5, 0.5) } else { 0.0 };
+    Some(60.0 * frame_rate / (best as f64 + offset))
+}
+
+/// Per-song statistics, computed from the whole signal.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct SongFeatures {
+    pub duration_s: f64,
+    /// Mean frame RMS level in dBFS.
+    pub loudness_db: f32,
+    /// Standard deviation of the frame RMS level in dB (how much the song breathes).
+    pub dynamics_db: f32,
+    /// Mean spectral centroid in Hz (brightness of the timbre).
+    pub centroid_hz: f32,
+    /// Fraction of spectral power below 250 Hz.
+    pub bass_ratio: f32,
+    /// Mean onset strength (dB per band per frame): how percussive the song is.
+    pub onset_mean: f32,
+    /// Detected onsets per second.
+    pub onset_rate_hz: f32,
+    pub tempo_bpm: f32,
+}
+
+/// Analysis parameters (librosa's defaults at 22.05 kHz).
+#[derive(Debug, Clone, Copy)]
+pub struct AnalysisConfig {
+    pub n_fft: usize,
+    pub hop: usize,
+    pub n_mels: usize,
+}
+
+impl Default for AnalysisConfig {
+    fn default() -> Self {
+        Self { n_fft: 2048, hop: 512, n_mels: 128 }
+    }
+}
+
+impl SongFeatures {
+    pub fn compute(samples: &[f32], sample_rate: u32) -> Result<Self> {
+        let cfg = AnalysisConfig::default();
+        if samples.len() < cfg.n_fft * 4 {
+            return Err(AudioError::TooShort { samples: samples.len(), needed: cfg.n_fft * 4 });
+        }
+        let stft = Stft::new(cfg.n_fft, cfg.hop)?;
+        let bank = MelFilterbank::new(sample_rate, cfg.n_fft, cfg.n_mels, 0.0, f64::from(sample_rate) / 2.0)?;
+        let power = stft.power(samples);
+        let bin_hz = f64::from(sample_rate) / cfg.n_fft as f64;
+        let bass_bins = (250.0 / bin_hz).ceil() as usize;
+
+        let mut log_mel = Vec::with_capacity(power.len());
+        let mut levels = Vec::with_capacity(power.len());
+        let (mut centroid_acc, mut centroid_w) = (0.0f64, 0.0f64);
+        let (mut bass, mut total) = (0.0f64, 0.0f64);
+        let win_energy = cfg.n_fft as f64 * 0.375; // sum of squared Hann weights
+        for frame in &power {
+            log_mel.push(bank.apply(frame).into_iter().map(power_to_db).collect::<Vec<_>>());
+            // Parseval: mean square of the windowed frame from its one-sided spectrum.
+            let e: f64 = frame.iter().enumerate().map(|(k, p)| {
+                let twice = if k == 0 || k == frame.len() - 1 { 1.0 } else { 2.0 };
+                twice * f64::from(*p)
+            }).sum::<f64>() / (cfg.n_fft as f64 * win_energy);
+            levels.push(10.0 * e.max(1e-10).log10());
+            let s: f64 = frame.iter().map(|p| f64::from(*p)).sum();
+            if s > 1e-12 {
+                let c: f64 = frame.iter().enumerate().map(|(k, p)| k as f64 * bin_hz * f64::from(*p)).sum::<f64>() / s;
+                centroid_acc += c * s;
+                centroid_w += s;
+            }
+            bass += frame[..bass_bins.min(frame.len())].iter().map(|p| f64::from(*p)).sum::<f64>();
+            total += s;
+        }
+        // Silence does not describe the song: level statistics over frames within 60 dB of the peak.
+        let peak = levels.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        let active: Vec<f64> = levels.iter().cloned().filter(|l| *l > peak - 60.0).collect();
+        let mean_db = active.iter().sum::<f64>() / active.len().max(1) as f64;
+        let std_db = (active.iter().map(|l| (l - mean_db).powi(2)).sum::<f64>() / active.len().max(1) as f64).sqrt();
+
+        let onset = onset_strength(&log_mel);
+        let frame_rate = f64::from(sample_rate) / cfg.hop as f64;
+        let o_mean = onset.iter().sum::<f32>() / onset.len() as f32;
+        let o_std = (onset.iter().map(|v| (v - o_mean).powi(2)).sum::<f32>() / onset.len() as f32).sqrt();
+        let threshold = o_mean + o_std;
+        // A peak is the maximum of its +-100 ms neighbourhood (librosa's peak_pick waits similarly).
+        let half = (0.1 * frame_rate).round().max(1.0) as usize;
+        let peaks = (0..onset.len())
+            .filter(|&i| {
+                let lo = i.saturating_sub(half);
+                let hi = (i + half + 1).min(onset.len());
+                onset[i] > threshold && onset[lo..hi].iter().enumerate().all(|(j, v)| *v < onset[i] || (lo + j >= i && (lo + j == i || *v <= onset[i])))
+            })
+            .count();
+        let duration_s = samples.len() as f64 / f64::from(sample_rate);
+        Ok(Self {
+            duration_s,
+            loudness_db: mean_db as f32,
+            dynamics_db: std_db as f32,
+            centroid_hz: if centroid_w > 0.0 { (centroid_acc / centroid_w) as f32 } else { 0.0 },
+            bass_ratio: if total > 0.0 { (bass / total) as f32 } else { 0.0 },
+            onset_mean: o_mean,
+            onset_rate_hz: (peaks as f64 / duration_s) as f32,
+            tempo_bpm: estimate_tempo(&onset, frame_rate).unwrap_or(0.0) as f32,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Clicks (short decaying noise-free bursts of a 1 kHz tone) at `bpm`.
+    fn click_track(bpm: f64, sr: u32, seconds: f64) -> Vec<f32> {
+        let n = (f64::from(sr) * seconds) as usize;
+        let period = (60.0 / bpm * f64::from(sr)) as usize;
+        (0..n)
+            .map(|i| {
+                let k = i % period;
+                if k < 2000 {
+                    let t = k as f32 / sr as f32;
+                    (2.0 * std::f32::consts::PI * 1000.0 * t).sin() * (-t * 60.0).exp()
+                } else {
+                    0.0
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn tempo_of_click_tracks_within_two_percent() {
+        for bpm in [90.0, 120.0, 140.0] {
+            let x = click_track(bpm, 22_050, 20.0);
+            let f = SongFeatures::compute(&x, 22_050).expect("long enough");
+            assert!((f64::from(f.tempo_bpm) - bpm).abs() / bpm < 0.02, "{bpm} BPM estimated as {}", f.tempo_bpm);
+            let rate = bpm / 60.0;
+            assert!((f64::from(f.onset_rate_hz) - rate).abs() / rate < 0.1, "onset rate {} vs {rate}", f.onset_rate_hz);
+        }
+    }
+
+    #[test]
+    fn loudness_of_full_scale_sine_is_minus_three_db() {
+        let x: Vec<f32> = (0..22_050 * 3).map(|i| (2.0 * std::f32::consts::PI * 440.0 * i as f32 / 22_050.0).sin()).collect();
+        let f = SongFeatures::compute(&x, 22_050).expect("long enough");
+        assert!((f.loudness_db + 3.01).abs() < 0.3, "{}", f.loudness_db);
+        assert!((f.centroid_hz - 440.0).abs() < 30.0, "{}", f.centroid_hz);
+    }
+
+    #[test]
+    fn too_short_is_refused() {
+        assert!(matches!(SongFeatures::compute(&[0.0; 100], 22_050), Err(AudioError::TooShort { .. })));
+    }
+}

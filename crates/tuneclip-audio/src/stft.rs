@@ -1,0 +1,93 @@
+use crate::{AudioError, Result};
+use rustfft::{Fft, FftPlanner, num_complex::Complex32};
+use std::sync::Arc;
+
+/// Short-time Fourier transform: periodic Hann window, frames centred on
+/// `t = i * hop` with zero padding of `n_fft / 2` at both ends (librosa's
+/// `center=True, pad_mode="constant"`).
+pub struct Stft {
+    n_fft: usize,
+    hop: usize,
+    window: Vec<f32>,
+    fft: Arc<dyn Fft<f32>>,
+}
+
+impl std::fmt::Debug for Stft {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stft").field("n_fft", &self.n_fft).field("hop", &self.hop).finish()
+    }
+}
+
+impl Stft {
+    pub fn new(n_fft: usize, hop: usize) -> Result<Self> {
+        if n_fft < 16 || hop == 0 || hop > n_fft {
+            return Err(AudioError::InvalidStft { n_fft, hop });
+        }
+        let window = (0..n_fft)
+            .map(|i| 0.5 - 0.5 * (2.0 * std::f32::consts::PI * i as f32 / n_fft as f32).cos())
+            .collect();
+        let fft = FftPlanner::new().plan_fft_forward(n_fft);
+        Ok(Self { n_fft, hop, window, fft })
+    }
+
+    pub fn n_fft(&self) -> usize {
+        self.n_fft
+    }
+    pub fn hop(&self) -> usize {
+        self.hop
+    }
+    pub fn n_bins(&self) -> usize {
+        self.n_fft / 2 + 1
+    }
+    pub fn n_frames(&self, n_samples: usize) -> usize {
+        1 + n_samples / self.hop
+    }
+
+    /// Power spectrogram `|X|^2`, frame-major: `n_frames` rows of `n_bins` values.
+    pub fn power(&self, signal: &[f32]) -> Vec<Vec<f32>> {
+        let pad = self.n_fft / 2;
+        let n_frames = self.n_frames(signal.len());
+        let mut scratch = vec![Complex32::default(); self.fft.get_inplace_scratch_len()];
+        let mut buf = vec![Complex32::default(); self.n_fft];
+        let mut out = Vec::with_capacity(n_frames);
+        for f in 0..n_frames {
+            let start = (f * self.hop) as isize - pad as isize;
+            for (i, b) in buf.iter_mut().enumerate() {
+                let idx = start + i as isize;
+                let x = if idx >= 0 && (idx as usize) < signal.len() { signal[idx as usize] } else { 0.0 };
+                *b = Complex32::new(x * self.window[i], 0.0);
+            }
+            self.fft.process_with_scratch(&mut buf, &mut scratch);
+            out.push(buf[..self.n_bins()].iter().map(|c| c.norm_sqr()).collect());
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sine_peaks_at_its_bin_with_parseval_energy() {
+        let (sr, n_fft) = (8000.0f32, 512usize);
+        let freq = 1000.0; // exactly bin 64
+        let x: Vec<f32> = (0..8000).map(|i| (2.0 * std::f32::consts::PI * freq * i as f32 / sr).sin()).collect();
+        let stft = Stft::new(n_fft, 128).expect("valid");
+        let p = stft.power(&x);
+        assert_eq!(p.len(), 1 + 8000 / 128);
+        let mid = &p[30];
+        let peak = mid.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(i, _)| i);
+        assert_eq!(peak, Some(64));
+        // Hann-windowed unit sine: |X(k)|^2 = (A * sum(w) / 4)^2 = (n_fft/4)^2 at the peak bin.
+        let expected = (n_fft as f32 / 4.0).powi(2);
+        assert!((mid[64] - expected).abs() / expected < 0.01, "{} vs {}", mid[64], expected);
+    }
+
+    #[test]
+    fn rejects_bad_parameters() {
+        assert!(Stft::new(8, 4).is_err());
+        assert!(Stft::new(512, 0).is_err());
+        assert!(Stft::new(512, 1024).is_err());
+    }
+}
