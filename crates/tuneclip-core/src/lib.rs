@@ -5,9 +5,6 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// Dimension of the shared song/segment space of the current embedding model.
-pub const EMBEDDING_DIM: usize = 16;
-
 /// An L2-normalised vector in the shared song/video space.
 pub type Embedding = Vec<f32>;
 

@@ -1,1 +1,16 @@
-//! placeholder
+//! Video analysis on sampled frames (this crate decodes nothing itself; it reads
+//! [`tuneclip_media::video::SampledVideo`]).
+//!
+//! - [`detect_cuts`]: hard cuts from colour-histogram distance with a local adaptive
+//!   threshold, so a fast pan or a flash does not pass for a cut.
+//! - [`detect_active_area`]: black letterbox and pillarbox bars.
+//! - [`analyse`]: the per-video [`VideoAnalysis`]: segments between cuts with motion,
+//!   brightness and colourfulness, and a per-frame salient point the reframer follows.
+
+mod analysis;
+mod borders;
+mod cuts;
+
+pub use analysis::{FrameSaliency, SegmentStats, VideoAnalysis, analyse};
+pub use borders::detect_active_area;
+pub use cuts::{CutDetectorConfig, detect_cuts, histogram_distance};

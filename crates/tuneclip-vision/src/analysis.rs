@@ -1,0 +1,214 @@
+use crate::{CutDetectorConfig, detect_active_area, detect_cuts};
+use serde::{Deserialize, Serialize};
+use tuneclip_core::{Rect, TimeRange};
+use tuneclip_media::video::{SampledFrame, SampledVideo, VideoInfo};
+
+/// Statistics of one segment (a shot between two cuts).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct SegmentStats {
+    pub range: TimeRange,
+    /// Mean absolute luma change between consecutive sampled frames (0..255).
+    pub motion: f32,
+    /// Mean luma of the active area (0..255).
+    pub brightness: f32,
+    /// Hasler–Süsstrunk colourfulness of the active area (0 grey .. ~150 vivid).
+    pub colourfulness: f32,
+    /// Almost no picture: dark and flat.
+    pub blank: bool,
+}
+
+/// Where the eye goes in one sampled frame, in source pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct FrameSaliency {
+    pub t_s: f64,
+    /// Weighted centre of motion and contrast; `None` on a flat, still frame.
+    pub centre: Option<(f32, f32)>,
+    /// Bounding box of the salient mass (source pixels), when there is one.
+    pub extent: Option<Rect>,
+}
+
+/// Everything tuneclip knows about a video after analysis.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VideoAnalysis {
+    pub info: VideoInfo,
+    pub sample_fps: f64,
+    /// Hard cuts, in seconds.
+    pub cuts: Vec<f64>,
+    /// Active picture area in source pixels (black bars removed).
+    pub active: Rect,
+    pub segments: Vec<SegmentStats>,
+    pub saliency: Vec<FrameSaliency>,
+}
+
+fn colourfulness(f: &SampledFrame, area: Rect) -> f32 {
+    let (mut n, mut s_rg, mut s_yb, mut q_rg, mut q_yb) = (0f64, 0f64, 0f64, 0f64, 0f64);
+    for y in area.y..area.bottom() {
+        for x in area.x..area.right() {
+            let i = ((y * f.width + x) * 3) as usize;
+            let (r, g, b) = (f64::from(f.rgb[i]), f64::from(f.rgb[i + 1]), f64::from(f.rgb[i + 2]));
+            let rg = r - g;
+            let yb = 0.5 * (r + g) - b;
+            n += 1.0;
+            s_rg += rg;
+            s_yb += yb;
+            q_rg += rg * rg;
+            q_yb += yb * yb;
+        }
+    }
+    if n == 0.0 {
+        return 0.0;
+    }
+    let (m_rg, m_yb) = (s_rg / n, s_yb / n);
+    let var = (q_rg / n - m_rg * m_rg).max(0.0) + (q_yb / n - m_yb * m_yb).max(0.0);
+    (var.sqrt() + 0.3 * (m_rg * m_rg + m_yb * m_yb).sqrt()) as f32
+}
+
+fn saliency(prev: Option<&[f32]>, luma: &[f32], f: &SampledFrame, area: Rect, scale: (f32, f32)) -> (Option<(f32, f32)>, Option<Rect>) {
+    let inside: Vec<usize> = (area.y..area.bottom()).flat_map(|y| (area.x..area.right()).map(move |x| (y * f.width + x) as usize)).collect();
+    let mean = inside.iter().map(|&i| luma[i]).sum::<f32>() / inside.len().max(1) as f32;
+    let weight = |i: usize| {
+        let motion = prev.map_or(0.0, |p| (luma[i] - p[i]).abs());
+        let contrast = (luma[i] - mean).abs();
+        // Motion dominates when present; contrast breaks ties on still frames.
+        (2.0 * motion + 0.25 * contrast - 4.0).max(0.0)
+    };
+    let (mut sw, mut sx, mut sy) = (0f64, 0f64, 0f64);
+    let ws: Vec<(usize, f32)> = inside.iter().map(|&i| (i, weight(i))).collect();
+    for &(i, w) in &ws {
+        let (x, y) = ((i as u32 % f.width) as f64, (i as u32 / f.width) as f64);
+        sw += f64::from(w);
+        sx += f64::from(w) * x;
+        sy += f64::from(w) * y;
+    }
+    if sw < 1.0 * inside.len() as f64 * 0.02 {
+        return (None, None);
+    }
+    let (cx, cy) = (sx / sw, sy / sw);
+    // Extent: the box holding the pixels with weight above the mean weight.
+    let thresh = (sw / inside.len() as f64) as f32;
+    let (mut x0, mut y0, mut x1, mut y1) = (u32::MAX, u32::MAX, 0u32, 0u32);
+    for &(i, w) in &ws {
+        if w > thresh * 2.0 {
+            let (x, y) = (i as u32 % f.width, i as u32 / f.width);
+            x0 = x0.min(x);
+            y0 = y0.min(y);
+            x1 = x1.max(x);
+            y1 = y1.max(y);
+        }
+    }
+    let extent = (x1 >= x0 && y1 >= y0 && x0 != u32::MAX).then(|| {
+        Rect::new(
+            (x0 as f32 * scale.0) as u32,
+            (y0 as f32 * scale.1) as u32,
+            ((x1 - x0 + 1) as f32 * scale.0) as u32,
+            ((y1 - y0 + 1) as f32 * scale.1) as u32,
+        )
+    });
+    (Some(((cx as f32 + 0.5) * scale.0, (cy as f32 + 0.5) * scale.1)), extent)
+}
+
+/// Analyse a sampled video: cuts, active area, per-segment statistics and saliency.
+pub fn analyse(video: &SampledVideo) -> VideoAnalysis {
+    let frames = &video.frames;
+    let info = video.info;
+    let cuts = detect_cuts(frames, &CutDetectorConfig::default());
+    let area = detect_active_area(frames, 24.0);
+    let (fw, fh) = frames.first().map_or((1, 1), |f| (f.width.max(1), f.height.max(1)));
+    let scale = (info.width as f32 / fw as f32, info.height as f32 / fh as f32);
+    let active = Rect::new(
+        (area.x as f32 * scale.0).round() as u32,
+        (area.y as f32 * scale.1).round() as u32,
+        ((area.width as f32 * scale.0).round() as u32).min(info.width),
+        ((area.height as f32 * scale.1).round() as u32).min(info.height),
+    );
+
+    let mut bounds = vec![0.0];
+    bounds.extend(cuts.iter().copied());
+    bounds.push(info.duration_s.max(frames.last().map_or(0.0, |f| f.t_s)));
+    let mut segments = Vec::with_capacity(bounds.len() - 1);
+    let mut saliency = Vec::with_capacity(frames.len());
+    let lumas: Vec<Vec<f32>> = frames.iter().map(SampledFrame::luma_plane).collect();
+    for w in bounds.windows(2) {
+        let range = TimeRange::new(w[0], w[1]);
+        let idx: Vec<usize> = (0..frames.len()).filter(|&i| range.contains(frames[i].t_s)).collect();
+        let (mut motion, mut bright, mut colour, mut flat) = (0f32, 0f32, 0f32, 0f32);
+        let area_px: Vec<usize> = (area.y..area.bottom()).flat_map(|y| (area.x..area.right()).map(move |x| (y * fw + x) as usize)).collect();
+        for (k, &i) in idx.iter().enumerate() {
+            let l = &lumas[i];
+            if l.len() != (fw * fh) as usize {
+                continue; // a mid-stream resolution change: skip the odd frame
+            }
+            let prev = (k > 0).then(|| lumas[idx[k - 1]].as_slice()).filter(|p| p.len() == l.len());
+            if let Some(p) = prev {
+                motion += area_px.iter().map(|&j| (l[j] - p[j]).abs()).sum::<f32>() / area_px.len().max(1) as f32;
+            }
+            let mean = area_px.iter().map(|&j| l[j]).sum::<f32>() / area_px.len().max(1) as f32;
+            let sd = (area_px.iter().map(|&j| (l[j] - mean).powi(2)).sum::<f32>() / area_px.len().max(1) as f32).sqrt();
+            bright += mean;
+            flat += sd;
+            colour += colourfulness(&frames[i], area);
+            let (centre, extent) = saliency_or_none(prev, l, &frames[i], area, scale);
+            saliency.push(FrameSaliency { t_s: frames[i].t_s, centre, extent });
+        }
+        let n = idx.len().max(1) as f32;
+        let pairs = idx.len().saturating_sub(1).max(1) as f32;
+        let (brightness, sd) = (bright / n, flat / n);
+        segments.push(SegmentStats {
+            range,
+            motion: motion / pairs,
+            brightness,
+            colourfulness: colour / n,
+            blank: brightness < 20.0 && sd < 8.0,
+        });
+    }
+    VideoAnalysis { info, sample_fps: video.sample_fps, cuts, active, segments, saliency }
+}
+
+fn saliency_or_none(prev: Option<&[f32]>, l: &[f32], f: &SampledFrame, area: Rect, scale: (f32, f32)) -> (Option<(f32, f32)>, Option<Rect>) {
+    if area.width == 0 || area.height == 0 {
+        return (None, None);
+    }
+    saliency(prev, l, f, area, scale)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A grey field with a bright square moving right, then a cut to a still blue field.
+    fn synthetic() -> SampledVideo {
+        let (w, h) = (64u32, 36u32);
+        let frames = (0..40)
+            .map(|i| {
+                let t = i as f64 * 0.1;
+                let mut rgb = vec![0u8; (w * h * 3) as usize];
+                for y in 0..h {
+                    for x in 0..w {
+                        let p = ((y * w + x) * 3) as usize;
+                        let px = if i < 20 {
+                            let sx = 5 + i as u32 * 2;
+                            if (sx..sx + 8).contains(&x) && (14..22).contains(&y) { [250, 250, 250] } else { [90, 90, 90] }
+                        } else {
+                            [20, 60, 200]
+                        };
+                        rgb[p..p + 3].copy_from_slice(&px);
+                    }
+                }
+                SampledFrame { t_s: t, width: w, height: h, rgb }
+            })
+            .collect();
+        SampledVideo { info: VideoInfo { width: 640, height: 360, duration_s: 4.0, fps: 10.0 }, sample_fps: 10.0, frames }
+    }
+
+    #[test]
+    fn segments_follow_the_cut_and_saliency_follows_the_square() {
+        let a = analyse(&synthetic());
+        assert_eq!(a.cuts, vec![2.0]);
+        assert_eq!(a.segments.len(), 2);
+        assert!(a.segments[0].motion > a.segments[1].motion);
+        assert!(a.segments[1].colourfulness > a.segments[0].colourfulness);
+        // Frame 10: the square spans x = 25..33 (sampled) -> centre 29.5 * 10 = 295 source px.
+        let s = a.saliency.iter().find(|s| (s.t_s - 1.0).abs() < 1e-9).and_then(|s| s.centre).expect("salient");
+        assert!((s.0 - 290.0).abs() < 40.0 && (s.1 - 180.0).abs() < 30.0, "{s:?}");
+    }
+}

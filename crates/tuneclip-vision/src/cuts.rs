@@ -1,0 +1,86 @@
+use tuneclip_media::video::SampledFrame;
+
+/// Joint colour histogram (4 levels per channel = 64 bins), normalised to sum 1.
+fn histogram(frame: &SampledFrame) -> [f32; 64] {
+    let mut h = [0f32; 64];
+    for p in frame.rgb.chunks_exact(3) {
+        h[usize::from(p[0] >> 6) * 16 + usize::from(p[1] >> 6) * 4 + usize::from(p[2] >> 6)] += 1.0;
+    }
+    let n = (frame.rgb.len() / 3).max(1) as f32;
+    h.iter_mut().for_each(|v| *v /= n);
+    h
+}
+
+/// Half the L1 distance of the two frames' colour histograms: 0 (same colours) .. 1 (disjoint).
+pub fn histogram_distance(a: &SampledFrame, b: &SampledFrame) -> f32 {
+    let (ha, hb) = (histogram(a), histogram(b));
+    0.5 * ha.iter().zip(&hb).map(|(x, y)| (x - y).abs()).sum::<f32>()
+}
+
+/// Hard-cut detector settings.
+#[derive(Debug, Clone, Copy)]
+pub struct CutDetectorConfig {
+    /// Minimum histogram distance for a cut.
+    pub min_distance: f32,
+    /// A cut must exceed this multiple of the largest other distance in its neighbourhood
+    /// (so steady fast motion, whose distances are all high, yields no cut).
+    pub local_ratio: f32,
+    /// Neighbourhood half-width in sampled frames.
+    pub window: usize,
+    /// Minimum shot length in seconds.
+    pub min_shot_s: f64,
+}
+
+impl Default for CutDetectorConfig {
+    fn default() -> Self {
+        Self { min_distance: 0.3, local_ratio: 2.0, window: 4, min_shot_s: 0.4 }
+    }
+}
+
+/// Times of hard cuts (the timestamp of the first frame of the new shot).
+pub fn detect_cuts(frames: &[SampledFrame], cfg: &CutDetectorConfig) -> Vec<f64> {
+    if frames.len() < 2 {
+        return Vec::new();
+    }
+    let d: Vec<f32> = frames.windows(2).map(|w| histogram_distance(&w[0], &w[1])).collect();
+    let mut cuts: Vec<f64> = Vec::new();
+    for i in 0..d.len() {
+        if d[i] < cfg.min_distance {
+            continue;
+        }
+        let lo = i.saturating_sub(cfg.window);
+        let hi = (i + cfg.window + 1).min(d.len());
+        let local_max = (lo..hi).filter(|&j| j != i).map(|j| d[j]).fold(0.0f32, f32::max);
+        // A flash changes the picture and changes it back: the frame after the
+        // flash matches the frame before it.
+        let flash = i + 2 < frames.len() && histogram_distance(&frames[i], &frames[i + 2]) < cfg.min_distance * 0.5;
+        if d[i] >= cfg.local_ratio * local_max && !flash {
+            let t = frames[i + 1].t_s;
+            if cuts.last().is_none_or(|&last| t - last >= cfg.min_shot_s) && t - frames[0].t_s >= cfg.min_shot_s {
+                cuts.push(t);
+            }
+        }
+    }
+    cuts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn solid(t_s: f64, rgb: [u8; 3]) -> SampledFrame {
+        SampledFrame { t_s, width: 8, height: 8, rgb: rgb.iter().copied().cycle().take(8 * 8 * 3).collect() }
+    }
+
+    #[test]
+    fn finds_the_cut_and_ignores_a_flash() {
+        let mut frames: Vec<SampledFrame> = (0..20).map(|i| solid(i as f64 * 0.1, [200, 30, 30])).collect();
+        frames[5] = solid(0.5, [255, 255, 255]); // a one-frame flash
+        for (i, f) in frames.iter_mut().enumerate().skip(12) {
+            *f = solid(i as f64 * 0.1, [20, 40, 220]);
+        }
+        let cuts = detect_cuts(&frames, &CutDetectorConfig::default());
+        assert_eq!(cuts.len(), 1, "{cuts:?}");
+        assert!((cuts[0] - 1.2).abs() < 1e-9);
+    }
+}
