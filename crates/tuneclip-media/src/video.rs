@@ -143,6 +143,12 @@ pub(crate) fn packed_rgb(frame: &ff::frame::Video) -> Vec<u8> {
 /// Decode `path` and keep one frame every `1 / config.fps` seconds, scaled to
 /// `config.width_px` wide RGB24.
 pub fn sample_frames(path: &Path, config: SamplingConfig) -> Result<SampledVideo> {
+    sample_range(path, config, None)
+}
+
+/// Like [`sample_frames`], restricted to `[start_s, end_s)` when `range` is given
+/// (seeks to the keyframe before the start and stops decoding after the end).
+pub fn sample_range(path: &Path, config: SamplingConfig, range: Option<tuneclip_core::TimeRange>) -> Result<SampledVideo> {
     if !(config.fps > 0.0 && config.fps <= 120.0) || config.width_px < 16 {
         return Err(MediaError::InvalidRequest {
             path: path.to_path_buf(),
@@ -161,14 +167,25 @@ pub fn sample_frames(path: &Path, config: SamplingConfig) -> Result<SampledVideo
     let mut last_t = 0.0f64;
     let mut decoded = 0usize;
     let step = 1.0 / config.fps;
+    let (start_s, end_s) = range.map_or((f64::NEG_INFINITY, f64::INFINITY), |r| (r.start_s, r.end_s));
+    if start_s > 0.0 {
+        let us = (start_s * 1e6) as i64;
+        ictx.seek(us, ..us).map_err(|e| MediaError::Decode { path: path.to_path_buf(), reason: format!("seek to {start_s:.3}s failed ({e})") })?;
+        decoder.flush();
+    }
 
-    let mut take = |decoder: &mut ff::decoder::Video, frames: &mut Vec<SampledFrame>| -> Result<()> {
+    let mut take = |decoder: &mut ff::decoder::Video, frames: &mut Vec<SampledFrame>| -> Result<bool> {
+        let mut past_end = false;
         let mut frame = ff::frame::Video::empty();
         while decoder.receive_frame(&mut frame).is_ok() {
             decoded += 1;
             let t = frame_time_s(&frame, time_base).unwrap_or(decoded as f64 / info.fps.max(1.0));
             last_t = last_t.max(t);
-            if t + 1e-6 < next_t {
+            if t >= end_s {
+                past_end = true;
+                continue;
+            }
+            if t + 1e-6 < next_t || t + 1e-6 < start_s {
                 continue;
             }
             next_t = if next_t.is_finite() { next_t + step } else { t + step };
@@ -192,7 +209,7 @@ pub fn sample_frames(path: &Path, config: SamplingConfig) -> Result<SampledVideo
                 .map_err(|e| MediaError::Decode { path: path.to_path_buf(), reason: format!("scaling: {e}") })?;
             frames.push(SampledFrame { t_s: t, width: out_w, height: out_h, rgb: packed_rgb(&rgb) });
         }
-        Ok(())
+        Ok(past_end)
     };
 
     for (stream, packet) in ictx.packets() {
@@ -201,8 +218,8 @@ pub fn sample_frames(path: &Path, config: SamplingConfig) -> Result<SampledVideo
         }
         // A damaged packet is skipped like a player would; the file fails only if
         // nothing decodes at all.
-        if decoder.send_packet(&packet).is_ok() {
-            take(&mut decoder, &mut frames)?;
+        if decoder.send_packet(&packet).is_ok() && take(&mut decoder, &mut frames)? {
+            break;
         }
     }
     let _ = decoder.send_eof();

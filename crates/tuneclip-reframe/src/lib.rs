@@ -1,1 +1,267 @@
-//! placeholder
+//! Horizontal to vertical: from a clip and its [`VideoAnalysis`] to a [`CropPlan`]
+//! ([`plan_crop`]), then to an H.264 MP4 and a preview PNG ([`render_clip`]).
+//!
+//! The first version follows the salient point of each frame (motion, then contrast)
+//! with a per-shot camera: stationary on the median position when the subject stays
+//! put, else a smoothed, speed-limited pan; the path resets only at cuts. The crop is
+//! the largest 9:16 window inside the active area (bars removed). Face tracks and
+//! text/logo avoidance arrive with issue 5.
+
+use image::{Rgb, RgbImage};
+use std::path::{Path, PathBuf};
+use tuneclip_core::{CameraMode, CropKeyframe, CropPlan, Rect, TimeRange};
+use tuneclip_media::render::{RenderConfig, RenderReport, render_crop};
+use tuneclip_media::video::{SamplingConfig, sample_range};
+use tuneclip_vision::VideoAnalysis;
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReframeError {
+    #[error("clip {range} is outside the video (0-{duration_s:.2}s)")]
+    OutOfRange { range: TimeRange, duration_s: f64 },
+    #[error("active area {0:?} is too small for a 9:16 crop")]
+    NoArea(Rect),
+    #[error(transparent)]
+    Media(#[from] tuneclip_media::MediaError),
+    #[error("cannot write preview {path}: {reason}")]
+    Preview { path: PathBuf, reason: String },
+}
+
+pub type Result<T, E = ReframeError> = std::result::Result<T, E>;
+
+/// Reframing policy.
+#[derive(Debug, Clone, Copy)]
+pub struct ReframeConfig {
+    /// Output aspect as width / height (9:16 by default).
+    pub aspect: f64,
+    /// A shot whose subject moves less than this fraction of the crop width is stationary.
+    pub stationary_fraction: f64,
+    /// Fastest pan, in crop widths per second.
+    pub max_pan_widths_per_s: f64,
+    /// Half-width of the smoothing window, in seconds.
+    pub smoothing_s: f64,
+}
+
+impl Default for ReframeConfig {
+    fn default() -> Self {
+        Self { aspect: 9.0 / 16.0, stationary_fraction: 0.15, max_pan_widths_per_s: 0.5, smoothing_s: 0.5 }
+    }
+}
+
+/// Largest window of `aspect` (w/h) inside `active`, both sides even.
+pub fn largest_window(active: Rect, aspect: f64) -> Option<(u32, u32)> {
+    let mut h = active.height & !1;
+    let mut w = ((f64::from(h) * aspect).floor() as u32) & !1;
+    if w > active.width {
+        w = active.width & !1;
+        h = ((f64::from(w) / aspect).floor() as u32) & !1;
+    }
+    (w >= 2 && h >= 2).then_some((w, h))
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Plan the crop of `range` of the analysed video.
+pub fn plan_crop(analysis: &VideoAnalysis, range: TimeRange, cfg: &ReframeConfig) -> Result<CropPlan> {
+    let duration_s = analysis.info.duration_s;
+    if !(range.start_s >= 0.0 && range.end_s > range.start_s && range.end_s <= duration_s + 1e-3) {
+        return Err(ReframeError::OutOfRange { range, duration_s });
+    }
+    let active = analysis.active;
+    let (w, h) = largest_window(active, cfg.aspect).ok_or(ReframeError::NoArea(active))?;
+    let y = (active.y + (active.height - h) / 2) & !1;
+    let (min_x, max_x) = (f64::from(active.x), f64::from(active.right() - w));
+    let centre_x = |cx: f64| (cx - f64::from(w) / 2.0).clamp(min_x, max_x);
+
+    // Shots inside the clip.
+    let mut bounds = vec![range.start_s];
+    bounds.extend(analysis.cuts.iter().copied().filter(|c| *c > range.start_s && *c < range.end_s));
+    bounds.push(range.end_s);
+    let mut keyframes = Vec::new();
+    let mut shots = Vec::new();
+    for b in bounds.windows(2) {
+        let shot = TimeRange::new(b[0], b[1]);
+        let samples: Vec<_> = analysis.saliency.iter().filter(|s| shot.contains(s.t_s)).collect();
+        let xs: Vec<Option<f64>> = samples.iter().map(|s| s.centre.map(|c| f64::from(c.0))).collect();
+        let known: Vec<f64> = xs.iter().flatten().copied().collect();
+        let default_x = f64::from(active.x) + f64::from(active.width) / 2.0;
+        if known.is_empty() {
+            keyframes.push(CropKeyframe { t_s: shot.start_s, rect: Rect::new(centre_x(default_x) as u32 & !1, y, w, h), subject: None });
+            shots.push((shot, CameraMode::Stationary));
+            continue;
+        }
+        let spread = known.iter().cloned().fold(f64::NEG_INFINITY, f64::max) - known.iter().cloned().fold(f64::INFINITY, f64::min);
+        let med = median(&mut known.clone());
+        if spread < cfg.stationary_fraction * f64::from(w) || samples.len() < 3 {
+            let x = centre_x(med) as u32 & !1;
+            keyframes.push(CropKeyframe { t_s: shot.start_s, rect: Rect::new(x, y, w, h), subject: Some((med as f32, 0.0)) });
+            for (s, cx) in samples.iter().zip(&xs).skip(1) {
+                keyframes.push(CropKeyframe { t_s: s.t_s, rect: Rect::new(x, y, w, h), subject: cx.map(|c| (c as f32, s.centre.map_or(0.0, |c| c.1))) });
+            }
+            shots.push((shot, CameraMode::Stationary));
+            continue;
+        }
+        // Panning: fill gaps with the last known position, smooth with a moving
+        // average, then limit the speed so the camera never jumps.
+        let mut filled = Vec::with_capacity(xs.len());
+        let mut last = known[0];
+        for x in &xs {
+            last = x.unwrap_or(last);
+            filled.push(last);
+        }
+        let half = (cfg.smoothing_s * analysis.sample_fps).round().max(1.0) as usize;
+        let smooth: Vec<f64> = (0..filled.len())
+            .map(|i| {
+                let lo = i.saturating_sub(half);
+                let hi = (i + half + 1).min(filled.len());
+                filled[lo..hi].iter().sum::<f64>() / (hi - lo) as f64
+            })
+            .collect();
+        let max_step = cfg.max_pan_widths_per_s * f64::from(w) / analysis.sample_fps;
+        let mut pos = centre_x(smooth[0]);
+        for (i, s) in samples.iter().enumerate() {
+            let target = centre_x(smooth[i]);
+            pos += (target - pos).clamp(-max_step, max_step);
+            let t = if i == 0 { shot.start_s } else { s.t_s };
+            keyframes.push(CropKeyframe { t_s: t, rect: Rect::new(pos.round() as u32 & !1, y, w, h), subject: s.centre });
+        }
+        shots.push((shot, CameraMode::Panning));
+    }
+    Ok(CropPlan { source_width: analysis.info.width, source_height: analysis.info.height, range, active, keyframes, shots })
+}
+
+/// Files written for a rendered clip.
+#[derive(Debug, Clone)]
+pub struct RenderedClip {
+    pub video: RenderReport,
+    pub preview_png: PathBuf,
+}
+
+/// Render `plan` from `source` to `out_mp4`, and a preview contact sheet beside it
+/// (`.png`: six source frames with the crop window in green and the subject in red).
+pub fn render_clip(source: &Path, plan: &CropPlan, out_mp4: &Path, render: &RenderConfig) -> Result<RenderedClip> {
+    let video = render_crop(source, plan, out_mp4, render)?;
+    let preview_png = out_mp4.with_extension("png");
+    write_preview(source, plan, &preview_png)?;
+    Ok(RenderedClip { video, preview_png })
+}
+
+fn draw_rect(img: &mut RgbImage, r: (i64, i64, i64, i64), colour: Rgb<u8>, thickness: i64) {
+    let (w, h) = (i64::from(img.width()), i64::from(img.height()));
+    let (x0, y0, x1, y1) = r;
+    for t in 0..thickness {
+        for x in x0..=x1 {
+            for y in [y0 + t, y1 - t] {
+                if (0..w).contains(&x) && (0..h).contains(&y) {
+                    img.put_pixel(x as u32, y as u32, colour);
+                }
+            }
+        }
+        for y in y0..=y1 {
+            for x in [x0 + t, x1 - t] {
+                if (0..w).contains(&x) && (0..h).contains(&y) {
+                    img.put_pixel(x as u32, y as u32, colour);
+                }
+            }
+        }
+    }
+}
+
+/// Contact sheet of the clip: six evenly spaced source frames side by side, the crop
+/// window drawn in green and the subject point in red.
+pub fn write_preview(source: &Path, plan: &CropPlan, path: &Path) -> Result<()> {
+    const TILES: usize = 6;
+    let fps = (TILES as f64 / plan.range.duration_s()).clamp(0.5, 30.0);
+    let sampled = sample_range(source, SamplingConfig { fps, width_px: 320 }, Some(plan.range))?;
+    let frames: Vec<_> = sampled.frames.iter().take(TILES).collect();
+    let Some(first) = frames.first() else {
+        return Err(ReframeError::Preview { path: path.to_path_buf(), reason: "no frames in the clip range".into() });
+    };
+    let (tw, th) = (first.width, first.height);
+    let gap = 4u32;
+    let mut sheet = RgbImage::from_pixel(frames.len() as u32 * (tw + gap) - gap, th, Rgb([16, 16, 16]));
+    let sx = f64::from(tw) / f64::from(plan.source_width);
+    let sy = f64::from(th) / f64::from(plan.source_height);
+    for (i, f) in frames.iter().enumerate() {
+        let ox = i as u32 * (tw + gap);
+        for y in 0..th.min(f.height) {
+            for x in 0..tw.min(f.width) {
+                let p = ((y * f.width + x) * 3) as usize;
+                sheet.put_pixel(ox + x, y, Rgb([f.rgb[p], f.rgb[p + 1], f.rgb[p + 2]]));
+            }
+        }
+        let r = plan.rect_at(f.t_s);
+        let o = i64::from(ox);
+        let rr = (
+            o + (f64::from(r.x) * sx) as i64,
+            (f64::from(r.y) * sy) as i64,
+            o + (f64::from(r.right()) * sx) as i64 - 1,
+            (f64::from(r.bottom()) * sy) as i64 - 1,
+        );
+        draw_rect(&mut sheet, rr, Rgb([40, 230, 60]), 2);
+        let k = plan.keyframes.partition_point(|k| k.t_s <= f.t_s).saturating_sub(1);
+        if let Some((cx, cy)) = plan.keyframes.get(k).and_then(|k| k.subject) {
+            let (px, py) = (o + (f64::from(cx) * sx) as i64, (f64::from(cy) * sy) as i64);
+            draw_rect(&mut sheet, (px - 3, py - 3, px + 3, py + 3), Rgb([235, 40, 40]), 3);
+        }
+    }
+    sheet.save(path).map_err(|e| ReframeError::Preview { path: path.to_path_buf(), reason: e.to_string() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tuneclip_media::video::VideoInfo;
+    use tuneclip_vision::FrameSaliency;
+
+    fn analysis(xs: &[f32], cuts: Vec<f64>) -> VideoAnalysis {
+        VideoAnalysis {
+            info: VideoInfo { width: 1280, height: 720, duration_s: xs.len() as f64 / 10.0, fps: 25.0 },
+            sample_fps: 10.0,
+            cuts,
+            active: Rect::new(0, 60, 1280, 600),
+            segments: vec![],
+            saliency: xs.iter().enumerate().map(|(i, x)| FrameSaliency { t_s: i as f64 / 10.0, centre: Some((*x, 300.0)), extent: None }).collect(),
+        }
+    }
+
+    #[test]
+    fn largest_window_fills_the_active_height() {
+        assert_eq!(largest_window(Rect::new(0, 60, 1280, 600), 9.0 / 16.0), Some((336, 600)));
+        // A portrait active area is limited by its width instead.
+        assert_eq!(largest_window(Rect::new(0, 0, 300, 1000), 9.0 / 16.0), Some((300, 532)));
+    }
+
+    #[test]
+    fn pan_is_smooth_inside_the_active_area_and_resets_at_the_cut() {
+        // Subject walks right at 20 px per sample with +-40 px jitter, then a cut to a
+        // subject standing on the far left.
+        let mut xs: Vec<f32> = (0..30).map(|i| 200.0 + 20.0 * i as f32 + if i % 2 == 0 { 40.0 } else { -40.0 }).collect();
+        xs.extend(std::iter::repeat_n(100.0, 20));
+        let a = analysis(&xs, vec![3.0]);
+        let plan = plan_crop(&a, TimeRange::new(0.0, 5.0), &ReframeConfig::default()).expect("plan");
+        assert_eq!(plan.shots.len(), 2);
+        assert_eq!(plan.shots[0].1, CameraMode::Panning);
+        assert_eq!(plan.shots[1].1, CameraMode::Stationary);
+        let first: Vec<f64> = plan.keyframes.iter().filter(|k| k.t_s < 3.0).map(|k| f64::from(k.rect.x)).collect();
+        let max_step = 0.5 * 336.0 / 10.0 + 2.0; // speed limit + even-pixel rounding
+        assert!(first.windows(2).all(|w| (w[1] - w[0]).abs() <= max_step), "{first:?}");
+        // Jitter is gone: no direction reversals in the pan.
+        assert!(first.windows(2).all(|w| w[1] >= w[0] - 2.0), "{first:?}");
+        for k in &plan.keyframes {
+            assert!(plan.active.contains_rect(&k.rect), "{:?} outside {:?}", k.rect, plan.active);
+            assert_eq!((k.rect.width, k.rect.height), (336, 600));
+        }
+        // After the cut the camera sits on the new subject at once (clamped to the edge).
+        assert_eq!(plan.rect_at(3.5).x, 0);
+    }
+
+    #[test]
+    fn clip_outside_the_video_is_refused() {
+        let a = analysis(&[640.0; 20], vec![]);
+        assert!(matches!(plan_crop(&a, TimeRange::new(1.0, 9.0), &ReframeConfig::default()), Err(ReframeError::OutOfRange { .. })));
+    }
+}
