@@ -1,1 +1,53 @@
-//! placeholder
+//! The catalogue and its search index.
+//!
+//! - [`ingest`]: songs and videos on disk -> a [`Catalogue`] (features, analysis,
+//!   embeddings), one file at a time; a file that fails is recorded as a [`Failure`]
+//!   with its path and reason, and the rest goes on.
+//! - [`Snapshot::publish`]: a catalogue plus an hnsw_rs graph over its segment
+//!   embeddings, written to a fresh directory with a sha256 manifest and switched to by
+//!   an atomic rename of the `CURRENT` pointer: readers see the old snapshot or the new
+//!   one, never half of one.
+//! - [`Index`]: a loaded, checksum-verified snapshot answering "best clips for this
+//!   song" ([`Index::best_clips`]).
+//!
+//! This crate does no network I/O.
+
+mod catalogue;
+mod search;
+mod snapshot;
+
+pub use catalogue::{Catalogue, Failure, IngestConfig, SegmentEntry, SongEntry, VideoEntry, content_id, ingest, ingest_song, ingest_video};
+pub use search::{ClipQuery, Index};
+pub use snapshot::{Manifest, Snapshot};
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum IndexError {
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{path}: invalid JSON ({reason})")]
+    Json { path: PathBuf, reason: String },
+    #[error("no published snapshot under {0} (run `tuneclip ingest` first)")]
+    NoSnapshot(PathBuf),
+    #[error("snapshot {dir}: {file} fails its checksum (expected sha256 {expected}, found {found}); refusing a corrupt snapshot")]
+    Checksum { dir: PathBuf, file: String, expected: String, found: String },
+    #[error("snapshot {dir}: {reason}")]
+    Corrupt { dir: PathBuf, reason: String },
+    #[error("snapshot {dir} was built by model {found}, this build uses {expected}; rebuild the index")]
+    ModelVersion { dir: PathBuf, expected: String, found: String },
+    #[error("unknown song id {0}")]
+    UnknownSong(String),
+    #[error("invalid query: {0}")]
+    InvalidQuery(String),
+    #[error("cannot build the HNSW graph: {0}")]
+    Hnsw(String),
+}
+
+pub type Result<T, E = IndexError> = std::result::Result<T, E>;
+
+pub(crate) fn io_err(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> IndexError {
+    let path = path.into();
+    move |source| IndexError::Io { path, source }
+}
