@@ -11,19 +11,20 @@
 pub mod audio;
 pub mod error;
 pub mod render;
+pub mod synth;
 pub mod video;
 
 pub use error::MediaError;
 
 pub type Result<T, E = MediaError> = std::result::Result<T, E>;
 
-/// Initialise FFmpeg once per process and keep its log quiet (errors only): our own
+/// Initialise FFmpeg once per process and keep its log quiet (fatal only): our own
 /// errors carry the context a user needs.
 pub(crate) fn ffmpeg_init() -> Result<()> {
     static INIT: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
     INIT.get_or_init(|| {
         ffmpeg_next::init().map_err(|e| e.to_string())?;
-        ffmpeg_next::log::set_level(ffmpeg_next::log::Level::Error);
+        ffmpeg_next::log::set_level(ffmpeg_next::log::Level::Fatal);
         Ok(())
     })
     .clone()

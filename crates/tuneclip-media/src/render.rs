@@ -122,6 +122,7 @@ pub fn render_crop(source: &Path, plan: &CropPlan, out: &Path, cfg: &RenderConfi
     octx.write_header().map_err(|e| enc_err(format!("cannot write header ({e})")))?;
     let ost_tb = octx.stream(ost_index).map(|s| s.time_base()).unwrap_or(time_base);
     let frame_dur_tb = (1.0 / f64::from(rate) / f64::from(time_base)).round().max(1.0) as i64;
+    let frame_dur_s = 1.0 / f64::from(rate);
 
     // Seek to the keyframe at or before the start, then decode forward.
     let seek_us = (start_s * 1e6) as i64;
@@ -163,7 +164,8 @@ pub fn render_crop(source: &Path, plan: &CropPlan, out: &Path, cfg: &RenderConfi
 
     let mut process = |frame: &ff::frame::Video, encoder: &mut ff::encoder::Video, octx: &mut ff::format::context::Output| -> Result<bool> {
         let Some(t) = frame_time_s(frame, time_base) else { return Ok(false) };
-        if t + 1e-6 < start_s {
+        // Keep the frame on screen at `start_s` (it may have started a little before).
+        if t + frame_dur_s <= start_s + 1e-6 {
             return Ok(false);
         }
         if t >= end_s - 1e-6 {

@@ -1,1 +1,170 @@
-//! placeholder
+//! The tonic gRPC service: `MatchService.BestClips` (song in, ranked clips with crop
+//! plans out, rendered to 9:16 on request) and `IndexService` (status, songs).
+//!
+//! Handlers hold no business logic: they convert protobuf to core types, call
+//! [`tuneclip_index::Index`] and [`tuneclip_reframe`], and convert back. Heavy work runs
+//! on the blocking pool so the async runtime keeps answering. This crate is the only
+//! one (with `tuneclip-proto`) that knows protobuf types.
+
+mod convert;
+mod error;
+
+pub use error::ServerError;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::{Request, Response, Status};
+use tuneclip_index::{ClipQuery, Index};
+use tuneclip_media::render::RenderConfig;
+use tuneclip_reframe::{ReframeConfig, plan_crop, render_clip};
+
+pub use tuneclip_proto::v1 as pb;
+pub use tuneclip_proto::v1::index_service_client::IndexServiceClient;
+pub use tuneclip_proto::v1::match_service_client::MatchServiceClient;
+
+/// Server settings.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Where rendered clips and previews are written.
+    pub render_dir: PathBuf,
+    pub render: RenderConfig,
+    pub reframe: ReframeConfig,
+    pub defaults: ClipQuery,
+}
+
+impl ServerConfig {
+    pub fn new(render_dir: PathBuf) -> Self {
+        Self { render_dir, render: RenderConfig::default(), reframe: ReframeConfig::default(), defaults: ClipQuery::default() }
+    }
+}
+
+/// Shared state of the services: the serving index and the settings.
+#[derive(Debug)]
+pub struct Engine {
+    pub index: Index,
+    pub config: ServerConfig,
+}
+
+impl Engine {
+    pub fn new(index: Index, config: ServerConfig) -> Arc<Self> {
+        Arc::new(Self { index, config })
+    }
+
+    /// The whole BestClips request, synchronously (called on the blocking pool).
+    pub fn best_clips(&self, req: &pb::BestClipsRequest) -> Result<pb::BestClipsResponse, ServerError> {
+        let d = &self.config.defaults;
+        let q = ClipQuery {
+            k: if req.k == 0 { d.k } else { req.k as usize },
+            clip_duration_s: if req.clip_duration_s == 0.0 { d.clip_duration_s } else { req.clip_duration_s },
+            max_per_video: if req.max_per_video == 0 { d.max_per_video } else { req.max_per_video as usize },
+        };
+        if req.song_id.is_empty() {
+            return Err(ServerError::InvalidArgument("song_id: required (a catalogue song id)".into()));
+        }
+        let cat = &self.index.catalogue;
+        let song = cat.song(&req.song_id).ok_or_else(|| ServerError::NotFound(format!("song_id: no song {:?} in the catalogue", req.song_id)))?;
+        let clips = self.index.best_clips(&song.embedding, &q)?;
+        let mut out = Vec::with_capacity(clips.len());
+        for (rank, clip) in clips.iter().enumerate() {
+            let video = cat.video(&clip.video.0).ok_or_else(|| ServerError::Internal(format!("segment refers to unknown video {}", clip.video)))?;
+            let plan = plan_crop(&video.analysis, clip.range, &self.config.reframe)?;
+            let rendered = if req.render {
+                std::fs::create_dir_all(&self.config.render_dir)
+                    .map_err(|e| ServerError::Internal(format!("{}: {e}", self.config.render_dir.display())))?;
+                let name = format!("{}_{:02}_{}_{:06}ms.mp4", song.id, rank + 1, video.id, (clip.range.start_s * 1000.0).round() as u64);
+                let r = render_clip(&video.path, &plan, &self.config.render_dir.join(name), &self.config.render)?;
+                Some(pb::RenderedClip {
+                    video_path: r.video.path.display().to_string(),
+                    preview_png_path: r.preview_png.display().to_string(),
+                    width: r.video.width,
+                    height: r.video.height,
+                    duration_s: r.video.duration_s,
+                })
+            } else {
+                None
+            };
+            out.push(pb::RankedClip {
+                rank: rank as u32 + 1,
+                video_id: video.id.0.clone(),
+                video_title: video.title.clone(),
+                segment_ordinal: clip.segment_ordinal,
+                range: Some(convert::range(clip.range)),
+                score: clip.score,
+                crop_plan: Some(convert::plan(&plan)),
+                rendered,
+            });
+        }
+        Ok(pb::BestClipsResponse {
+            song_id: song.id.0.clone(),
+            song_title: song.title.clone(),
+            model_version: self.index.manifest.model_version.clone(),
+            snapshot: self.index.manifest.name.clone(),
+            clips: out,
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+struct MatchSvc(Arc<Engine>);
+
+#[tonic::async_trait]
+impl pb::match_service_server::MatchService for MatchSvc {
+    async fn best_clips(&self, request: Request<pb::BestClipsRequest>) -> Result<Response<pb::BestClipsResponse>, Status> {
+        let engine = Arc::clone(&self.0);
+        let req = request.into_inner();
+        let resp = tokio::task::spawn_blocking(move || engine.best_clips(&req))
+            .await
+            .map_err(|e| ServerError::Internal(format!("worker failed: {e}")))??;
+        Ok(Response::new(resp))
+    }
+}
+
+#[derive(Debug, Clone)]
+struct IndexSvc(Arc<Engine>);
+
+#[tonic::async_trait]
+impl pb::index_service_server::IndexService for IndexSvc {
+    async fn status(&self, _: Request<pb::StatusRequest>) -> Result<Response<pb::StatusResponse>, Status> {
+        let m = &self.0.index.manifest;
+        Ok(Response::new(pb::StatusResponse {
+            snapshot: m.name.clone(),
+            model_version: m.model_version.clone(),
+            songs: m.songs as u64,
+            videos: m.videos as u64,
+            segments: m.segments as u64,
+            failures: self.0.index.catalogue.failures.len() as u64,
+        }))
+    }
+
+    async fn list_songs(&self, _: Request<pb::ListSongsRequest>) -> Result<Response<pb::ListSongsResponse>, Status> {
+        let songs = self
+            .0
+            .index
+            .catalogue
+            .songs
+            .iter()
+            .map(|s| pb::Song { id: s.id.0.clone(), title: s.title.clone(), duration_s: s.features.duration_s, tempo_bpm: s.features.tempo_bpm })
+            .collect();
+        Ok(Response::new(pb::ListSongsResponse { songs }))
+    }
+}
+
+/// Bind `addr` (use 127.0.0.1:0 in tests) and return the listener with its real address.
+pub async fn bind(addr: SocketAddr) -> std::io::Result<(TcpListener, SocketAddr)> {
+    let listener = TcpListener::bind(addr).await?;
+    let local = listener.local_addr()?;
+    Ok((listener, local))
+}
+
+/// Serve both services on `listener` until `shutdown` completes, then drain in-flight
+/// requests and return.
+pub async fn serve(listener: TcpListener, engine: Arc<Engine>, shutdown: impl std::future::Future<Output = ()> + Send) -> Result<(), tonic::transport::Error> {
+    tonic::transport::Server::builder()
+        .add_service(pb::match_service_server::MatchServiceServer::new(MatchSvc(Arc::clone(&engine))))
+        .add_service(pb::index_service_server::IndexServiceServer::new(IndexSvc(engine)))
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .await
+}

@@ -37,12 +37,29 @@ impl Default for CutDetectorConfig {
     }
 }
 
+/// Change between two frames, 0..1: the mean of the colour-histogram distance (blind to
+/// where things are) and the mean absolute luma difference saturating at 48 levels
+/// (blind to what colour they are). Two different shots of a grey street have similar
+/// histograms but different pixels; a moving object keeps its histogram.
+pub fn frame_change(a: &SampledFrame, b: &SampledFrame) -> f32 {
+    let hist = histogram_distance(a, b);
+    if a.rgb.len() != b.rgb.len() {
+        return 1.0;
+    }
+    let mad = a.rgb.chunks_exact(3).zip(b.rgb.chunks_exact(3)).map(|(p, q)| {
+        let la = 0.299 * f32::from(p[0]) + 0.587 * f32::from(p[1]) + 0.114 * f32::from(p[2]);
+        let lb = 0.299 * f32::from(q[0]) + 0.587 * f32::from(q[1]) + 0.114 * f32::from(q[2]);
+        (la - lb).abs()
+    }).sum::<f32>() / (a.rgb.len() / 3).max(1) as f32;
+    0.5 * hist + 0.5 * (mad / 48.0).min(1.0)
+}
+
 /// Times of hard cuts (the timestamp of the first frame of the new shot).
 pub fn detect_cuts(frames: &[SampledFrame], cfg: &CutDetectorConfig) -> Vec<f64> {
     if frames.len() < 2 {
         return Vec::new();
     }
-    let d: Vec<f32> = frames.windows(2).map(|w| histogram_distance(&w[0], &w[1])).collect();
+    let d: Vec<f32> = frames.windows(2).map(|w| frame_change(&w[0], &w[1])).collect();
     let mut cuts: Vec<f64> = Vec::new();
     for i in 0..d.len() {
         if d[i] < cfg.min_distance {
@@ -53,7 +70,7 @@ pub fn detect_cuts(frames: &[SampledFrame], cfg: &CutDetectorConfig) -> Vec<f64>
         let local_max = (lo..hi).filter(|&j| j != i).map(|j| d[j]).fold(0.0f32, f32::max);
         // A flash changes the picture and changes it back: the frame after the
         // flash matches the frame before it.
-        let flash = i + 2 < frames.len() && histogram_distance(&frames[i], &frames[i + 2]) < cfg.min_distance * 0.5;
+        let flash = i + 2 < frames.len() && frame_change(&frames[i], &frames[i + 2]) < cfg.min_distance * 0.5;
         if d[i] >= cfg.local_ratio * local_max && !flash {
             let t = frames[i + 1].t_s;
             if cuts.last().is_none_or(|&last| t - last >= cfg.min_shot_s) && t - frames[0].t_s >= cfg.min_shot_s {

