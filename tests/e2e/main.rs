@@ -1,1 +1,155 @@
+//! End to end: synthetic media with known content -> ingest (with broken files) ->
+//! snapshot -> the real gRPC server on 127.0.0.1:0 -> a tonic client -> rendered 9:16
+//! H.264 clips checked by decoding them.
 
+use std::path::{Path, PathBuf};
+use tonic::Code;
+use tuneclip_index::{Index, IngestConfig, Snapshot, ingest};
+use tuneclip_media::synth::{ShotSpec, make_song, make_video};
+use tuneclip_server::{Engine, IndexServiceClient, MatchServiceClient, ServerConfig, pb};
+
+fn shot(source: &str, seconds: f64) -> ShotSpec {
+    ShotSpec { source: source.into(), seconds }
+}
+
+struct Media {
+    songs: Vec<PathBuf>,
+    videos: Vec<PathBuf>,
+    bad_song: PathBuf,
+    bad_video: PathBuf,
+}
+
+fn make_media(dir: &Path) -> Media {
+    let song = dir.join("pulse.ogg");
+    make_song(&song, 128.0, 12.0, 55.0).expect("make song");
+    let v1 = dir.join("two-shots.mp4");
+    make_video(
+        &v1,
+        640,
+        360,
+        &[shot("testsrc2=size=640x360:rate=25", 3.0), shot("mandelbrot=size=640x360:rate=25", 3.0)],
+        None,
+    )
+    .expect("make video");
+    let v2 = dir.join("letterboxed.mp4");
+    make_video(&v2, 640, 268, &[shot("cellauto=size=320x134:rate=25:rule=30", 5.0)], Some(360)).expect("make video");
+    let bad_video = dir.join("corrupt.mp4");
+    std::fs::write(&bad_video, (0..5000u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect::<Vec<u8>>())
+        .expect("write");
+    let bad_song = dir.join("readme.ogg");
+    std::fs::write(&bad_song, "this file is text, not audio").expect("write");
+    Media { songs: vec![song, bad_song.clone()], videos: vec![v1, bad_video.clone(), v2], bad_song, bad_video }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn best_clips_through_the_real_server_render_vertical_h264() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let media = make_media(tmp.path());
+
+    // Ingest: the broken files are reported with path and reason; the rest goes in.
+    let cfg = IngestConfig { progress: false, ..IngestConfig::default() };
+    let catalogue = ingest(&media.songs, &media.videos, &cfg);
+    let failed: Vec<&Path> = catalogue.failures.iter().map(|f| f.path.as_path()).collect();
+    assert_eq!(failed, vec![media.bad_song.as_path(), media.bad_video.as_path()]);
+    assert!(
+        catalogue
+            .failures
+            .iter()
+            .all(|f| f.reason.contains(f.path.file_name().and_then(|n| n.to_str()).unwrap_or("?")))
+    );
+    assert_eq!(catalogue.songs.len(), 1);
+    assert_eq!(catalogue.videos.len(), 2);
+    // The two-shot video is cut at 3 s exactly (one sampled frame = 0.1 s).
+    let two = catalogue.videos.iter().find(|v| v.title == "two-shots").expect("ingested");
+    assert_eq!(two.analysis.cuts.len(), 1, "{:?}", two.analysis.cuts);
+    assert!((two.analysis.cuts[0] - 3.0).abs() <= 0.1, "{:?}", two.analysis.cuts);
+    // The letterboxed video's bars (46 px top and bottom) are found within a sampling step.
+    let lb = catalogue.videos.iter().find(|v| v.title == "letterboxed").expect("ingested");
+    assert!((lb.analysis.active.y as i64 - 46).abs() <= 8, "{:?}", lb.analysis.active);
+
+    let root = tmp.path().join("snapshots");
+    Snapshot::publish(&root, &catalogue).expect("publish");
+    let index = Index::load_current(&root, tuneclip_model::MODEL_VERSION).expect("load");
+    let engine = Engine::new(index, ServerConfig::new(tmp.path().join("renders")));
+    let (listener, addr) = tuneclip_server::bind(([127, 0, 0, 1], 0).into()).await.expect("bind");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(tuneclip_server::serve(listener, engine, async {
+        let _ = stopped.await;
+    }));
+
+    let url = format!("http://{addr}");
+    let mut idx = IndexServiceClient::connect(url.clone()).await.expect("connect");
+    let mut matcher = MatchServiceClient::connect(url).await.expect("connect");
+    let songs = idx.list_songs(pb::ListSongsRequest {}).await.expect("list").into_inner().songs;
+    assert_eq!(songs.len(), 1);
+
+    let clip_s = 2.0;
+    let resp = matcher
+        .best_clips(pb::BestClipsRequest {
+            song_id: songs[0].id.clone(),
+            k: 3,
+            clip_duration_s: clip_s,
+            max_per_video: 1,
+            render: true,
+        })
+        .await
+        .expect("best clips")
+        .into_inner();
+    // One clip per video at most, and both videos have segments of 2 s or more.
+    assert_eq!(resp.clips.len(), 2);
+    for (i, clip) in resp.clips.iter().enumerate() {
+        assert_eq!(clip.rank as usize, i + 1);
+        let video =
+            catalogue.videos.iter().find(|v| v.id.0 == clip.video_id).expect("clip's video is in the catalogue");
+        let range = clip.range.expect("range");
+        assert!((range.end_s - range.start_s - clip_s).abs() < 1e-9);
+        let seg = &video.analysis.segments[clip.segment_ordinal as usize];
+        assert!(
+            range.start_s >= seg.range.start_s - 1e-9 && range.end_s <= seg.range.end_s + 1e-9,
+            "clip crosses a cut"
+        );
+        let plan = clip.crop_plan.as_ref().expect("crop plan");
+        assert!(!plan.keyframes.is_empty());
+
+        let r = clip.rendered.as_ref().expect("rendered");
+        let path = Path::new(&r.video_path);
+        assert_eq!(tuneclip_media::video::codec_name(path).expect("decodable"), "h264");
+        let info = tuneclip_media::video::probe(path).expect("probe");
+        // 9:16 up to the even-pixel rounding of both sides.
+        assert!(
+            (f64::from(info.width) * 16.0 - f64::from(info.height) * 9.0).abs() <= 32.0,
+            "{}x{}",
+            info.width,
+            info.height
+        );
+        assert!(info.height <= 360, "never upscaled past the source");
+        let frames = tuneclip_media::video::sample_frames(
+            path,
+            tuneclip_media::video::SamplingConfig { fps: 100.0, width_px: 16 },
+        )
+        .expect("decode");
+        let decoded_s = frames.frames.len() as f64 / 25.0;
+        assert!((decoded_s - clip_s).abs() <= 1.0 / 25.0 + 1e-9, "decoded {decoded_s} s of video");
+        assert!((info.duration_s - clip_s).abs() <= 1.0 / 25.0 + 1e-9, "container says {} s", info.duration_s);
+        assert!(Path::new(&r.preview_png_path).exists());
+    }
+
+    // Bad requests get precise codes and the server keeps serving.
+    let err = matcher
+        .best_clips(pb::BestClipsRequest { song_id: "nope".into(), ..Default::default() })
+        .await
+        .expect_err("unknown song");
+    assert_eq!(err.code(), Code::NotFound);
+    let err = matcher
+        .best_clips(pb::BestClipsRequest { song_id: songs[0].id.clone(), k: 1000, ..Default::default() })
+        .await
+        .expect_err("k out of range");
+    assert_eq!(err.code(), Code::InvalidArgument);
+    let err = matcher.best_clips(pb::BestClipsRequest::default()).await.expect_err("no song id");
+    assert_eq!(err.code(), Code::InvalidArgument);
+    let status = idx.status(pb::StatusRequest {}).await.expect("still serving").into_inner();
+    assert_eq!((status.songs, status.videos, status.failures), (1, 2, 2));
+
+    let _ = stop.send(());
+    server.await.expect("join").expect("clean shutdown");
+}

@@ -24,10 +24,14 @@ pub fn estimate_tempo(onset: &[f32], frame_rate: f64) -> Option<f64> {
     const KERNEL: [f32; 5] = [1.0 / 9.0, 2.0 / 9.0, 3.0 / 9.0, 2.0 / 9.0, 1.0 / 9.0];
     let x: Vec<f32> = (0..onset.len())
         .map(|i| {
-            KERNEL.iter().enumerate().map(|(k, w)| {
-                let j = (i + k).checked_sub(2).filter(|j| *j < onset.len()).unwrap_or(i);
-                w * (onset[j] - mean)
-            }).sum()
+            KERNEL
+                .iter()
+                .enumerate()
+                .map(|(k, w)| {
+                    let j = (i + k).checked_sub(2).filter(|j| *j < onset.len()).unwrap_or(i);
+                    w * (onset[j] - mean)
+                })
+                .sum()
         })
         .collect();
     let min_lag = (frame_rate * 60.0 / 240.0).floor().max(1.0) as usize;
@@ -104,10 +108,15 @@ impl SongFeatures {
         for frame in &power {
             log_mel.push(bank.apply(frame).into_iter().map(power_to_db).collect::<Vec<_>>());
             // Parseval: mean square of the windowed frame from its one-sided spectrum.
-            let e: f64 = frame.iter().enumerate().map(|(k, p)| {
-                let twice = if k == 0 || k == frame.len() - 1 { 1.0 } else { 2.0 };
-                twice * f64::from(*p)
-            }).sum::<f64>() / (cfg.n_fft as f64 * win_energy);
+            let e: f64 = frame
+                .iter()
+                .enumerate()
+                .map(|(k, p)| {
+                    let twice = if k == 0 || k == frame.len() - 1 { 1.0 } else { 2.0 };
+                    twice * f64::from(*p)
+                })
+                .sum::<f64>()
+                / (cfg.n_fft as f64 * win_energy);
             levels.push(10.0 * e.max(1e-10).log10());
             let s: f64 = frame.iter().map(|p| f64::from(*p)).sum();
             if s > 1e-12 {
@@ -135,7 +144,11 @@ impl SongFeatures {
             .filter(|&i| {
                 let lo = i.saturating_sub(half);
                 let hi = (i + half + 1).min(onset.len());
-                onset[i] > threshold && onset[lo..hi].iter().enumerate().all(|(j, v)| *v < onset[i] || (lo + j >= i && (lo + j == i || *v <= onset[i])))
+                onset[i] > threshold
+                    && onset[lo..hi]
+                        .iter()
+                        .enumerate()
+                        .all(|(j, v)| *v < onset[i] || (lo + j >= i && (lo + j == i || *v <= onset[i])))
             })
             .count();
         let duration_s = samples.len() as f64 / f64::from(sample_rate);
@@ -186,7 +199,8 @@ mod tests {
 
     #[test]
     fn loudness_of_full_scale_sine_is_minus_three_db() {
-        let x: Vec<f32> = (0..22_050 * 3).map(|i| (2.0 * std::f32::consts::PI * 440.0 * i as f32 / 22_050.0).sin()).collect();
+        let x: Vec<f32> =
+            (0..22_050 * 3).map(|i| (2.0 * std::f32::consts::PI * 440.0 * i as f32 / 22_050.0).sin()).collect();
         let f = SongFeatures::compute(&x, 22_050).expect("long enough");
         assert!((f.loudness_db + 3.01).abs() < 0.3, "{}", f.loudness_db);
         assert!((f.centroid_hz - 440.0).abs() < 30.0, "{}", f.centroid_hz);

@@ -33,7 +33,8 @@ impl MelFilterbank {
         let n_bins = n_fft / 2 + 1;
         let fft_freqs: Vec<f64> = (0..n_bins).map(|k| k as f64 * f64::from(sample_rate) / n_fft as f64).collect();
         let (m_lo, m_hi) = (hz_to_mel(f_min), hz_to_mel(f_max));
-        let edges: Vec<f64> = (0..n_mels + 2).map(|i| mel_to_hz(m_lo + (m_hi - m_lo) * i as f64 / (n_mels + 1) as f64)).collect();
+        let edges: Vec<f64> =
+            (0..n_mels + 2).map(|i| mel_to_hz(m_lo + (m_hi - m_lo) * i as f64 / (n_mels + 1) as f64)).collect();
         let weights = (0..n_mels)
             .map(|m| {
                 let (lo, c, hi) = (edges[m], edges[m + 1], edges[m + 2]);
@@ -94,7 +95,9 @@ mod tests {
         // The peak filter's centre must be the one nearest to 2 kHz on the mel axis.
         let (lo, hi) = (hz_to_mel(0.0), hz_to_mel(11_025.0));
         let centre = |m: usize| mel_to_hz(lo + (hi - lo) * (m + 1) as f64 / 65.0);
-        let nearest = (0..64).min_by(|&a, &b| (centre(a) - 2000.0).abs().total_cmp(&(centre(b) - 2000.0).abs())).expect("64 bands");
+        let nearest = (0..64)
+            .min_by(|&a, &b| (centre(a) - 2000.0).abs().total_cmp(&(centre(b) - 2000.0).abs()))
+            .expect("64 bands");
         assert!(peak.abs_diff(nearest) <= 1, "peak band {peak}, expected near {nearest}");
         assert!(frame[peak] - frame[5] > 40.0, "tone should stand 40 dB above an empty band");
     }

@@ -23,9 +23,8 @@ impl Stft {
         if n_fft < 16 || hop == 0 || hop > n_fft {
             return Err(AudioError::InvalidStft { n_fft, hop });
         }
-        let window = (0..n_fft)
-            .map(|i| 0.5 - 0.5 * (2.0 * std::f32::consts::PI * i as f32 / n_fft as f32).cos())
-            .collect();
+        let window =
+            (0..n_fft).map(|i| 0.5 - 0.5 * (2.0 * std::f32::consts::PI * i as f32 / n_fft as f32).cos()).collect();
         let fft = FftPlanner::new().plan_fft_forward(n_fft);
         Ok(Self { n_fft, hop, window, fft })
     }

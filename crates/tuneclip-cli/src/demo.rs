@@ -26,8 +26,9 @@ pub fn prepare(data: &Path) -> Result<(PathBuf, PathBuf)> {
     for name in REAL_SONGS {
         let dst = songs.join(name);
         if !dst.exists() {
-            std::fs::copy(Path::new(WESNOTH_MUSIC).join(name), &dst)
-                .with_context(|| format!("missing {WESNOTH_MUSIC}/{name}: run setup.sh (package wesnoth-1.16-music)"))?;
+            std::fs::copy(Path::new(WESNOTH_MUSIC).join(name), &dst).with_context(|| {
+                format!("missing {WESNOTH_MUSIC}/{name}: run setup.sh (package wesnoth-1.16-music)")
+            })?;
         }
     }
     let pulse = songs.join("pulse-140bpm.ogg");
@@ -38,7 +39,8 @@ pub fn prepare(data: &Path) -> Result<(PathBuf, PathBuf)> {
     for name in REAL_VIDEOS {
         let dst = videos.join(name);
         if !dst.exists() {
-            std::fs::copy(assets.join(name), &dst).with_context(|| format!("missing {}: run setup.sh", assets.join(name).display()))?;
+            std::fs::copy(assets.join(name), &dst)
+                .with_context(|| format!("missing {}: run setup.sh", assets.join(name).display()))?;
         }
     }
     let montage = videos.join("montage.mp4");
@@ -57,7 +59,13 @@ pub fn prepare(data: &Path) -> Result<(PathBuf, PathBuf)> {
     }
     let letterbox = videos.join("letterbox-cellauto.mp4");
     if !letterbox.exists() {
-        make_video(&letterbox, 1280, 536, &[shot("cellauto=size=320x134:rate=25:rule=110:random_fill_ratio=0.4", 8.0)], Some(720))?;
+        make_video(
+            &letterbox,
+            1280,
+            536,
+            &[shot("cellauto=size=320x134:rate=25:rule=110:random_fill_ratio=0.4", 8.0)],
+            Some(720),
+        )?;
     }
     // Broken inputs: a video that is random bytes, a "song" that is text.
     let broken = videos.join("broken.mp4");

@@ -13,7 +13,11 @@ use tuneclip_index::{Index, IngestConfig, Snapshot, ingest};
 use tuneclip_server::{Engine, IndexServiceClient, MatchServiceClient, ServerConfig};
 
 #[derive(Debug, Parser)]
-#[command(name = "tuneclip", version, about = "Find the best short video clips for every song and reframe them to 9:16")]
+#[command(
+    name = "tuneclip",
+    version,
+    about = "Find the best short video clips for every song and reframe them to 9:16"
+)]
 struct Cli {
     /// Home of snapshots, renders and demo media.
     #[arg(long, global = true, env = "TUNECLIP_DATA_DIR", default_value = "index-data")]
@@ -115,12 +119,21 @@ pub(crate) struct Row {
     pub output: String,
 }
 
-pub(crate) async fn query_all(server: String, song: Option<String>, k: u32, clip_s: f64, render: bool) -> Result<Vec<Row>> {
-    let mut index = IndexServiceClient::connect(server.clone()).await.with_context(|| format!("cannot connect to {server}"))?;
+pub(crate) async fn query_all(
+    server: String,
+    song: Option<String>,
+    k: u32,
+    clip_s: f64,
+    render: bool,
+) -> Result<Vec<Row>> {
+    let mut index =
+        IndexServiceClient::connect(server.clone()).await.with_context(|| format!("cannot connect to {server}"))?;
     let mut matcher = MatchServiceClient::connect(server.clone()).await?;
     let songs: Vec<String> = match song {
         Some(s) => vec![s],
-        None => index.list_songs(tuneclip_proto_req::list()).await?.into_inner().songs.into_iter().map(|s| s.id).collect(),
+        None => {
+            index.list_songs(tuneclip_proto_req::list()).await?.into_inner().songs.into_iter().map(|s| s.id).collect()
+        }
     };
     let mut rows = Vec::new();
     for id in songs {
@@ -130,7 +143,13 @@ pub(crate) async fn query_all(server: String, song: Option<String>, k: u32, clip
             .map_err(|s| anyhow::anyhow!("BestClips failed: {} ({:?})", s.message(), s.code()))?
             .into_inner();
         if resp.clips.is_empty() {
-            rows.push(Row { song: resp.song_title.clone(), video: "(no segment long enough)".into(), range: "-".into(), score: 0.0, output: "-".into() });
+            rows.push(Row {
+                song: resp.song_title.clone(),
+                video: "(no segment long enough)".into(),
+                range: "-".into(),
+                score: 0.0,
+                output: "-".into(),
+            });
         }
         for c in resp.clips {
             let r = c.range.unwrap_or_default();
@@ -158,7 +177,8 @@ mod tuneclip_proto_req {
 
 pub(crate) fn print_table(rows: &[Row]) {
     let w = |f: &dyn Fn(&Row) -> usize, h: &str| rows.iter().map(f).max().unwrap_or(0).max(h.len());
-    let (ws, wv, wr) = (w(&|r| r.song.len(), "song"), w(&|r| r.video.len(), "video"), w(&|r| r.range.len(), "time range"));
+    let (ws, wv, wr) =
+        (w(&|r| r.song.len(), "song"), w(&|r| r.video.len(), "video"), w(&|r| r.range.len(), "time range"));
     println!("{:ws$}  {:wv$}  {:wr$}  {:>6}  output", "song", "video", "time range", "score");
     println!("{}", "-".repeat(ws + wv + wr + 16 + 40));
     for r in rows {
@@ -169,7 +189,10 @@ pub(crate) fn print_table(rows: &[Row]) {
 #[tokio::main]
 async fn main() -> Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("TUNECLIP_LOG").unwrap_or_else(|_| "warn,symphonia_core=off,symphonia=off".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("TUNECLIP_LOG")
+                .unwrap_or_else(|_| "warn,symphonia_core=off,symphonia=off".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();

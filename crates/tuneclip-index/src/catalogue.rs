@@ -98,7 +98,8 @@ fn title_of(path: &Path) -> String {
 pub fn ingest_song(path: &Path, cfg: &IngestConfig) -> std::result::Result<SongEntry, String> {
     let id = content_id(path).map_err(|e| e.to_string())?;
     let audio = tuneclip_media::audio::decode_mono(path, cfg.sample_rate).map_err(|e| e.to_string())?;
-    let features = SongFeatures::compute(&audio.samples, audio.sample_rate).map_err(|e| format!("{}: {e}", path.display()))?;
+    let features =
+        SongFeatures::compute(&audio.samples, audio.sample_rate).map_err(|e| format!("{}: {e}", path.display()))?;
     let embedding = HandcraftedModel.embed_song(&features);
     Ok(SongEntry { id, path: path.to_path_buf(), title: title_of(path), features, embedding })
 }
@@ -112,7 +113,12 @@ pub fn ingest_video(path: &Path, cfg: &IngestConfig) -> std::result::Result<(Vid
         .segments
         .iter()
         .enumerate()
-        .map(|(i, s)| SegmentEntry { video: id.clone(), ordinal: i as u32, stats: *s, embedding: HandcraftedModel.embed_segment(s) })
+        .map(|(i, s)| SegmentEntry {
+            video: id.clone(),
+            ordinal: i as u32,
+            stats: *s,
+            embedding: HandcraftedModel.embed_segment(s),
+        })
         .collect();
     Ok((VideoEntry { id, path: path.to_path_buf(), title: title_of(path), analysis }, segments))
 }
@@ -124,7 +130,8 @@ fn guarded<T>(path: &Path, f: impl FnOnce() -> std::result::Result<T, String>) -
         Ok(Ok(v)) => Ok(v),
         Ok(Err(reason)) => Err(Failure { path: path.to_path_buf(), reason }),
         Err(panic) => {
-            let msg = panic.downcast_ref::<String>().cloned().or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()));
+            let msg =
+                panic.downcast_ref::<String>().cloned().or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()));
             Err(Failure { path: path.to_path_buf(), reason: format!("decoder panicked: {}", msg.unwrap_or_default()) })
         }
     }
@@ -134,9 +141,17 @@ fn guarded<T>(path: &Path, f: impl FnOnce() -> std::result::Result<T, String>) -
 /// that fails lands in `failures` with its path and reason, and duplicates (same
 /// content) are kept once.
 pub fn ingest(songs: &[PathBuf], videos: &[PathBuf], cfg: &IngestConfig) -> Catalogue {
-    let mut cat = Catalogue { model_version: tuneclip_model::MODEL_VERSION.into(), dim: HandcraftedModel::DIM, ..Default::default() };
+    let mut cat = Catalogue {
+        model_version: tuneclip_model::MODEL_VERSION.into(),
+        dim: HandcraftedModel::DIM,
+        ..Default::default()
+    };
     let bar = if cfg.progress { ProgressBar::new((songs.len() + videos.len()) as u64) } else { ProgressBar::hidden() };
-    bar.set_style(ProgressStyle::with_template("{prefix:>6} [{bar:30}] {pos}/{len} {wide_msg}").expect("valid template").progress_chars("=> "));
+    bar.set_style(
+        ProgressStyle::with_template("{prefix:>6} [{bar:30}] {pos}/{len} {wide_msg}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
     bar.set_prefix("ingest");
     for path in songs {
         bar.set_message(path.display().to_string());

@@ -16,7 +16,10 @@ mod catalogue;
 mod search;
 mod snapshot;
 
-pub use catalogue::{Catalogue, Failure, IngestConfig, SegmentEntry, SongEntry, VideoEntry, content_id, ingest, ingest_song, ingest_video};
+pub use catalogue::{
+    Catalogue, Failure, IngestConfig, SegmentEntry, SongEntry, VideoEntry, content_id, ingest, ingest_song,
+    ingest_video,
+};
 pub use search::{ClipQuery, Index};
 pub use snapshot::{Manifest, Snapshot};
 
@@ -31,7 +34,9 @@ pub enum IndexError {
     Json { path: PathBuf, reason: String },
     #[error("no published snapshot under {0} (run `tuneclip ingest` first)")]
     NoSnapshot(PathBuf),
-    #[error("snapshot {dir}: {file} fails its checksum (expected sha256 {expected}, found {found}); refusing a corrupt snapshot")]
+    #[error(
+        "snapshot {dir}: {file} fails its checksum (expected sha256 {expected}, found {found}); refusing a corrupt snapshot"
+    )]
     Checksum { dir: PathBuf, file: String, expected: String, found: String },
     #[error("snapshot {dir}: {reason}")]
     Corrupt { dir: PathBuf, reason: String },

@@ -56,13 +56,23 @@ impl Index {
     pub fn load(dir: &Path, expected_model: &str) -> Result<Self> {
         let manifest = Snapshot::verify(dir)?;
         if manifest.model_version != expected_model {
-            return Err(IndexError::ModelVersion { dir: dir.to_path_buf(), expected: expected_model.into(), found: manifest.model_version });
+            return Err(IndexError::ModelVersion {
+                dir: dir.to_path_buf(),
+                expected: expected_model.into(),
+                found: manifest.model_version,
+            });
         }
         let cpath = dir.join(CATALOGUE_FILE);
         let bytes = std::fs::read(&cpath).map_err(io_err(&cpath))?;
-        let catalogue: Catalogue = serde_json::from_slice(&bytes).map_err(|e| IndexError::Json { path: cpath, reason: e.to_string() })?;
-        if catalogue.segments.len() != manifest.segments || catalogue.segments.iter().any(|s| s.embedding.len() != manifest.dim) {
-            return Err(IndexError::Corrupt { dir: dir.to_path_buf(), reason: "catalogue disagrees with its manifest".into() });
+        let catalogue: Catalogue =
+            serde_json::from_slice(&bytes).map_err(|e| IndexError::Json { path: cpath, reason: e.to_string() })?;
+        if catalogue.segments.len() != manifest.segments
+            || catalogue.segments.iter().any(|s| s.embedding.len() != manifest.dim)
+        {
+            return Err(IndexError::Corrupt {
+                dir: dir.to_path_buf(),
+                reason: "catalogue disagrees with its manifest".into(),
+            });
         }
         let hnsw = match &manifest.hnsw_basename {
             None => None,
@@ -75,15 +85,25 @@ impl Index {
                 }));
                 match loaded {
                     Ok(Ok(h)) => Some(h),
-                    Ok(Err(e)) => return Err(IndexError::Corrupt { dir: dir.to_path_buf(), reason: format!("HNSW graph: {e}") }),
-                    Err(_) => return Err(IndexError::Corrupt { dir: dir.to_path_buf(), reason: "HNSW graph could not be read".into() }),
+                    Ok(Err(e)) => {
+                        return Err(IndexError::Corrupt { dir: dir.to_path_buf(), reason: format!("HNSW graph: {e}") });
+                    }
+                    Err(_) => {
+                        return Err(IndexError::Corrupt {
+                            dir: dir.to_path_buf(),
+                            reason: "HNSW graph could not be read".into(),
+                        });
+                    }
                 }
             }
         };
         if let Some(h) = &hnsw {
             let n = h.with_dependent(|_, g| g.get_nb_point());
             if n != manifest.segments {
-                return Err(IndexError::Corrupt { dir: dir.to_path_buf(), reason: format!("HNSW graph holds {n} points, manifest says {}", manifest.segments) });
+                return Err(IndexError::Corrupt {
+                    dir: dir.to_path_buf(),
+                    reason: format!("HNSW graph holds {n} points, manifest says {}", manifest.segments),
+                });
             }
         }
         Ok(Self { dir: dir.to_path_buf(), manifest, catalogue, hnsw })
@@ -110,10 +130,17 @@ impl Index {
             return Err(IndexError::InvalidQuery(format!("k = {} (expected 1..=100)", q.k)));
         }
         if !(q.clip_duration_s > 0.0 && q.clip_duration_s <= 600.0) {
-            return Err(IndexError::InvalidQuery(format!("clip duration {} s (expected 0 < d <= 600)", q.clip_duration_s)));
+            return Err(IndexError::InvalidQuery(format!(
+                "clip duration {} s (expected 0 < d <= 600)",
+                q.clip_duration_s
+            )));
         }
         if song.len() != self.manifest.dim {
-            return Err(IndexError::InvalidQuery(format!("embedding of {} dimensions (index has {})", song.len(), self.manifest.dim)));
+            return Err(IndexError::InvalidQuery(format!(
+                "embedding of {} dimensions (index has {})",
+                song.len(),
+                self.manifest.dim
+            )));
         }
         let n = (q.k * 20).max(200).min(self.catalogue.segments.len());
         let mut scored: Vec<(f32, usize)> = self
@@ -175,7 +202,13 @@ mod tests {
         SegmentEntry {
             video: ContentId(video.into()),
             ordinal,
-            stats: SegmentStats { range: TimeRange::new(start, end), motion: 1.0, brightness: 100.0, colourfulness: 10.0, blank: false },
+            stats: SegmentStats {
+                range: TimeRange::new(start, end),
+                motion: 1.0,
+                brightness: 100.0,
+                colourfulness: 10.0,
+                blank: false,
+            },
             embedding: e,
         }
     }
@@ -188,7 +221,16 @@ mod tests {
                 id: ContentId("song1".into()),
                 path: "s.ogg".into(),
                 title: "s".into(),
-                features: SongFeatures { duration_s: 1.0, loudness_db: -10.0, dynamics_db: 1.0, centroid_hz: 1.0, bass_ratio: 0.1, onset_mean: 1.0, onset_rate_hz: 1.0, tempo_bpm: 100.0 },
+                features: SongFeatures {
+                    duration_s: 1.0,
+                    loudness_db: -10.0,
+                    dynamics_db: 1.0,
+                    centroid_hz: 1.0,
+                    bass_ratio: 0.1,
+                    onset_mean: 1.0,
+                    onset_rate_hz: 1.0,
+                    tempo_bpm: 100.0,
+                },
                 embedding: vec![1.0, 0.0, 0.0],
             }],
             videos: vec![],
@@ -226,7 +268,10 @@ mod tests {
 
         assert!(matches!(Index::load_current(dir.path(), "other-v2"), Err(IndexError::ModelVersion { .. })));
         assert!(matches!(index.best_clips_for_song("nope", &q), Err(IndexError::UnknownSong(_))));
-        assert!(matches!(index.best_clips_for_song("song1", &ClipQuery { k: 0, ..q }), Err(IndexError::InvalidQuery(_))));
+        assert!(matches!(
+            index.best_clips_for_song("song1", &ClipQuery { k: 0, ..q }),
+            Err(IndexError::InvalidQuery(_))
+        ));
 
         // Flip one byte of the graph: the snapshot must be refused by its checksum.
         let graph = snap.join("segments.hnsw.graph");

@@ -76,18 +76,21 @@ impl Snapshot {
         let tmp = root.join(format!(".tmp-{name}"));
         fs::create_dir_all(&tmp).map_err(io_err(&tmp))?;
 
-        let cat_json = serde_json::to_vec(catalogue).map_err(|e| IndexError::Json { path: tmp.join(CATALOGUE_FILE), reason: e.to_string() })?;
+        let cat_json = serde_json::to_vec(catalogue)
+            .map_err(|e| IndexError::Json { path: tmp.join(CATALOGUE_FILE), reason: e.to_string() })?;
         write_synced(&tmp.join(CATALOGUE_FILE), &cat_json)?;
 
         let hnsw_basename = if catalogue.segments.is_empty() {
             None
         } else {
             let vectors: Vec<Vec<f32>> = catalogue.segments.iter().map(|s| for_dot(&s.embedding)).collect();
-            let hnsw: Hnsw<f32, DistDot> = Hnsw::new(HNSW_M, vectors.len(), HNSW_LAYERS, HNSW_EF_CONSTRUCTION, DistDot {});
+            let hnsw: Hnsw<f32, DistDot> =
+                Hnsw::new(HNSW_M, vectors.len(), HNSW_LAYERS, HNSW_EF_CONSTRUCTION, DistDot {});
             for (i, v) in vectors.iter().enumerate() {
                 hnsw.insert((v.as_slice(), i));
             }
-            let base = hnsw.file_dump(&tmp, HNSW_BASENAME).map_err(|e| IndexError::Hnsw(format!("dump failed: {e}")))?;
+            let base =
+                hnsw.file_dump(&tmp, HNSW_BASENAME).map_err(|e| IndexError::Hnsw(format!("dump failed: {e}")))?;
             for ext in ["hnsw.graph", "hnsw.data"] {
                 let p = tmp.join(format!("{base}.{ext}"));
                 fs::File::open(&p).and_then(|f| f.sync_all()).map_err(io_err(&p))?;
@@ -112,7 +115,8 @@ impl Snapshot {
             hnsw_basename,
             files,
         };
-        let m_json = serde_json::to_vec_pretty(&manifest).map_err(|e| IndexError::Json { path: tmp.join(MANIFEST_FILE), reason: e.to_string() })?;
+        let m_json = serde_json::to_vec_pretty(&manifest)
+            .map_err(|e| IndexError::Json { path: tmp.join(MANIFEST_FILE), reason: e.to_string() })?;
         write_synced(&tmp.join(MANIFEST_FILE), &m_json)?;
         sync_dir(&tmp)?;
 
@@ -131,7 +135,10 @@ impl Snapshot {
         let name = fs::read_to_string(&p).map_err(|_| IndexError::NoSnapshot(root.to_path_buf()))?;
         let name = name.trim();
         if name.is_empty() || name.contains('/') || name.starts_with('.') {
-            return Err(IndexError::Corrupt { dir: root.to_path_buf(), reason: format!("CURRENT names {name:?}, not a snapshot directory") });
+            return Err(IndexError::Corrupt {
+                dir: root.to_path_buf(),
+                reason: format!("CURRENT names {name:?}, not a snapshot directory"),
+            });
         }
         Ok(root.join(name))
     }
@@ -140,14 +147,23 @@ impl Snapshot {
     pub fn verify(dir: &Path) -> Result<Manifest> {
         let mpath = dir.join(MANIFEST_FILE);
         let bytes = fs::read(&mpath).map_err(io_err(&mpath))?;
-        let manifest: Manifest = serde_json::from_slice(&bytes).map_err(|e| IndexError::Json { path: mpath.clone(), reason: e.to_string() })?;
+        let manifest: Manifest = serde_json::from_slice(&bytes)
+            .map_err(|e| IndexError::Json { path: mpath.clone(), reason: e.to_string() })?;
         if manifest.format_version != FORMAT_VERSION {
-            return Err(IndexError::Corrupt { dir: dir.to_path_buf(), reason: format!("format version {} (expected {FORMAT_VERSION})", manifest.format_version) });
+            return Err(IndexError::Corrupt {
+                dir: dir.to_path_buf(),
+                reason: format!("format version {} (expected {FORMAT_VERSION})", manifest.format_version),
+            });
         }
         for (file, expected) in &manifest.files {
             let found = sha256_file(&dir.join(file))?;
             if &found != expected {
-                return Err(IndexError::Checksum { dir: dir.to_path_buf(), file: file.clone(), expected: expected.clone(), found });
+                return Err(IndexError::Checksum {
+                    dir: dir.to_path_buf(),
+                    file: file.clone(),
+                    expected: expected.clone(),
+                    found,
+                });
             }
         }
         Ok(manifest)

@@ -3,9 +3,9 @@
 
 use crate::video::{OpenVideo, frame_time_s, open_video};
 use crate::{MediaError, Result};
-use ffmpeg_next as ff;
 use ff::format::Pixel;
 use ff::software::scaling;
+use ffmpeg_next as ff;
 use std::path::{Path, PathBuf};
 use tuneclip_core::{CropPlan, Rect};
 
@@ -81,8 +81,15 @@ pub fn render_crop(source: &Path, plan: &CropPlan, out: &Path, cfg: &RenderConfi
         )));
     }
     for k in &plan.keyframes {
-        if k.rect.right() > info.width || k.rect.bottom() > info.height || k.rect.width & !1 != crop_w || k.rect.height & !1 != crop_h {
-            return Err(invalid(format!("crop window {:?} at {:.2}s is outside the frame or changes size", k.rect, k.t_s)));
+        if k.rect.right() > info.width
+            || k.rect.bottom() > info.height
+            || k.rect.width & !1 != crop_w
+            || k.rect.height & !1 != crop_h
+        {
+            return Err(invalid(format!(
+                "crop window {:?} at {:.2}s is outside the frame or changes size",
+                k.rect, k.t_s
+            )));
         }
     }
     let (start_s, end_s) = (plan.range.start_s, plan.range.end_s);
@@ -97,10 +104,8 @@ pub fn render_crop(source: &Path, plan: &CropPlan, out: &Path, cfg: &RenderConfi
     let mut octx = ff::format::output(out).map_err(|e| enc_err(format!("cannot create output ({e})")))?;
     let global_header = octx.format().flags().contains(ff::format::Flags::GLOBAL_HEADER);
     let rate = if info.fps > 0.0 { ff::Rational::from(info.fps) } else { ff::Rational(25, 1) };
-    let mut enc = ff::codec::context::Context::new_with_codec(codec)
-        .encoder()
-        .video()
-        .map_err(|e| enc_err(e.to_string()))?;
+    let mut enc =
+        ff::codec::context::Context::new_with_codec(codec).encoder().video().map_err(|e| enc_err(e.to_string()))?;
     enc.set_width(out_w);
     enc.set_height(out_h);
     enc.set_format(Pixel::YUV420P);
@@ -138,8 +143,16 @@ pub fn render_crop(source: &Path, plan: &CropPlan, out: &Path, cfg: &RenderConfi
     let mut cropped = ff::frame::Video::new(Pixel::YUV420P, crop_w, crop_h);
     let mut resize = if (out_w, out_h) != (crop_w, crop_h) {
         Some(
-            scaling::Context::get(Pixel::YUV420P, crop_w, crop_h, Pixel::YUV420P, out_w, out_h, scaling::Flags::BICUBIC)
-                .map_err(|e| enc_err(format!("scaler: {e}")))?,
+            scaling::Context::get(
+                Pixel::YUV420P,
+                crop_w,
+                crop_h,
+                Pixel::YUV420P,
+                out_w,
+                out_h,
+                scaling::Flags::BICUBIC,
+            )
+            .map_err(|e| enc_err(format!("scaler: {e}")))?,
         )
     } else {
         None
@@ -162,7 +175,10 @@ pub fn render_crop(source: &Path, plan: &CropPlan, out: &Path, cfg: &RenderConfi
         Ok(())
     };
 
-    let mut process = |frame: &ff::frame::Video, encoder: &mut ff::encoder::Video, octx: &mut ff::format::context::Output| -> Result<bool> {
+    let mut process = |frame: &ff::frame::Video,
+                       encoder: &mut ff::encoder::Video,
+                       octx: &mut ff::format::context::Output|
+     -> Result<bool> {
         let Some(t) = frame_time_s(frame, time_base) else { return Ok(false) };
         // Keep the frame on screen at `start_s` (it may have started a little before).
         if t + frame_dur_s <= start_s + 1e-6 {
@@ -176,12 +192,22 @@ pub fn render_crop(source: &Path, plan: &CropPlan, out: &Path, cfg: &RenderConfi
             frame
         } else {
             let needs_new = to_yuv.as_ref().is_none_or(|s| {
-                s.input().format != frame.format() || s.input().width != frame.width() || s.input().height != frame.height()
+                s.input().format != frame.format()
+                    || s.input().width != frame.width()
+                    || s.input().height != frame.height()
             });
             if needs_new {
                 to_yuv = Some(
-                    scaling::Context::get(frame.format(), frame.width(), frame.height(), Pixel::YUV420P, frame.width(), frame.height(), scaling::Flags::BICUBIC)
-                        .map_err(|e| enc_err(format!("scaler: {e}")))?,
+                    scaling::Context::get(
+                        frame.format(),
+                        frame.width(),
+                        frame.height(),
+                        Pixel::YUV420P,
+                        frame.width(),
+                        frame.height(),
+                        scaling::Flags::BICUBIC,
+                    )
+                    .map_err(|e| enc_err(format!("scaler: {e}")))?,
                 );
             }
             let mut tmp = ff::frame::Video::empty();

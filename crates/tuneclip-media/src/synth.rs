@@ -18,9 +18,15 @@ fn run_ffmpeg(out: &Path, args: &[String]) -> Result<()> {
         .args(args)
         .arg(out)
         .output()
-        .map_err(|e| MediaError::Encode { path: out.to_path_buf(), reason: format!("cannot run the ffmpeg CLI ({e}); run setup.sh") })?;
+        .map_err(|e| MediaError::Encode {
+            path: out.to_path_buf(),
+            reason: format!("cannot run the ffmpeg CLI ({e}); run setup.sh"),
+        })?;
     if !output.status.success() {
-        return Err(MediaError::Encode { path: out.to_path_buf(), reason: String::from_utf8_lossy(&output.stderr).trim().to_string() });
+        return Err(MediaError::Encode {
+            path: out.to_path_buf(),
+            reason: String::from_utf8_lossy(&output.stderr).trim().to_string(),
+        });
     }
     Ok(())
 }
@@ -30,7 +36,14 @@ fn run_ffmpeg(out: &Path, args: &[String]) -> Result<()> {
 pub fn make_video(out: &Path, width: u32, height: u32, shots: &[ShotSpec], pad_to_height: Option<u32>) -> Result<()> {
     let mut args = Vec::new();
     for s in shots {
-        args.extend(["-f".into(), "lavfi".into(), "-t".into(), format!("{:.3}", s.seconds), "-i".into(), s.source.clone()]);
+        args.extend([
+            "-f".into(),
+            "lavfi".into(),
+            "-t".into(),
+            format!("{:.3}", s.seconds),
+            "-i".into(),
+            s.source.clone(),
+        ]);
     }
     let mut filter = String::new();
     for i in 0..shots.len() {
@@ -58,11 +71,6 @@ pub fn make_song(out: &Path, bpm: f64, seconds: f64, bass_hz: f64) -> Result<()>
         c1 = bass_hz * 4.0,
         c2 = bass_hz * 5.0
     );
-    let args = vec![
-        "-f".into(),
-        "lavfi".into(),
-        "-i".into(),
-        format!("aevalsrc={expr}|{expr}:s=44100:d={seconds}"),
-    ];
+    let args = vec!["-f".into(), "lavfi".into(), "-i".into(), format!("aevalsrc={expr}|{expr}:s=44100:d={seconds}")];
     run_ffmpeg(out, &args)
 }

@@ -3,10 +3,10 @@
 //! threads, so analysis costs little more than the decode itself.
 
 use crate::{MediaError, Result, ffmpeg_init};
-use ffmpeg_next as ff;
 use ff::format::Pixel;
 use ff::media::Type;
 use ff::software::scaling;
+use ffmpeg_next as ff;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -82,22 +82,15 @@ pub(crate) fn open_video(path: &Path) -> Result<OpenVideo> {
         path: path.to_path_buf(),
         reason: format!("not a readable media file ({e})"),
     })?;
-    let stream = ictx
-        .streams()
-        .best(Type::Video)
-        .ok_or_else(|| MediaError::NoVideoStream { path: path.to_path_buf() })?;
+    let stream =
+        ictx.streams().best(Type::Video).ok_or_else(|| MediaError::NoVideoStream { path: path.to_path_buf() })?;
     let stream_index = stream.index();
     let time_base = stream.time_base();
     let rate = stream.avg_frame_rate();
     let fps = if rate.denominator() != 0 { f64::from(rate) } else { 0.0 };
-    let stream_duration = if stream.duration() > 0 {
-        stream.duration() as f64 * f64::from(time_base)
-    } else {
-        0.0
-    };
-    let mut ctx = ff::codec::context::Context::from_parameters(stream.parameters()).map_err(|e| {
-        MediaError::Decode { path: path.to_path_buf(), reason: format!("codec parameters: {e}") }
-    })?;
+    let stream_duration = if stream.duration() > 0 { stream.duration() as f64 * f64::from(time_base) } else { 0.0 };
+    let mut ctx = ff::codec::context::Context::from_parameters(stream.parameters())
+        .map_err(|e| MediaError::Decode { path: path.to_path_buf(), reason: format!("codec parameters: {e}") })?;
     ctx.set_threading(ff::codec::threading::Config {
         kind: ff::codec::threading::Type::Frame,
         count: 0,
@@ -148,7 +141,11 @@ pub fn sample_frames(path: &Path, config: SamplingConfig) -> Result<SampledVideo
 
 /// Like [`sample_frames`], restricted to `[start_s, end_s)` when `range` is given
 /// (seeks to the keyframe before the start and stops decoding after the end).
-pub fn sample_range(path: &Path, config: SamplingConfig, range: Option<tuneclip_core::TimeRange>) -> Result<SampledVideo> {
+pub fn sample_range(
+    path: &Path,
+    config: SamplingConfig,
+    range: Option<tuneclip_core::TimeRange>,
+) -> Result<SampledVideo> {
     if !(config.fps > 0.0 && config.fps <= 120.0) || config.width_px < 16 {
         return Err(MediaError::InvalidRequest {
             path: path.to_path_buf(),
@@ -170,7 +167,10 @@ pub fn sample_range(path: &Path, config: SamplingConfig, range: Option<tuneclip_
     let (start_s, end_s) = range.map_or((f64::NEG_INFINITY, f64::INFINITY), |r| (r.start_s, r.end_s));
     if start_s > 0.0 {
         let us = (start_s * 1e6) as i64;
-        ictx.seek(us, ..us).map_err(|e| MediaError::Decode { path: path.to_path_buf(), reason: format!("seek to {start_s:.3}s failed ({e})") })?;
+        ictx.seek(us, ..us).map_err(|e| MediaError::Decode {
+            path: path.to_path_buf(),
+            reason: format!("seek to {start_s:.3}s failed ({e})"),
+        })?;
         decoder.flush();
     }
 
@@ -193,12 +193,22 @@ pub fn sample_range(path: &Path, config: SamplingConfig, range: Option<tuneclip_
                 next_t += step;
             }
             let needs_new = scaler.as_ref().is_none_or(|s| {
-                s.input().width != frame.width() || s.input().height != frame.height() || s.input().format != frame.format()
+                s.input().width != frame.width()
+                    || s.input().height != frame.height()
+                    || s.input().format != frame.format()
             });
             if needs_new {
                 scaler = Some(
-                    scaling::Context::get(frame.format(), frame.width(), frame.height(), Pixel::RGB24, out_w, out_h, scaling::Flags::AREA)
-                        .map_err(|e| MediaError::Decode { path: path.to_path_buf(), reason: format!("scaler: {e}") })?,
+                    scaling::Context::get(
+                        frame.format(),
+                        frame.width(),
+                        frame.height(),
+                        Pixel::RGB24,
+                        out_w,
+                        out_h,
+                        scaling::Flags::AREA,
+                    )
+                    .map_err(|e| MediaError::Decode { path: path.to_path_buf(), reason: format!("scaler: {e}") })?,
                 );
             }
             let mut rgb = ff::frame::Video::empty();
@@ -230,4 +240,10 @@ pub fn sample_range(path: &Path, config: SamplingConfig, range: Option<tuneclip_
     let frame_dur = if info.fps > 0.0 { 1.0 / info.fps } else { 0.0 };
     info.duration_s = info.duration_s.max(last_t + frame_dur);
     Ok(SampledVideo { info, sample_fps: config.fps, frames })
+}
+
+/// Name of the codec of the best video stream (e.g. "h264"), for checks on outputs.
+pub fn codec_name(path: &Path) -> Result<String> {
+    let v = open_video(path)?;
+    Ok(v.decoder.codec().map(|c| c.name().to_string()).unwrap_or_default())
 }

@@ -89,17 +89,30 @@ pub fn plan_crop(analysis: &VideoAnalysis, range: TimeRange, cfg: &ReframeConfig
         let known: Vec<f64> = xs.iter().flatten().copied().collect();
         let default_x = f64::from(active.x) + f64::from(active.width) / 2.0;
         if known.is_empty() {
-            keyframes.push(CropKeyframe { t_s: shot.start_s, rect: Rect::new(centre_x(default_x) as u32 & !1, y, w, h), subject: None });
+            keyframes.push(CropKeyframe {
+                t_s: shot.start_s,
+                rect: Rect::new(centre_x(default_x) as u32 & !1, y, w, h),
+                subject: None,
+            });
             shots.push((shot, CameraMode::Stationary));
             continue;
         }
-        let spread = known.iter().cloned().fold(f64::NEG_INFINITY, f64::max) - known.iter().cloned().fold(f64::INFINITY, f64::min);
+        let spread = known.iter().cloned().fold(f64::NEG_INFINITY, f64::max)
+            - known.iter().cloned().fold(f64::INFINITY, f64::min);
         let med = median(&mut known.clone());
         if spread < cfg.stationary_fraction * f64::from(w) || samples.len() < 3 {
             let x = centre_x(med) as u32 & !1;
-            keyframes.push(CropKeyframe { t_s: shot.start_s, rect: Rect::new(x, y, w, h), subject: Some((med as f32, 0.0)) });
+            keyframes.push(CropKeyframe {
+                t_s: shot.start_s,
+                rect: Rect::new(x, y, w, h),
+                subject: Some((med as f32, 0.0)),
+            });
             for (s, cx) in samples.iter().zip(&xs).skip(1) {
-                keyframes.push(CropKeyframe { t_s: s.t_s, rect: Rect::new(x, y, w, h), subject: cx.map(|c| (c as f32, s.centre.map_or(0.0, |c| c.1))) });
+                keyframes.push(CropKeyframe {
+                    t_s: s.t_s,
+                    rect: Rect::new(x, y, w, h),
+                    subject: cx.map(|c| (c as f32, s.centre.map_or(0.0, |c| c.1))),
+                });
             }
             shots.push((shot, CameraMode::Stationary));
             continue;
@@ -126,11 +139,22 @@ pub fn plan_crop(analysis: &VideoAnalysis, range: TimeRange, cfg: &ReframeConfig
             let target = centre_x(smooth[i]);
             pos += (target - pos).clamp(-max_step, max_step);
             let t = if i == 0 { shot.start_s } else { s.t_s };
-            keyframes.push(CropKeyframe { t_s: t, rect: Rect::new(pos.round() as u32 & !1, y, w, h), subject: s.centre });
+            keyframes.push(CropKeyframe {
+                t_s: t,
+                rect: Rect::new(pos.round() as u32 & !1, y, w, h),
+                subject: s.centre,
+            });
         }
         shots.push((shot, CameraMode::Panning));
     }
-    Ok(CropPlan { source_width: analysis.info.width, source_height: analysis.info.height, range, active, keyframes, shots })
+    Ok(CropPlan {
+        source_width: analysis.info.width,
+        source_height: analysis.info.height,
+        range,
+        active,
+        keyframes,
+        shots,
+    })
 }
 
 /// Files written for a rendered clip.
@@ -224,7 +248,11 @@ mod tests {
             cuts,
             active: Rect::new(0, 60, 1280, 600),
             segments: vec![],
-            saliency: xs.iter().enumerate().map(|(i, x)| FrameSaliency { t_s: i as f64 / 10.0, centre: Some((*x, 300.0)), extent: None }).collect(),
+            saliency: xs
+                .iter()
+                .enumerate()
+                .map(|(i, x)| FrameSaliency { t_s: i as f64 / 10.0, centre: Some((*x, 300.0)), extent: None })
+                .collect(),
         }
     }
 
@@ -239,7 +267,8 @@ mod tests {
     fn pan_is_smooth_inside_the_active_area_and_resets_at_the_cut() {
         // Subject walks right at 20 px per sample with +-40 px jitter, then a cut to a
         // subject standing on the far left.
-        let mut xs: Vec<f32> = (0..30).map(|i| 200.0 + 20.0 * i as f32 + if i % 2 == 0 { 40.0 } else { -40.0 }).collect();
+        let mut xs: Vec<f32> =
+            (0..30).map(|i| 200.0 + 20.0 * i as f32 + if i % 2 == 0 { 40.0 } else { -40.0 }).collect();
         xs.extend(std::iter::repeat_n(100.0, 20));
         let a = analysis(&xs, vec![3.0]);
         let plan = plan_crop(&a, TimeRange::new(0.0, 5.0), &ReframeConfig::default()).expect("plan");
@@ -262,6 +291,9 @@ mod tests {
     #[test]
     fn clip_outside_the_video_is_refused() {
         let a = analysis(&[640.0; 20], vec![]);
-        assert!(matches!(plan_crop(&a, TimeRange::new(1.0, 9.0), &ReframeConfig::default()), Err(ReframeError::OutOfRange { .. })));
+        assert!(matches!(
+            plan_crop(&a, TimeRange::new(1.0, 9.0), &ReframeConfig::default()),
+            Err(ReframeError::OutOfRange { .. })
+        ));
     }
 }

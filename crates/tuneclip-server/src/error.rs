@@ -22,7 +22,9 @@ impl From<ServerError> for Status {
     fn from(e: ServerError) -> Self {
         let msg = e.to_string();
         match e {
-            ServerError::InvalidArgument(_) | ServerError::Index(IndexError::InvalidQuery(_)) => Status::invalid_argument(msg),
+            ServerError::InvalidArgument(_) | ServerError::Index(IndexError::InvalidQuery(_)) => {
+                Status::invalid_argument(msg)
+            }
             ServerError::NotFound(_) | ServerError::Index(IndexError::UnknownSong(_)) => Status::not_found(msg),
             ServerError::Reframe(ReframeError::OutOfRange { .. }) => Status::invalid_argument(msg),
             _ => {

@@ -37,7 +37,12 @@ pub struct ServerConfig {
 
 impl ServerConfig {
     pub fn new(render_dir: PathBuf) -> Self {
-        Self { render_dir, render: RenderConfig::default(), reframe: ReframeConfig::default(), defaults: ClipQuery::default() }
+        Self {
+            render_dir,
+            render: RenderConfig::default(),
+            reframe: ReframeConfig::default(),
+            defaults: ClipQuery::default(),
+        }
     }
 }
 
@@ -65,16 +70,26 @@ impl Engine {
             return Err(ServerError::InvalidArgument("song_id: required (a catalogue song id)".into()));
         }
         let cat = &self.index.catalogue;
-        let song = cat.song(&req.song_id).ok_or_else(|| ServerError::NotFound(format!("song_id: no song {:?} in the catalogue", req.song_id)))?;
+        let song = cat
+            .song(&req.song_id)
+            .ok_or_else(|| ServerError::NotFound(format!("song_id: no song {:?} in the catalogue", req.song_id)))?;
         let clips = self.index.best_clips(&song.embedding, &q)?;
         let mut out = Vec::with_capacity(clips.len());
         for (rank, clip) in clips.iter().enumerate() {
-            let video = cat.video(&clip.video.0).ok_or_else(|| ServerError::Internal(format!("segment refers to unknown video {}", clip.video)))?;
+            let video = cat
+                .video(&clip.video.0)
+                .ok_or_else(|| ServerError::Internal(format!("segment refers to unknown video {}", clip.video)))?;
             let plan = plan_crop(&video.analysis, clip.range, &self.config.reframe)?;
             let rendered = if req.render {
                 std::fs::create_dir_all(&self.config.render_dir)
                     .map_err(|e| ServerError::Internal(format!("{}: {e}", self.config.render_dir.display())))?;
-                let name = format!("{}_{:02}_{}_{:06}ms.mp4", song.id, rank + 1, video.id, (clip.range.start_s * 1000.0).round() as u64);
+                let name = format!(
+                    "{}_{:02}_{}_{:06}ms.mp4",
+                    song.id,
+                    rank + 1,
+                    video.id,
+                    (clip.range.start_s * 1000.0).round() as u64
+                );
                 let r = render_clip(&video.path, &plan, &self.config.render_dir.join(name), &self.config.render)?;
                 Some(pb::RenderedClip {
                     video_path: r.video.path.display().to_string(),
@@ -112,7 +127,10 @@ struct MatchSvc(Arc<Engine>);
 
 #[tonic::async_trait]
 impl pb::match_service_server::MatchService for MatchSvc {
-    async fn best_clips(&self, request: Request<pb::BestClipsRequest>) -> Result<Response<pb::BestClipsResponse>, Status> {
+    async fn best_clips(
+        &self,
+        request: Request<pb::BestClipsRequest>,
+    ) -> Result<Response<pb::BestClipsResponse>, Status> {
         let engine = Arc::clone(&self.0);
         let req = request.into_inner();
         let resp = tokio::task::spawn_blocking(move || engine.best_clips(&req))
@@ -146,7 +164,12 @@ impl pb::index_service_server::IndexService for IndexSvc {
             .catalogue
             .songs
             .iter()
-            .map(|s| pb::Song { id: s.id.0.clone(), title: s.title.clone(), duration_s: s.features.duration_s, tempo_bpm: s.features.tempo_bpm })
+            .map(|s| pb::Song {
+                id: s.id.0.clone(),
+                title: s.title.clone(),
+                duration_s: s.features.duration_s,
+                tempo_bpm: s.features.tempo_bpm,
+            })
             .collect();
         Ok(Response::new(pb::ListSongsResponse { songs }))
     }
@@ -161,7 +184,11 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<(TcpListener, SocketAddr)
 
 /// Serve both services on `listener` until `shutdown` completes, then drain in-flight
 /// requests and return.
-pub async fn serve(listener: TcpListener, engine: Arc<Engine>, shutdown: impl std::future::Future<Output = ()> + Send) -> Result<(), tonic::transport::Error> {
+pub async fn serve(
+    listener: TcpListener,
+    engine: Arc<Engine>,
+    shutdown: impl std::future::Future<Output = ()> + Send,
+) -> Result<(), tonic::transport::Error> {
     tonic::transport::Server::builder()
         .add_service(pb::match_service_server::MatchServiceServer::new(MatchSvc(Arc::clone(&engine))))
         .add_service(pb::index_service_server::IndexServiceServer::new(IndexSvc(engine)))

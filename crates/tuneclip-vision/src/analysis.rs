@@ -63,8 +63,15 @@ fn colourfulness(f: &SampledFrame, area: Rect) -> f32 {
     (var.sqrt() + 0.3 * (m_rg * m_rg + m_yb * m_yb).sqrt()) as f32
 }
 
-fn saliency(prev: Option<&[f32]>, luma: &[f32], f: &SampledFrame, area: Rect, scale: (f32, f32)) -> (Option<(f32, f32)>, Option<Rect>) {
-    let inside: Vec<usize> = (area.y..area.bottom()).flat_map(|y| (area.x..area.right()).map(move |x| (y * f.width + x) as usize)).collect();
+fn saliency(
+    prev: Option<&[f32]>,
+    luma: &[f32],
+    f: &SampledFrame,
+    area: Rect,
+    scale: (f32, f32),
+) -> (Option<(f32, f32)>, Option<Rect>) {
+    let inside: Vec<usize> =
+        (area.y..area.bottom()).flat_map(|y| (area.x..area.right()).map(move |x| (y * f.width + x) as usize)).collect();
     let mean = inside.iter().map(|&i| luma[i]).sum::<f32>() / inside.len().max(1) as f32;
     let weight = |i: usize| {
         let motion = prev.map_or(0.0, |p| (luma[i] - p[i]).abs());
@@ -132,7 +139,8 @@ pub fn analyse(video: &SampledVideo) -> VideoAnalysis {
         let range = TimeRange::new(w[0], w[1]);
         let idx: Vec<usize> = (0..frames.len()).filter(|&i| range.contains(frames[i].t_s)).collect();
         let (mut motion, mut bright, mut colour, mut flat) = (0f32, 0f32, 0f32, 0f32);
-        let area_px: Vec<usize> = (area.y..area.bottom()).flat_map(|y| (area.x..area.right()).map(move |x| (y * fw + x) as usize)).collect();
+        let area_px: Vec<usize> =
+            (area.y..area.bottom()).flat_map(|y| (area.x..area.right()).map(move |x| (y * fw + x) as usize)).collect();
         for (k, &i) in idx.iter().enumerate() {
             let l = &lumas[i];
             if l.len() != (fw * fh) as usize {
@@ -164,7 +172,13 @@ pub fn analyse(video: &SampledVideo) -> VideoAnalysis {
     VideoAnalysis { info, sample_fps: video.sample_fps, cuts, active, segments, saliency }
 }
 
-fn saliency_or_none(prev: Option<&[f32]>, l: &[f32], f: &SampledFrame, area: Rect, scale: (f32, f32)) -> (Option<(f32, f32)>, Option<Rect>) {
+fn saliency_or_none(
+    prev: Option<&[f32]>,
+    l: &[f32],
+    f: &SampledFrame,
+    area: Rect,
+    scale: (f32, f32),
+) -> (Option<(f32, f32)>, Option<Rect>) {
     if area.width == 0 || area.height == 0 {
         return (None, None);
     }
@@ -187,7 +201,11 @@ mod tests {
                         let p = ((y * w + x) * 3) as usize;
                         let px = if i < 20 {
                             let sx = 5 + i as u32 * 2;
-                            if (sx..sx + 8).contains(&x) && (14..22).contains(&y) { [250, 250, 250] } else { [90, 90, 90] }
+                            if (sx..sx + 8).contains(&x) && (14..22).contains(&y) {
+                                [250, 250, 250]
+                            } else {
+                                [90, 90, 90]
+                            }
                         } else {
                             [20, 60, 200]
                         };
@@ -197,7 +215,11 @@ mod tests {
                 SampledFrame { t_s: t, width: w, height: h, rgb }
             })
             .collect();
-        SampledVideo { info: VideoInfo { width: 640, height: 360, duration_s: 4.0, fps: 10.0 }, sample_fps: 10.0, frames }
+        SampledVideo {
+            info: VideoInfo { width: 640, height: 360, duration_s: 4.0, fps: 10.0 },
+            sample_fps: 10.0,
+            frames,
+        }
     }
 
     #[test]

@@ -25,7 +25,9 @@ pub fn detect_active_area(frames: &[SampledFrame], black_luma: f32) -> Rect {
     let left = col_max.iter().position(|&v| v >= black_luma);
     let right = col_max.iter().rposition(|&v| v >= black_luma);
     match (top, bottom, left, right) {
-        (Some(t), Some(b), Some(l), Some(r)) if b > t && r > l => Rect::new(l as u32, t as u32, (r - l + 1) as u32, (b - t + 1) as u32),
+        (Some(t), Some(b), Some(l), Some(r)) if b > t && r > l => {
+            Rect::new(l as u32, t as u32, (r - l + 1) as u32, (b - t + 1) as u32)
+        }
         _ => Rect::new(0, 0, w, h),
     }
 }

@@ -46,11 +46,17 @@ pub fn frame_change(a: &SampledFrame, b: &SampledFrame) -> f32 {
     if a.rgb.len() != b.rgb.len() {
         return 1.0;
     }
-    let mad = a.rgb.chunks_exact(3).zip(b.rgb.chunks_exact(3)).map(|(p, q)| {
-        let la = 0.299 * f32::from(p[0]) + 0.587 * f32::from(p[1]) + 0.114 * f32::from(p[2]);
-        let lb = 0.299 * f32::from(q[0]) + 0.587 * f32::from(q[1]) + 0.114 * f32::from(q[2]);
-        (la - lb).abs()
-    }).sum::<f32>() / (a.rgb.len() / 3).max(1) as f32;
+    let mad = a
+        .rgb
+        .chunks_exact(3)
+        .zip(b.rgb.chunks_exact(3))
+        .map(|(p, q)| {
+            let la = 0.299 * f32::from(p[0]) + 0.587 * f32::from(p[1]) + 0.114 * f32::from(p[2]);
+            let lb = 0.299 * f32::from(q[0]) + 0.587 * f32::from(q[1]) + 0.114 * f32::from(q[2]);
+            (la - lb).abs()
+        })
+        .sum::<f32>()
+        / (a.rgb.len() / 3).max(1) as f32;
     0.5 * hist + 0.5 * (mad / 48.0).min(1.0)
 }
 
