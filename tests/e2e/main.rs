@@ -32,7 +32,8 @@ fn make_media(dir: &Path) -> Media {
     )
     .expect("make video");
     let v2 = dir.join("letterboxed.mp4");
-    make_video(&v2, 640, 268, &[shot("cellauto=size=320x134:rate=25:rule=30", 5.0)], Some(360)).expect("make video");
+    make_video(&v2, 640, 268, &[shot("cellauto=size=320x134:rate=25:rule=30:seed=3", 5.0)], Some(360))
+        .expect("make video");
     let bad_video = dir.join("corrupt.mp4");
     std::fs::write(&bad_video, (0..5000u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect::<Vec<u8>>())
         .expect("write");

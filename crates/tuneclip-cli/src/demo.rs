@@ -52,7 +52,7 @@ pub fn prepare(data: &Path) -> Result<(PathBuf, PathBuf)> {
             &[
                 shot("testsrc2=size=1280x720:rate=25", 5.0),
                 shot("mandelbrot=size=1280x720:rate=25", 5.0),
-                shot("life=size=320x180:rate=25:mold=10:ratio=0.2:death_color=#202040:life_color=#f0c040", 5.0),
+                shot("life=size=320x180:rate=25:mold=10:ratio=0.2:death_color=#202040:life_color=#f0c040:seed=7", 5.0),
             ],
             None,
         )?;
@@ -63,7 +63,7 @@ pub fn prepare(data: &Path) -> Result<(PathBuf, PathBuf)> {
             &letterbox,
             1280,
             536,
-            &[shot("cellauto=size=320x134:rate=25:rule=110:random_fill_ratio=0.4", 8.0)],
+            &[shot("cellauto=size=320x134:rate=25:rule=110:random_fill_ratio=0.4:seed=11", 8.0)],
             Some(720),
         )?;
     }

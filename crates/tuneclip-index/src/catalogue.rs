@@ -159,7 +159,7 @@ pub fn ingest(songs: &[PathBuf], videos: &[PathBuf], cfg: &IngestConfig) -> Cata
             Ok(song) if cat.songs.iter().any(|s| s.id == song.id) => {}
             Ok(song) => cat.songs.push(song),
             Err(f) => {
-                tracing::warn!(path = %f.path.display(), reason = %f.reason, "song skipped");
+                tracing::info!(path = %f.path.display(), reason = %f.reason, "song skipped");
                 cat.failures.push(f);
             }
         }
@@ -174,7 +174,7 @@ pub fn ingest(songs: &[PathBuf], videos: &[PathBuf], cfg: &IngestConfig) -> Cata
                 cat.segments.extend(segments);
             }
             Err(f) => {
-                tracing::warn!(path = %f.path.display(), reason = %f.reason, "video skipped");
+                tracing::info!(path = %f.path.display(), reason = %f.reason, "video skipped");
                 cat.failures.push(f);
             }
         }

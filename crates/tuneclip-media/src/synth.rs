@@ -1,5 +1,6 @@
 //! Deterministic synthetic media with known truth, made by the `ffmpeg` CLI's lavfi
-//! sources (installed by `setup.sh`): used by the demo catalogue and by tests.
+//! sources (installed by `setup.sh`): used by the demo catalogue and by tests. Sources
+//! with randomness (life, cellauto) must be given a `seed` to stay deterministic.
 
 use crate::{MediaError, Result};
 use std::path::Path;
@@ -16,6 +17,9 @@ fn run_ffmpeg(out: &Path, args: &[String]) -> Result<()> {
     let output = Command::new("ffmpeg")
         .args(["-hide_banner", "-loglevel", "error", "-y"])
         .args(args)
+        // Bit-exact muxing (e.g. a fixed Ogg serial number): the same inputs give the
+        // same bytes, so content ids are stable across runs.
+        .args(["-fflags", "+bitexact", "-flags", "+bitexact", "-threads", "1"])
         .arg(out)
         .output()
         .map_err(|e| MediaError::Encode {
