@@ -67,6 +67,9 @@ enum Command {
     },
 }
 
+/// Snapshots kept after a publish (the current one is always kept).
+const KEEP_SNAPSHOTS: usize = 3;
+
 pub(crate) fn snapshots_dir(data: &Path) -> PathBuf {
     data.join("snapshots")
 }
@@ -95,6 +98,9 @@ pub(crate) fn ingest_and_publish(data: &Path, songs: &[PathBuf], videos: &[PathB
         eprintln!("skipped {}: {}", f.path.display(), f.reason);
     }
     let dir = Snapshot::publish(&snapshots_dir(data), &catalogue)?;
+    for old in Snapshot::prune(&snapshots_dir(data), KEEP_SNAPSHOTS)? {
+        eprintln!("removed old snapshot {}", old.display());
+    }
     eprintln!(
         "published {} ({} songs, {} videos, {} segments, {} failures)",
         dir.display(),

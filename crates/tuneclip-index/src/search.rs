@@ -273,6 +273,15 @@ mod tests {
             Err(IndexError::InvalidQuery(_))
         ));
 
+        // Older snapshots are pruned; the current one always survives.
+        let newer = Snapshot::publish(dir.path(), &index.catalogue).expect("publish again");
+        assert_ne!(newer, snap);
+        let removed = Snapshot::prune(dir.path(), 1).expect("prune");
+        assert_eq!(removed, vec![snap.clone()]);
+        assert_eq!(Snapshot::current(dir.path()).expect("current"), newer);
+        Index::load_current(dir.path(), "test-v1").expect("the newest still loads");
+        let snap = newer;
+
         // Flip one byte of the graph: the snapshot must be refused by its checksum.
         let graph = snap.join("segments.hnsw.graph");
         let mut bytes = std::fs::read(&graph).expect("read");

@@ -43,6 +43,11 @@ pub(crate) fn sha256_file(path: &Path) -> Result<String> {
     Ok(hex::encode(Sha256::digest(&bytes)))
 }
 
+/// Publish time (ms) encoded in a snapshot name `snap-<ms>-<pid>-<seq>`.
+fn snap_time(name: &str) -> u128 {
+    name.split('-').nth(1).and_then(|t| t.parse().ok()).unwrap_or(0)
+}
+
 fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
     let mut f = fs::File::create(path).map_err(io_err(path))?;
     f.write_all(bytes).map_err(io_err(path))?;
@@ -68,10 +73,13 @@ impl Snapshot {
     /// the previous snapshot current and intact.
     pub fn publish(root: &Path, catalogue: &Catalogue) -> Result<PathBuf> {
         fs::create_dir_all(root).map_err(io_err(root))?;
+        // Unique per publish: time, process, and a per-process sequence number.
+        static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let name = format!(
-            "snap-{}-{}",
+            "snap-{}-{}-{}",
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis()),
-            std::process::id()
+            std::process::id(),
+            SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         );
         let tmp = root.join(format!(".tmp-{name}"));
         fs::create_dir_all(&tmp).map_err(io_err(&tmp))?;
@@ -141,6 +149,34 @@ impl Snapshot {
             });
         }
         Ok(root.join(name))
+    }
+
+    /// Remove old snapshots under `root`, keeping the `keep` newest (by name, which
+    /// starts with the publish time) and always the current one. Leftover temporary
+    /// directories of interrupted publishes are removed too. Returns what was removed.
+    pub fn prune(root: &Path, keep: usize) -> Result<Vec<PathBuf>> {
+        let current = Self::current(root).ok();
+        let mut snaps = Vec::new();
+        let mut removed = Vec::new();
+        for entry in fs::read_dir(root).map_err(io_err(root))? {
+            let path = entry.map_err(io_err(root))?.path();
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            if name.starts_with(".tmp-") && Some(&path) != current.as_ref() {
+                fs::remove_dir_all(&path).map_err(io_err(&path))?;
+                removed.push(path);
+            } else if name.starts_with("snap-") && path.is_dir() {
+                snaps.push((snap_time(&name), name, path));
+            }
+        }
+        snaps.sort();
+        let excess = snaps.len().saturating_sub(keep);
+        for (_, _, path) in snaps.into_iter().take(excess) {
+            if Some(&path) != current.as_ref() {
+                fs::remove_dir_all(&path).map_err(io_err(&path))?;
+                removed.push(path);
+            }
+        }
+        Ok(removed)
     }
 
     /// Read and verify a snapshot's manifest: every listed file must exist with its sha256.
