@@ -63,15 +63,17 @@ fn colourfulness(f: &SampledFrame, area: Rect) -> f32 {
     (var.sqrt() + 0.3 * (m_rg * m_rg + m_yb * m_yb).sqrt()) as f32
 }
 
-fn saliency(
+/// `inside`: indices of the active-area pixels in the frame (computed once per video).
+fn salient_point(
     prev: Option<&[f32]>,
     luma: &[f32],
     f: &SampledFrame,
-    area: Rect,
+    inside: &[usize],
     scale: (f32, f32),
 ) -> (Option<(f32, f32)>, Option<Rect>) {
-    let inside: Vec<usize> =
-        (area.y..area.bottom()).flat_map(|y| (area.x..area.right()).map(move |x| (y * f.width + x) as usize)).collect();
+    if inside.is_empty() {
+        return (None, None);
+    }
     let mean = inside.iter().map(|&i| luma[i]).sum::<f32>() / inside.len().max(1) as f32;
     let weight = |i: usize| {
         let motion = prev.map_or(0.0, |p| (luma[i] - p[i]).abs());
@@ -135,12 +137,12 @@ pub fn analyse(video: &SampledVideo) -> VideoAnalysis {
     let mut segments = Vec::with_capacity(bounds.len() - 1);
     let mut saliency = Vec::with_capacity(frames.len());
     let lumas: Vec<Vec<f32>> = frames.iter().map(SampledFrame::luma_plane).collect();
+    let area_px: Vec<usize> =
+        (area.y..area.bottom()).flat_map(|y| (area.x..area.right()).map(move |x| (y * fw + x) as usize)).collect();
     for w in bounds.windows(2) {
         let range = TimeRange::new(w[0], w[1]);
         let idx: Vec<usize> = (0..frames.len()).filter(|&i| range.contains(frames[i].t_s)).collect();
         let (mut motion, mut bright, mut colour, mut flat) = (0f32, 0f32, 0f32, 0f32);
-        let area_px: Vec<usize> =
-            (area.y..area.bottom()).flat_map(|y| (area.x..area.right()).map(move |x| (y * fw + x) as usize)).collect();
         for (k, &i) in idx.iter().enumerate() {
             let l = &lumas[i];
             if l.len() != (fw * fh) as usize {
@@ -155,7 +157,7 @@ pub fn analyse(video: &SampledVideo) -> VideoAnalysis {
             bright += mean;
             flat += sd;
             colour += colourfulness(&frames[i], area);
-            let (centre, extent) = saliency_or_none(prev, l, &frames[i], area, scale);
+            let (centre, extent) = salient_point(prev, l, &frames[i], &area_px, scale);
             saliency.push(FrameSaliency { t_s: frames[i].t_s, centre, extent });
         }
         let n = idx.len().max(1) as f32;
@@ -170,19 +172,6 @@ pub fn analyse(video: &SampledVideo) -> VideoAnalysis {
         });
     }
     VideoAnalysis { info, sample_fps: video.sample_fps, cuts, active, segments, saliency }
-}
-
-fn saliency_or_none(
-    prev: Option<&[f32]>,
-    l: &[f32],
-    f: &SampledFrame,
-    area: Rect,
-    scale: (f32, f32),
-) -> (Option<(f32, f32)>, Option<Rect>) {
-    if area.width == 0 || area.height == 0 {
-        return (None, None);
-    }
-    saliency(prev, l, f, area, scale)
 }
 
 #[cfg(test)]
