@@ -32,14 +32,42 @@ impl MonoAudio {
 /// Corrupt packets inside an otherwise valid stream are skipped (as players do); a file
 /// that yields no audio at all is an error naming the file.
 pub fn decode_mono(path: &Path, target_rate: u32) -> Result<MonoAudio> {
-    let open_err = |reason: String| MediaError::Open { path: path.to_path_buf(), reason };
-    let dec_err = |reason: String| MediaError::Decode { path: path.to_path_buf(), reason };
     if !(8000..=192_000).contains(&target_rate) {
         return Err(MediaError::InvalidRequest {
             path: path.to_path_buf(),
             reason: format!("invalid target sample rate {target_rate} Hz (expected 8000..=192000)"),
         });
     }
+    let native = decode_native_mono(path)?;
+    let samples = resample(&native.samples, native.sample_rate, target_rate);
+    Ok(MonoAudio {
+        samples,
+        sample_rate: target_rate,
+        source_rate: native.source_rate,
+        source_channels: native.source_channels,
+    })
+}
+
+/// Shortest stream accepted as a song: anything shorter is a broken or empty file.
+pub const MIN_SONG_S: f64 = 0.1;
+
+/// Decode to mono at the file's own sample rate (encoder delay and padding trimmed
+/// where the format records them).
+pub fn decode_native_mono(path: &Path) -> Result<MonoAudio> {
+    let audio = decode_symphonia(path)?;
+    if audio.duration_s() < MIN_SONG_S {
+        return Err(MediaError::TooShort {
+            path: path.to_path_buf(),
+            decoded_s: audio.duration_s(),
+            min_s: MIN_SONG_S,
+        });
+    }
+    Ok(audio)
+}
+
+fn decode_symphonia(path: &Path) -> Result<MonoAudio> {
+    let open_err = |reason: String| MediaError::Open { path: path.to_path_buf(), reason };
+    let dec_err = |reason: String| MediaError::Decode { path: path.to_path_buf(), reason };
     let file = File::open(path).map_err(|e| open_err(e.to_string()))?;
     let mss = MediaSourceStream::new(Box::new(file), Default::default());
     let mut hint = Hint::new();
@@ -52,15 +80,25 @@ pub fn decode_mono(path: &Path, target_rate: u32) -> Result<MonoAudio> {
     let track =
         format.default_track(TrackType::Audio).ok_or_else(|| MediaError::NoAudioTrack { path: path.to_path_buf() })?;
     let track_id = track.id;
+    let declared_frames = track.num_frames;
     let params = track
         .codec_params
         .as_ref()
         .and_then(|p| p.audio())
         .ok_or_else(|| MediaError::NoAudioTrack { path: path.to_path_buf() })?
         .clone();
-    let mut decoder = symphonia::default::get_codecs()
-        .make_audio_decoder(&params, &AudioDecoderOptions::default())
-        .map_err(|e| dec_err(format!("unsupported codec ({e})")))?;
+    // AAC: symphonia does not trim the encoder delay that MP4 edit lists record, so
+    // sample positions would be off by ~2k samples from every other tool; FFmpeg trims it.
+    if params.codec == symphonia::core::codecs::audio::well_known::CODEC_ID_AAC {
+        return crate::audio_ffmpeg::decode_native_mono(path);
+    }
+    let mut decoder =
+        match symphonia::default::get_codecs().make_audio_decoder(&params, &AudioDecoderOptions::default()) {
+            Ok(d) => d,
+            // A container symphonia reads around a codec it lacks (Opus): FFmpeg decodes it.
+            Err(SymError::Unsupported(_)) => return crate::audio_ffmpeg::decode_native_mono(path),
+            Err(e) => return Err(dec_err(format!("cannot create a decoder ({e})"))),
+        };
 
     let mut mono: Vec<f32> = Vec::new();
     let mut interleaved: Vec<f32> = Vec::new();
@@ -101,8 +139,18 @@ pub fn decode_mono(path: &Path, target_rate: u32) -> Result<MonoAudio> {
     if mono.is_empty() || source_rate == 0 {
         return Err(MediaError::EmptyAudio { path: path.to_path_buf() });
     }
-    let samples = resample(&mono, source_rate, target_rate);
-    Ok(MonoAudio { samples, sample_rate: target_rate, source_rate, source_channels: channels })
+    // The header said how long the stream is; a file cut short decodes much less.
+    if let Some(declared) = declared_frames
+        && (mono.len() as u64) + 4096 < declared
+    {
+        let rate = f64::from(source_rate);
+        return Err(MediaError::Truncated {
+            path: path.to_path_buf(),
+            decoded_s: mono.len() as f64 / rate,
+            declared_s: declared as f64 / rate,
+        });
+    }
+    Ok(MonoAudio { samples: mono, sample_rate: source_rate, source_rate, source_channels: channels })
 }
 
 /// Band-limited resampling by windowed-sinc interpolation (Hann window, 16 zero

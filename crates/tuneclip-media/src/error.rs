@@ -14,6 +14,10 @@ pub enum MediaError {
     NoVideoStream { path: PathBuf },
     #[error("{path}: decoding failed: {reason}")]
     Decode { path: PathBuf, reason: String },
+    #[error("{path}: truncated: decoded {decoded_s:.3} s of the {declared_s:.3} s the header declares")]
+    Truncated { path: PathBuf, decoded_s: f64, declared_s: f64 },
+    #[error("{path}: only {decoded_s:.3} s of audio (expected at least {min_s} s)")]
+    TooShort { path: PathBuf, decoded_s: f64, min_s: f64 },
     #[error("{path}: decoded no samples (empty or unreadable audio)")]
     EmptyAudio { path: PathBuf },
     #[error("{path}: decoded no frames (empty or unreadable video)")]

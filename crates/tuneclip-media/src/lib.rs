@@ -1,6 +1,7 @@
 //! Media I/O for tuneclip: the only crate that decodes or encodes media.
 //!
-//! - [`audio::decode_mono`]: any song symphonia reads -> mono `f32` PCM at the analysis rate.
+//! - [`audio::decode_mono`]: any song -> mono `f32` PCM at the analysis rate (symphonia;
+//!   FFmpeg for Opus and MP4/M4A AAC, so sample counts match the `ffmpeg` CLI).
 //! - [`video::sample_frames`]: any video FFmpeg reads -> RGB frames sampled at the
 //!   analysis rate and scaled down with swscale ([`video::SampledVideo`]).
 //! - [`render::render_crop`]: decode a time range, crop each frame by a
@@ -9,6 +10,7 @@
 //! Only this crate links FFmpeg; everything above it works on decoded samples.
 
 pub mod audio;
+mod audio_ffmpeg;
 pub mod error;
 pub mod render;
 pub mod synth;

@@ -1,0 +1,3 @@
+//! Integration tests of tuneclip-media on files made by the ffmpeg CLI.
+
+mod audio_formats;
