@@ -1,0 +1,3 @@
+//! Integration tests of tuneclip-audio on real and generated songs.
+
+mod librosa_reference;
