@@ -1,4 +1,7 @@
-use crate::{AudioError, MelFilterbank, Result, Stft, power_to_db};
+use crate::{
+    AudioError, Highlight, Loudness, MelFilterbank, Result, Stft, chroma, find_highlight, loudness, power_to_db,
+    track_beats,
+};
 use serde::{Deserialize, Serialize};
 
 /// Onset strength envelope: mean over mel bands of the positive first difference of the
@@ -90,6 +93,16 @@ impl Default for AnalysisConfig {
 
 impl SongFeatures {
     pub fn compute(samples: &[f32], sample_rate: u32) -> Result<Self> {
+        Ok(Self::compute_with_frames(samples, sample_rate)?.0)
+    }
+
+    /// The features, plus the per-frame power spectrum, log-mel and onset envelope
+    /// they were computed from (so later stages reuse one STFT).
+    #[allow(clippy::type_complexity)]
+    fn compute_with_frames(
+        samples: &[f32],
+        sample_rate: u32,
+    ) -> Result<(Self, Vec<Vec<f32>>, Vec<Vec<f32>>, Vec<f32>)> {
         let cfg = AnalysisConfig::default();
         if samples.len() < cfg.n_fft * 4 {
             return Err(AudioError::TooShort { samples: samples.len(), needed: cfg.n_fft * 4 });
@@ -152,7 +165,8 @@ impl SongFeatures {
             })
             .count();
         let duration_s = samples.len() as f64 / f64::from(sample_rate);
-        Ok(Self {
+        let tempo_bpm = estimate_tempo(&onset, frame_rate).unwrap_or(0.0) as f32;
+        let features = Self {
             duration_s,
             loudness_db: mean_db as f32,
             dynamics_db: std_db as f32,
@@ -160,8 +174,40 @@ impl SongFeatures {
             bass_ratio: if total > 0.0 { (bass / total) as f32 } else { 0.0 },
             onset_mean: o_mean,
             onset_rate_hz: (peaks as f64 / duration_s) as f32,
-            tempo_bpm: estimate_tempo(&onset, frame_rate).unwrap_or(0.0) as f32,
-        })
+            tempo_bpm,
+        };
+        Ok((features, power, log_mel, onset))
+    }
+}
+
+/// Everything the audio side knows about a song, from one STFT pass.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SongAnalysis {
+    pub features: SongFeatures,
+    /// Beat times in seconds.
+    pub beats_s: Vec<f64>,
+    pub loudness: Option<Loudness>,
+    /// Mean chroma over the song (C..B, 0..1).
+    pub chroma_mean: [f32; 12],
+    /// Best window of the requested length for a background clip.
+    pub highlight: Highlight,
+}
+
+impl SongAnalysis {
+    pub fn compute(samples: &[f32], sample_rate: u32, highlight_s: f64) -> Result<Self> {
+        let cfg = AnalysisConfig::default();
+        let (features, power, log_mel, onset) = SongFeatures::compute_with_frames(samples, sample_rate)?;
+        let frame_rate = f64::from(sample_rate) / cfg.hop as f64;
+        let beats_s = track_beats(&onset, frame_rate, f64::from(features.tempo_bpm));
+        let chroma = chroma(&power, sample_rate, cfg.n_fft);
+        let mut chroma_mean = [0f32; 12];
+        for c in &chroma {
+            for (m, v) in chroma_mean.iter_mut().zip(c) {
+                *m += v / chroma.len() as f32;
+            }
+        }
+        let highlight = find_highlight(&log_mel, &chroma, frame_rate, features.duration_s, highlight_s, &beats_s);
+        Ok(Self { features, beats_s, loudness: loudness(samples, sample_rate), chroma_mean, highlight })
     }
 }
 
@@ -194,6 +240,18 @@ mod tests {
             assert!((f64::from(f.tempo_bpm) - bpm).abs() / bpm < 0.02, "{bpm} BPM estimated as {}", f.tempo_bpm);
             let rate = bpm / 60.0;
             assert!((f64::from(f.onset_rate_hz) - rate).abs() / rate < 0.1, "onset rate {} vs {rate}", f.onset_rate_hz);
+        }
+    }
+
+    #[test]
+    fn beats_of_click_tracks_have_f_measure_above_0_9() {
+        for bpm in [90.0, 120.0, 140.0] {
+            let (sr, secs) = (22_050u32, 20.0);
+            let x = click_track(bpm, sr, secs);
+            let a = SongAnalysis::compute(&x, sr, 8.0).expect("analysis");
+            let truth: Vec<f64> = (0..).map(|k| k as f64 * 60.0 / bpm).take_while(|t| *t < secs).collect();
+            let f = crate::beat_f_measure(&truth, &a.beats_s, 0.07);
+            assert!(f >= 0.9, "{bpm} BPM: F = {f:.3}, {} beats found for {} true", a.beats_s.len(), truth.len());
         }
     }
 

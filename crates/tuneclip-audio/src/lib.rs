@@ -4,13 +4,25 @@
 //! - [`MelFilterbank`] and [`log_mel`]: log-mel spectrogram with librosa's default
 //!   conventions (Slaney mel scale, Slaney area normalisation, power 2, dB with a floor).
 //! - [`onset_strength`] and [`estimate_tempo`]: spectral flux and an autocorrelation tempo.
-//! - [`SongFeatures`]: the per-song statistics the first embedding consumes.
+//! - [`track_beats`]: dynamic-programming beat tracker; [`chroma`]: pitch-class profile.
+//! - [`loudness`]: EBU R128 integrated and short-term loudness (the `ebur128` crate).
+//! - [`find_highlight`]: the chorus-like window (repetition + energy) for a background clip.
+//! - [`SongFeatures`]: the per-song statistics the first embedding consumes;
+//!   [`SongAnalysis`]: all of the above from one STFT pass.
 
+mod beats;
+mod chroma;
 mod features;
+mod highlight;
+mod loudness;
 mod mel;
 mod stft;
 
-pub use features::{SongFeatures, estimate_tempo, onset_strength};
+pub use beats::{beat_f_measure, track_beats};
+pub use chroma::chroma;
+pub use features::{AnalysisConfig, SongAnalysis, SongFeatures, estimate_tempo, onset_strength};
+pub use highlight::{Highlight, find_highlight};
+pub use loudness::{Loudness, loudness};
 pub use mel::{MelFilterbank, hz_to_mel, log_mel, mel_to_hz, power_to_db};
 pub use stft::Stft;
 

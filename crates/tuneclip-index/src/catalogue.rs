@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use tuneclip_audio::SongFeatures;
+use tuneclip_audio::SongAnalysis;
 use tuneclip_core::{ContentId, Embedding};
 use tuneclip_media::video::SamplingConfig;
 use tuneclip_model::HandcraftedModel;
@@ -15,7 +15,8 @@ pub struct SongEntry {
     pub id: ContentId,
     pub path: PathBuf,
     pub title: String,
-    pub features: SongFeatures,
+    /// Features, beats, loudness, chroma and the highlight window.
+    pub analysis: SongAnalysis,
     pub embedding: Embedding,
 }
 
@@ -66,12 +67,14 @@ impl Catalogue {
 pub struct IngestConfig {
     pub sample_rate: u32,
     pub sampling: SamplingConfig,
+    /// Length of the highlight window found in every song (the background clip).
+    pub highlight_s: f64,
     pub progress: bool,
 }
 
 impl Default for IngestConfig {
     fn default() -> Self {
-        Self { sample_rate: 22_050, sampling: SamplingConfig::default(), progress: true }
+        Self { sample_rate: 22_050, sampling: SamplingConfig::default(), highlight_s: 30.0, progress: true }
     }
 }
 
@@ -98,10 +101,10 @@ fn title_of(path: &Path) -> String {
 pub fn ingest_song(path: &Path, cfg: &IngestConfig) -> std::result::Result<SongEntry, String> {
     let id = content_id(path).map_err(|e| e.to_string())?;
     let audio = tuneclip_media::audio::decode_mono(path, cfg.sample_rate).map_err(|e| e.to_string())?;
-    let features =
-        SongFeatures::compute(&audio.samples, audio.sample_rate).map_err(|e| format!("{}: {e}", path.display()))?;
-    let embedding = HandcraftedModel.embed_song(&features);
-    Ok(SongEntry { id, path: path.to_path_buf(), title: title_of(path), features, embedding })
+    let analysis = SongAnalysis::compute(&audio.samples, audio.sample_rate, cfg.highlight_s)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let embedding = HandcraftedModel.embed_song(&analysis.features);
+    Ok(SongEntry { id, path: path.to_path_buf(), title: title_of(path), analysis, embedding })
 }
 
 /// Decode, analyse and embed one video; its segments come back beside it.

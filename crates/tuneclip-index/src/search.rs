@@ -192,7 +192,7 @@ impl Index {
 mod tests {
     use super::*;
     use crate::{SegmentEntry, SongEntry};
-    use tuneclip_audio::SongFeatures;
+    use tuneclip_audio::{Highlight, SongAnalysis, SongFeatures};
     use tuneclip_core::{ContentId, l2_normalize};
     use tuneclip_vision::SegmentStats;
 
@@ -221,15 +221,21 @@ mod tests {
                 id: ContentId("song1".into()),
                 path: "s.ogg".into(),
                 title: "s".into(),
-                features: SongFeatures {
-                    duration_s: 1.0,
-                    loudness_db: -10.0,
-                    dynamics_db: 1.0,
-                    centroid_hz: 1.0,
-                    bass_ratio: 0.1,
-                    onset_mean: 1.0,
-                    onset_rate_hz: 1.0,
-                    tempo_bpm: 100.0,
+                analysis: SongAnalysis {
+                    features: SongFeatures {
+                        duration_s: 1.0,
+                        loudness_db: -10.0,
+                        dynamics_db: 1.0,
+                        centroid_hz: 1.0,
+                        bass_ratio: 0.1,
+                        onset_mean: 1.0,
+                        onset_rate_hz: 1.0,
+                        tempo_bpm: 100.0,
+                    },
+                    beats_s: vec![],
+                    loudness: None,
+                    chroma_mean: [0.0; 12],
+                    highlight: Highlight { range: TimeRange::new(0.0, 1.0), score: 0.0 },
                 },
                 embedding: vec![1.0, 0.0, 0.0],
             }],

@@ -167,8 +167,10 @@ impl pb::index_service_server::IndexService for IndexSvc {
             .map(|s| pb::Song {
                 id: s.id.0.clone(),
                 title: s.title.clone(),
-                duration_s: s.features.duration_s,
-                tempo_bpm: s.features.tempo_bpm,
+                duration_s: s.analysis.features.duration_s,
+                tempo_bpm: s.analysis.features.tempo_bpm,
+                highlight: Some(convert::range(s.analysis.highlight.range)),
+                integrated_lufs: s.analysis.loudness.as_ref().and_then(|l| l.integrated_lufs),
             })
             .collect();
         Ok(Response::new(pb::ListSongsResponse { songs }))

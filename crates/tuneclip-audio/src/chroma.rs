@@ -1,0 +1,62 @@
+//! Chroma: the power of each pitch class (C, C#, .. B) per frame, from the STFT.
+//!
+//! Convention: each FFT bin between 55 Hz and 5 kHz adds its power to the pitch class
+//! of its nearest equal-tempered semitone (A4 = 440 Hz); each frame is then divided by
+//! its largest class (librosa's `norm=np.inf`), so values lie in 0..=1. Silent frames
+//! stay all zero.
+
+pub fn chroma(power: &[Vec<f32>], sample_rate: u32, n_fft: usize) -> Vec<[f32; 12]> {
+    let bin_hz = f64::from(sample_rate) / n_fft as f64;
+    let classes: Vec<Option<usize>> = (0..n_fft / 2 + 1)
+        .map(|k| {
+            let f = k as f64 * bin_hz;
+            (55.0..=5000.0).contains(&f).then(|| {
+                let midi = (69.0 + 12.0 * (f / 440.0).log2()).round() as i64;
+                midi.rem_euclid(12) as usize
+            })
+        })
+        .collect();
+    power
+        .iter()
+        .map(|frame| {
+            let mut c = [0f32; 12];
+            for (p, class) in frame.iter().zip(&classes) {
+                if let Some(i) = class {
+                    c[*i] += p;
+                }
+            }
+            let max = c.iter().copied().fold(0.0f32, f32::max);
+            if max > 1e-10 {
+                c.iter_mut().for_each(|v| *v /= max);
+            } else {
+                c = [0.0; 12];
+            }
+            c
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Stft;
+
+    #[test]
+    fn a_major_triad_lights_a_c_sharp_and_e() {
+        let sr = 22_050u32;
+        let x: Vec<f32> = (0..sr as usize)
+            .map(|i| {
+                let t = i as f32 / sr as f32;
+                [220.0f32, 277.18, 329.63].iter().map(|f| (2.0 * std::f32::consts::PI * f * t).sin()).sum::<f32>()
+            })
+            .collect();
+        let c = chroma(&Stft::new(4096, 1024).expect("stft").power(&x), sr, 4096);
+        let mid = c[c.len() / 2];
+        let mut order: Vec<usize> = (0..12).collect();
+        order.sort_by(|a, b| mid[*b].total_cmp(&mid[*a]));
+        let mut top3 = order[..3].to_vec();
+        top3.sort_unstable();
+        assert_eq!(top3, vec![1, 4, 9], "chroma {mid:?}"); // C#, E, A
+        assert!(mid[order[3]] < 0.2, "fourth class should be weak: {mid:?}");
+    }
+}

@@ -1,0 +1,142 @@
+//! The highlight: the window of a song that best serves as its background clip — the
+//! chorus, found as the part that both repeats elsewhere in the song and is energetic,
+//! not merely the loudest stretch (a one-off loud bridge does not repeat).
+
+use serde::{Deserialize, Serialize};
+use tuneclip_core::TimeRange;
+
+/// Length of the analysis blocks the song is cut into.
+const BLOCK_S: f64 = 0.5;
+/// A repetition is a matching run of this many blocks (2 s), not one similar instant.
+const RUN_BLOCKS: usize = 4;
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Highlight {
+    pub range: TimeRange,
+    /// Window score: mean repetition plus mean energy, each as a z-score over the song.
+    pub score: f64,
+}
+
+fn zscore(v: &[f64]) -> Vec<f64> {
+    let n = v.len().max(1) as f64;
+    let m = v.iter().sum::<f64>() / n;
+    let sd = (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / n).sqrt();
+    v.iter().map(|x| if sd > 1e-12 { (x - m) / sd } else { 0.0 }).collect()
+}
+
+/// Find the best `window_s` window. `log_mel` and `chroma` are per STFT frame at
+/// `frame_rate` Hz; `beats_s`, when given, snaps the start to the nearest beat.
+pub fn find_highlight(
+    log_mel: &[Vec<f32>],
+    chroma: &[[f32; 12]],
+    frame_rate: f64,
+    duration_s: f64,
+    window_s: f64,
+    beats_s: &[f64],
+) -> Highlight {
+    if duration_s <= window_s || log_mel.is_empty() {
+        return Highlight { range: TimeRange::new(0.0, duration_s.min(window_s).max(0.0)), score: 0.0 };
+    }
+    let per_block = (BLOCK_S * frame_rate).round().max(1.0) as usize;
+    let n_blocks = log_mel.len() / per_block;
+    let n_mels = log_mel[0].len();
+    let bands = 16.min(n_mels);
+    // Block features: mean chroma (timbre-independent harmony) and a coarse spectral
+    // envelope relative to the song's mean (timbre), unit-normalised for cosines.
+    let mut feats: Vec<Vec<f64>> = Vec::with_capacity(n_blocks);
+    let mut energy = Vec::with_capacity(n_blocks);
+    for b in 0..n_blocks {
+        let frames = b * per_block..(b + 1) * per_block;
+        let mut f = vec![0f64; 12 + bands];
+        let mut e = 0f64;
+        for t in frames.clone() {
+            for (i, c) in chroma[t].iter().enumerate() {
+                f[i] += f64::from(*c);
+            }
+            for (m, v) in log_mel[t].iter().enumerate() {
+                f[12 + m * bands / n_mels] += f64::from(*v) / (n_mels / bands) as f64 / 10.0;
+                e += 10f64.powf(f64::from(*v) / 10.0);
+            }
+        }
+        energy.push(10.0 * (e / (per_block * n_mels) as f64).max(1e-10).log10());
+        feats.push(f);
+    }
+    let mean_env: Vec<f64> =
+        (0..bands).map(|k| feats.iter().map(|f| f[12 + k]).sum::<f64>() / n_blocks.max(1) as f64).collect();
+    for f in &mut feats {
+        for k in 0..bands {
+            f[12 + k] -= mean_env[k];
+        }
+        let norm = f.iter().map(|x| x * x).sum::<f64>().sqrt();
+        if norm > 1e-12 {
+            f.iter_mut().for_each(|x| *x /= norm);
+        }
+    }
+    let sim = |i: usize, j: usize| feats[i].iter().zip(&feats[j]).map(|(a, b)| a * b).sum::<f64>();
+    let win = (window_s / BLOCK_S).round() as usize;
+    // Repetition of block i: the best matching run starting there, elsewhere in the song
+    // (at least a window away: a section that merely goes on, like a long bridge on one
+    // chord, must not count as repeating itself).
+    let min_lag = win.max(RUN_BLOCKS);
+    // A run may extend forwards or backwards from the block, so the last blocks of a
+    // section (whose forward run spills into what follows) still count as repeated.
+    let run = |i: usize, j: usize, forward: bool| -> f64 {
+        let len =
+            if forward { RUN_BLOCKS.min(n_blocks - i).min(n_blocks - j) } else { RUN_BLOCKS.min(i + 1).min(j + 1) };
+        let total: f64 = (0..len).map(|d| if forward { sim(i + d, j + d) } else { sim(i - d, j - d) }).sum();
+        total / len.max(1) as f64
+    };
+    let rep: Vec<f64> = (0..n_blocks)
+        .map(|i| {
+            (0..n_blocks)
+                .filter(|&j| i.abs_diff(j) >= min_lag)
+                .map(|j| run(i, j, true).max(run(i, j, false)))
+                .fold(0.0, f64::max)
+        })
+        .collect();
+    let (rep_z, energy_z) = (zscore(&rep), zscore(&energy));
+    let score: Vec<f64> = rep_z.iter().zip(&energy_z).map(|(r, e)| r + e).collect();
+    let n_windows = n_blocks.saturating_sub(win) + 1;
+    let (best, best_score) = (0..n_windows)
+        .map(|w| (w, score[w..(w + win).min(n_blocks)].iter().sum::<f64>() / win as f64))
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .unwrap_or((0, 0.0));
+    let mut start = best as f64 * BLOCK_S;
+    if let Some(b) = beats_s.iter().min_by(|a, b| (*a - start).abs().total_cmp(&(*b - start).abs()))
+        && (b - start).abs() <= BLOCK_S
+    {
+        start = *b;
+    }
+    let start = start.clamp(0.0, duration_s - window_s);
+    Highlight { range: TimeRange::new(start, start + window_s), score: best_score }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::SongAnalysis;
+
+    /// Sum of sines for a chord, `amp` each, with a soft attack every `beat_s`.
+    fn section(freqs: &[f32], amp: f32, seconds: f32, beat_s: f32, sr: u32) -> Vec<f32> {
+        (0..(seconds * sr as f32) as usize)
+            .map(|i| {
+                let t = i as f32 / sr as f32;
+                let env = 0.6 + 0.4 * (-(t % beat_s) * 8.0).exp();
+                amp * env * freqs.iter().map(|f| (2.0 * std::f32::consts::PI * f * t).sin()).sum::<f32>()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn highlight_of_verse_chorus_song_lands_on_a_chorus_not_the_loud_bridge() {
+        let sr = 22_050u32;
+        let verse = section(&[220.0, 261.63, 329.63], 0.08, 8.0, 0.5, sr); // A minor, quiet
+        let chorus = section(&[261.63, 329.63, 392.0, 523.25], 0.15, 8.0, 0.5, sr); // C major, louder
+        let bridge = section(&[233.08, 311.13, 369.99, 466.16], 0.25, 8.0, 0.25, sr); // loudest, heard once
+        let song: Vec<f32> = [&verse, &chorus, &verse, &chorus, &bridge].into_iter().flatten().copied().collect();
+        let a = SongAnalysis::compute(&song, sr, 8.0).expect("analysis");
+        let start = a.highlight.range.start_s;
+        let on_chorus = (start - 8.0).abs() <= 1.0 || (start - 24.0).abs() <= 1.0;
+        assert!(on_chorus, "highlight starts at {start:.2} s; choruses start at 8 s and 24 s, the bridge at 32 s");
+        assert!((a.highlight.range.duration_s() - 8.0).abs() < 1e-9);
+    }
+}
