@@ -6,34 +6,47 @@
 //! stay all zero.
 
 pub fn chroma(power: &[Vec<f32>], sample_rate: u32, n_fft: usize) -> Vec<[f32; 12]> {
-    let bin_hz = f64::from(sample_rate) / n_fft as f64;
-    let classes: Vec<Option<usize>> = (0..n_fft / 2 + 1)
-        .map(|k| {
-            let f = k as f64 * bin_hz;
-            (55.0..=5000.0).contains(&f).then(|| {
-                let midi = (69.0 + 12.0 * (f / 440.0).log2()).round() as i64;
-                midi.rem_euclid(12) as usize
+    let map = ChromaMap::new(sample_rate, n_fft);
+    power.iter().map(|frame| map.apply(frame)).collect()
+}
+
+/// The bin -> pitch-class assignment for one sample rate and FFT size.
+#[derive(Debug, Clone)]
+pub struct ChromaMap {
+    classes: Vec<Option<usize>>,
+}
+
+impl ChromaMap {
+    pub fn new(sample_rate: u32, n_fft: usize) -> Self {
+        let bin_hz = f64::from(sample_rate) / n_fft as f64;
+        let classes = (0..n_fft / 2 + 1)
+            .map(|k| {
+                let f = k as f64 * bin_hz;
+                (55.0..=5000.0).contains(&f).then(|| {
+                    let midi = (69.0 + 12.0 * (f / 440.0).log2()).round() as i64;
+                    midi.rem_euclid(12) as usize
+                })
             })
-        })
-        .collect();
-    power
-        .iter()
-        .map(|frame| {
-            let mut c = [0f32; 12];
-            for (p, class) in frame.iter().zip(&classes) {
-                if let Some(i) = class {
-                    c[*i] += p;
-                }
+            .collect();
+        Self { classes }
+    }
+
+    /// Chroma of one power-spectrum frame, normalised to a maximum of 1.
+    pub fn apply(&self, frame: &[f32]) -> [f32; 12] {
+        let mut c = [0f32; 12];
+        for (p, class) in frame.iter().zip(&self.classes) {
+            if let Some(i) = class {
+                c[*i] += p;
             }
-            let max = c.iter().copied().fold(0.0f32, f32::max);
-            if max > 1e-10 {
-                c.iter_mut().for_each(|v| *v /= max);
-            } else {
-                c = [0.0; 12];
-            }
-            c
-        })
-        .collect()
+        }
+        let max = c.iter().copied().fold(0.0f32, f32::max);
+        if max > 1e-10 {
+            c.iter_mut().for_each(|v| *v /= max);
+        } else {
+            c = [0.0; 12];
+        }
+        c
+    }
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
 use crate::{
-    AudioError, Highlight, Loudness, MelFilterbank, Result, Stft, chroma, find_highlight, loudness, power_to_db,
+    AudioError, ChromaMap, Highlight, Loudness, MelFilterbank, Result, Stft, find_highlight, loudness, power_to_db,
     track_beats,
 };
 use serde::{Deserialize, Serialize};
@@ -96,30 +96,33 @@ impl SongFeatures {
         Ok(Self::compute_with_frames(samples, sample_rate)?.0)
     }
 
-    /// The features, plus the per-frame power spectrum, log-mel and onset envelope
-    /// they were computed from (so later stages reuse one STFT).
+    /// The features, plus the per-frame log-mel, chroma and onset envelope they were
+    /// computed from (one STFT pass; the power spectrogram itself is never stored).
     #[allow(clippy::type_complexity)]
     fn compute_with_frames(
         samples: &[f32],
         sample_rate: u32,
-    ) -> Result<(Self, Vec<Vec<f32>>, Vec<Vec<f32>>, Vec<f32>)> {
+    ) -> Result<(Self, Vec<Vec<f32>>, Vec<[f32; 12]>, Vec<f32>)> {
         let cfg = AnalysisConfig::default();
         if samples.len() < cfg.n_fft * 4 {
             return Err(AudioError::TooShort { samples: samples.len(), needed: cfg.n_fft * 4 });
         }
         let stft = Stft::new(cfg.n_fft, cfg.hop)?;
         let bank = MelFilterbank::new(sample_rate, cfg.n_fft, cfg.n_mels, 0.0, f64::from(sample_rate) / 2.0)?;
-        let power = stft.power(samples);
+        let chroma_map = ChromaMap::new(sample_rate, cfg.n_fft);
+        let n_frames = stft.n_frames(samples.len());
         let bin_hz = f64::from(sample_rate) / cfg.n_fft as f64;
         let bass_bins = (250.0 / bin_hz).ceil() as usize;
 
-        let mut log_mel = Vec::with_capacity(power.len());
-        let mut levels = Vec::with_capacity(power.len());
+        let mut log_mel = Vec::with_capacity(n_frames);
+        let mut chroma = Vec::with_capacity(n_frames);
+        let mut levels = Vec::with_capacity(n_frames);
         let (mut centroid_acc, mut centroid_w) = (0.0f64, 0.0f64);
         let (mut bass, mut total) = (0.0f64, 0.0f64);
         let win_energy = cfg.n_fft as f64 * 0.375; // sum of squared Hann weights
-        for frame in &power {
+        stft.for_each_power(samples, |frame| {
             log_mel.push(bank.apply(frame).into_iter().map(power_to_db).collect::<Vec<_>>());
+            chroma.push(chroma_map.apply(frame));
             // Parseval: mean square of the windowed frame from its one-sided spectrum.
             let e: f64 = frame
                 .iter()
@@ -139,7 +142,7 @@ impl SongFeatures {
             }
             bass += frame[..bass_bins.min(frame.len())].iter().map(|p| f64::from(*p)).sum::<f64>();
             total += s;
-        }
+        });
         // Silence does not describe the song: level statistics over frames within 60 dB of the peak.
         let peak = levels.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
         let active: Vec<f64> = levels.iter().cloned().filter(|l| *l > peak - 60.0).collect();
@@ -176,7 +179,7 @@ impl SongFeatures {
             onset_rate_hz: (peaks as f64 / duration_s) as f32,
             tempo_bpm,
         };
-        Ok((features, power, log_mel, onset))
+        Ok((features, log_mel, chroma, onset))
     }
 }
 
@@ -196,10 +199,9 @@ pub struct SongAnalysis {
 impl SongAnalysis {
     pub fn compute(samples: &[f32], sample_rate: u32, highlight_s: f64) -> Result<Self> {
         let cfg = AnalysisConfig::default();
-        let (features, power, log_mel, onset) = SongFeatures::compute_with_frames(samples, sample_rate)?;
+        let (features, log_mel, chroma, onset) = SongFeatures::compute_with_frames(samples, sample_rate)?;
         let frame_rate = f64::from(sample_rate) / cfg.hop as f64;
         let beats_s = track_beats(&onset, frame_rate, f64::from(features.tempo_bpm));
-        let chroma = chroma(&power, sample_rate, cfg.n_fft);
         let mut chroma_mean = [0f32; 12];
         for c in &chroma {
             for (m, v) in chroma_mean.iter_mut().zip(c) {

@@ -19,7 +19,7 @@ mod mel;
 mod stft;
 
 pub use beats::{beat_f_measure, track_beats};
-pub use chroma::chroma;
+pub use chroma::{ChromaMap, chroma};
 pub use features::{AnalysisConfig, SongAnalysis, SongFeatures, estimate_tempo, onset_strength};
 pub use highlight::{Highlight, find_highlight};
 pub use loudness::{Loudness, loudness};

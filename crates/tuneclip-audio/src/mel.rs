@@ -20,6 +20,8 @@ pub fn mel_to_hz(mel: f64) -> f64 {
 pub struct MelFilterbank {
     /// `n_mels` rows over `n_bins` FFT bins.
     pub weights: Vec<Vec<f32>>,
+    /// Per mel band, the range of bins with non-zero weight (the filters are sparse).
+    support: Vec<std::ops::Range<usize>>,
 }
 
 impl MelFilterbank {
@@ -47,8 +49,16 @@ impl MelFilterbank {
                     })
                     .collect()
             })
+            .collect::<Vec<Vec<f32>>>();
+        let support = weights
+            .iter()
+            .map(|w| {
+                let lo = w.iter().position(|v| *v != 0.0).unwrap_or(0);
+                let hi = w.iter().rposition(|v| *v != 0.0).map_or(lo, |i| i + 1);
+                lo..hi
+            })
             .collect();
-        Ok(Self { weights })
+        Ok(Self { weights, support })
     }
 
     pub fn n_mels(&self) -> usize {
@@ -57,7 +67,11 @@ impl MelFilterbank {
 
     /// Mel power of one power-spectrum frame.
     pub fn apply(&self, power: &[f32]) -> Vec<f32> {
-        self.weights.iter().map(|w| w.iter().zip(power).map(|(a, b)| a * b).sum()).collect()
+        self.weights
+            .iter()
+            .zip(&self.support)
+            .map(|(w, r)| w[r.clone()].iter().zip(&power[r.clone()]).map(|(a, b)| a * b).sum())
+            .collect()
     }
 }
 

@@ -44,22 +44,32 @@ impl Stft {
 
     /// Power spectrogram `|X|^2`, frame-major: `n_frames` rows of `n_bins` values.
     pub fn power(&self, signal: &[f32]) -> Vec<Vec<f32>> {
+        let mut out = Vec::with_capacity(self.n_frames(signal.len()));
+        self.for_each_power(signal, |frame| out.push(frame.to_vec()));
+        out
+    }
+
+    /// Call `f` with the power spectrum of each frame in order, reusing one buffer, so
+    /// a long song never holds its whole spectrogram in memory.
+    pub fn for_each_power(&self, signal: &[f32], mut f: impl FnMut(&[f32])) {
         let pad = self.n_fft / 2;
         let n_frames = self.n_frames(signal.len());
         let mut scratch = vec![Complex32::default(); self.fft.get_inplace_scratch_len()];
         let mut buf = vec![Complex32::default(); self.n_fft];
-        let mut out = Vec::with_capacity(n_frames);
-        for f in 0..n_frames {
-            let start = (f * self.hop) as isize - pad as isize;
+        let mut power = vec![0f32; self.n_bins()];
+        for frame in 0..n_frames {
+            let start = (frame * self.hop) as isize - pad as isize;
             for (i, b) in buf.iter_mut().enumerate() {
                 let idx = start + i as isize;
                 let x = if idx >= 0 && (idx as usize) < signal.len() { signal[idx as usize] } else { 0.0 };
                 *b = Complex32::new(x * self.window[i], 0.0);
             }
             self.fft.process_with_scratch(&mut buf, &mut scratch);
-            out.push(buf[..self.n_bins()].iter().map(|c| c.norm_sqr()).collect());
+            for (p, c) in power.iter_mut().zip(&buf) {
+                *p = c.norm_sqr();
+            }
+            f(&power);
         }
-        out
     }
 }
 
