@@ -70,7 +70,7 @@ impl MelFilterbank {
         self.weights
             .iter()
             .zip(&self.support)
-            .map(|(w, r)| w[r.clone()].iter().zip(&power[r.clone()]).map(|(a, b)| a * b).sum())
+            .map(|(w, r)| tuneclip_core::dot(&w[r.clone()], &power[r.clone()]))
             .collect()
     }
 }

@@ -1,7 +1,7 @@
 //! Audio decoding through FFmpeg, for codecs symphonia lacks (Opus) and for MP4/M4A
 //! AAC, whose encoder delay symphonia does not trim but FFmpeg does (from the edit list).
 
-use crate::audio::MonoAudio;
+use crate::audio::{DecodeInfo, Sink};
 use crate::{MediaError, Result, ffmpeg_init};
 use ff::format::sample::{Sample, Type as SampleType};
 use ffmpeg_next as ff;
@@ -50,8 +50,9 @@ fn downmix(frame: &ff::frame::Audio, out: &mut Vec<f32>) -> std::result::Result<
     Ok(())
 }
 
-/// Decode the best audio stream of `path` to mono at its own rate with FFmpeg.
-pub fn decode_native_mono(path: &Path) -> Result<MonoAudio> {
+/// Decode the best audio stream of `path` with FFmpeg, handing mono chunks at the
+/// source rate to `sink`.
+pub(crate) fn decode(path: &Path, sink: &mut Sink) -> Result<DecodeInfo> {
     ffmpeg_init()?;
     let dec_err = |reason: String| MediaError::Decode { path: path.to_path_buf(), reason };
     let mut ictx = ff::format::input(path).map_err(|e| MediaError::Open {
@@ -67,13 +68,17 @@ pub fn decode_native_mono(path: &Path) -> Result<MonoAudio> {
         .map_err(|e| dec_err(format!("codec parameters: {e}")))?;
     let mut decoder = ctx.decoder().audio().map_err(|e| dec_err(format!("no decoder for this codec ({e})")))?;
     let mut mono = Vec::new();
+    let mut frames = 0u64;
     let mut frame = ff::frame::Audio::empty();
     let (mut rate, mut channels) = (0u32, 0usize);
     let mut drain = |decoder: &mut ff::decoder::Audio, mono: &mut Vec<f32>| -> Result<()> {
         while decoder.receive_frame(&mut frame).is_ok() {
             rate = frame.rate();
             channels = usize::from(frame.channels());
+            mono.clear();
             downmix(&frame, mono).map_err(dec_err)?;
+            frames += mono.len() as u64;
+            sink(mono, rate);
         }
         Ok(())
     };
@@ -84,8 +89,8 @@ pub fn decode_native_mono(path: &Path) -> Result<MonoAudio> {
     }
     let _ = decoder.send_eof();
     drain(&mut decoder, &mut mono)?;
-    if mono.is_empty() || rate == 0 {
+    if frames == 0 || rate == 0 {
         return Err(MediaError::EmptyAudio { path: path.to_path_buf() });
     }
-    Ok(MonoAudio { samples: mono, sample_rate: rate, source_rate: rate, source_channels: channels })
+    Ok(DecodeInfo { rate, channels, frames })
 }
