@@ -2,3 +2,4 @@
 
 mod librosa_reference;
 mod loudness_reference;
+mod midi_songs;
