@@ -48,7 +48,9 @@ async fn best_clips_through_the_real_server_render_vertical_h264() {
     let media = make_media(tmp.path());
 
     // Ingest: the broken files are reported with path and reason; the rest goes in.
-    let cfg = IngestConfig { progress: false, ..IngestConfig::default() };
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../index-data");
+    let faces = Some(tuneclip_vision::FaceDetectorConfig::from_data_dir(&data));
+    let cfg = IngestConfig { progress: false, faces, ..IngestConfig::default() };
     let catalogue = ingest(&media.songs, &media.videos, &cfg);
     let failed: Vec<&Path> = catalogue.failures.iter().map(|f| f.path.as_path()).collect();
     assert_eq!(failed, vec![media.bad_song.as_path(), media.bad_video.as_path()]);
@@ -67,6 +69,8 @@ async fn best_clips_through_the_real_server_render_vertical_h264() {
     // The letterboxed video's bars (46 px top and bottom) are found within a sampling step.
     let lb = catalogue.videos.iter().find(|v| v.title == "letterboxed").expect("ingested");
     assert!((lb.analysis.active.y as i64 - 46).abs() <= 8, "{:?}", lb.analysis.active);
+    // Synthetic patterns hold no faces: the detector ran and found none.
+    assert!(catalogue.videos.iter().all(|v| v.analysis.faces.is_empty()));
 
     let root = tmp.path().join("snapshots");
     Snapshot::publish(&root, &catalogue).expect("publish");

@@ -11,6 +11,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use tuneclip_index::{Index, IngestConfig, Snapshot, ingest};
 use tuneclip_server::{Engine, IndexServiceClient, MatchServiceClient, ServerConfig};
+use tuneclip_vision::FaceDetectorConfig;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -93,7 +94,12 @@ fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
 }
 
 pub(crate) fn ingest_and_publish(data: &Path, songs: &[PathBuf], videos: &[PathBuf]) -> Result<PathBuf> {
-    let catalogue = ingest(&expand(songs)?, &expand(videos)?, &IngestConfig::default());
+    let faces = FaceDetectorConfig::from_data_dir(data);
+    if !faces.model.is_file() {
+        eprintln!("no face model at {} (run setup.sh): videos are analysed without faces", faces.model.display());
+    }
+    let cfg = IngestConfig { faces: faces.model.is_file().then_some(faces), ..IngestConfig::default() };
+    let catalogue = ingest(&expand(songs)?, &expand(videos)?, &cfg);
     for f in &catalogue.failures {
         eprintln!("skipped {}: {}", f.path.display(), f.reason);
     }

@@ -8,7 +8,7 @@ use tuneclip_audio::SongAnalysis;
 use tuneclip_core::{ContentId, Embedding};
 use tuneclip_media::video::SamplingConfig;
 use tuneclip_model::HandcraftedModel;
-use tuneclip_vision::{SegmentStats, VideoAnalysis};
+use tuneclip_vision::{FaceDetector, FaceDetectorConfig, SegmentStats, VideoAnalysis};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SongEntry {
@@ -63,18 +63,26 @@ impl Catalogue {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct IngestConfig {
     pub sample_rate: u32,
     pub sampling: SamplingConfig,
     /// Length of the highlight window found in every song (the background clip).
     pub highlight_s: f64,
+    /// Face detection (CenterFace through ONNX Runtime); `None` analyses without faces.
+    pub faces: Option<FaceDetectorConfig>,
     pub progress: bool,
 }
 
 impl Default for IngestConfig {
     fn default() -> Self {
-        Self { sample_rate: 22_050, sampling: SamplingConfig::default(), highlight_s: 30.0, progress: true }
+        Self {
+            sample_rate: 22_050,
+            sampling: SamplingConfig::default(),
+            highlight_s: 30.0,
+            faces: None,
+            progress: true,
+        }
     }
 }
 
@@ -108,10 +116,15 @@ pub fn ingest_song(path: &Path, cfg: &IngestConfig) -> std::result::Result<SongE
 }
 
 /// Decode, analyse and embed one video; its segments come back beside it.
-pub fn ingest_video(path: &Path, cfg: &IngestConfig) -> std::result::Result<(VideoEntry, Vec<SegmentEntry>), String> {
+pub fn ingest_video(
+    path: &Path,
+    cfg: &IngestConfig,
+    faces: Option<&mut FaceDetector>,
+) -> std::result::Result<(VideoEntry, Vec<SegmentEntry>), String> {
     let id = content_id(path).map_err(|e| e.to_string())?;
     let sampled = tuneclip_media::video::sample_frames(path, cfg.sampling).map_err(|e| e.to_string())?;
-    let analysis = tuneclip_vision::analyse(&sampled);
+    let analysis =
+        tuneclip_vision::analyse_with_faces(&sampled, faces).map_err(|e| format!("{}: {e}", path.display()))?;
     let segments = analysis
         .segments
         .iter()
@@ -156,6 +169,14 @@ pub fn ingest(songs: &[PathBuf], videos: &[PathBuf], cfg: &IngestConfig) -> Cata
             .progress_chars("=> "),
     );
     bar.set_prefix("ingest");
+    let mut detector = match cfg.faces.as_ref().map(FaceDetectorConfig::build) {
+        Some(Ok(d)) => Some(d),
+        Some(Err(e)) => {
+            tracing::warn!(error = %e, "face detection unavailable; videos are analysed without faces");
+            None
+        }
+        None => None,
+    };
     for path in songs {
         bar.set_message(path.display().to_string());
         match guarded(path, || ingest_song(path, cfg)) {
@@ -170,7 +191,7 @@ pub fn ingest(songs: &[PathBuf], videos: &[PathBuf], cfg: &IngestConfig) -> Cata
     }
     for path in videos {
         bar.set_message(path.display().to_string());
-        match guarded(path, || ingest_video(path, cfg)) {
+        match guarded(path, || ingest_video(path, cfg, detector.as_mut())) {
             Ok((video, _)) if cat.videos.iter().any(|v| v.id == video.id) => {}
             Ok((video, segments)) => {
                 cat.videos.push(video);

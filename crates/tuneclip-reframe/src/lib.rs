@@ -1,18 +1,19 @@
 //! Horizontal to vertical: from a clip and its [`VideoAnalysis`] to a [`CropPlan`]
 //! ([`plan_crop`]), then to an H.264 MP4 and a preview PNG ([`render_clip`]).
 //!
-//! The first version follows the salient point of each frame (motion, then contrast)
-//! with a per-shot camera: stationary on the median position when the subject stays
+//! Per shot the subject is the main face track ([`main_face`], the "C position"), held
+//! for the whole shot; without faces, the salient point of each frame (motion, then
+//! contrast). The camera per shot: stationary on the median position when the subject stays
 //! put, else a smoothed, speed-limited pan; the path resets only at cuts. The crop is
-//! the largest 9:16 window inside the active area (bars removed). Face tracks and
-//! text/logo avoidance arrive with issue 5.
+//! the largest 9:16 window inside the active area (bars removed). Text/logo avoidance
+//! arrives with issue 5.
 
 use image::{Rgb, RgbImage};
 use std::path::{Path, PathBuf};
 use tuneclip_core::{CameraMode, CropKeyframe, CropPlan, Rect, TimeRange};
 use tuneclip_media::render::{RenderConfig, RenderReport, render_crop};
 use tuneclip_media::video::{SamplingConfig, sample_range};
-use tuneclip_vision::VideoAnalysis;
+use tuneclip_vision::{FaceTrack, VideoAnalysis};
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -64,6 +65,37 @@ fn median(v: &mut [f64]) -> f64 {
     v[v.len() / 2]
 }
 
+pub const MIN_FACE_DETECTIONS: usize = 3;
+
+/// The shot's main subject, the "C position": the face track that best combines size
+/// (square root of its share of the picture), confidence, centrality and persistence
+/// (the sum over the frames of the shot where it is seen). A track seen in fewer than
+/// [`MIN_FACE_DETECTIONS`] frames of the shot is not a subject (one-frame false positives).
+pub fn main_face(faces: &[FaceTrack], shot: TimeRange, active: Rect) -> Option<&FaceTrack> {
+    let centre = f64::from(active.x) + f64::from(active.width) / 2.0;
+    let half = (f64::from(active.width) / 2.0).max(1.0);
+    faces
+        .iter()
+        .filter(|t| t.detections.iter().filter(|d| shot.contains(d.0)).count() >= MIN_FACE_DETECTIONS)
+        .map(|t| {
+            let score: f64 = t
+                .detections
+                .iter()
+                .filter(|d| shot.contains(d.0))
+                .map(|(_, r, conf)| {
+                    let size = (r.area() as f64 / active.area().max(1) as f64).sqrt();
+                    let cx = f64::from(r.x) + f64::from(r.width) / 2.0;
+                    let centrality = 1.0 - ((cx - centre).abs() / half).min(1.0);
+                    size * f64::from(*conf) * (0.5 + 0.5 * centrality)
+                })
+                .sum();
+            (t, score)
+        })
+        .filter(|(_, s)| *s > 0.0)
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .map(|(t, _)| t)
+}
+
 /// Plan the crop of `range` of the analysed video.
 pub fn plan_crop(analysis: &VideoAnalysis, range: TimeRange, cfg: &ReframeConfig) -> Result<CropPlan> {
     let duration_s = analysis.info.duration_s;
@@ -85,7 +117,20 @@ pub fn plan_crop(analysis: &VideoAnalysis, range: TimeRange, cfg: &ReframeConfig
     for b in bounds.windows(2) {
         let shot = TimeRange::new(b[0], b[1]);
         let samples: Vec<_> = analysis.saliency.iter().filter(|s| shot.contains(s.t_s)).collect();
-        let xs: Vec<Option<f64>> = samples.iter().map(|s| s.centre.map(|c| f64::from(c.0))).collect();
+        // The subject: the shot's main face track when there is one (held for the whole
+        // shot), else the salient point of each frame.
+        let face = main_face(&analysis.faces, shot, active);
+        let gap_s = 1.0 / analysis.sample_fps.max(1.0) * 3.0;
+        let subjects: Vec<Option<(f32, f32)>> = samples
+            .iter()
+            .map(|s| match face {
+                Some(track) => track
+                    .at(s.t_s, gap_s)
+                    .map(|r| (r.x as f32 + r.width as f32 / 2.0, r.y as f32 + r.height as f32 / 2.0)),
+                None => s.centre,
+            })
+            .collect();
+        let xs: Vec<Option<f64>> = subjects.iter().map(|c| c.map(|c| f64::from(c.0))).collect();
         let known: Vec<f64> = xs.iter().flatten().copied().collect();
         let default_x = f64::from(active.x) + f64::from(active.width) / 2.0;
         if known.is_empty() {
@@ -105,14 +150,10 @@ pub fn plan_crop(analysis: &VideoAnalysis, range: TimeRange, cfg: &ReframeConfig
             keyframes.push(CropKeyframe {
                 t_s: shot.start_s,
                 rect: Rect::new(x, y, w, h),
-                subject: Some((med as f32, 0.0)),
+                subject: subjects.first().copied().flatten(),
             });
-            for (s, cx) in samples.iter().zip(&xs).skip(1) {
-                keyframes.push(CropKeyframe {
-                    t_s: s.t_s,
-                    rect: Rect::new(x, y, w, h),
-                    subject: cx.map(|c| (c as f32, s.centre.map_or(0.0, |c| c.1))),
-                });
+            for (s, subject) in samples.iter().zip(&subjects).skip(1) {
+                keyframes.push(CropKeyframe { t_s: s.t_s, rect: Rect::new(x, y, w, h), subject: *subject });
             }
             shots.push((shot, CameraMode::Stationary));
             continue;
@@ -142,7 +183,7 @@ pub fn plan_crop(analysis: &VideoAnalysis, range: TimeRange, cfg: &ReframeConfig
             keyframes.push(CropKeyframe {
                 t_s: t,
                 rect: Rect::new(pos.round() as u32 & !1, y, w, h),
-                subject: s.centre,
+                subject: subjects[i],
             });
         }
         shots.push((shot, CameraMode::Panning));
@@ -253,6 +294,7 @@ mod tests {
                 .enumerate()
                 .map(|(i, x)| FrameSaliency { t_s: i as f64 / 10.0, centre: Some((*x, 300.0)), extent: None })
                 .collect(),
+            faces: vec![],
         }
     }
 
@@ -286,6 +328,32 @@ mod tests {
         }
         // After the cut the camera sits on the new subject at once (clamped to the edge).
         assert_eq!(plan.rect_at(3.5).x, 0);
+    }
+
+    #[test]
+    fn crop_locks_on_the_main_face_not_the_busy_corner() {
+        // Saliency says the action is at the far left; a large, confident face walks
+        // slowly from x = 700 to 820; a small face sits at the right edge.
+        let mut a = analysis(&[100.0; 40], vec![]);
+        let big = FaceTrack {
+            id: 0,
+            detections: (0..40).map(|i| (i as f64 / 10.0, Rect::new(650 + 3 * i, 200, 100, 130), 0.95)).collect(),
+        };
+        let small = FaceTrack {
+            id: 1,
+            detections: (0..40).map(|i| (i as f64 / 10.0, Rect::new(1200, 300, 30, 40), 0.9)).collect(),
+        };
+        a.faces = vec![small, big.clone()];
+        assert_eq!(main_face(&a.faces, TimeRange::new(0.0, 4.0), a.active).map(|t| t.id), Some(0));
+        let plan = plan_crop(&a, TimeRange::new(0.0, 4.0), &ReframeConfig::default()).expect("plan");
+        for k in &plan.keyframes {
+            let face = big.at(k.t_s, 0.1).expect("face at every sample");
+            assert!(
+                k.rect.contains_rect(&Rect::new(face.x, k.rect.y, face.width, k.rect.height)),
+                "{:?} misses {face:?}",
+                k.rect
+            );
+        }
     }
 
     #[test]

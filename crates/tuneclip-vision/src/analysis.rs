@@ -1,4 +1,4 @@
-use crate::{CutDetectorConfig, detect_active_area, detect_cuts};
+use crate::{CutDetectorConfig, FaceDetector, FaceError, FaceTrack, detect_active_area, detect_cuts, link_tracks};
 use serde::{Deserialize, Serialize};
 use tuneclip_core::{Rect, TimeRange};
 use tuneclip_media::video::{SampledFrame, SampledVideo, VideoInfo};
@@ -38,6 +38,9 @@ pub struct VideoAnalysis {
     pub active: Rect,
     pub segments: Vec<SegmentStats>,
     pub saliency: Vec<FrameSaliency>,
+    /// Face tracks (source pixels); empty when analysed without a face detector.
+    #[serde(default)]
+    pub faces: Vec<FaceTrack>,
 }
 
 fn colourfulness(f: &SampledFrame, area: Rect) -> f32 {
@@ -117,6 +120,28 @@ fn salient_point(
 }
 
 /// Analyse a sampled video: cuts, active area, per-segment statistics and saliency.
+/// Faces are looked for at this rate (every other frame at the default 10 fps sampling).
+const FACE_FPS: f64 = 5.0;
+
+/// [`analyse`], plus face tracks when a detector is given.
+pub fn analyse_with_faces(
+    video: &SampledVideo,
+    detector: Option<&mut FaceDetector>,
+) -> Result<VideoAnalysis, FaceError> {
+    let mut analysis = analyse(video);
+    if let Some(detector) = detector {
+        let step = (video.sample_fps / FACE_FPS).round().max(1.0) as usize;
+        let mut per_frame = Vec::new();
+        for f in video.frames.iter().step_by(step) {
+            per_frame.push((f.t_s, detector.detect(f)?));
+        }
+        let (fw, fh) = video.frames.first().map_or((1, 1), |f| (f.width.max(1), f.height.max(1)));
+        let scale = (analysis.info.width as f32 / fw as f32, analysis.info.height as f32 / fh as f32);
+        analysis.faces = link_tracks(&per_frame, scale, &analysis.cuts, 2.5 / FACE_FPS);
+    }
+    Ok(analysis)
+}
+
 pub fn analyse(video: &SampledVideo) -> VideoAnalysis {
     let frames = &video.frames;
     let info = video.info;
@@ -171,7 +196,7 @@ pub fn analyse(video: &SampledVideo) -> VideoAnalysis {
             blank: brightness < 20.0 && sd < 8.0,
         });
     }
-    VideoAnalysis { info, sample_fps: video.sample_fps, cuts, active, segments, saliency }
+    VideoAnalysis { info, sample_fps: video.sample_fps, cuts, active, segments, saliency, faces: Vec::new() }
 }
 
 #[cfg(test)]
