@@ -152,9 +152,49 @@ async fn best_clips_through_the_real_server_render_vertical_h264() {
     assert_eq!(err.code(), Code::InvalidArgument);
     let err = matcher.best_clips(pb::BestClipsRequest::default()).await.expect_err("no song id");
     assert_eq!(err.code(), Code::InvalidArgument);
+    // The standard health service says SERVING, and reflection lists every service.
+    let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
+        .expect("valid url")
+        .connect()
+        .await
+        .expect("connect");
+    let mut health = tonic_health::pb::health_client::HealthClient::new(channel.clone());
+    for service in ["", "tuneclip.v1.MatchService", "tuneclip.v1.IndexService"] {
+        let status = health
+            .check(tonic_health::pb::HealthCheckRequest { service: service.into() })
+            .await
+            .expect("health check")
+            .into_inner()
+            .status;
+        assert_eq!(status, tonic_health::pb::health_check_response::ServingStatus::Serving as i32, "{service:?}");
+    }
+    let services = reflected_services(channel).await;
+    for name in ["tuneclip.v1.MatchService", "tuneclip.v1.IndexService", "grpc.health.v1.Health"] {
+        assert!(services.iter().any(|s| s == name), "reflection lists {services:?}, not {name}");
+    }
+
     let status = idx.status(pb::StatusRequest {}).await.expect("still serving").into_inner();
     assert_eq!((status.songs, status.videos, status.failures), (1, 2, 2));
 
     let _ = stop.send(());
     server.await.expect("join").expect("clean shutdown");
+}
+
+/// Service names the server's reflection endpoint lists.
+async fn reflected_services(channel: tonic::transport::Channel) -> Vec<String> {
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+    let mut client = ServerReflectionClient::new(channel);
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut stream =
+        client.server_reflection_info(tokio_stream::iter(vec![request])).await.expect("reflection").into_inner();
+    match stream.message().await.expect("stream").and_then(|r| r.message_response) {
+        Some(MessageResponse::ListServicesResponse(list)) => list.service.into_iter().map(|s| s.name).collect(),
+        other => panic!("unexpected reflection answer {other:?}"),
+    }
 }

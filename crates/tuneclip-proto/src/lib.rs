@@ -6,4 +6,7 @@
 
 pub mod v1 {
     tonic::include_proto!("tuneclip.v1");
+
+    /// Encoded descriptors of the tuneclip.v1 package, for server reflection.
+    pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("tuneclip_descriptor");
 }

@@ -1,5 +1,6 @@
 //! The tonic gRPC service: `MatchService.BestClips` (song in, ranked clips with crop
-//! plans out, rendered to 9:16 on request) and `IndexService` (status, songs).
+//! plans out, rendered to 9:16 on request) and `IndexService` (status, songs), beside
+//! the standard health service and server reflection.
 //!
 //! Handlers hold no business logic: they convert protobuf to core types, call
 //! [`tuneclip_index::Index`] and [`tuneclip_reframe`], and convert back. Heavy work runs
@@ -184,16 +185,39 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<(TcpListener, SocketAddr)
     Ok((listener, local))
 }
 
-/// Serve both services on `listener` until `shutdown` completes, then drain in-flight
-/// requests and return.
+/// Serve the tuneclip services, the standard `grpc.health.v1.Health` service (SERVING
+/// for the whole server and for each tuneclip service) and server reflection on
+/// `listener` until `shutdown` completes, then drain in-flight requests and return.
 pub async fn serve(
     listener: TcpListener,
     engine: Arc<Engine>,
     shutdown: impl std::future::Future<Output = ()> + Send,
-) -> Result<(), tonic::transport::Error> {
+) -> Result<(), ServeError> {
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_serving::<pb::match_service_server::MatchServiceServer<MatchSvc>>().await;
+    health.set_serving::<pb::index_service_server::IndexServiceServer<IndexSvc>>().await;
+    health.set_service_status("", tonic_health::ServingStatus::Serving).await;
+    // Register the health descriptors too, or reflection would not list health.
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
     tonic::transport::Server::builder()
+        .add_service(health_service)
+        .add_service(reflection)
         .add_service(pb::match_service_server::MatchServiceServer::new(MatchSvc(Arc::clone(&engine))))
         .add_service(pb::index_service_server::IndexServiceServer::new(IndexSvc(engine)))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
-        .await
+        .await?;
+    Ok(())
+}
+
+/// Why the server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServeError {
+    #[error("gRPC transport: {0}")]
+    Transport(#[from] tonic::transport::Error),
+    #[error("server reflection: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
 }
