@@ -43,6 +43,15 @@ pub(crate) fn sha256_file(path: &Path) -> Result<String> {
     Ok(hex::encode(Sha256::digest(&bytes)))
 }
 
+/// Crash-test hook: abort the process at the named point of a publish when
+/// `TUNECLIP_FAILPOINT` names it, as a power cut or `kill -9` would. Tests use it to
+/// prove that no interruption leaves a half-published snapshot visible.
+fn failpoint(name: &str) {
+    if std::env::var("TUNECLIP_FAILPOINT").is_ok_and(|v| v == name) {
+        std::process::abort();
+    }
+}
+
 /// Publish time (ms) encoded in a snapshot name `snap-<ms>-<pid>-<seq>`.
 fn snap_time(name: &str) -> u128 {
     name.split('-').nth(1).and_then(|t| t.parse().ok()).unwrap_or(0)
@@ -87,6 +96,7 @@ impl Snapshot {
         let cat_json = serde_json::to_vec(catalogue)
             .map_err(|e| IndexError::Json { path: tmp.join(CATALOGUE_FILE), reason: e.to_string() })?;
         write_synced(&tmp.join(CATALOGUE_FILE), &cat_json)?;
+        failpoint("publish:catalogue-written");
 
         let hnsw_basename = if catalogue.segments.is_empty() {
             None
@@ -125,11 +135,13 @@ impl Snapshot {
         };
         let m_json = serde_json::to_vec_pretty(&manifest)
             .map_err(|e| IndexError::Json { path: tmp.join(MANIFEST_FILE), reason: e.to_string() })?;
+        failpoint("publish:graph-written");
         write_synced(&tmp.join(MANIFEST_FILE), &m_json)?;
         sync_dir(&tmp)?;
 
         let dir = root.join(&name);
         fs::rename(&tmp, &dir).map_err(io_err(&dir))?;
+        failpoint("publish:snapshot-renamed");
         let cur_tmp = root.join(format!(".{CURRENT}.tmp"));
         write_synced(&cur_tmp, name.as_bytes())?;
         fs::rename(&cur_tmp, root.join(CURRENT)).map_err(io_err(root.join(CURRENT)))?;
