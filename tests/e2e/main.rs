@@ -96,6 +96,7 @@ async fn best_clips_through_the_real_server_render_vertical_h264() {
             clip_duration_s: clip_s,
             max_per_video: 1,
             render: true,
+            song_audio: true,
         })
         .await
         .expect("best clips")
@@ -137,6 +138,13 @@ async fn best_clips_through_the_real_server_render_vertical_h264() {
         assert!((decoded_s - clip_s).abs() <= 1.0 / 25.0 + 1e-9, "decoded {decoded_s} s of video");
         assert!((info.duration_s - clip_s).abs() <= 1.0 / 25.0 + 1e-9, "container says {} s", info.duration_s);
         assert!(Path::new(&r.preview_png_path).exists());
+        // The song is under the clip, as long as the clip (AAC pads to whole 1024-sample
+        // frames: up to 23 ms more at 44.1 kHz).
+        let sound = tuneclip_media::audio::decode_native_mono(path).expect("clip has a sound track");
+        assert!((sound.duration_s() - clip_s).abs() <= 0.03, "audio lasts {} s", sound.duration_s());
+        assert_eq!(sound.source_channels, 2);
+        let rms = (sound.samples.iter().map(|x| x * x).sum::<f32>() / sound.samples.len() as f32).sqrt();
+        assert!(rms > 0.05, "the song is audible (rms {rms})");
     }
 
     // Bad requests get precise codes and the server keeps serving.

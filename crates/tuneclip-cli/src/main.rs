@@ -183,7 +183,14 @@ mod tuneclip_proto_req {
         tuneclip_server::pb::ListSongsRequest {}
     }
     pub fn best(song_id: String, k: u32, clip_s: f64, render: bool) -> tuneclip_server::pb::BestClipsRequest {
-        tuneclip_server::pb::BestClipsRequest { song_id, k, clip_duration_s: clip_s, max_per_video: 1, render }
+        tuneclip_server::pb::BestClipsRequest {
+            song_id,
+            k,
+            clip_duration_s: clip_s,
+            max_per_video: 1,
+            render,
+            song_audio: render,
+        }
     }
 }
 

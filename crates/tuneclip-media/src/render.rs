@@ -20,11 +20,28 @@ pub struct RenderConfig {
     pub preset: String,
     /// libx264 constant rate factor (0..51, lower is better quality).
     pub crf: u8,
+    /// Sound for the clip: `None` renders silent video; `Some` puts a window of a song
+    /// under it (the background-video use), AAC stereo at the song's rate.
+    pub audio: Option<SongAudio>,
+}
+
+/// A window of a song to use as a clip's sound track; its length is the clip's.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SongAudio {
+    pub path: PathBuf,
+    pub start_s: f64,
 }
 
 impl Default for RenderConfig {
     fn default() -> Self {
-        Self { max_width_px: 1080, max_height_px: 1920, upscale: false, preset: "veryfast".into(), crf: 20 }
+        Self {
+            max_width_px: 1080,
+            max_height_px: 1920,
+            upscale: false,
+            preset: "veryfast".into(),
+            crf: 20,
+            audio: None,
+        }
     }
 }
 
@@ -123,6 +140,10 @@ pub fn render_crop(source: &Path, plan: &CropPlan, out: &Path, cfg: &RenderConfi
         ost.set_parameters(&encoder);
         ost.set_time_base(time_base);
         ost.index()
+    };
+    let mut audio = match &cfg.audio {
+        Some(song) => Some(AudioTrack::new(&mut octx, song, end_s - start_s, global_header, out)?),
+        None => None,
     };
     octx.write_header().map_err(|e| enc_err(format!("cannot write header ({e})")))?;
     let ost_tb = octx.stream(ost_index).map(|s| s.time_base()).unwrap_or(time_base);
@@ -267,12 +288,99 @@ pub fn render_crop(source: &Path, plan: &CropPlan, out: &Path, cfg: &RenderConfi
     }
     encoder.send_eof().map_err(|e| enc_err(e.to_string()))?;
     drain(&mut encoder, &mut octx)?;
+    if let Some(track) = audio.as_mut() {
+        track.encode_all(&mut octx).map_err(|e| enc_err(format!("audio: {e}")))?;
+    }
     octx.write_trailer().map_err(|e| enc_err(format!("write trailer ({e})")))?;
     if frames == 0 {
         return Err(MediaError::EmptyVideo { path: source.to_path_buf() });
     }
     let duration_s = (last_pts + frame_dur_tb) as f64 * f64::from(time_base);
     Ok(RenderReport { path: out.to_path_buf(), width: out_w, height: out_h, frames, duration_s })
+}
+
+/// An AAC track made from a window of a song.
+struct AudioTrack {
+    encoder: ff::encoder::Audio,
+    stream_index: usize,
+    window: crate::StereoWindow,
+}
+
+impl AudioTrack {
+    fn new(
+        octx: &mut ff::format::context::Output,
+        song: &SongAudio,
+        duration_s: f64,
+        global_header: bool,
+        out: &Path,
+    ) -> Result<Self> {
+        let enc_err = |reason: String| MediaError::Encode { path: out.to_path_buf(), reason };
+        let window = crate::decode_stereo_window(&song.path, song.start_s, duration_s)?;
+        let codec = ff::encoder::find(ff::codec::Id::AAC)
+            .ok_or_else(|| enc_err("no AAC encoder in this FFmpeg build".into()))?;
+        let mut enc =
+            ff::codec::context::Context::new_with_codec(codec).encoder().audio().map_err(|e| enc_err(e.to_string()))?;
+        enc.set_rate(window.rate as i32);
+        enc.set_channel_layout(ff::ChannelLayout::STEREO);
+        enc.set_channels(2);
+        enc.set_format(ff::format::Sample::F32(ff::format::sample::Type::Planar));
+        enc.set_bit_rate(160_000);
+        enc.set_time_base(ff::Rational(1, window.rate as i32));
+        if global_header {
+            enc.set_flags(ff::codec::Flags::GLOBAL_HEADER);
+        }
+        let encoder = enc.open_as(codec).map_err(|e| enc_err(format!("cannot open the AAC encoder ({e})")))?;
+        let mut ost = octx.add_stream(codec).map_err(|e| enc_err(e.to_string()))?;
+        ost.set_parameters(&encoder);
+        ost.set_time_base(ff::Rational(1, window.rate as i32));
+        Ok(Self { stream_index: ost.index(), encoder, window })
+    }
+
+    fn encode_all(&mut self, octx: &mut ff::format::context::Output) -> std::result::Result<(), ff::Error> {
+        let rate = self.window.rate;
+        let tb = ff::Rational(1, rate as i32);
+        let ost_tb = octx.stream(self.stream_index).map_or(tb, |s| s.time_base());
+        let frame_size = (self.encoder.frame_size() as usize).max(1);
+        let total = self.window.left.len();
+        let mut pos = 0usize;
+        while pos < total {
+            // Every frame is full (the AAC encoder wants fixed frames); the last is padded.
+            let n = frame_size;
+            let mut frame = ff::frame::Audio::new(
+                ff::format::Sample::F32(ff::format::sample::Type::Planar),
+                n,
+                ff::ChannelLayout::STEREO,
+            );
+            frame.set_rate(rate);
+            for (plane, src) in [&self.window.left, &self.window.right].into_iter().enumerate() {
+                let dst = frame.plane_mut::<f32>(plane);
+                let avail = (total - pos).min(n);
+                dst[..avail].copy_from_slice(&src[pos..pos + avail]);
+                dst[avail..].iter_mut().for_each(|v| *v = 0.0);
+            }
+            frame.set_pts(Some(pos as i64));
+            self.encoder.send_frame(&frame)?;
+            self.write_packets(octx, tb, ost_tb)?;
+            pos += n;
+        }
+        self.encoder.send_eof()?;
+        self.write_packets(octx, tb, ost_tb)
+    }
+
+    fn write_packets(
+        &mut self,
+        octx: &mut ff::format::context::Output,
+        tb: ff::Rational,
+        ost_tb: ff::Rational,
+    ) -> std::result::Result<(), ff::Error> {
+        let mut pkt = ff::Packet::empty();
+        while self.encoder.receive_packet(&mut pkt).is_ok() {
+            pkt.set_stream(self.stream_index);
+            pkt.rescale_ts(tb, ost_tb);
+            pkt.write_interleaved(octx)?;
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::{Request, Response, Status};
 use tuneclip_index::{ClipQuery, Index};
-use tuneclip_media::render::RenderConfig;
+use tuneclip_media::render::{RenderConfig, SongAudio};
 use tuneclip_reframe::{ReframeConfig, plan_crop, render_clip};
 
 pub use tuneclip_proto::v1 as pb;
@@ -91,7 +91,14 @@ impl Engine {
                     video.id,
                     (clip.range.start_s * 1000.0).round() as u64
                 );
-                let r = render_clip(&video.path, &plan, &self.config.render_dir.join(name), &self.config.render)?;
+                let mut render = self.config.render.clone();
+                if req.song_audio {
+                    // The song's highlight, moved back if the clip would run past its end.
+                    let latest = (song.analysis.features.duration_s - q.clip_duration_s).max(0.0);
+                    let start_s = song.analysis.highlight.range.start_s.min(latest);
+                    render.audio = Some(SongAudio { path: song.path.clone(), start_s });
+                }
+                let r = render_clip(&video.path, &plan, &self.config.render_dir.join(name), &render)?;
                 Some(pb::RenderedClip {
                     video_path: r.video.path.display().to_string(),
                     preview_png_path: r.preview_png.display().to_string(),
