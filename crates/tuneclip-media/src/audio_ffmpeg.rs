@@ -147,13 +147,11 @@ pub fn decode_stereo_window(path: &Path, start_s: f64, duration_s: f64) -> Resul
             per_channel.push(per_channel[0].clone());
         }
         let skip = ((start_s - t0) * f64::from(rate)).round().max(0.0) as usize;
-        for i in skip.min(frame.samples())..frame.samples() {
-            if out.left.len() >= wanted {
-                return Ok(true);
-            }
-            out.left.push(per_channel[0][i]);
-            out.right.push(per_channel[1][i]);
-        }
+        let first = skip.min(frame.samples());
+        let room = wanted.saturating_sub(out.left.len());
+        let last = frame.samples().min(first + room);
+        out.left.extend_from_slice(&per_channel[0][first..last]);
+        out.right.extend_from_slice(&per_channel[1][first..last]);
         Ok(out.left.len() >= wanted)
     };
     let mut done = false;
