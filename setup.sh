@@ -93,4 +93,11 @@ PY
   fi
   echo "setup: models/centerface.onnx ok (dynamic input)"
 fi
+# A second-language gRPC client for the contract tests: grpcio + grpcio-tools, pinned,
+# in their own folder (their protobuf differs from the onnx package's).
+GRPC_LIB="$ASSETS/pylib-grpc"
+if ! PYTHONPATH="$GRPC_LIB" python3 -c "import grpc, grpc_tools" 2>/dev/null; then
+  echo "setup: installing grpcio and grpcio-tools into index-data/assets/pylib-grpc"
+  python3 -m pip install -q --target "$GRPC_LIB" grpcio==1.76.0 grpcio-tools==1.76.0 protobuf==6.33.6
+fi
 echo "setup: ready (assets in index-data/assets)"

@@ -181,6 +181,31 @@ async fn best_clips_through_the_real_server_render_vertical_h264() {
         assert!(services.iter().any(|s| s == name), "reflection lists {services:?}, not {name}");
     }
 
+    // The contract from another language: a Python grpcio client generated from proto/
+    // asks the same question and gets the same clips.
+    let rust_answer: Vec<(String, u32, f64, f64)> = matcher
+        .best_clips(pb::BestClipsRequest {
+            song_id: songs[0].id.clone(),
+            k: 3,
+            clip_duration_s: 2.0,
+            max_per_video: 1,
+            ..Default::default()
+        })
+        .await
+        .expect("best clips")
+        .into_inner()
+        .clips
+        .into_iter()
+        .map(|c| {
+            (c.video_id, c.segment_ordinal, c.range.unwrap_or_default().start_s, c.range.unwrap_or_default().end_s)
+        })
+        .collect();
+    let python = python_client(addr).await;
+    assert_eq!(python["song"], songs[0].id.as_str());
+    let py_clips: Vec<(String, u32, f64, f64)> = serde_json::from_value(python["clips"].clone()).expect("clip list");
+    assert_eq!(py_clips, rust_answer);
+    assert_eq!(python["unknown_song"], "NOT_FOUND");
+
     let status = idx.status(pb::StatusRequest {}).await.expect("still serving").into_inner();
     assert_eq!((status.songs, status.videos, status.failures), (1, 2, 2));
 
@@ -205,4 +230,22 @@ async fn reflected_services(channel: tonic::transport::Channel) -> Vec<String> {
         Some(MessageResponse::ListServicesResponse(list)) => list.service.into_iter().map(|s| s.name).collect(),
         other => panic!("unexpected reflection answer {other:?}"),
     }
+}
+
+/// Run tests/e2e/python_client.py (grpcio from setup.sh) against the server.
+async fn python_client(addr: std::net::SocketAddr) -> serde_json::Value {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("python3")
+            .env("PYTHONPATH", root.join("../index-data/assets/pylib-grpc"))
+            .arg(root.join("e2e/python_client.py"))
+            .arg(root.join("../proto"))
+            .arg(addr.to_string())
+            .output()
+            .expect("python3")
+    })
+    .await
+    .expect("join");
+    assert!(out.status.success(), "python client failed (run setup.sh): {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("python client prints JSON")
 }
