@@ -213,6 +213,66 @@ async fn best_clips_through_the_real_server_render_vertical_h264() {
     server.await.expect("join").expect("clean shutdown");
 }
 
+/// With room for one request at a time, concurrent renders are shed with
+/// RESOURCE_EXHAUSTED (not queued, not failed otherwise), and the server recovers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overload_is_shed_with_resource_exhausted() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let song = tmp.path().join("s.ogg");
+    make_song(&song, 100.0, 6.0, 55.0).expect("song");
+    let video = tmp.path().join("v.mp4");
+    make_video(&video, 640, 360, &[shot("testsrc2=size=640x360:rate=25", 8.0)], None).expect("video");
+    let catalogue = ingest(&[song], &[video], &IngestConfig { progress: false, ..IngestConfig::default() });
+    let root = tmp.path().join("snapshots");
+    Snapshot::publish(&root, &catalogue).expect("publish");
+    let index = Index::load_current(&root, tuneclip_model::MODEL_VERSION).expect("load");
+    let mut config = ServerConfig::new(tmp.path().join("renders"));
+    config.max_concurrent_requests = 1;
+    let engine = Engine::new(index, config);
+    let (listener, addr) = tuneclip_server::bind(([127, 0, 0, 1], 0).into()).await.expect("bind");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(tuneclip_server::serve(listener, engine, async {
+        let _ = stopped.await;
+    }));
+    let client = MatchServiceClient::connect(format!("http://{addr}")).await.expect("connect");
+    let request = pb::BestClipsRequest {
+        song_id: catalogue.songs[0].id.0.clone(),
+        k: 1,
+        clip_duration_s: 6.0,
+        render: true,
+        song_audio: true,
+        ..Default::default()
+    };
+    let calls = (0..4).map(|_| {
+        let mut c = client.clone();
+        let r = request.clone();
+        async move { c.best_clips(r).await.map(|_| ()).map_err(|s| s.code()) }
+    });
+    let results = futures_join_all(calls).await;
+    let ok = results.iter().filter(|r| r.is_ok()).count();
+    let shed = results.iter().filter(|r| **r == Err(Code::ResourceExhausted)).count();
+    assert_eq!(ok + shed, 4, "{results:?}");
+    assert!(ok >= 1 && shed >= 1, "{results:?}");
+    // Once the work is done the server takes requests again.
+    let mut c = client.clone();
+    c.best_clips(pb::BestClipsRequest { render: false, ..request }).await.expect("served after the burst");
+    let _ = stop.send(());
+    server.await.expect("join").expect("clean shutdown");
+}
+
+/// Run futures concurrently and collect their outputs in order.
+async fn futures_join_all<F: std::future::Future + Send + 'static>(futures: impl Iterator<Item = F>) -> Vec<F::Output>
+where
+    F::Output: Send + 'static,
+{
+    let handles: Vec<_> = futures.map(tokio::spawn).collect();
+    let mut out = Vec::with_capacity(handles.len());
+    for h in handles {
+        out.push(h.await.expect("join"));
+    }
+    out
+}
+
 /// Service names the server's reflection endpoint lists.
 async fn reflected_services(channel: tonic::transport::Channel) -> Vec<String> {
     use tonic_reflection::pb::v1::ServerReflectionRequest;

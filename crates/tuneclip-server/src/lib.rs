@@ -34,6 +34,11 @@ pub struct ServerConfig {
     pub render: RenderConfig,
     pub reframe: ReframeConfig,
     pub defaults: ClipQuery,
+    /// BestClips requests worked on at once; more are refused at once with
+    /// RESOURCE_EXHAUSTED (shedding load keeps latency bounded instead of queueing).
+    pub max_concurrent_requests: usize,
+    /// Largest request message accepted, in bytes.
+    pub max_request_bytes: usize,
 }
 
 impl ServerConfig {
@@ -43,6 +48,8 @@ impl ServerConfig {
             render: RenderConfig::default(),
             reframe: ReframeConfig::default(),
             defaults: ClipQuery::default(),
+            max_concurrent_requests: 2 * std::thread::available_parallelism().map_or(2, |n| n.get()),
+            max_request_bytes: 4 << 20,
         }
     }
 }
@@ -52,11 +59,13 @@ impl ServerConfig {
 pub struct Engine {
     pub index: Index,
     pub config: ServerConfig,
+    permits: Arc<tokio::sync::Semaphore>,
 }
 
 impl Engine {
     pub fn new(index: Index, config: ServerConfig) -> Arc<Self> {
-        Arc::new(Self { index, config })
+        let permits = Arc::new(tokio::sync::Semaphore::new(config.max_concurrent_requests.max(1)));
+        Arc::new(Self { index, config, permits })
     }
 
     /// The whole BestClips request, synchronously (called on the blocking pool).
@@ -140,10 +149,19 @@ impl pb::match_service_server::MatchService for MatchSvc {
         request: Request<pb::BestClipsRequest>,
     ) -> Result<Response<pb::BestClipsResponse>, Status> {
         let engine = Arc::clone(&self.0);
+        let permit = Arc::clone(&engine.permits).try_acquire_owned().map_err(|_| {
+            Status::resource_exhausted(format!(
+                "server busy: {} BestClips requests in progress; retry later",
+                engine.config.max_concurrent_requests
+            ))
+        })?;
         let req = request.into_inner();
-        let resp = tokio::task::spawn_blocking(move || engine.best_clips(&req))
-            .await
-            .map_err(|e| ServerError::Internal(format!("worker failed: {e}")))??;
+        let resp = tokio::task::spawn_blocking(move || {
+            let _permit = permit; // held until the work is done, even if the client left
+            engine.best_clips(&req)
+        })
+        .await
+        .map_err(|e| ServerError::Internal(format!("worker failed: {e}")))??;
         Ok(Response::new(resp))
     }
 }
@@ -212,8 +230,14 @@ pub async fn serve(
     tonic::transport::Server::builder()
         .add_service(health_service)
         .add_service(reflection)
-        .add_service(pb::match_service_server::MatchServiceServer::new(MatchSvc(Arc::clone(&engine))))
-        .add_service(pb::index_service_server::IndexServiceServer::new(IndexSvc(engine)))
+        .add_service(
+            pb::match_service_server::MatchServiceServer::new(MatchSvc(Arc::clone(&engine)))
+                .max_decoding_message_size(engine.config.max_request_bytes),
+        )
+        .add_service(
+            pb::index_service_server::IndexServiceServer::new(IndexSvc(Arc::clone(&engine)))
+                .max_decoding_message_size(engine.config.max_request_bytes),
+        )
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await?;
     Ok(())
