@@ -260,6 +260,88 @@ async fn overload_is_shed_with_resource_exhausted() {
     server.await.expect("join").expect("clean shutdown");
 }
 
+/// Reload switches to the newest snapshot under a stream of concurrent queries without
+/// failing one; a corrupt newer snapshot is refused and the last good one keeps serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reload_under_load_fails_no_request_and_refuses_corruption() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let song = tmp.path().join("s.ogg");
+    make_song(&song, 100.0, 6.0, 55.0).expect("song");
+    let video = tmp.path().join("v.mp4");
+    make_video(
+        &video,
+        320,
+        180,
+        &[shot("testsrc2=size=320x180:rate=25", 3.0), shot("mandelbrot=size=320x180:rate=25", 3.0)],
+        None,
+    )
+    .expect("video");
+    let catalogue = ingest(&[song], &[video], &IngestConfig { progress: false, ..IngestConfig::default() });
+    let root = tmp.path().join("snapshots");
+    Snapshot::publish(&root, &catalogue).expect("publish");
+    let engine = Engine::new(
+        Index::load_current(&root, tuneclip_model::MODEL_VERSION).expect("load"),
+        ServerConfig::new(tmp.path().join("renders")),
+    );
+    let (listener, addr) = tuneclip_server::bind(([127, 0, 0, 1], 0).into()).await.expect("bind");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(tuneclip_server::serve(listener, engine, async {
+        let _ = stopped.await;
+    }));
+    let url = format!("http://{addr}");
+    let mut idx = IndexServiceClient::connect(url.clone()).await.expect("connect");
+    let matcher = MatchServiceClient::connect(url).await.expect("connect");
+    let request = pb::BestClipsRequest {
+        song_id: catalogue.songs[0].id.0.clone(),
+        k: 2,
+        clip_duration_s: 2.0,
+        ..Default::default()
+    };
+
+    // 300 queries from two clients while the snapshot is switched.
+    let load: Vec<_> = (0..2)
+        .map(|_| {
+            let mut c = matcher.clone();
+            let r = request.clone();
+            tokio::spawn(async move {
+                let mut failures = Vec::new();
+                for _ in 0..150 {
+                    if let Err(s) = c.best_clips(r.clone()).await {
+                        failures.push(s.code());
+                    }
+                }
+                failures
+            })
+        })
+        .collect();
+    let before = idx.status(pb::StatusRequest {}).await.expect("status").into_inner().snapshot;
+    let newer = Snapshot::publish(&root, &catalogue).expect("publish again");
+    let after = idx.reload(pb::ReloadRequest {}).await.expect("reload").into_inner().snapshot;
+    assert_ne!(before, after);
+    assert_eq!(Some(after.as_str()), newer.file_name().and_then(|n| n.to_str()));
+    for handle in load {
+        assert_eq!(handle.await.expect("join"), Vec::new(), "queries failed during the reload");
+    }
+
+    // A corrupt newest snapshot: refused, and the good one keeps serving.
+    let corrupt = Snapshot::publish(&root, &catalogue).expect("publish a third");
+    let graph = corrupt.join("segments.hnsw.graph");
+    let mut bytes = std::fs::read(&graph).expect("read");
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xff;
+    std::fs::write(&graph, bytes).expect("write");
+    let err = idx.reload(pb::ReloadRequest {}).await.expect_err("corrupt snapshot");
+    assert_eq!(err.code(), Code::FailedPrecondition, "{err:?}");
+    assert!(err.message().contains("segments.hnsw.graph"), "{}", err.message());
+    let serving = idx.status(pb::StatusRequest {}).await.expect("status").into_inner().snapshot;
+    assert_eq!(serving, after);
+    let mut c = matcher.clone();
+    c.best_clips(request).await.expect("still answering");
+
+    let _ = stop.send(());
+    server.await.expect("join").expect("clean shutdown");
+}
+
 /// Run futures concurrently and collect their outputs in order.
 async fn futures_join_all<F: std::future::Future + Send + 'static>(futures: impl Iterator<Item = F>) -> Vec<F::Output>
 where

@@ -221,7 +221,7 @@ async fn main() -> Result<()> {
         Command::Serve { addr } => {
             let engine = load_engine(&cli.data_dir)?;
             let (listener, local) = tuneclip_server::bind(addr).await?;
-            eprintln!("serving {} on {local}", engine.index.manifest.name);
+            eprintln!("serving {} on {local}", engine.index().manifest.name);
             tuneclip_server::serve(listener, engine, async {
                 let _ = tokio::signal::ctrl_c().await;
             })

@@ -14,6 +14,8 @@ pub enum ServerError {
     Index(#[from] IndexError),
     #[error(transparent)]
     Reframe(#[from] ReframeError),
+    #[error("reload refused, still serving the previous snapshot: {0}")]
+    Reload(IndexError),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -27,6 +29,7 @@ impl From<ServerError> for Status {
             }
             ServerError::NotFound(_) | ServerError::Index(IndexError::UnknownSong(_)) => Status::not_found(msg),
             ServerError::Reframe(ReframeError::OutOfRange { .. }) => Status::invalid_argument(msg),
+            ServerError::Reload(_) => Status::failed_precondition(msg),
             _ => {
                 tracing::error!(error = %msg, "request failed");
                 Status::internal(msg)

@@ -57,7 +57,9 @@ impl ServerConfig {
 /// Shared state of the services: the serving index and the settings.
 #[derive(Debug)]
 pub struct Engine {
-    pub index: Index,
+    /// The serving snapshot; a request takes the `Arc` once and keeps it, so a reload
+    /// never changes the index under a request in flight.
+    index: std::sync::RwLock<Arc<Index>>,
     pub config: ServerConfig,
     permits: Arc<tokio::sync::Semaphore>,
 }
@@ -65,7 +67,24 @@ pub struct Engine {
 impl Engine {
     pub fn new(index: Index, config: ServerConfig) -> Arc<Self> {
         let permits = Arc::new(tokio::sync::Semaphore::new(config.max_concurrent_requests.max(1)));
-        Arc::new(Self { index, config, permits })
+        Arc::new(Self { index: std::sync::RwLock::new(Arc::new(index)), config, permits })
+    }
+
+    /// The snapshot serving now.
+    pub fn index(&self) -> Arc<Index> {
+        Arc::clone(&self.index.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Load the newest published snapshot beside the current one and switch to it.
+    /// On any error the current snapshot keeps serving.
+    pub fn reload(&self) -> Result<Arc<Index>, ServerError> {
+        let current = self.index();
+        let root =
+            current.dir.parent().ok_or_else(|| ServerError::Internal("snapshot has no parent directory".into()))?;
+        let fresh = Arc::new(Index::load_current(root, &current.manifest.model_version).map_err(ServerError::Reload)?);
+        *self.index.write().unwrap_or_else(|e| e.into_inner()) = Arc::clone(&fresh);
+        tracing::info!(snapshot = %fresh.manifest.name, "reloaded");
+        Ok(fresh)
     }
 
     /// The whole BestClips request, synchronously (called on the blocking pool).
@@ -79,11 +98,12 @@ impl Engine {
         if req.song_id.is_empty() {
             return Err(ServerError::InvalidArgument("song_id: required (a catalogue song id)".into()));
         }
-        let cat = &self.index.catalogue;
+        let index = self.index();
+        let cat = &index.catalogue;
         let song = cat
             .song(&req.song_id)
             .ok_or_else(|| ServerError::NotFound(format!("song_id: no song {:?} in the catalogue", req.song_id)))?;
-        let clips = self.index.best_clips(&song.embedding, &q)?;
+        let clips = index.best_clips(&song.embedding, &q)?;
         let mut out = Vec::with_capacity(clips.len());
         for (rank, clip) in clips.iter().enumerate() {
             let video = cat
@@ -132,8 +152,8 @@ impl Engine {
         Ok(pb::BestClipsResponse {
             song_id: song.id.0.clone(),
             song_title: song.title.clone(),
-            model_version: self.index.manifest.model_version.clone(),
-            snapshot: self.index.manifest.name.clone(),
+            model_version: index.manifest.model_version.clone(),
+            snapshot: index.manifest.name.clone(),
             clips: out,
         })
     }
@@ -172,21 +192,21 @@ struct IndexSvc(Arc<Engine>);
 #[tonic::async_trait]
 impl pb::index_service_server::IndexService for IndexSvc {
     async fn status(&self, _: Request<pb::StatusRequest>) -> Result<Response<pb::StatusResponse>, Status> {
-        let m = &self.0.index.manifest;
-        Ok(Response::new(pb::StatusResponse {
-            snapshot: m.name.clone(),
-            model_version: m.model_version.clone(),
-            songs: m.songs as u64,
-            videos: m.videos as u64,
-            segments: m.segments as u64,
-            failures: self.0.index.catalogue.failures.len() as u64,
-        }))
+        Ok(Response::new(status_of(&self.0.index())))
+    }
+
+    async fn reload(&self, _: Request<pb::ReloadRequest>) -> Result<Response<pb::StatusResponse>, Status> {
+        let engine = Arc::clone(&self.0);
+        let fresh = tokio::task::spawn_blocking(move || engine.reload())
+            .await
+            .map_err(|e| ServerError::Internal(format!("worker failed: {e}")))??;
+        Ok(Response::new(status_of(&fresh)))
     }
 
     async fn list_songs(&self, _: Request<pb::ListSongsRequest>) -> Result<Response<pb::ListSongsResponse>, Status> {
         let songs = self
             .0
-            .index
+            .index()
             .catalogue
             .songs
             .iter()
@@ -200,6 +220,18 @@ impl pb::index_service_server::IndexService for IndexSvc {
             })
             .collect();
         Ok(Response::new(pb::ListSongsResponse { songs }))
+    }
+}
+
+fn status_of(index: &Index) -> pb::StatusResponse {
+    let m = &index.manifest;
+    pb::StatusResponse {
+        snapshot: m.name.clone(),
+        model_version: m.model_version.clone(),
+        songs: m.songs as u64,
+        videos: m.videos as u64,
+        segments: m.segments as u64,
+        failures: index.catalogue.failures.len() as u64,
     }
 }
 
