@@ -97,6 +97,7 @@ async fn best_clips_through_the_real_server_render_vertical_h264() {
             max_per_video: 1,
             render: true,
             song_audio: true,
+            ..Default::default()
         })
         .await
         .expect("best clips")
@@ -205,6 +206,42 @@ async fn best_clips_through_the_real_server_render_vertical_h264() {
     let py_clips: Vec<(String, u32, f64, f64)> = serde_json::from_value(python["clips"].clone()).expect("clip list");
     assert_eq!(py_clips, rust_answer);
     assert_eq!(python["unknown_song"], "NOT_FOUND");
+
+    // Filters: without the best video, the answer comes from the other one.
+    let first_video = resp.clips[0].video_id.clone();
+    let filtered = matcher
+        .best_clips(pb::BestClipsRequest {
+            song_id: songs[0].id.clone(),
+            k: 3,
+            clip_duration_s: clip_s,
+            exclude_video_ids: vec![first_video.clone()],
+            ..Default::default()
+        })
+        .await
+        .expect("filtered")
+        .into_inner();
+    assert!(!filtered.clips.is_empty() && filtered.clips.iter().all(|c| c.video_id != first_video));
+
+    // A playlist never reuses a clip: three segments of >= 2 s exist (two shots of 3 s,
+    // one of 5 s), so four songs get three distinct clips and the last gets none.
+    let playlist = matcher
+        .playlist_clips(pb::PlaylistClipsRequest {
+            song_ids: vec![songs[0].id.clone(); 4],
+            clips_per_song: 1,
+            clip_duration_s: clip_s,
+            ..Default::default()
+        })
+        .await
+        .expect("playlist")
+        .into_inner();
+    assert_eq!(playlist.songs.len(), 4);
+    let used: Vec<(String, u32)> =
+        playlist.songs.iter().flat_map(|s| s.clips.iter().map(|c| (c.video_id.clone(), c.segment_ordinal))).collect();
+    let distinct: std::collections::HashSet<_> = used.iter().cloned().collect();
+    assert_eq!((used.len(), distinct.len()), (3, 3), "{used:?}");
+    assert!(playlist.songs[3].clips.is_empty());
+    let err = matcher.playlist_clips(pb::PlaylistClipsRequest::default()).await.expect_err("empty playlist");
+    assert_eq!(err.code(), Code::InvalidArgument);
 
     let status = idx.status(pb::StatusRequest {}).await.expect("still serving").into_inner();
     assert_eq!((status.songs, status.videos, status.failures), (1, 2, 2));

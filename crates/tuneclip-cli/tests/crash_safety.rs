@@ -37,7 +37,7 @@ fn ingest(data: &Path, songs: &Path, videos: &Path) -> Command {
 fn assert_intact(root: &Path, expected: &Index) {
     let index = Index::load_current(root, tuneclip_model::MODEL_VERSION).expect("current snapshot loads after a crash");
     let song = &index.catalogue.songs[0];
-    let q = tuneclip_index::ClipQuery { k: 2, clip_duration_s: 2.0, max_per_video: 0 };
+    let q = tuneclip_index::ClipQuery { k: 2, clip_duration_s: 2.0, max_per_video: 0, ..Default::default() };
     let got = index.best_clips(&song.embedding, &q).expect("query");
     let want = expected.best_clips(&expected.catalogue.songs[0].embedding, &q).expect("query");
     assert_eq!(got, want, "a crashed rebuild changed what is served");

@@ -20,7 +20,7 @@ pub use catalogue::{
     Catalogue, Failure, IngestConfig, SegmentEntry, SongEntry, VideoEntry, content_id, ingest, ingest_song,
     ingest_video,
 };
-pub use search::{ClipQuery, Index};
+pub use search::{ClipFilter, ClipQuery, Index};
 pub use snapshot::{Manifest, Snapshot};
 
 use std::path::PathBuf;

@@ -1,8 +1,8 @@
 use crate::snapshot::{CATALOGUE_FILE, Manifest, Snapshot, for_dot};
-use crate::{Catalogue, IndexError, Result, io_err};
+use crate::{Catalogue, IndexError, Result, SegmentEntry, io_err};
 use hnsw_rs::prelude::{DistDot, Hnsw, HnswIo};
 use std::cmp::Ordering;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use tuneclip_core::{Clip, TimeRange, dot};
 
@@ -18,17 +18,37 @@ self_cell::self_cell!(
 );
 
 /// What a caller asks of [`Index::best_clips`].
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ClipQuery {
     pub k: usize,
     pub clip_duration_s: f64,
     /// At most this many clips from one video (0: no limit).
     pub max_per_video: usize,
+    pub filter: ClipFilter,
 }
 
 impl Default for ClipQuery {
     fn default() -> Self {
-        Self { k: 5, clip_duration_s: 4.0, max_per_video: 1 }
+        Self { k: 5, clip_duration_s: 4.0, max_per_video: 1, filter: ClipFilter::default() }
+    }
+}
+
+/// Which segments a query may return (beyond the built-in rules: long enough, not blank).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ClipFilter {
+    /// Never from these videos.
+    pub exclude_videos: HashSet<String>,
+    /// Only from these videos, when not empty.
+    pub only_videos: HashSet<String>,
+    /// Never these `(video id, segment ordinal)` (e.g. already used in a playlist).
+    pub exclude_segments: HashSet<(String, u32)>,
+}
+
+impl ClipFilter {
+    fn allows(&self, s: &SegmentEntry) -> bool {
+        !self.exclude_videos.contains(&s.video.0)
+            && (self.only_videos.is_empty() || self.only_videos.contains(&s.video.0))
+            && !self.exclude_segments.contains(&(s.video.0.clone(), s.ordinal))
     }
 }
 
@@ -148,6 +168,7 @@ impl Index {
             .into_iter()
             .filter_map(|i| self.catalogue.segments.get(i).map(|s| (i, s)))
             .filter(|(_, s)| !s.stats.blank && s.stats.range.duration_s() + 1e-6 >= q.clip_duration_s)
+            .filter(|(_, s)| q.filter.allows(s))
             .map(|(i, s)| (dot(song, &s.embedding), i))
             .collect();
         let segs = &self.catalogue.segments;
@@ -265,7 +286,7 @@ mod tests {
         assert_eq!(Snapshot::current(dir.path()).expect("current"), snap);
 
         let index = Index::load_current(dir.path(), "test-v1").expect("load");
-        let q = ClipQuery { k: 2, clip_duration_s: 4.0, max_per_video: 1 };
+        let q = ClipQuery { k: 2, clip_duration_s: 4.0, max_per_video: 1, ..ClipQuery::default() };
         let clips = index.best_clips_for_song("song1", &q).expect("search");
         let got: Vec<(&str, u32)> = clips.iter().map(|c| (c.video.0.as_str(), c.segment_ordinal)).collect();
         assert_eq!(got, vec![("best", 0), ("second", 0)]);
@@ -275,9 +296,25 @@ mod tests {
         assert!(matches!(Index::load_current(dir.path(), "other-v2"), Err(IndexError::ModelVersion { .. })));
         assert!(matches!(index.best_clips_for_song("nope", &q), Err(IndexError::UnknownSong(_))));
         assert!(matches!(
-            index.best_clips_for_song("song1", &ClipQuery { k: 0, ..q }),
+            index.best_clips_for_song("song1", &ClipQuery { k: 0, ..q.clone() }),
             Err(IndexError::InvalidQuery(_))
         ));
+
+        // Filters: without the winner's video, or with its first segment already used.
+        let mut f = q.clone();
+        f.filter.exclude_videos.insert("best".into());
+        let got: Vec<String> =
+            index.best_clips_for_song("song1", &f).expect("search").into_iter().map(|c| c.video.0).collect();
+        assert_eq!(got[0], "second");
+        let mut f = q.clone();
+        f.filter.exclude_segments.insert(("best".into(), 0));
+        let clips = index.best_clips_for_song("song1", &f).expect("search");
+        assert_eq!((clips[0].video.0.as_str(), clips[0].segment_ordinal), ("best", 2));
+        let mut f = q.clone();
+        f.filter.only_videos.insert("second".into());
+        let got: Vec<String> =
+            index.best_clips_for_song("song1", &f).expect("search").into_iter().map(|c| c.video.0).collect();
+        assert_eq!(got, vec!["second".to_string()]);
 
         // Older snapshots are pruned; the current one always survives.
         let newer = Snapshot::publish(dir.path(), &index.catalogue).expect("publish again");

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::{Request, Response, Status};
-use tuneclip_index::{ClipQuery, Index};
+use tuneclip_index::{ClipFilter, ClipQuery, Index};
 use tuneclip_media::render::{RenderConfig, SongAudio};
 use tuneclip_reframe::{ReframeConfig, plan_crop, render_clip};
 
@@ -70,6 +70,16 @@ impl Engine {
         Arc::new(Self { index: std::sync::RwLock::new(Arc::new(index)), config, permits })
     }
 
+    /// A slot for one heavy request, or RESOURCE_EXHAUSTED at once when all are taken.
+    fn try_permit(&self) -> Result<tokio::sync::OwnedSemaphorePermit, Status> {
+        Arc::clone(&self.permits).try_acquire_owned().map_err(|_| {
+            Status::resource_exhausted(format!(
+                "server busy: {} requests in progress; retry later",
+                self.config.max_concurrent_requests
+            ))
+        })
+    }
+
     /// The snapshot serving now.
     pub fn index(&self) -> Arc<Index> {
         Arc::clone(&self.index.read().unwrap_or_else(|e| e.into_inner()))
@@ -94,23 +104,69 @@ impl Engine {
             k: if req.k == 0 { d.k } else { req.k as usize },
             clip_duration_s: if req.clip_duration_s == 0.0 { d.clip_duration_s } else { req.clip_duration_s },
             max_per_video: if req.max_per_video == 0 { d.max_per_video } else { req.max_per_video as usize },
+            filter: ClipFilter {
+                exclude_videos: req.exclude_video_ids.iter().cloned().collect(),
+                only_videos: req.only_video_ids.iter().cloned().collect(),
+                ..ClipFilter::default()
+            },
         };
-        if req.song_id.is_empty() {
+        self.answer(&self.index(), &req.song_id, &q, req.render, req.song_audio)
+    }
+
+    /// PlaylistClips: songs in order, each excluding the clips given to earlier songs.
+    pub fn playlist_clips(&self, req: &pb::PlaylistClipsRequest) -> Result<pb::PlaylistClipsResponse, ServerError> {
+        if !(1..=500).contains(&req.song_ids.len()) {
+            return Err(ServerError::InvalidArgument(format!(
+                "song_ids: {} songs (expected 1..=500)",
+                req.song_ids.len()
+            )));
+        }
+        let index = self.index(); // one snapshot for the whole playlist
+        let mut q = ClipQuery {
+            k: req.clips_per_song.max(1) as usize,
+            clip_duration_s: if req.clip_duration_s == 0.0 {
+                self.config.defaults.clip_duration_s
+            } else {
+                req.clip_duration_s
+            },
+            max_per_video: self.config.defaults.max_per_video,
+            filter: ClipFilter::default(),
+        };
+        let mut songs = Vec::with_capacity(req.song_ids.len());
+        for id in &req.song_ids {
+            let answer = self.answer(&index, id, &q, req.render, req.song_audio)?;
+            for c in &answer.clips {
+                q.filter.exclude_segments.insert((c.video_id.clone(), c.segment_ordinal));
+            }
+            songs.push(answer);
+        }
+        Ok(pb::PlaylistClipsResponse { songs })
+    }
+
+    /// Ranked clips for one catalogued song, with crop plans, rendered on request.
+    fn answer(
+        &self,
+        index: &Index,
+        song_id: &str,
+        q: &ClipQuery,
+        render_clips: bool,
+        song_audio: bool,
+    ) -> Result<pb::BestClipsResponse, ServerError> {
+        if song_id.is_empty() {
             return Err(ServerError::InvalidArgument("song_id: required (a catalogue song id)".into()));
         }
-        let index = self.index();
         let cat = &index.catalogue;
         let song = cat
-            .song(&req.song_id)
-            .ok_or_else(|| ServerError::NotFound(format!("song_id: no song {:?} in the catalogue", req.song_id)))?;
-        let clips = index.best_clips(&song.embedding, &q)?;
+            .song(song_id)
+            .ok_or_else(|| ServerError::NotFound(format!("song_id: no song {song_id:?} in the catalogue")))?;
+        let clips = index.best_clips(&song.embedding, q)?;
         let mut out = Vec::with_capacity(clips.len());
         for (rank, clip) in clips.iter().enumerate() {
             let video = cat
                 .video(&clip.video.0)
                 .ok_or_else(|| ServerError::Internal(format!("segment refers to unknown video {}", clip.video)))?;
             let plan = plan_crop(&video.analysis, clip.range, &self.config.reframe)?;
-            let rendered = if req.render {
+            let rendered = if render_clips {
                 std::fs::create_dir_all(&self.config.render_dir)
                     .map_err(|e| ServerError::Internal(format!("{}: {e}", self.config.render_dir.display())))?;
                 let name = format!(
@@ -121,7 +177,7 @@ impl Engine {
                     (clip.range.start_s * 1000.0).round() as u64
                 );
                 let mut render = self.config.render.clone();
-                if req.song_audio {
+                if song_audio {
                     // The song's highlight, moved back if the clip would run past its end.
                     let latest = (song.analysis.features.duration_s - q.clip_duration_s).max(0.0);
                     let start_s = song.analysis.highlight.range.start_s.min(latest);
@@ -169,16 +225,27 @@ impl pb::match_service_server::MatchService for MatchSvc {
         request: Request<pb::BestClipsRequest>,
     ) -> Result<Response<pb::BestClipsResponse>, Status> {
         let engine = Arc::clone(&self.0);
-        let permit = Arc::clone(&engine.permits).try_acquire_owned().map_err(|_| {
-            Status::resource_exhausted(format!(
-                "server busy: {} BestClips requests in progress; retry later",
-                engine.config.max_concurrent_requests
-            ))
-        })?;
+        let permit = engine.try_permit()?;
         let req = request.into_inner();
         let resp = tokio::task::spawn_blocking(move || {
             let _permit = permit; // held until the work is done, even if the client left
             engine.best_clips(&req)
+        })
+        .await
+        .map_err(|e| ServerError::Internal(format!("worker failed: {e}")))??;
+        Ok(Response::new(resp))
+    }
+
+    async fn playlist_clips(
+        &self,
+        request: Request<pb::PlaylistClipsRequest>,
+    ) -> Result<Response<pb::PlaylistClipsResponse>, Status> {
+        let engine = Arc::clone(&self.0);
+        let permit = engine.try_permit()?;
+        let req = request.into_inner();
+        let resp = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            engine.playlist_clips(&req)
         })
         .await
         .map_err(|e| ServerError::Internal(format!("worker failed: {e}")))??;
