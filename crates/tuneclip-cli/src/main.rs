@@ -190,6 +190,7 @@ mod tuneclip_proto_req {
             max_per_video: 1,
             render,
             song_audio: render,
+            ..Default::default()
         }
     }
 }
