@@ -254,23 +254,11 @@ async fn best_clips_through_the_real_server_render_vertical_h264() {
 /// RESOURCE_EXHAUSTED (not queued, not failed otherwise), and the server recovers.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn overload_is_shed_with_resource_exhausted() {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let song = tmp.path().join("s.ogg");
-    make_song(&song, 100.0, 6.0, 55.0).expect("song");
-    let video = tmp.path().join("v.mp4");
-    make_video(&video, 640, 360, &[shot("testsrc2=size=640x360:rate=25", 8.0)], None).expect("video");
-    let catalogue = ingest(&[song], &[video], &IngestConfig { progress: false, ..IngestConfig::default() });
-    let root = tmp.path().join("snapshots");
-    Snapshot::publish(&root, &catalogue).expect("publish");
-    let index = Index::load_current(&root, tuneclip_model::MODEL_VERSION).expect("load");
-    let mut config = ServerConfig::new(tmp.path().join("renders"));
-    config.max_concurrent_requests = 1;
-    let engine = Engine::new(index, config);
-    let (listener, addr) = tuneclip_server::bind(([127, 0, 0, 1], 0).into()).await.expect("bind");
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(tuneclip_server::serve(listener, engine, async {
-        let _ = stopped.await;
-    }));
+    let served = Served::start(640, 360, &[shot("testsrc2=size=640x360:rate=25", 8.0)], |config| {
+        config.max_concurrent_requests = 1
+    })
+    .await;
+    let (catalogue, addr) = (&served.catalogue, served.addr);
     let client = MatchServiceClient::connect(format!("http://{addr}")).await.expect("connect");
     let request = pb::BestClipsRequest {
         song_id: catalogue.songs[0].id.0.clone(),
@@ -293,38 +281,21 @@ async fn overload_is_shed_with_resource_exhausted() {
     // Once the work is done the server takes requests again.
     let mut c = client.clone();
     c.best_clips(pb::BestClipsRequest { render: false, ..request }).await.expect("served after the burst");
-    let _ = stop.send(());
-    server.await.expect("join").expect("clean shutdown");
+    served.shutdown().await;
 }
 
 /// Reload switches to the newest snapshot under a stream of concurrent queries without
 /// failing one; a corrupt newer snapshot is refused and the last good one keeps serving.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reload_under_load_fails_no_request_and_refuses_corruption() {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let song = tmp.path().join("s.ogg");
-    make_song(&song, 100.0, 6.0, 55.0).expect("song");
-    let video = tmp.path().join("v.mp4");
-    make_video(
-        &video,
+    let served = Served::start(
         320,
         180,
         &[shot("testsrc2=size=320x180:rate=25", 3.0), shot("mandelbrot=size=320x180:rate=25", 3.0)],
-        None,
+        |_| {},
     )
-    .expect("video");
-    let catalogue = ingest(&[song], &[video], &IngestConfig { progress: false, ..IngestConfig::default() });
-    let root = tmp.path().join("snapshots");
-    Snapshot::publish(&root, &catalogue).expect("publish");
-    let engine = Engine::new(
-        Index::load_current(&root, tuneclip_model::MODEL_VERSION).expect("load"),
-        ServerConfig::new(tmp.path().join("renders")),
-    );
-    let (listener, addr) = tuneclip_server::bind(([127, 0, 0, 1], 0).into()).await.expect("bind");
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(tuneclip_server::serve(listener, engine, async {
-        let _ = stopped.await;
-    }));
+    .await;
+    let (catalogue, root, addr) = (&served.catalogue, served.root.clone(), served.addr);
     let url = format!("http://{addr}");
     let mut idx = IndexServiceClient::connect(url.clone()).await.expect("connect");
     let matcher = MatchServiceClient::connect(url).await.expect("connect");
@@ -375,8 +346,44 @@ async fn reload_under_load_fails_no_request_and_refuses_corruption() {
     let mut c = matcher.clone();
     c.best_clips(request).await.expect("still answering");
 
-    let _ = stop.send(());
-    server.await.expect("join").expect("clean shutdown");
+    served.shutdown().await;
+}
+
+/// A one-song, one-video catalogue (synthetic media) served on 127.0.0.1:0.
+struct Served {
+    _tmp: tempfile::TempDir,
+    root: std::path::PathBuf,
+    catalogue: tuneclip_index::Catalogue,
+    addr: std::net::SocketAddr,
+    stop: tokio::sync::oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<Result<(), tuneclip_server::ServeError>>,
+}
+
+impl Served {
+    async fn start(width: u32, height: u32, shots: &[ShotSpec], configure: impl FnOnce(&mut ServerConfig)) -> Self {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let song = tmp.path().join("s.ogg");
+        make_song(&song, 100.0, 6.0, 55.0).expect("song");
+        let video = tmp.path().join("v.mp4");
+        make_video(&video, width, height, shots, None).expect("video");
+        let catalogue = ingest(&[song], &[video], &IngestConfig { progress: false, ..IngestConfig::default() });
+        let root = tmp.path().join("snapshots");
+        Snapshot::publish(&root, &catalogue).expect("publish");
+        let mut config = ServerConfig::new(tmp.path().join("renders"));
+        configure(&mut config);
+        let engine = Engine::new(Index::load_current(&root, tuneclip_model::MODEL_VERSION).expect("load"), config);
+        let (listener, addr) = tuneclip_server::bind(([127, 0, 0, 1], 0).into()).await.expect("bind");
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(tuneclip_server::serve(listener, engine, async {
+            let _ = stopped.await;
+        }));
+        Self { _tmp: tmp, root, catalogue, addr, stop, server }
+    }
+
+    async fn shutdown(self) {
+        let _ = self.stop.send(());
+        self.server.await.expect("join").expect("clean shutdown");
+    }
 }
 
 /// Run futures concurrently and collect their outputs in order.

@@ -49,12 +49,18 @@ fn downmix(frame: &ff::frame::Audio, out: &mut Vec<f32>) -> std::result::Result<
     Ok(())
 }
 
-/// Decode the best audio stream of `path` with FFmpeg, handing mono chunks at the
-/// source rate to `sink`.
-pub(crate) fn decode(path: &Path, sink: &mut Sink) -> Result<DecodeInfo> {
+struct OpenAudio {
+    ictx: ff::format::context::Input,
+    index: usize,
+    time_base: ff::Rational,
+    decoder: ff::decoder::Audio,
+}
+
+/// Open the best audio stream of `path` and its decoder.
+fn open_audio(path: &Path) -> Result<OpenAudio> {
     ffmpeg_init()?;
     let dec_err = |reason: String| MediaError::Decode { path: path.to_path_buf(), reason };
-    let mut ictx = ff::format::input(path).map_err(|e| MediaError::Open {
+    let ictx = ff::format::input(path).map_err(|e| MediaError::Open {
         path: path.to_path_buf(),
         reason: format!("not a readable media file ({e})"),
     })?;
@@ -62,10 +68,18 @@ pub(crate) fn decode(path: &Path, sink: &mut Sink) -> Result<DecodeInfo> {
         .streams()
         .best(ff::media::Type::Audio)
         .ok_or_else(|| MediaError::NoAudioTrack { path: path.to_path_buf() })?;
-    let index = stream.index();
+    let (index, time_base) = (stream.index(), stream.time_base());
     let ctx = ff::codec::context::Context::from_parameters(stream.parameters())
         .map_err(|e| dec_err(format!("codec parameters: {e}")))?;
-    let mut decoder = ctx.decoder().audio().map_err(|e| dec_err(format!("no decoder for this codec ({e})")))?;
+    let decoder = ctx.decoder().audio().map_err(|e| dec_err(format!("no decoder for this codec ({e})")))?;
+    Ok(OpenAudio { ictx, index, time_base, decoder })
+}
+
+/// Decode the best audio stream of `path` with FFmpeg, handing mono chunks at the
+/// source rate to `sink`.
+pub(crate) fn decode(path: &Path, sink: &mut Sink) -> Result<DecodeInfo> {
+    let dec_err = |reason: String| MediaError::Decode { path: path.to_path_buf(), reason };
+    let OpenAudio { mut ictx, index, mut decoder, .. } = open_audio(path)?;
     let mut mono = Vec::new();
     let mut frames = 0u64;
     let mut frame = ff::frame::Audio::empty();
@@ -105,20 +119,8 @@ pub struct StereoWindow {
 /// Decode `duration_s` of `path` from `start_s` as stereo (mono is duplicated, channels
 /// beyond two are dropped), sample-exact: leading samples before `start_s` are cut.
 pub fn decode_stereo_window(path: &Path, start_s: f64, duration_s: f64) -> Result<StereoWindow> {
-    ffmpeg_init()?;
     let dec_err = |reason: String| MediaError::Decode { path: path.to_path_buf(), reason };
-    let mut ictx = ff::format::input(path).map_err(|e| MediaError::Open {
-        path: path.to_path_buf(),
-        reason: format!("not a readable media file ({e})"),
-    })?;
-    let stream = ictx
-        .streams()
-        .best(ff::media::Type::Audio)
-        .ok_or_else(|| MediaError::NoAudioTrack { path: path.to_path_buf() })?;
-    let (index, tb) = (stream.index(), stream.time_base());
-    let ctx = ff::codec::context::Context::from_parameters(stream.parameters())
-        .map_err(|e| dec_err(format!("codec parameters: {e}")))?;
-    let mut decoder = ctx.decoder().audio().map_err(|e| dec_err(format!("no decoder for this codec ({e})")))?;
+    let OpenAudio { mut ictx, index, time_base: tb, mut decoder } = open_audio(path)?;
     if start_s > 0.0 {
         let us = (start_s * 1e6) as i64;
         ictx.seek(us, ..us).map_err(|e| dec_err(format!("seek to {start_s:.3}s failed ({e})")))?;
