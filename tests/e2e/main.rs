@@ -73,7 +73,7 @@ async fn best_clips_through_the_real_server_render_vertical_h264() {
     assert!(catalogue.videos.iter().all(|v| v.analysis.faces.is_empty()));
 
     let root = tmp.path().join("snapshots");
-    Snapshot::publish(&root, &catalogue).expect("publish");
+    Snapshot::publish(&root, catalogue).expect("publish");
     let index = Index::load_current(&root, tuneclip_model::MODEL_VERSION).expect("load");
     let engine = Engine::new(index, ServerConfig::new(tmp.path().join("renders")));
     let (listener, addr) = tuneclip_server::bind(([127, 0, 0, 1], 0).into()).await.expect("bind");
@@ -323,7 +323,7 @@ async fn reload_under_load_fails_no_request_and_refuses_corruption() {
         })
         .collect();
     let before = idx.status(pb::StatusRequest {}).await.expect("status").into_inner().snapshot;
-    let newer = Snapshot::publish(&root, &catalogue).expect("publish again");
+    let newer = Snapshot::publish(&root, catalogue).expect("publish again");
     let after = idx.reload(pb::ReloadRequest {}).await.expect("reload").into_inner().snapshot;
     assert_ne!(before, after);
     assert_eq!(Some(after.as_str()), newer.file_name().and_then(|n| n.to_str()));
@@ -332,7 +332,7 @@ async fn reload_under_load_fails_no_request_and_refuses_corruption() {
     }
 
     // A corrupt newest snapshot: refused, and the good one keeps serving.
-    let corrupt = Snapshot::publish(&root, &catalogue).expect("publish a third");
+    let corrupt = Snapshot::publish(&root, catalogue).expect("publish a third");
     let graph = corrupt.join("segments.hnsw.graph");
     let mut bytes = std::fs::read(&graph).expect("read");
     let mid = bytes.len() / 2;
@@ -368,7 +368,7 @@ impl Served {
         make_video(&video, width, height, shots, None).expect("video");
         let catalogue = ingest(&[song], &[video], &IngestConfig { progress: false, ..IngestConfig::default() });
         let root = tmp.path().join("snapshots");
-        Snapshot::publish(&root, &catalogue).expect("publish");
+        Snapshot::publish(&root, catalogue).expect("publish");
         let mut config = ServerConfig::new(tmp.path().join("renders"));
         configure(&mut config);
         let engine = Engine::new(Index::load_current(&root, tuneclip_model::MODEL_VERSION).expect("load"), config);
