@@ -73,7 +73,7 @@ async fn best_clips_through_the_real_server_render_vertical_h264() {
     assert!(catalogue.videos.iter().all(|v| v.analysis.faces.is_empty()));
 
     let root = tmp.path().join("snapshots");
-    Snapshot::publish(&root, catalogue).expect("publish");
+    Snapshot::publish(&root, &catalogue).expect("publish");
     let index = Index::load_current(&root, tuneclip_model::MODEL_VERSION).expect("load");
     let engine = Engine::new(index, ServerConfig::new(tmp.path().join("renders")));
     let (listener, addr) = tuneclip_server::bind(([127, 0, 0, 1], 0).into()).await.expect("bind");
@@ -368,7 +368,7 @@ impl Served {
         make_video(&video, width, height, shots, None).expect("video");
         let catalogue = ingest(&[song], &[video], &IngestConfig { progress: false, ..IngestConfig::default() });
         let root = tmp.path().join("snapshots");
-        Snapshot::publish(&root, catalogue).expect("publish");
+        Snapshot::publish(&root, &catalogue).expect("publish");
         let mut config = ServerConfig::new(tmp.path().join("renders"));
         configure(&mut config);
         let engine = Engine::new(Index::load_current(&root, tuneclip_model::MODEL_VERSION).expect("load"), config);
