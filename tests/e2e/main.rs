@@ -72,6 +72,19 @@ async fn best_clips_through_the_real_server_render_vertical_h264() {
     // Synthetic patterns hold no faces: the detector ran and found none.
     assert!(catalogue.videos.iter().all(|v| v.analysis.faces.is_empty()));
 
+    // A rebuild over the same files reuses every analysis by content hash; a new file
+    // is the only one analysed.
+    let (again, stats) = tuneclip_index::ingest_incremental(&media.songs, &media.videos, &cfg, Some(&catalogue));
+    assert_eq!((stats.analysed, stats.reused, stats.failed), (0, 3, 2));
+    assert_eq!(again.segments.len(), catalogue.segments.len());
+    assert!(again.segments.iter().zip(&catalogue.segments).all(|(a, b)| a.embedding == b.embedding));
+    let extra = tmp.path().join("extra.mp4");
+    make_video(&extra, 320, 180, &[shot("smptebars=size=320x180:rate=25", 2.5)], None).expect("make video");
+    let mut more = media.videos.clone();
+    more.push(extra);
+    let (_, stats) = tuneclip_index::ingest_incremental(&media.songs, &more, &cfg, Some(&catalogue));
+    assert_eq!((stats.analysed, stats.reused), (1, 3));
+
     let root = tmp.path().join("snapshots");
     Snapshot::publish(&root, &catalogue).expect("publish");
     let index = Index::load_current(&root, tuneclip_model::MODEL_VERSION).expect("load");

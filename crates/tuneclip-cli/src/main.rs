@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use tuneclip_index::{Index, IngestConfig, Snapshot, ingest};
+use tuneclip_index::{Index, IngestConfig, Snapshot, ingest_incremental};
 use tuneclip_server::{Engine, IndexServiceClient, MatchServiceClient, ServerConfig};
 use tuneclip_vision::FaceDetectorConfig;
 
@@ -99,7 +99,10 @@ pub(crate) fn ingest_and_publish(data: &Path, songs: &[PathBuf], videos: &[PathB
         eprintln!("no face model at {} (run setup.sh): videos are analysed without faces", faces.model.display());
     }
     let cfg = IngestConfig { faces: faces.model.is_file().then_some(faces), ..IngestConfig::default() };
-    let catalogue = ingest(&expand(songs)?, &expand(videos)?, &cfg);
+    // Files already in the served snapshot (same content hash) are not analysed again.
+    let previous = Snapshot::current_catalogue(&snapshots_dir(data)).ok();
+    let (catalogue, stats) = ingest_incremental(&expand(songs)?, &expand(videos)?, &cfg, previous.as_ref());
+    eprintln!("ingest: {} analysed, {} reused unchanged, {} failed", stats.analysed, stats.reused, stats.failed);
     for f in &catalogue.failures {
         eprintln!("skipped {}: {}", f.path.display(), f.reason);
     }

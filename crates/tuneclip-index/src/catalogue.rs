@@ -107,7 +107,10 @@ fn title_of(path: &Path) -> String {
 
 /// Decode, analyse and embed one song.
 pub fn ingest_song(path: &Path, cfg: &IngestConfig) -> std::result::Result<SongEntry, String> {
-    let id = content_id(path).map_err(|e| e.to_string())?;
+    analyse_song(path, content_id(path).map_err(|e| e.to_string())?, cfg)
+}
+
+fn analyse_song(path: &Path, id: ContentId, cfg: &IngestConfig) -> std::result::Result<SongEntry, String> {
     let audio = tuneclip_media::audio::decode_mono(path, cfg.sample_rate).map_err(|e| e.to_string())?;
     let analysis = SongAnalysis::compute(&audio.samples, audio.sample_rate, cfg.highlight_s)
         .map_err(|e| format!("{}: {e}", path.display()))?;
@@ -121,7 +124,15 @@ pub fn ingest_video(
     cfg: &IngestConfig,
     faces: Option<&mut FaceDetector>,
 ) -> std::result::Result<(VideoEntry, Vec<SegmentEntry>), String> {
-    let id = content_id(path).map_err(|e| e.to_string())?;
+    analyse_video(path, content_id(path).map_err(|e| e.to_string())?, cfg, faces)
+}
+
+fn analyse_video(
+    path: &Path,
+    id: ContentId,
+    cfg: &IngestConfig,
+    faces: Option<&mut FaceDetector>,
+) -> std::result::Result<(VideoEntry, Vec<SegmentEntry>), String> {
     let sampled = tuneclip_media::video::sample_frames(path, cfg.sampling).map_err(|e| e.to_string())?;
     let analysis =
         tuneclip_vision::analyse_with_faces(&sampled, faces).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -157,6 +168,32 @@ fn guarded<T>(path: &Path, f: impl FnOnce() -> std::result::Result<T, String>) -
 /// that fails lands in `failures` with its path and reason, and duplicates (same
 /// content) are kept once.
 pub fn ingest(songs: &[PathBuf], videos: &[PathBuf], cfg: &IngestConfig) -> Catalogue {
+    ingest_incremental(songs, videos, cfg, None).0
+}
+
+/// What an incremental ingest did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IngestStats {
+    /// Files analysed now.
+    pub analysed: usize,
+    /// Files whose content was already in the previous catalogue: their analysis and
+    /// embeddings were reused, not recomputed.
+    pub reused: usize,
+    pub failed: usize,
+}
+
+/// [`ingest`], reusing the entries of `previous` (e.g. the snapshot being served) for
+/// files whose content hash it already holds, when it was built by the same model (and,
+/// for videos, with face detection if it is asked for now). A rebuild therefore only
+/// analyses new or changed files.
+pub fn ingest_incremental(
+    songs: &[PathBuf],
+    videos: &[PathBuf],
+    cfg: &IngestConfig,
+    previous: Option<&Catalogue>,
+) -> (Catalogue, IngestStats) {
+    let previous = previous.filter(|p| p.model_version == tuneclip_model::MODEL_VERSION);
+    let mut stats = IngestStats::default();
     let mut cat = Catalogue {
         model_version: tuneclip_model::MODEL_VERSION.into(),
         dim: HandcraftedModel::DIM,
@@ -179,11 +216,26 @@ pub fn ingest(songs: &[PathBuf], videos: &[PathBuf], cfg: &IngestConfig) -> Cata
     };
     for path in songs {
         bar.set_message(path.display().to_string());
-        match guarded(path, || ingest_song(path, cfg)) {
-            Ok(song) if cat.songs.iter().any(|s| s.id == song.id) => {}
-            Ok(song) => cat.songs.push(song),
+        let result = guarded(path, || {
+            let id = content_id(path).map_err(|e| e.to_string())?;
+            match previous.and_then(|p| p.song(&id.0)) {
+                Some(old) => Ok((SongEntry { path: path.to_path_buf(), title: title_of(path), ..old.clone() }, true)),
+                None => analyse_song(path, id, cfg).map(|s| (s, false)),
+            }
+        });
+        match result {
+            Ok((song, _)) if cat.songs.iter().any(|s| s.id == song.id) => {}
+            Ok((song, reused)) => {
+                if reused {
+                    stats.reused += 1
+                } else {
+                    stats.analysed += 1
+                }
+                cat.songs.push(song);
+            }
             Err(f) => {
                 tracing::info!(path = %f.path.display(), reason = %f.reason, "song skipped");
+                stats.failed += 1;
                 cat.failures.push(f);
             }
         }
@@ -191,19 +243,40 @@ pub fn ingest(songs: &[PathBuf], videos: &[PathBuf], cfg: &IngestConfig) -> Cata
     }
     for path in videos {
         bar.set_message(path.display().to_string());
-        match guarded(path, || ingest_video(path, cfg, detector.as_mut())) {
-            Ok((video, _)) if cat.videos.iter().any(|v| v.id == video.id) => {}
-            Ok((video, segments)) => {
+        let faces_wanted = detector.is_some();
+        let result = guarded(path, || {
+            let id = content_id(path).map_err(|e| e.to_string())?;
+            let old = previous
+                .and_then(|p| p.video(&id.0).map(|v| (p, v)))
+                .filter(|(_, v)| v.analysis.faces_analysed || !faces_wanted);
+            match old {
+                Some((p, v)) => {
+                    let video = VideoEntry { path: path.to_path_buf(), title: title_of(path), ..v.clone() };
+                    let segments = p.segments.iter().filter(|s| s.video == id).cloned().collect();
+                    Ok((video, segments, true))
+                }
+                None => analyse_video(path, id, cfg, detector.as_mut()).map(|(v, s)| (v, s, false)),
+            }
+        });
+        match result {
+            Ok((video, _, _)) if cat.videos.iter().any(|v| v.id == video.id) => {}
+            Ok((video, segments, reused)) => {
+                if reused {
+                    stats.reused += 1
+                } else {
+                    stats.analysed += 1
+                }
                 cat.videos.push(video);
                 cat.segments.extend(segments);
             }
             Err(f) => {
                 tracing::info!(path = %f.path.display(), reason = %f.reason, "video skipped");
+                stats.failed += 1;
                 cat.failures.push(f);
             }
         }
         bar.inc(1);
     }
     bar.finish_and_clear();
-    cat
+    (cat, stats)
 }

@@ -17,8 +17,8 @@ mod search;
 mod snapshot;
 
 pub use catalogue::{
-    Catalogue, Failure, IngestConfig, SegmentEntry, SongEntry, VideoEntry, content_id, ingest, ingest_song,
-    ingest_video,
+    Catalogue, Failure, IngestConfig, IngestStats, SegmentEntry, SongEntry, VideoEntry, content_id, ingest,
+    ingest_incremental, ingest_song, ingest_video,
 };
 pub use search::{ClipFilter, ClipQuery, Index};
 pub use snapshot::{Manifest, Snapshot};

@@ -1,5 +1,5 @@
-use crate::snapshot::{CATALOGUE_FILE, Manifest, Snapshot, for_dot};
-use crate::{Catalogue, IndexError, Result, SegmentEntry, io_err};
+use crate::snapshot::{Manifest, Snapshot, for_dot};
+use crate::{Catalogue, IndexError, Result, SegmentEntry};
 use hnsw_rs::prelude::{DistDot, Hnsw, HnswIo};
 use std::cmp::Ordering;
 use std::collections::{HashMap, HashSet};
@@ -82,10 +82,7 @@ impl Index {
                 found: manifest.model_version,
             });
         }
-        let cpath = dir.join(CATALOGUE_FILE);
-        let bytes = std::fs::read(&cpath).map_err(io_err(&cpath))?;
-        let catalogue: Catalogue =
-            serde_json::from_slice(&bytes).map_err(|e| IndexError::Json { path: cpath, reason: e.to_string() })?;
+        let catalogue = Snapshot::read_catalogue(dir)?;
         if catalogue.segments.len() != manifest.segments
             || catalogue.segments.iter().any(|s| s.embedding.len() != manifest.dim)
         {

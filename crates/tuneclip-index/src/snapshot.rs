@@ -191,6 +191,20 @@ impl Snapshot {
         Ok(removed)
     }
 
+    /// The catalogue of a snapshot directory (call [`Snapshot::verify`] first to check it).
+    pub fn read_catalogue(dir: &Path) -> Result<Catalogue> {
+        let path = dir.join(CATALOGUE_FILE);
+        let bytes = fs::read(&path).map_err(io_err(&path))?;
+        serde_json::from_slice(&bytes).map_err(|e| IndexError::Json { path, reason: e.to_string() })
+    }
+
+    /// The verified catalogue of the current snapshot under `root`, if there is one.
+    pub fn current_catalogue(root: &Path) -> Result<Catalogue> {
+        let dir = Self::current(root)?;
+        Self::verify(&dir)?;
+        Self::read_catalogue(&dir)
+    }
+
     /// Read and verify a snapshot's manifest: every listed file must exist with its sha256.
     pub fn verify(dir: &Path) -> Result<Manifest> {
         let mpath = dir.join(MANIFEST_FILE);

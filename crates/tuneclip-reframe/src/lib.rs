@@ -300,6 +300,7 @@ mod tests {
                 .map(|(i, x)| FrameSaliency { t_s: i as f64 / 10.0, centre: Some((*x, 300.0)), extent: None })
                 .collect(),
             faces: vec![],
+            faces_analysed: false,
         }
     }
 

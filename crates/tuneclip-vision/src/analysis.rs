@@ -41,6 +41,9 @@ pub struct VideoAnalysis {
     /// Face tracks (source pixels); empty when analysed without a face detector.
     #[serde(default)]
     pub faces: Vec<FaceTrack>,
+    /// Whether a face detector looked at this video (an empty `faces` then means none).
+    #[serde(default)]
+    pub faces_analysed: bool,
 }
 
 fn colourfulness(f: &SampledFrame, area: Rect) -> f32 {
@@ -138,6 +141,7 @@ pub fn analyse_with_faces(
         let (fw, fh) = video.frames.first().map_or((1, 1), |f| (f.width.max(1), f.height.max(1)));
         let scale = (analysis.info.width as f32 / fw as f32, analysis.info.height as f32 / fh as f32);
         analysis.faces = link_tracks(&per_frame, scale, &analysis.cuts, 2.5 / FACE_FPS);
+        analysis.faces_analysed = true;
     }
     Ok(analysis)
 }
@@ -196,7 +200,16 @@ pub fn analyse(video: &SampledVideo) -> VideoAnalysis {
             blank: brightness < 20.0 && sd < 8.0,
         });
     }
-    VideoAnalysis { info, sample_fps: video.sample_fps, cuts, active, segments, saliency, faces: Vec::new() }
+    VideoAnalysis {
+        info,
+        sample_fps: video.sample_fps,
+        cuts,
+        active,
+        segments,
+        saliency,
+        faces: Vec::new(),
+        faces_analysed: false,
+    }
 }
 
 #[cfg(test)]
