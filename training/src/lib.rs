@@ -1,8 +1,21 @@
 //! Training and evaluation of the shared song/video space.
 //!
-//! Today this crate holds the retrieval metrics every model is judged by
-//! ([`evaluate`]: Recall@K and median rank of the true match, beside the chance level);
-//! the burn encoders and the triplet-margin training loop will live here too.
+//! - [`corpus`]: synthetic music videos whose sound and picture share latent factors;
+//! - [`manifest`]: pair manifests (song window, video window, group, split);
+//! - [`dataset`] (+ its cache): pairs decoded with tuneclip's media stack into encoder
+//!   inputs, with the handcrafted baseline's embeddings of the same windows;
+//! - [`train`]: triplet-margin training of `tuneclip_model::learned::Encoders` (burn);
+//! - [`eval`]: held-out Recall@K beside the baseline and chance;
+//! - [`evaluate`]: the retrieval metrics every model is judged by (Recall@K and median
+//!   rank of the true match, beside the chance level).
+
+pub mod cache;
+pub mod corpus;
+pub mod dataset;
+pub mod eval;
+pub mod manifest;
+pub mod plot;
+pub mod train;
 
 use serde::{Deserialize, Serialize};
 use tuneclip_core::dot;

@@ -14,6 +14,12 @@
 //! plus a constant axis so that two "average" items still have a defined angle. The
 //! vector is L2-normalised, so the dot product is the cosine similarity. The trained
 //! burn encoders (issue 6) will replace it behind the same [`MODEL_VERSION`] check.
+//!
+//! The learned model lives in [`learned`] (burn encoders) and [`inputs`] (what they
+//! see, computed from decoded media).
+
+pub mod inputs;
+pub mod learned;
 
 use tuneclip_audio::SongFeatures;
 use tuneclip_core::{Embedding, l2_normalize};

@@ -46,7 +46,8 @@ pub struct VideoAnalysis {
     pub faces_analysed: bool,
 }
 
-fn colourfulness(f: &SampledFrame, area: Rect) -> f32 {
+/// Hasler–Süsstrunk colourfulness of `area` in one frame (0 grey .. ~150 vivid).
+pub fn colourfulness(f: &SampledFrame, area: Rect) -> f32 {
     let (mut n, mut s_rg, mut s_yb, mut q_rg, mut q_yb) = (0f64, 0f64, 0f64, 0f64, 0f64);
     for y in area.y..area.bottom() {
         for x in area.x..area.right() {

@@ -13,7 +13,7 @@ mod borders;
 mod cuts;
 mod faces;
 
-pub use analysis::{FrameSaliency, SegmentStats, VideoAnalysis, analyse, analyse_with_faces};
+pub use analysis::{FrameSaliency, SegmentStats, VideoAnalysis, analyse, analyse_with_faces, colourfulness};
 pub use borders::detect_active_area;
 pub use cuts::{CutDetectorConfig, detect_cuts, frame_change, histogram_distance};
 pub use faces::{Face, FaceDetector, FaceDetectorConfig, FaceError, FaceTrack, link_tracks};

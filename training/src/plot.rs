@@ -1,0 +1,89 @@
+//! Training curves as a PNG (plotters): the loss, and validation Recall@1/5/10 in both
+//! directions, per epoch. Text uses DejaVu Sans (installed by `setup.sh`).
+
+use crate::train::EpochRecord;
+use plotters::prelude::*;
+use plotters::style::{FontStyle, register_font};
+use std::path::Path;
+use std::sync::OnceLock;
+
+const FONT_PATHS: [&str; 2] =
+    ["/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", "/usr/share/fonts/TTF/DejaVuSans.ttf"];
+
+fn ensure_font() -> Result<(), String> {
+    static FONT: OnceLock<Result<(), String>> = OnceLock::new();
+    FONT.get_or_init(|| {
+        let bytes = FONT_PATHS
+            .iter()
+            .find_map(|p| std::fs::read(p).ok())
+            .ok_or_else(|| "no DejaVu Sans font (fonts-dejavu-core; run setup.sh)".to_string())?;
+        let leaked: &'static [u8] = Box::leak(bytes.into_boxed_slice());
+        register_font("sans-serif", FontStyle::Normal, leaked).map_err(|_| "DejaVu Sans did not load".to_string())
+    })
+    .clone()
+}
+
+/// Draw `history` into `out` (two panels side by side).
+pub fn curves(history: &[EpochRecord], out: &Path) -> Result<(), String> {
+    ensure_font()?;
+    if history.is_empty() {
+        return Ok(());
+    }
+    let root = BitMapBackend::new(out, (1200, 480)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| e.to_string())?;
+    let (left, right) = root.split_horizontally(560);
+    let last = history.last().map_or(1, |r| r.epoch).max(2) as f64;
+    let first = history.first().map_or(1, |r| r.epoch) as f64;
+
+    let max_loss = history.iter().map(|r| r.train_loss).fold(0.0f64, f64::max).max(1e-3) * 1.1;
+    let mut loss = ChartBuilder::on(&left)
+        .caption("training loss (triplet, both directions)", ("sans-serif", 20))
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(52)
+        .build_cartesian_2d(first..last, 0.0..max_loss)
+        .map_err(|e| e.to_string())?;
+    loss.configure_mesh().x_desc("epoch").y_desc("loss").draw().map_err(|e| e.to_string())?;
+    loss.draw_series(LineSeries::new(history.iter().map(|r| (r.epoch as f64, r.train_loss)), BLUE.stroke_width(2)))
+        .map_err(|e| e.to_string())?;
+
+    let mut recall = ChartBuilder::on(&right)
+        .caption("validation recall@K", ("sans-serif", 20))
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(52)
+        .build_cartesian_2d(first..last, 0.0..1.0f64)
+        .map_err(|e| e.to_string())?;
+    recall.configure_mesh().x_desc("epoch").y_desc("recall").draw().map_err(|e| e.to_string())?;
+    let colours = [RED, GREEN, BLUE];
+    for (i, k) in [1usize, 5, 10].into_iter().enumerate() {
+        let at = |r: &crate::RetrievalReport| r.recall_at.iter().find(|(kk, _)| *kk == k).map_or(0.0, |(_, v)| *v);
+        let c = colours[i];
+        recall
+            .draw_series(LineSeries::new(
+                history.iter().map(|r| (r.epoch as f64, at(&r.song_to_video))),
+                c.stroke_width(2),
+            ))
+            .map_err(|e| e.to_string())?
+            .label(format!("song->video R@{k}"))
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2)));
+        recall
+            .draw_series(DashedLineSeries::new(
+                history.iter().map(|r| (r.epoch as f64, at(&r.video_to_song))),
+                6,
+                4,
+                c.stroke_width(1),
+            ))
+            .map_err(|e| e.to_string())?
+            .label(format!("video->song R@{k}"))
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(1)));
+    }
+    recall
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|e| e.to_string())?;
+    root.present().map_err(|e| e.to_string())
+}

@@ -1,0 +1,381 @@
+//! The training loop: triplet-margin loss in both directions (song -> video and
+//! video -> song) with in-batch negative mining, AdamW with warm-up and cosine decay,
+//! validation Recall@K each epoch, early stopping, checkpoints with resume, and the
+//! best model exported in the folder layout `tuneclip_model::learned::LearnedModel`
+//! loads.
+//!
+//! Output folder:
+//! - `train.json`: the [`TrainConfig`] of the run;
+//! - `checkpoint/`: `weights.bpk`, `optim.bpk`, `state.json` of the last finished epoch
+//!   (replaced atomically; `--resume` continues from it);
+//! - `model/`: `config.json` + `weights.bpk` of the best validation epoch;
+//! - `history.json` and `curves.png`: loss and Recall@1/5/10 per epoch, both directions.
+
+use crate::dataset::{Dataset, Example};
+use crate::manifest::Split;
+use crate::{RetrievalReport, evaluate};
+use burn::nn::loss::{Reduction, TripletMarginLoss, TripletMarginLossConfig};
+use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer, OptimizerRecord};
+use burn::prelude::*;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+use tuneclip_core::Embedding;
+use tuneclip_model::learned::{CONFIG_FILE, Encoders, EncodersConfig, WEIGHTS_FILE, audio_batch, rows, visual_batch};
+
+/// How negatives are chosen inside a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mining {
+    /// The hardest negative that is still farther than the positive; the hardest one when
+    /// none is (FaceNet).
+    SemiHard,
+    /// Always the hardest negative.
+    BatchHard,
+}
+
+/// Everything that defines a run (saved as `train.json`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrainConfig {
+    pub model: EncodersConfig,
+    pub epochs: usize,
+    pub batch: usize,
+    pub lr: f64,
+    /// Final learning rate of the cosine decay, as a share of `lr`.
+    pub min_lr_ratio: f64,
+    pub warmup_steps: usize,
+    pub weight_decay: f32,
+    /// Triplet margin on Euclidean distances between unit vectors (0..2).
+    pub margin: f64,
+    pub mining: Mining,
+    /// Epochs without a better validation score before stopping.
+    pub patience: usize,
+    pub seed: u64,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            model: EncodersConfig::new(),
+            epochs: 30,
+            batch: 64,
+            lr: 2e-3,
+            min_lr_ratio: 0.05,
+            warmup_steps: 30,
+            weight_decay: 1e-4,
+            margin: 0.3,
+            mining: Mining::SemiHard,
+            patience: 6,
+            seed: 11,
+        }
+    }
+}
+
+/// Recall of one direction at 1, 5, 10 and the median rank.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochRecord {
+    pub epoch: usize,
+    pub train_loss: f64,
+    pub lr: f64,
+    pub pairs_per_s: f64,
+    pub song_to_video: RetrievalReport,
+    pub video_to_song: RetrievalReport,
+}
+
+impl EpochRecord {
+    /// The validation score early stopping watches: mean Recall@10 of both directions.
+    pub fn score(&self) -> f64 {
+        let r10 = |r: &RetrievalReport| r.recall_at.iter().find(|(k, _)| *k == 10).map_or(0.0, |(_, v)| *v);
+        (r10(&self.song_to_video) + r10(&self.video_to_song)) / 2.0
+    }
+}
+
+/// Saved after every epoch beside the checkpoint weights.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct TrainState {
+    pub epochs_done: usize,
+    pub step: usize,
+    pub best_epoch: Option<usize>,
+    pub best_score: f64,
+    pub history: Vec<EpochRecord>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error(
+        "the loss became {value} at epoch {epoch}, step {step}; training stopped. The last good checkpoint is {checkpoint} (lower the learning rate or check the data)"
+    )]
+    NonFinite { value: f64, epoch: usize, step: usize, checkpoint: String },
+    #[error("no {split:?} examples: {reason}")]
+    NoData { split: Split, reason: String },
+    #[error("{0}")]
+    Io(String),
+}
+
+fn io(e: impl std::fmt::Display) -> TrainError {
+    TrainError::Io(e.to_string())
+}
+
+/// Learning rate at `step` of `total`: linear warm-up, then cosine decay to
+/// `lr * min_lr_ratio`.
+pub fn learning_rate(cfg: &TrainConfig, step: usize, total: usize) -> f64 {
+    if step < cfg.warmup_steps {
+        return cfg.lr * (step + 1) as f64 / cfg.warmup_steps as f64;
+    }
+    let span = total.saturating_sub(cfg.warmup_steps).max(1) as f64;
+    let p = ((step - cfg.warmup_steps) as f64 / span).min(1.0);
+    let floor = cfg.lr * cfg.min_lr_ratio;
+    floor + (cfg.lr - floor) * 0.5 * (1.0 + (std::f64::consts::PI * p).cos())
+}
+
+/// For each anchor row of `sim` (`n x n`, `sim[i * n + j]` = anchor i . candidate j),
+/// the index of its negative: never a candidate of the anchor's own group.
+pub fn mine_negatives(sim: &[f32], n: usize, groups: &[usize], mining: Mining) -> Vec<i64> {
+    (0..n)
+        .map(|i| {
+            let pos = sim[i * n + i];
+            let candidates = (0..n).filter(|&j| groups[j] != groups[i]);
+            let hardest = candidates.clone().max_by(|&a, &b| sim[i * n + a].total_cmp(&sim[i * n + b]));
+            let chosen = match mining {
+                Mining::BatchHard => hardest,
+                Mining::SemiHard => candidates
+                    .filter(|&j| sim[i * n + j] < pos)
+                    .max_by(|&a, &b| sim[i * n + a].total_cmp(&sim[i * n + b]))
+                    .or(hardest),
+            };
+            chosen.unwrap_or(i) as i64
+        })
+        .collect()
+}
+
+fn transpose(sim: &[f32], n: usize) -> Vec<f32> {
+    (0..n * n).map(|k| sim[(k % n) * n + k / n]).collect()
+}
+
+/// Loss of one batch (both directions averaged), on `device` (autodiff for training).
+pub fn batch_loss(
+    model: &Encoders,
+    batch: &[&Example],
+    cfg: &TrainConfig,
+    loss: &TripletMarginLoss,
+    device: &Device,
+) -> Tensor<1> {
+    let n = batch.len();
+    let audios: Vec<_> = batch.iter().map(|e| &e.audio).collect();
+    let visuals: Vec<_> = batch.iter().map(|e| &e.visual).collect();
+    let (mel, rhythm) = audio_batch(&audios, &cfg.model, device);
+    let (px, motion) = visual_batch(&visuals, &cfg.model, device);
+    let a = model.audio.forward(mel, rhythm);
+    let v = model.visual.forward(px, motion);
+    let sim: Vec<f32> =
+        a.clone().detach().matmul(v.clone().detach().transpose()).into_data().try_to_vec().unwrap_or_default();
+    let groups: Vec<usize> = batch.iter().map(|e| e.group).collect();
+    let neg_v = mine_negatives(&sim, n, &groups, cfg.mining);
+    let neg_a = mine_negatives(&transpose(&sim, n), n, &groups, cfg.mining);
+    let idx_v = Tensor::<1, Int>::from_data(TensorData::new(neg_v, [n]), device);
+    let idx_a = Tensor::<1, Int>::from_data(TensorData::new(neg_a, [n]), device);
+    let song_to_video = loss.forward(a.clone(), v.clone(), v.clone().select(0, idx_v), Reduction::Mean);
+    let video_to_song = loss.forward(v, a.clone(), a.select(0, idx_a), Reduction::Mean);
+    (song_to_video + video_to_song) / 2.0
+}
+
+/// Embed the examples' audio and visual inputs with `model` (any device).
+pub fn embed(
+    model: &Encoders,
+    cfg: &EncodersConfig,
+    examples: &[&Example],
+    device: &Device,
+) -> (Vec<Embedding>, Vec<Embedding>) {
+    let (mut songs, mut videos) = (Vec::new(), Vec::new());
+    for chunk in examples.chunks(128) {
+        let audios: Vec<_> = chunk.iter().map(|e| &e.audio).collect();
+        let visuals: Vec<_> = chunk.iter().map(|e| &e.visual).collect();
+        let (mel, rhythm) = audio_batch(&audios, cfg, device);
+        let (px, motion) = visual_batch(&visuals, cfg, device);
+        songs.extend(rows(model.audio.forward(mel, rhythm)));
+        videos.extend(rows(model.visual.forward(px, motion)));
+    }
+    (songs, videos)
+}
+
+/// Recall@1/5/10 and median rank both ways, each example's own window as the truth.
+pub fn retrieval(songs: &[Embedding], videos: &[Embedding]) -> (RetrievalReport, RetrievalReport) {
+    let truth: Vec<usize> = (0..songs.len()).collect();
+    (evaluate(songs, videos, &truth, &[1, 5, 10]), evaluate(videos, songs, &truth, &[1, 5, 10]))
+}
+
+fn shuffle<T>(items: &mut [T], seed: u64) {
+    let mut rng = crate::corpus::Rng::new(seed);
+    for i in (1..items.len()).rev() {
+        items.swap(i, rng.below(i + 1));
+    }
+}
+
+/// Write `files` into `dir` atomically: a sibling temporary folder renamed over it.
+fn replace_dir(dir: &Path, write: impl FnOnce(&Path) -> Result<(), TrainError>) -> Result<(), TrainError> {
+    let tmp = dir.with_extension("tmp");
+    let old = dir.with_extension("old");
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).map_err(io)?;
+    write(&tmp)?;
+    let _ = std::fs::remove_dir_all(&old);
+    if dir.exists() {
+        std::fs::rename(dir, &old).map_err(io)?;
+    }
+    std::fs::rename(&tmp, dir).map_err(io)?;
+    let _ = std::fs::remove_dir_all(&old);
+    Ok(())
+}
+
+fn write_json(path: &Path, value: &impl Serialize) -> Result<(), TrainError> {
+    std::fs::write(path, serde_json::to_vec_pretty(value).map_err(io)?).map_err(io)
+}
+
+/// What a finished run reports.
+#[derive(Debug, Clone)]
+pub struct TrainOutcome {
+    pub state: TrainState,
+    pub model_dir: PathBuf,
+    pub stopped_early: bool,
+}
+
+/// Train on the `Train` split of `data`, validating on `Val`, into `out`. With
+/// `resume`, continue from `out/checkpoint` when it exists.
+pub fn train(data: &Dataset, cfg: &TrainConfig, out: &Path, resume: bool) -> Result<TrainOutcome, TrainError> {
+    let train_set = data.split(Split::Train);
+    let val_set = data.split(Split::Val);
+    if train_set.len() < 2 {
+        return Err(TrainError::NoData { split: Split::Train, reason: format!("{} usable pairs", train_set.len()) });
+    }
+    if val_set.is_empty() {
+        return Err(TrainError::NoData { split: Split::Val, reason: "the manifest has no val pairs".into() });
+    }
+    std::fs::create_dir_all(out).map_err(io)?;
+    write_json(&out.join("train.json"), cfg)?;
+    let device = Device::flex().autodiff();
+    let plain = Device::flex();
+    let ckpt = out.join("checkpoint");
+    let mut model = cfg.model.init(&device);
+    let mut optim: ModuleOptimizer = AdamWConfig::new().with_weight_decay(cfg.weight_decay).init();
+    let mut state = TrainState::default();
+    if resume && ckpt.join("state.json").is_file() {
+        let bytes = std::fs::read(ckpt.join("state.json")).map_err(io)?;
+        state = serde_json::from_slice(&bytes).map_err(io)?;
+        model = model
+            .try_load_file(ckpt.join(WEIGHTS_FILE))
+            .map_err(|e| TrainError::Io(format!("checkpoint weights: {e:?}")))?;
+        let record = OptimizerRecord::load(ckpt.join("optim.bpk"))
+            .map_err(|e| TrainError::Io(format!("checkpoint optimiser: {e:?}")))?;
+        optim = optim.load_record(record);
+    }
+    let loss_fn = TripletMarginLossConfig::new().with_margin(cfg.margin).init();
+    let steps_per_epoch = train_set.len().div_ceil(cfg.batch);
+    let total_steps = steps_per_epoch * cfg.epochs;
+    let mut since_best = state.history.len().saturating_sub(state.best_epoch.unwrap_or(0));
+    let mut stopped_early = false;
+    for epoch in state.epochs_done + 1..=cfg.epochs {
+        if since_best >= cfg.patience && state.best_epoch.is_some() {
+            stopped_early = true;
+            break;
+        }
+        let mut order: Vec<&Example> = train_set.clone();
+        shuffle(&mut order, cfg.seed.wrapping_add(epoch as u64));
+        let bar = ProgressBar::new(steps_per_epoch as u64);
+        bar.set_style(
+            ProgressStyle::with_template("epoch {prefix} {bar:30} {pos}/{len} {msg} [{elapsed} < {eta}]")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar.set_prefix(format!("{epoch}/{}", cfg.epochs));
+        let started = Instant::now();
+        let (mut loss_sum, mut batches, mut lr) = (0.0f64, 0usize, cfg.lr);
+        for batch in order.chunks(cfg.batch).filter(|b| b.len() >= 2) {
+            lr = learning_rate(cfg, state.step, total_steps);
+            let loss = batch_loss(&model, batch, cfg, &loss_fn, &device);
+            let value: f64 = loss.clone().into_scalar::<f32>().into();
+            if !value.is_finite() {
+                bar.abandon();
+                return Err(TrainError::NonFinite {
+                    value,
+                    epoch,
+                    step: state.step,
+                    checkpoint: if ckpt.is_dir() { ckpt.display().to_string() } else { "none yet".into() },
+                });
+            }
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            model = optim.step(lr, model, grads);
+            state.step += 1;
+            loss_sum += value;
+            batches += 1;
+            bar.set_message(format!("loss {:.4}", loss_sum / batches as f64));
+            bar.inc(1);
+        }
+        bar.finish_and_clear();
+        let pairs_per_s = (batches * cfg.batch).min(train_set.len()) as f64 / started.elapsed().as_secs_f64();
+        let valid = model.valid();
+        let (songs, videos) = embed(&valid, &cfg.model, &val_set, &plain);
+        let (s2v, v2s) = retrieval(&songs, &videos);
+        let record = EpochRecord {
+            epoch,
+            train_loss: loss_sum / batches.max(1) as f64,
+            lr,
+            pairs_per_s,
+            song_to_video: s2v,
+            video_to_song: v2s,
+        };
+        let score = record.score();
+        eprintln!(
+            "epoch {epoch}: loss {:.4}, val R@10 song->video {:.3} video->song {:.3}, {:.0} pairs/s",
+            record.train_loss, record.song_to_video.recall_at[2].1, record.video_to_song.recall_at[2].1, pairs_per_s
+        );
+        state.history.push(record);
+        state.epochs_done = epoch;
+        if state.best_epoch.is_none() || score > state.best_score {
+            state.best_epoch = Some(epoch);
+            state.best_score = score;
+            since_best = 0;
+            replace_dir(&out.join("model"), |dir| {
+                cfg.model.save(dir.join(CONFIG_FILE)).map_err(io)?;
+                valid.clone().save_file(dir.join(WEIGHTS_FILE)).map_err(|e| io(format!("{e:?}")))
+            })?;
+        } else {
+            since_best += 1;
+        }
+        replace_dir(&ckpt, |dir| {
+            model.clone().save_file(dir.join(WEIGHTS_FILE)).map_err(|e| io(format!("{e:?}")))?;
+            optim.to_record().save(dir.join("optim.bpk")).map_err(|e| io(format!("{e:?}")))?;
+            write_json(&dir.join("state.json"), &state)
+        })?;
+        write_json(&out.join("history.json"), &state.history)?;
+        if let Err(e) = crate::plot::curves(&state.history, &out.join("curves.png")) {
+            eprintln!("warning: curves.png not drawn: {e}");
+        }
+    }
+    Ok(TrainOutcome { state, model_dir: out.join("model"), stopped_early })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn negatives_never_come_from_the_anchor_group_and_semi_hard_stays_beyond_the_positive() {
+        // 3 anchors; 0 and 1 share a group.
+        let sim = [0.9, 0.95, 0.5, /**/ 0.2, 0.8, 0.7, /**/ 0.6, 0.99, 0.7];
+        let groups = [0, 0, 1];
+        let hard = mine_negatives(&sim, 3, &groups, Mining::BatchHard);
+        assert_eq!(hard, vec![2, 2, 1]);
+        let semi = mine_negatives(&sim, 3, &groups, Mining::SemiHard);
+        // Anchor 2: candidate 1 (0.99) is closer than its positive (0.7), candidate 0 (0.6) is not.
+        assert_eq!(semi, vec![2, 2, 0]);
+    }
+
+    #[test]
+    fn learning_rate_warms_up_then_decays_to_the_floor() {
+        let cfg = TrainConfig { lr: 1.0, warmup_steps: 10, min_lr_ratio: 0.1, ..TrainConfig::default() };
+        assert!((learning_rate(&cfg, 0, 100) - 0.1).abs() < 1e-9);
+        assert!((learning_rate(&cfg, 9, 100) - 1.0).abs() < 1e-9);
+        assert!(learning_rate(&cfg, 50, 100) < 1.0);
+        assert!((learning_rate(&cfg, 100, 100) - 0.1).abs() < 1e-9);
+    }
+}
