@@ -135,7 +135,7 @@ fn do_train(pairs: &Path, out: &Path, args: &TrainArgs) -> Result<PathBuf, Strin
     let outcome = train(&data, &cfg, out, args.resume).map_err(|e| e.to_string())?;
     let best = outcome.state.best_epoch.unwrap_or(0);
     eprintln!(
-        "trained {} epochs{}; best val epoch {best} (mean R@10 {:.3}); model in {}, curves in {}",
+        "trained {} epochs{}; best val epoch {best} (mean R@1/5/10 {:.3}); model in {}, curves in {}",
         outcome.state.epochs_done,
         if outcome.stopped_early { " (early stop)" } else { "" },
         outcome.state.best_score,

@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use tuneclip_audio::SongAnalysis;
 use tuneclip_core::{ContentId, Embedding};
 use tuneclip_media::video::SamplingConfig;
-use tuneclip_model::HandcraftedModel;
+use tuneclip_model::Embedder;
+use tuneclip_model::inputs::FaceSummary;
 use tuneclip_vision::{FaceDetector, FaceDetectorConfig, SegmentStats, VideoAnalysis};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -71,6 +72,8 @@ pub struct IngestConfig {
     pub highlight_s: f64,
     /// Face detection (CenterFace through ONNX Runtime); `None` analyses without faces.
     pub faces: Option<FaceDetectorConfig>,
+    /// The model songs and segments are embedded with (its version is recorded).
+    pub model: Embedder,
     pub progress: bool,
 }
 
@@ -81,6 +84,7 @@ impl Default for IngestConfig {
             sampling: SamplingConfig::default(),
             highlight_s: 30.0,
             faces: None,
+            model: Embedder::Handcrafted,
             progress: true,
         }
     }
@@ -114,7 +118,10 @@ fn analyse_song(path: &Path, id: ContentId, cfg: &IngestConfig) -> std::result::
     let audio = tuneclip_media::audio::decode_mono(path, cfg.sample_rate).map_err(|e| e.to_string())?;
     let analysis = SongAnalysis::compute(&audio.samples, audio.sample_rate, cfg.highlight_s)
         .map_err(|e| format!("{}: {e}", path.display()))?;
-    let embedding = HandcraftedModel.embed_song(&analysis.features);
+    let embedding = cfg
+        .model
+        .embed_song(&audio.samples, audio.sample_rate, &analysis)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(SongEntry { id, path: path.to_path_buf(), title: title_of(path), analysis, embedding })
 }
 
@@ -140,14 +147,41 @@ fn analyse_video(
         .segments
         .iter()
         .enumerate()
-        .map(|(i, s)| SegmentEntry {
-            video: id.clone(),
-            ordinal: i as u32,
-            stats: *s,
-            embedding: HandcraftedModel.embed_segment(s),
+        .map(|(i, s)| {
+            let frames: Vec<_> =
+                sampled.frames.iter().filter(|f| f.t_s >= s.range.start_s && f.t_s < s.range.end_s).cloned().collect();
+            let embedding = cfg
+                .model
+                .embed_segment(&frames, s, face_summary(&analysis, s))
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            Ok(SegmentEntry { video: id.clone(), ordinal: i as u32, stats: *s, embedding })
+        })
+        .collect::<std::result::Result<Vec<_>, String>>()?;
+    Ok((VideoEntry { id, path: path.to_path_buf(), title: title_of(path), analysis }, segments))
+}
+
+/// Share of a segment's sampled frames with a face and their mean height over the frame
+/// height, when a face detector looked at the video.
+fn face_summary(analysis: &VideoAnalysis, s: &SegmentStats) -> Option<FaceSummary> {
+    if !analysis.faces_analysed {
+        return None;
+    }
+    let times: Vec<f64> =
+        analysis.saliency.iter().map(|f| f.t_s).filter(|t| *t >= s.range.start_s && *t < s.range.end_s).collect();
+    if times.is_empty() {
+        return Some(FaceSummary::default());
+    }
+    let heights: Vec<f32> = times
+        .iter()
+        .filter_map(|&t| {
+            analysis.faces.iter().filter_map(|tr| tr.at(t, 0.25)).map(|r| r.height as f32).reduce(f32::max)
         })
         .collect();
-    Ok((VideoEntry { id, path: path.to_path_buf(), title: title_of(path), analysis }, segments))
+    let frame_h = analysis.info.height.max(1) as f32;
+    Some(FaceSummary {
+        presence: heights.len() as f32 / times.len() as f32,
+        size: if heights.is_empty() { 0.0 } else { heights.iter().sum::<f32>() / heights.len() as f32 / frame_h },
+    })
 }
 
 /// Run `f`, turning a panic inside a decoder into an ordinary failure: one bad file
@@ -192,13 +226,10 @@ pub fn ingest_incremental(
     cfg: &IngestConfig,
     previous: Option<&Catalogue>,
 ) -> (Catalogue, IngestStats) {
-    let previous = previous.filter(|p| p.model_version == tuneclip_model::MODEL_VERSION);
+    let version = cfg.model.version();
+    let previous = previous.filter(|p| p.model_version == version);
     let mut stats = IngestStats::default();
-    let mut cat = Catalogue {
-        model_version: tuneclip_model::MODEL_VERSION.into(),
-        dim: HandcraftedModel::DIM,
-        ..Default::default()
-    };
+    let mut cat = Catalogue { model_version: version, dim: cfg.model.dim(), ..Default::default() };
     let bar = if cfg.progress { ProgressBar::new((songs.len() + videos.len()) as u64) } else { ProgressBar::hidden() };
     bar.set_style(
         ProgressStyle::with_template("{prefix:>6} [{bar:30}] {pos}/{len} {wide_msg}")

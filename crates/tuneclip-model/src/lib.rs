@@ -107,3 +107,110 @@ mod tests {
         }
     }
 }
+
+/// The model an ingest embeds with: the handcrafted one (the default) or a trained one.
+#[derive(Debug, Clone, Default)]
+pub enum Embedder {
+    #[default]
+    Handcrafted,
+    Learned(std::sync::Arc<learned::LearnedModel>),
+}
+
+/// Seconds of audio per window the learned song embedding averages over (the training
+/// window length of the corpus).
+pub const LEARNED_WINDOW_S: f64 = 4.0;
+
+impl Embedder {
+    /// Load the trained model in `dir` (see [`learned::LearnedModel::load`]).
+    pub fn learned(dir: &std::path::Path) -> Result<Self, learned::LearnedError> {
+        Ok(Self::Learned(std::sync::Arc::new(learned::LearnedModel::load(dir)?)))
+    }
+
+    /// Recorded in every snapshot; indexes of different versions never mix.
+    pub fn version(&self) -> String {
+        match self {
+            Self::Handcrafted => MODEL_VERSION.to_string(),
+            Self::Learned(m) => m.version().to_string(),
+        }
+    }
+
+    pub fn dim(&self) -> usize {
+        match self {
+            Self::Handcrafted => HandcraftedModel::DIM,
+            Self::Learned(m) => m.dim(),
+        }
+    }
+
+    /// A song's embedding. The learned model embeds consecutive windows of the song's
+    /// highlight (`samples` mono at `sample_rate`) and averages them.
+    pub fn embed_song(
+        &self,
+        samples: &[f32],
+        sample_rate: u32,
+        analysis: &tuneclip_audio::SongAnalysis,
+    ) -> Result<Embedding, String> {
+        let m = match self {
+            Self::Handcrafted => return Ok(HandcraftedModel.embed_song(&analysis.features)),
+            Self::Learned(m) => m,
+        };
+        let resampled;
+        let samples = if sample_rate == inputs::SAMPLE_RATE {
+            samples
+        } else {
+            resampled = tuneclip_media::audio::resample(samples, sample_rate, inputs::SAMPLE_RATE);
+            &resampled
+        };
+        let sr = f64::from(inputs::SAMPLE_RATE);
+        let h = &analysis.highlight.range;
+        let (start, end) = (h.start_s.max(0.0), h.end_s.max(h.start_s + LEARNED_WINDOW_S));
+        let shape = m.config.input_shape();
+        let mut windows = Vec::new();
+        let mut t = start;
+        while t + LEARNED_WINDOW_S <= end + 1e-6 || windows.is_empty() {
+            let (a, b) = ((t * sr) as usize, ((t + LEARNED_WINDOW_S) * sr) as usize);
+            match inputs::audio_input(&samples[a.min(samples.len())..b.min(samples.len())], &shape) {
+                Some(x) => windows.push(x),
+                None if windows.is_empty() => {
+                    return inputs::audio_input(samples, &shape)
+                        .ok_or_else(|| "song too short for the learned model".to_string())
+                        .and_then(|x| m.embed_audio(&[&x]).map_err(|e| e.to_string()))
+                        .map(|mut v| v.remove(0));
+                }
+                None => break,
+            }
+            t += LEARNED_WINDOW_S;
+        }
+        let refs: Vec<_> = windows.iter().collect();
+        let embs = m.embed_audio(&refs).map_err(|e| e.to_string())?;
+        Ok(mean_direction(&embs))
+    }
+
+    /// A segment's embedding from its stats (handcrafted) or its sampled frames (learned).
+    pub fn embed_segment(
+        &self,
+        frames: &[tuneclip_media::video::SampledFrame],
+        stats: &SegmentStats,
+        faces: Option<inputs::FaceSummary>,
+    ) -> Result<Embedding, String> {
+        match self {
+            Self::Handcrafted => Ok(HandcraftedModel.embed_segment(stats)),
+            Self::Learned(m) => {
+                let x = inputs::visual_input(frames, faces, &m.config.input_shape())
+                    .ok_or_else(|| format!("segment {:?} has no sampled frames", stats.range))?;
+                m.embed_visual(&[&x]).map_err(|e| e.to_string()).map(|mut v| v.remove(0))
+            }
+        }
+    }
+}
+
+/// The normalised mean of unit vectors.
+fn mean_direction(v: &[Embedding]) -> Embedding {
+    let mut acc = vec![0f32; v.first().map_or(0, Vec::len)];
+    for e in v {
+        for (a, x) in acc.iter_mut().zip(e) {
+            *a += x;
+        }
+    }
+    l2_normalize(&mut acc);
+    acc
+}
