@@ -1,0 +1,130 @@
+//! The training crate end to end on a tiny synthetic corpus: corpus -> decode ->
+//! features -> triplet training -> checkpoint, resume, NaN stop -> export -> inference.
+
+use sha2::{Digest, Sha256};
+use std::path::Path;
+use tuneclip_model::learned::{EncodersConfig, LearnedModel};
+use tuneclip_training::corpus::{CorpusConfig, generate};
+use tuneclip_training::dataset::{self, Dataset};
+use tuneclip_training::manifest::{PairManifest, PairSpec, Split};
+use tuneclip_training::train::{TrainConfig, TrainError, train};
+
+fn tiny_model() -> EncodersConfig {
+    EncodersConfig::new().with_dim(8).with_n_mels(16).with_mel_frames(16).with_frames(2).with_frame_px(8).with_hidden(16)
+}
+
+fn tiny_train(epochs: usize) -> TrainConfig {
+    TrainConfig { model: tiny_model(), epochs, batch: 8, warmup_steps: 1, patience: 100, ..TrainConfig::default() }
+}
+
+/// A 10-item corpus (6 train, 2 val, 2 test; two 2-second windows each), plus a corrupt
+/// file and a missing one in its manifest.
+fn corpus(dir: &Path) -> (Dataset, PairManifest) {
+    let cfg = CorpusConfig {
+        train: 6,
+        val: 2,
+        test: 2,
+        seconds: 4.0,
+        window_s: 2.0,
+        width: 64,
+        height: 36,
+        ..CorpusConfig::default()
+    };
+    let mut manifest = generate(dir, &cfg, 2).expect("corpus");
+    assert_eq!(manifest.pairs.len(), 20);
+    std::fs::write(dir.join("corrupt.mp4"), b"\x00\x00\x00\x18ftypisom not really a video").expect("write");
+    for bad in ["corrupt.mp4", "missing.mp4"] {
+        manifest.pairs.push(PairSpec {
+            song: bad.into(),
+            song_start_s: 0.0,
+            video: bad.into(),
+            video_start_s: 0.0,
+            duration_s: 2.0,
+            group: bad.into(),
+            split: Split::Train,
+        });
+    }
+    manifest.save(&dir.join("pairs.json")).expect("manifest");
+    let ds = dataset::load(&dir.join("pairs.json"), &tiny_model().input_shape(), &dir.join("cache"), 2).expect("load");
+    (ds, manifest)
+}
+
+fn sha(path: &Path) -> String {
+    format!("{:x}", Sha256::digest(std::fs::read(path).expect("readable")))
+}
+
+#[test]
+fn corpus_trains_checkpoints_resumes_exports_and_stops_on_nan() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (ds, _) = corpus(&tmp.path().join("corpus"));
+
+    // Bad files are skipped and reported by name, the rest is usable.
+    assert_eq!(ds.examples.len(), 20, "skipped: {:?}", ds.skipped);
+    let names: Vec<String> = ds.skipped.iter().map(|(p, _)| p.display().to_string()).collect();
+    assert!(names.iter().any(|n| n.ends_with("corrupt.mp4")) && names.iter().any(|n| n.ends_with("missing.mp4")));
+    assert_eq!((ds.split(Split::Train).len(), ds.split(Split::Val).len(), ds.split(Split::Test).len()), (12, 4, 4));
+
+    // The cache gives back exactly what decoding gave.
+    let again = dataset::load(
+        &tmp.path().join("corpus/pairs.json"),
+        &tiny_model().input_shape(),
+        &tmp.path().join("corpus/cache"),
+        1,
+    )
+    .expect("cached");
+    assert_eq!(again.examples, ds.examples);
+
+    // Two epochs, then resume to three: the first two records are kept as they were.
+    let out = tmp.path().join("run");
+    let first = train(&ds, &tiny_train(2), &out, false).expect("trains");
+    assert_eq!(first.state.epochs_done, 2);
+    assert!(first.state.history.iter().all(|r| r.train_loss.is_finite() && r.pairs_per_s > 0.0));
+    for f in ["train.json", "history.json", "checkpoint/weights.bpk", "checkpoint/optim.bpk", "checkpoint/state.json"] {
+        assert!(out.join(f).is_file(), "{f} written");
+    }
+    let resumed = train(&ds, &tiny_train(3), &out, true).expect("resumes");
+    assert_eq!(resumed.state.epochs_done, 3);
+    assert_eq!(resumed.state.history[..2], first.state.history[..]);
+
+    // The exported model loads in the model crate and embeds onto the unit sphere.
+    let model = LearnedModel::load(&out.join("model")).expect("exported model loads");
+    let e = model.embed_audio(&[&ds.examples[0].audio]).expect("embeds");
+    assert!((tuneclip_core::dot(&e[0], &e[0]) - 1.0).abs() < 1e-4);
+
+    // A NaN loss stops the run with a clear error and leaves the last checkpoint alone.
+    let before = sha(&out.join("checkpoint/weights.bpk"));
+    let mut poisoned = ds.clone();
+    for ex in poisoned.examples.iter_mut().filter(|e| e.split == Split::Train) {
+        ex.audio.mel[0] = f32::NAN;
+    }
+    let err = train(&poisoned, &tiny_train(5), &out, true).expect_err("NaN must stop training");
+    assert!(matches!(err, TrainError::NonFinite { epoch: 4, .. }), "{err}");
+    assert!(err.to_string().contains("checkpoint"), "{err}");
+    assert_eq!(sha(&out.join("checkpoint/weights.bpk")), before, "last good checkpoint untouched");
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("checkpoint/state.json")).expect("state")).expect("json");
+    assert_eq!(state["epochs_done"], 3);
+}
+
+#[test]
+fn training_fits_its_own_pairs() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (ds, _) = corpus(tmp.path());
+    let cfg = TrainConfig { lr: 5e-3, ..tiny_train(25) };
+    let run = train(&ds, &cfg, &tmp.path().join("run"), false).expect("trains");
+    let h = &run.state.history;
+    let (first, last) = (h[0].train_loss, h[h.len() - 1].train_loss);
+    assert!(last < 0.6 * first, "training loss should fall: {first:.4} -> {last:.4}");
+}
+
+#[test]
+fn a_bad_manifest_is_refused_with_the_field_named() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let p = tmp.path().join("pairs.json");
+    std::fs::write(&p, br#"{"pairs": [{"song": "a.mp4", "song_start_s": 0, "video": "a.mp4", "video_start_s": 0, "duration_s": -1, "group": "a", "split": "train"}]}"#).expect("write");
+    let e = PairManifest::load(&p).expect_err("negative duration");
+    assert!(e.contains("pairs[0]") && e.contains("duration"), "{e}");
+    std::fs::write(&p, b"{\"pairs\": 3}").expect("write");
+    let e = PairManifest::load(&p).expect_err("not a list");
+    assert!(e.contains("pairs.json") && e.contains("expected"), "{e}");
+}
