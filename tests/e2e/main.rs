@@ -448,3 +448,55 @@ async fn python_client(addr: std::net::SocketAddr) -> serde_json::Value {
     assert!(out.status.success(), "python client failed (run setup.sh): {}", String::from_utf8_lossy(&out.stderr));
     serde_json::from_slice(&out.stdout).expect("python client prints JSON")
 }
+
+/// A trained model folder (here freshly initialised: the plumbing is under test, not the
+/// quality, which `tuneclip-training` measures) embeds the catalogue; its snapshot
+/// records its version, another model refuses it, and the server answers from it.
+#[test]
+fn a_learned_model_builds_a_snapshot_that_other_models_refuse() {
+    use burn::module::Module;
+    use burn::prelude::{Config, Device};
+    use tuneclip_model::Embedder;
+    use tuneclip_model::learned::{CONFIG_FILE, EncodersConfig, WEIGHTS_FILE};
+
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let media = make_media(tmp.path());
+    let model_dir = tmp.path().join("model");
+    std::fs::create_dir_all(&model_dir).expect("mkdir");
+    let cfg = EncodersConfig::new().with_dim(16).with_hidden(32);
+    cfg.save(model_dir.join(CONFIG_FILE)).expect("config");
+    cfg.init(&Device::flex()).save_file(model_dir.join(WEIGHTS_FILE)).expect("weights");
+    let model = Embedder::learned(&model_dir).expect("model loads");
+    let version = model.version();
+    assert!(version.starts_with("learned-"));
+
+    let ingest_cfg = IngestConfig { progress: false, model, ..IngestConfig::default() };
+    let catalogue = ingest(&media.songs, &media.videos, &ingest_cfg);
+    assert_eq!((catalogue.songs.len(), catalogue.videos.len(), catalogue.failures.len()), (1, 2, 2));
+    assert_eq!((catalogue.model_version.as_str(), catalogue.dim), (version.as_str(), 16));
+    for e in catalogue.songs.iter().map(|s| &s.embedding).chain(catalogue.segments.iter().map(|s| &s.embedding)) {
+        assert_eq!(e.len(), 16);
+        assert!((tuneclip_core::dot(e, e) - 1.0).abs() < 1e-4);
+    }
+    // A handcrafted-model catalogue is not reused by a learned-model rebuild.
+    let handcrafted = ingest(&media.songs, &media.videos, &IngestConfig { progress: false, ..IngestConfig::default() });
+    let (_, stats) = tuneclip_index::ingest_incremental(&media.songs, &media.videos, &ingest_cfg, Some(&handcrafted));
+    assert_eq!((stats.analysed, stats.reused), (3, 0));
+
+    let root = tmp.path().join("snapshots");
+    Snapshot::publish(&root, &catalogue).expect("publish");
+    let refused = Index::load_current(&root, tuneclip_model::MODEL_VERSION).expect_err("other model refused");
+    assert!(refused.to_string().contains(&version), "{refused}");
+    let index = Index::load_current(&root, &version).expect("same model loads");
+    let engine = Engine::new(index, ServerConfig::new(tmp.path().join("renders")));
+    let resp = engine
+        .best_clips(&pb::BestClipsRequest {
+            song_id: catalogue.songs[0].id.0.clone(),
+            k: 2,
+            clip_duration_s: 2.0,
+            max_per_video: 1,
+            ..Default::default()
+        })
+        .expect("clips");
+    assert_eq!(resp.clips.len(), 2);
+}

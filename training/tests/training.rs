@@ -10,7 +10,13 @@ use tuneclip_training::manifest::{PairManifest, PairSpec, Split};
 use tuneclip_training::train::{TrainConfig, TrainError, train};
 
 fn tiny_model() -> EncodersConfig {
-    EncodersConfig::new().with_dim(8).with_n_mels(16).with_mel_frames(16).with_frames(2).with_frame_px(8).with_hidden(16)
+    EncodersConfig::new()
+        .with_dim(8)
+        .with_n_mels(16)
+        .with_mel_frames(16)
+        .with_frames(2)
+        .with_frame_px(8)
+        .with_hidden(16)
 }
 
 fn tiny_train(epochs: usize) -> TrainConfig {

@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use tuneclip_index::{Index, IngestConfig, Snapshot, ingest_incremental};
+use tuneclip_model::Embedder;
 use tuneclip_server::{Engine, IndexServiceClient, MatchServiceClient, ServerConfig};
 use tuneclip_vision::FaceDetectorConfig;
 
@@ -23,6 +24,11 @@ struct Cli {
     /// Home of snapshots, renders and demo media.
     #[arg(long, global = true, env = "TUNECLIP_DATA_DIR", default_value = "index-data")]
     data_dir: PathBuf,
+    /// A trained model folder (config.json + weights.bpk, from `tuneclip-train`) to
+    /// embed with; without it, the handcrafted model. Ingest, serve and demo must agree:
+    /// a snapshot built by one model is refused by another.
+    #[arg(long, global = true, env = "TUNECLIP_MODEL")]
+    model: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -93,12 +99,26 @@ fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-pub(crate) fn ingest_and_publish(data: &Path, songs: &[PathBuf], videos: &[PathBuf]) -> Result<PathBuf> {
+/// The embedding model chosen by `--model` (handcrafted without it).
+pub(crate) fn embedder(model: Option<&Path>) -> Result<Embedder> {
+    match model {
+        None => Ok(Embedder::Handcrafted),
+        Some(dir) => Ok(Embedder::learned(dir)?),
+    }
+}
+
+pub(crate) fn ingest_and_publish(
+    data: &Path,
+    model: &Embedder,
+    songs: &[PathBuf],
+    videos: &[PathBuf],
+) -> Result<PathBuf> {
     let faces = FaceDetectorConfig::from_data_dir(data);
     if !faces.model.is_file() {
         eprintln!("no face model at {} (run setup.sh): videos are analysed without faces", faces.model.display());
     }
-    let cfg = IngestConfig { faces: faces.model.is_file().then_some(faces), ..IngestConfig::default() };
+    let cfg =
+        IngestConfig { faces: faces.model.is_file().then_some(faces), model: model.clone(), ..IngestConfig::default() };
     // Files already in the served snapshot (same content hash) are not analysed again.
     let previous = Snapshot::current_catalogue(&snapshots_dir(data)).ok();
     let (catalogue, stats) = ingest_incremental(&expand(songs)?, &expand(videos)?, &cfg, previous.as_ref());
@@ -121,8 +141,8 @@ pub(crate) fn ingest_and_publish(data: &Path, songs: &[PathBuf], videos: &[PathB
     Ok(dir)
 }
 
-pub(crate) fn load_engine(data: &Path) -> Result<std::sync::Arc<Engine>> {
-    let index = Index::load_current(&snapshots_dir(data), tuneclip_model::MODEL_VERSION)?;
+pub(crate) fn load_engine(data: &Path, model: &Embedder) -> Result<std::sync::Arc<Engine>> {
+    let index = Index::load_current(&snapshots_dir(data), &model.version())?;
     Ok(Engine::new(index, ServerConfig::new(data.join("renders"))))
 }
 
@@ -219,11 +239,12 @@ async fn main() -> Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    let model = embedder(cli.model.as_deref())?;
     match cli.command {
-        Command::Demo { clip_s, k } => demo::run(&cli.data_dir, clip_s, k).await,
-        Command::Ingest { songs, videos } => ingest_and_publish(&cli.data_dir, &songs, &videos).map(|_| ()),
+        Command::Demo { clip_s, k } => demo::run(&cli.data_dir, &model, clip_s, k).await,
+        Command::Ingest { songs, videos } => ingest_and_publish(&cli.data_dir, &model, &songs, &videos).map(|_| ()),
         Command::Serve { addr } => {
-            let engine = load_engine(&cli.data_dir)?;
+            let engine = load_engine(&cli.data_dir, &model)?;
             let (listener, local) = tuneclip_server::bind(addr).await?;
             eprintln!("serving {} on {local}", engine.index().manifest.name);
             tuneclip_server::serve(listener, engine, async {

@@ -240,7 +240,7 @@ mod tests {
         let green: f32 = s.pixels[plane..2 * plane].iter().sum::<f32>() / plane as f32;
         assert!(red > green + 0.3, "red {red} green {green}");
         assert_eq!(s.motion[MOTION_LAGS], 0.0, "a still picture has no frame difference");
-        assert!(m.motion[MOTION_LAGS] > 0.5, "moving stripes differ frame to frame: {}", m.motion[MOTION_LAGS]);
+        assert!(m.motion[MOTION_LAGS] > 0.3, "moving stripes differ frame to frame: {}", m.motion[MOTION_LAGS]);
         assert!(visual_input(&[], None, &SHAPE).is_none());
     }
 }
