@@ -29,7 +29,10 @@ fn main() {
             pair: i,
             group: i / 2,
             split: Split::Train,
-            audio: AudioInput { mel: random(m.n_mels * m.mel_frames, &mut rng), rhythm: random(m.rhythm_lags, &mut rng) },
+            audio: AudioInput {
+                mel: random(m.n_mels * m.mel_frames, &mut rng),
+                rhythm: random(m.rhythm_lags, &mut rng),
+            },
             visual: VisualInput {
                 pixels: random(m.frames * 3 * m.frame_px * m.frame_px, &mut rng),
                 motion: random(MOTION_DIMS, &mut rng),

@@ -60,6 +60,32 @@ pub fn evaluate(queries: &[Vec<f32>], gallery: &[Vec<f32>], truth: &[usize], ks:
     }
 }
 
+/// Share of queries whose top-`k` holds any gallery item of the query's own group (e.g.
+/// any window of the same music video), for each `k`.
+pub fn group_recall_at(
+    queries: &[Vec<f32>],
+    gallery: &[Vec<f32>],
+    query_groups: &[usize],
+    gallery_groups: &[usize],
+    ks: &[usize],
+) -> Vec<(usize, f64)> {
+    let kmax = ks.iter().copied().max().unwrap_or(0);
+    let mut hits = vec![0usize; ks.len()];
+    for (q, g) in queries.iter().zip(query_groups) {
+        let mut scored: Vec<(f32, usize)> =
+            gallery.iter().zip(gallery_groups).map(|(x, &gg)| (dot(q, x), gg)).collect();
+        scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+        if let Some(first) = scored.iter().take(kmax).position(|(_, gg)| gg == g) {
+            for (h, k) in hits.iter_mut().zip(ks) {
+                if first < *k {
+                    *h += 1;
+                }
+            }
+        }
+    }
+    ks.iter().zip(hits).map(|(&k, h)| (k, h as f64 / queries.len().max(1) as f64)).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -82,5 +108,20 @@ mod tests {
         let bad = evaluate(&flat, &flat, &truth, &[1, 5]);
         assert_eq!(bad.recall_at, vec![(1, 0.0), (5, 0.0)]);
         assert_eq!(bad.median_rank, 10.0);
+    }
+}
+
+#[cfg(test)]
+mod group_tests {
+    use super::*;
+
+    #[test]
+    fn group_recall_counts_any_member_of_the_query_group() {
+        let gallery = vec![vec![1.0, 0.0], vec![0.0, 1.0], vec![0.7, 0.7]];
+        let groups = [0, 1, 1];
+        // The query is nearest item 0 (group 0) and then item 2 (group 1).
+        let q = vec![vec![0.9, 0.3]];
+        assert_eq!(group_recall_at(&q, &gallery, &[1], &groups, &[1, 2]), vec![(1, 0.0), (2, 1.0)]);
+        assert_eq!(group_recall_at(&q, &gallery, &[0], &groups, &[1]), vec![(1, 1.0)]);
     }
 }

@@ -11,7 +11,7 @@ use tuneclip_training::corpus::{CorpusConfig, generate};
 use tuneclip_training::dataset;
 use tuneclip_training::eval::evaluate_model;
 use tuneclip_training::manifest::Split;
-use tuneclip_training::train::{Mining, TrainConfig, train};
+use tuneclip_training::train::{Mining, TrainConfig, train_on};
 
 #[derive(Parser)]
 #[command(version, about = "Train and evaluate tuneclip's song/video encoders")]
@@ -54,6 +54,9 @@ struct TrainArgs {
     /// Continue from the output folder's checkpoint.
     #[arg(long)]
     resume: bool,
+    /// cpu (burn's flex backend), or cuda / wgpu when built with those features.
+    #[arg(long, default_value = "cpu")]
+    device: String,
 }
 
 #[derive(Subcommand)]
@@ -132,7 +135,8 @@ fn corpus_config(a: &CorpusArgs) -> CorpusConfig {
 fn do_train(pairs: &Path, out: &Path, args: &TrainArgs) -> Result<PathBuf, String> {
     let cfg = train_config(args)?;
     let data = load_data(pairs, &cfg)?;
-    let outcome = train(&data, &cfg, out, args.resume).map_err(|e| e.to_string())?;
+    let device = tuneclip_model::learned::device_named(&args.device)?;
+    let outcome = train_on(&data, &cfg, out, args.resume, &device).map_err(|e| e.to_string())?;
     let best = outcome.state.best_epoch.unwrap_or(0);
     eprintln!(
         "trained {} epochs{}; best val epoch {best} (mean R@1/5/10 {:.3}); model in {}, curves in {}",

@@ -242,9 +242,20 @@ pub struct TrainOutcome {
     pub stopped_early: bool,
 }
 
-/// Train on the `Train` split of `data`, validating on `Val`, into `out`. With
-/// `resume`, continue from `out/checkpoint` when it exists.
+/// Train on the `Train` split of `data`, validating on `Val`, into `out`, on the CPU.
+/// With `resume`, continue from `out/checkpoint` when it exists.
 pub fn train(data: &Dataset, cfg: &TrainConfig, out: &Path, resume: bool) -> Result<TrainOutcome, TrainError> {
+    train_on(data, cfg, out, resume, &Device::flex())
+}
+
+/// [`train`] on `device` (see `tuneclip_model::learned::device_named`).
+pub fn train_on(
+    data: &Dataset,
+    cfg: &TrainConfig,
+    out: &Path,
+    resume: bool,
+    device: &Device,
+) -> Result<TrainOutcome, TrainError> {
     let train_set = data.split(Split::Train);
     let val_set = data.split(Split::Val);
     if train_set.len() < 2 {
@@ -255,8 +266,8 @@ pub fn train(data: &Dataset, cfg: &TrainConfig, out: &Path, resume: bool) -> Res
     }
     std::fs::create_dir_all(out).map_err(io)?;
     write_json(&out.join("train.json"), cfg)?;
-    let device = Device::flex().autodiff();
-    let plain = Device::flex();
+    let plain = device.clone();
+    let device = device.clone().autodiff();
     let ckpt = out.join("checkpoint");
     let mut model = cfg.model.init(&device);
     let mut optim: ModuleOptimizer = AdamWConfig::new().with_weight_decay(cfg.weight_decay).init();

@@ -167,6 +167,21 @@ pub fn visual_batch(items: &[&VisualInput], cfg: &EncodersConfig, device: &Devic
     )
 }
 
+/// The device called `name`: `cpu` (burn's flex backend, always there), `cuda` (GPU 0)
+/// or `wgpu` when built with those cargo features.
+pub fn device_named(name: &str) -> Result<Device, String> {
+    match name {
+        "cpu" | "flex" => Ok(Device::flex()),
+        #[cfg(feature = "cuda")]
+        "cuda" => Ok(Device::cuda(0)),
+        #[cfg(feature = "wgpu")]
+        "wgpu" => Ok(Device::wgpu(Default::default())),
+        other => Err(format!(
+            "device {other:?} is not available in this build (cpu always; cuda and wgpu with the cargo features of the same names)"
+        )),
+    }
+}
+
 /// Errors of loading or running a learned model.
 #[derive(Debug, thiserror::Error)]
 pub enum LearnedError {
