@@ -77,7 +77,7 @@ fn main() {
     }
     let infer_s = started.elapsed().as_secs_f64();
 
-    println!("burn {} flex backend, {threads} threads available, batch {}, dim {}", "0.22.1", cfg.batch, m.dim);
+    println!("burn 0.22.1 flex backend, {threads} threads available, batch {}, dim {}", cfg.batch, m.dim);
     println!("| stage | pairs/s | ms per batch of {} |", cfg.batch);
     println!("|---|---|---|");
     println!(
