@@ -218,7 +218,8 @@ pub struct IngestStats {
 
 /// [`ingest`], reusing the entries of `previous` (e.g. the snapshot being served) for
 /// files whose content hash it already holds, when it was built by the same model (and,
-/// for videos, with face detection if it is asked for now). A rebuild therefore only
+/// for videos, by the same analysis version and with face detection if it is asked for
+/// now). A rebuild therefore only
 /// analyses new or changed files.
 pub fn ingest_incremental(
     songs: &[PathBuf],
@@ -279,6 +280,7 @@ pub fn ingest_incremental(
             let id = content_id(path).map_err(|e| e.to_string())?;
             let old = previous
                 .and_then(|p| p.video(&id.0).map(|v| (p, v)))
+                .filter(|(_, v)| v.analysis.version == tuneclip_vision::ANALYSIS_VERSION)
                 .filter(|(_, v)| v.analysis.faces_analysed || !faces_wanted);
             match old {
                 Some((p, v)) => {

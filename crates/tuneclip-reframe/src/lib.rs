@@ -289,9 +289,11 @@ mod tests {
 
     fn analysis(xs: &[f32], cuts: Vec<f64>) -> VideoAnalysis {
         VideoAnalysis {
+            version: tuneclip_vision::ANALYSIS_VERSION,
             info: VideoInfo { width: 1280, height: 720, duration_s: xs.len() as f64 / 10.0, fps: 25.0 },
             sample_fps: 10.0,
             cuts,
+            transitions: vec![],
             active: Rect::new(0, 60, 1280, 600),
             segments: vec![],
             saliency: xs

@@ -1,4 +1,7 @@
-use crate::{CutDetectorConfig, FaceDetector, FaceError, FaceTrack, detect_active_area, detect_cuts, link_tracks};
+use crate::{
+    CutDetectorConfig, FaceDetector, FaceError, FaceTrack, Transition, TransitionKind, detect_active_area,
+    detect_transitions, link_tracks,
+};
 use serde::{Deserialize, Serialize};
 use tuneclip_core::{Rect, TimeRange};
 use tuneclip_media::video::{SampledFrame, SampledVideo, VideoInfo};
@@ -27,13 +30,26 @@ pub struct FrameSaliency {
     pub extent: Option<Rect>,
 }
 
+/// Version of the video analysis: bump it when what `analyse` computes changes, so that
+/// incremental rebuilds analyse again instead of reusing stale results.
+/// 1: hard cuts only; 2: typed transitions, segments between them.
+pub const ANALYSIS_VERSION: u32 = 2;
+
 /// Everything tuneclip knows about a video after analysis.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VideoAnalysis {
+    /// [`ANALYSIS_VERSION`] of the code that made it (absent, 0, before version 2).
+    #[serde(default)]
+    pub version: u32,
     pub info: VideoInfo,
     pub sample_fps: f64,
-    /// Hard cuts, in seconds.
+    /// Shot changes, in seconds: every hard cut, and the middle of every fade through a
+    /// colour, dissolve and wipe (face tracks and the virtual camera reset there).
     pub cuts: Vec<f64>,
+    /// Every transition with its type and extent, in time order; segments lie between
+    /// them.
+    #[serde(default)]
+    pub transitions: Vec<Transition>,
     /// Active picture area in source pixels (black bars removed).
     pub active: Rect,
     pub segments: Vec<SegmentStats>,
@@ -150,7 +166,14 @@ pub fn analyse_with_faces(
 pub fn analyse(video: &SampledVideo) -> VideoAnalysis {
     let frames = &video.frames;
     let info = video.info;
-    let cuts = detect_cuts(frames, &CutDetectorConfig::default());
+    let transitions = detect_transitions(frames, &CutDetectorConfig::default());
+    // Shot changes: hard cuts, and the middle of fades through a colour, dissolves and
+    // wipes (a fade in at the start or out at the end changes no shot).
+    let cuts: Vec<f64> = transitions
+        .iter()
+        .filter(|t| !matches!(t.kind, TransitionKind::FadeIn | TransitionKind::FadeOut))
+        .map(|t| (t.start_s + t.end_s) / 2.0)
+        .collect();
     let area = detect_active_area(frames, 24.0);
     let (fw, fh) = frames.first().map_or((1, 1), |f| (f.width.max(1), f.height.max(1)));
     let scale = (info.width as f32 / fw as f32, info.height as f32 / fh as f32);
@@ -161,16 +184,27 @@ pub fn analyse(video: &SampledVideo) -> VideoAnalysis {
         ((area.height as f32 * scale.1).round() as u32).min(info.height),
     );
 
-    let mut bounds = vec![0.0];
-    bounds.extend(cuts.iter().copied());
-    bounds.push(info.duration_s.max(frames.last().map_or(0.0, |f| f.t_s)));
-    let mut segments = Vec::with_capacity(bounds.len() - 1);
+    // Segments lie between transitions, never across one: a clip cut from a segment holds
+    // no cut, no fade and no dissolve.
+    let end = info.duration_s.max(frames.last().map_or(0.0, |f| f.t_s));
+    let mut spans: Vec<(f64, f64)> = Vec::with_capacity(transitions.len() + 1);
+    let mut from = 0.0;
+    for t in &transitions {
+        if t.start_s - from > 0.05 {
+            spans.push((from, t.start_s));
+        }
+        from = from.max(t.end_s);
+    }
+    if end - from > 0.05 || spans.is_empty() {
+        spans.push((from, end.max(from)));
+    }
+    let mut segments = Vec::with_capacity(spans.len());
     let mut saliency = Vec::with_capacity(frames.len());
     let lumas: Vec<Vec<f32>> = frames.iter().map(SampledFrame::luma_plane).collect();
     let area_px: Vec<usize> =
         (area.y..area.bottom()).flat_map(|y| (area.x..area.right()).map(move |x| (y * fw + x) as usize)).collect();
-    for w in bounds.windows(2) {
-        let range = TimeRange::new(w[0], w[1]);
+    for &(s0, s1) in &spans {
+        let range = TimeRange::new(s0, s1);
         let idx: Vec<usize> = (0..frames.len()).filter(|&i| range.contains(frames[i].t_s)).collect();
         let (mut motion, mut bright, mut colour, mut flat) = (0f32, 0f32, 0f32, 0f32);
         for (k, &i) in idx.iter().enumerate() {
@@ -202,9 +236,11 @@ pub fn analyse(video: &SampledVideo) -> VideoAnalysis {
         });
     }
     VideoAnalysis {
+        version: ANALYSIS_VERSION,
         info,
         sample_fps: video.sample_fps,
         cuts,
+        transitions,
         active,
         segments,
         saliency,

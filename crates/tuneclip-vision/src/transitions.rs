@@ -1,0 +1,401 @@
+//! Shot transitions with their type and extent: hard cuts, fades (to and from black or
+//! white), dissolves (cross-fades) and wipes.
+//!
+//! - Cuts: [`detect_cuts`] (a local adaptive ratio on the frame change, flash check).
+//! - Fades: a run of uniform frames (luma spread under 8, dark or bright) reached by a
+//!   steady fall of the luma spread and left by a steady rise. Both ramps: `Fade`; one:
+//!   `FadeOut` / `FadeIn`. A uniform run without ramps is a cut to black, not a fade.
+//! - Dissolves and wipes: for every frame and half-width `w` (0.2–1 s), the frames
+//!   between `A = f[c-w]` and `B = f[c+w]` (two different pictures) are fitted on a
+//!   4x-downsampled luma plane. A dissolve is a blend, `f = A + a (B - A)`, with a
+//!   small residual and `a` rising from near 0 to near 1; a wipe is a mix, each pixel
+//!   close to `A` or to `B`, with the share of `B` pixels rising. The best-fitting
+//!   window of overlapping candidates wins and its extent is where `a` (or the share)
+//!   leaves 0 and reaches 1.
+//!
+//! Everything works on the sampled analysis frames (10 fps by default), so extents are
+//! exact to one sampling step.
+
+use crate::cuts::{CutDetectorConfig, detect_cuts, frame_change};
+use serde::{Deserialize, Serialize};
+use tuneclip_media::video::SampledFrame;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TransitionKind {
+    Cut,
+    /// Fade out to a solid colour and in again.
+    Fade,
+    FadeOut,
+    FadeIn,
+    Dissolve,
+    Wipe,
+}
+
+impl TransitionKind {
+    pub fn is_gradual(self) -> bool {
+        self != Self::Cut
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FadeColour {
+    Black,
+    White,
+}
+
+/// One transition; a cut has `start_s == end_s` (the first frame of the new shot).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Transition {
+    pub kind: TransitionKind,
+    pub start_s: f64,
+    pub end_s: f64,
+    /// The solid colour of a fade.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub colour: Option<FadeColour>,
+}
+
+/// Luma spread under which a frame is a solid colour.
+const SOLID_SD: f32 = 8.0;
+/// Half-widths (in sampled frames) tried for dissolves and wipes.
+const HALF_WIDTHS: [usize; 8] = [2, 3, 4, 5, 6, 7, 8, 10];
+/// Longest fade ramp, in sampled frames.
+const MAX_RAMP: usize = 30;
+
+struct Plane {
+    small: Vec<f32>,
+    /// Width of `small`.
+    sw: usize,
+    mean: f32,
+    sd: f32,
+}
+
+fn plane(f: &SampledFrame) -> Plane {
+    let luma = f.luma_plane();
+    let n = luma.len().max(1) as f32;
+    let mean = luma.iter().sum::<f32>() / n;
+    let sd = (luma.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / n).sqrt();
+    let (w, h) = (f.width as usize, f.height as usize);
+    let (sw, sh) = ((w / 4).max(1), (h / 4).max(1));
+    let mut small = vec![0f32; sw * sh];
+    for y in 0..sh * 4 {
+        for x in 0..sw * 4 {
+            if y < h && x < w {
+                small[(y / 4) * sw + x / 4] += luma[y * w + x] / 16.0;
+            }
+        }
+    }
+    Plane { small, sw, mean, sd }
+}
+
+/// Fades: runs of solid frames with the ramps that lead into and out of them.
+fn detect_fades(frames: &[SampledFrame], planes: &[Plane]) -> Vec<Transition> {
+    let n = planes.len();
+    let solid = |i: usize| planes[i].sd < SOLID_SD && (planes[i].mean < 40.0 || planes[i].mean > 215.0);
+    let falling = |from: usize, to: usize| planes[from].sd > planes[to].sd * 1.01 + 0.2;
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < n {
+        if !solid(i) {
+            i += 1;
+            continue;
+        }
+        let a = i;
+        while i + 1 < n && solid(i + 1) {
+            i += 1;
+        }
+        let b = i;
+        // Walk back while the spread grows going backwards (the fade-out ramp).
+        let mut j = a;
+        while j > 0 && a - j < MAX_RAMP && falling(j - 1, j) && !solid(j - 1) {
+            j -= 1;
+        }
+        let mut k = b;
+        while k + 1 < n && k - b < MAX_RAMP && falling(k + 1, k) && !solid(k + 1) {
+            k += 1;
+        }
+        let colour = if planes[a].mean < 128.0 { FadeColour::Black } else { FadeColour::White };
+        // A ramp shorter than one sampling step shows as a single step: it still counts
+        // on the side of a fade whose other ramp is clear.
+        let (down, up) = (a - j, k - b);
+        let kind = match (down, up) {
+            (d, u) if d >= 1 && u >= 1 && d + u >= 3 => Some(TransitionKind::Fade),
+            (d, 0) if d >= 2 => Some(TransitionKind::FadeOut),
+            (0, u) if u >= 2 => Some(TransitionKind::FadeIn),
+            _ => None,
+        };
+        let (down, up) = (down >= 1, up >= 1);
+        if let Some(kind) = kind {
+            // `j` is the last full picture before the fall, `k` the first after the rise.
+            out.push(Transition {
+                kind,
+                start_s: frames[if down { j } else { a }].t_s,
+                end_s: frames[if up { k } else { b }].t_s,
+                colour: Some(colour),
+            });
+        }
+        i = b + 1;
+    }
+    out
+}
+
+struct Candidate {
+    kind: TransitionKind,
+    start: usize,
+    end: usize,
+    /// Lower is better.
+    cost: f32,
+}
+
+/// Fit the frames strictly between `lo` and `hi` as a dissolve or a wipe from
+/// `planes[lo]` to `planes[hi]`.
+fn fit(planes: &[Plane], lo: usize, hi: usize) -> Option<Candidate> {
+    let (a, b) = (&planes[lo].small, &planes[hi].small);
+    let d: Vec<f32> = b.iter().zip(a).map(|(x, y)| x - y).collect();
+    let d2: f32 = d.iter().map(|v| v * v).sum();
+    let mad = d.iter().map(|v| v.abs()).sum::<f32>() / d.len().max(1) as f32;
+    if mad < 12.0 || d2 <= 0.0 {
+        return None;
+    }
+    let strong: Vec<usize> = (0..d.len()).filter(|&p| d[p].abs() > 20.0).collect();
+    if strong.len() * 5 < d.len() * 2 {
+        return None;
+    }
+    let alpha_of = |s: &[f32]| s.iter().zip(a).zip(&d).map(|((x, y), dd)| (x - y) * dd).sum::<f32>() / d2;
+    // Outside the window the pictures must be the two shots at rest: motion inside one
+    // shot also looks like a blend between near frames, but it carries on beyond them.
+    let before = (lo >= 2).then(|| alpha_of(&planes[lo - 2].small));
+    let after = planes.get(hi + 2).map(|p| alpha_of(&p.small));
+    if before.is_none_or(|x| x.abs() > 0.15) || after.is_none_or(|x| (x - 1.0).abs() > 0.15) {
+        return None;
+    }
+    let mad_to =
+        |p: &[f32], q: &[f32]| p.iter().zip(q).map(|(x, y)| (x - y).abs()).sum::<f32>() / p.len().max(1) as f32;
+    if mad_to(&planes[lo - 2].small, a) > 0.25 * mad || mad_to(&planes[hi + 2].small, b) > 0.25 * mad {
+        return None;
+    }
+    // Steady change (a zoom, a pan) is blend-like at every scale: over as many frames
+    // outside the window as it is wide, it changes about as much again. A transition
+    // changes far more inside than out.
+    // (Near the ends of the video, over as many frames as there are, scaled.)
+    let k = (hi - lo) / 2;
+    let reach = k.min(lo).min(planes.len() - 1 - hi);
+    if reach >= 2 {
+        let outside = mad_to(&planes[lo - reach].small, a).max(mad_to(&planes[hi + reach].small, b));
+        if outside > 0.5 * mad * reach as f32 / k as f32 {
+            return None;
+        }
+    }
+    let sw = planes[lo].sw.max(1);
+    let sh = d.len() / sw;
+    let mut alphas = Vec::new();
+    let mut residual = 0f32;
+    let mut spreads = Vec::new();
+    let mut shares = Vec::new();
+    let mut purity = 0f32;
+    for plane in &planes[lo + 1..hi] {
+        let s = &plane.small;
+        let alpha = alpha_of(s);
+        residual += s.iter().zip(a).zip(&d).map(|((x, y), dd)| (x - y - alpha * dd).powi(2)).sum::<f32>() / d2;
+        alphas.push(alpha);
+        // Per-pixel progress, averaged per column and per row: uniform in a dissolve,
+        // 0 on one side and 1 on the other in a wipe.
+        let (mut cols, mut rows) = (vec![(0f32, 0usize); sw], vec![(0f32, 0usize); sh]);
+        for &p in &strong {
+            let ap = ((s[p] - a[p]) / d[p]).clamp(-0.5, 1.5);
+            let (x, y) = (p % sw, p / sw);
+            cols[x].0 += ap;
+            cols[x].1 += 1;
+            if y < sh {
+                rows[y].0 += ap;
+                rows[y].1 += 1;
+            }
+        }
+        let spread = |v: &[(f32, usize)]| {
+            let means: Vec<f32> = v.iter().filter(|(_, n)| *n >= 2).map(|(sum, n)| sum / *n as f32).collect();
+            let m = means.iter().sum::<f32>() / means.len().max(1) as f32;
+            (means.iter().map(|x| (x - m) * (x - m)).sum::<f32>() / means.len().max(1) as f32).sqrt()
+        };
+        spreads.push((alpha, spread(&cols).max(spread(&rows))));
+        let near_b = strong.iter().filter(|&&p| (s[p] - b[p]).abs() < (s[p] - a[p]).abs()).count();
+        shares.push(near_b as f32 / strong.len().max(1) as f32);
+        let pure = strong.iter().filter(|&&p| (s[p] - a[p]).abs().min((s[p] - b[p]).abs()) < 0.35 * d[p].abs()).count();
+        purity += pure as f32 / strong.len().max(1) as f32;
+    }
+    let m = alphas.len().max(1) as f32;
+    let residual = residual / m;
+    let purity = purity / m;
+    let monotone = |v: &[f32]| v.windows(2).all(|w| w[1] >= w[0] - 0.08);
+    let spans = |v: &[f32]| v.first().is_some_and(|x| *x < 0.4) && v.last().is_some_and(|x| *x > 0.6);
+    if !(monotone(&alphas) && spans(&alphas)) {
+        return None;
+    }
+    let mid: Vec<f32> = spreads.iter().filter(|(al, _)| (0.2..0.8).contains(al)).map(|(_, sp)| *sp).collect();
+    let mid_spread = mid.iter().sum::<f32>() / mid.len().max(1) as f32;
+    // The transition runs from the frame before progress leaves its floor to the frame
+    // after it reaches its ceiling (progress normalised by its own range, so that motion
+    // noise in the static parts does not stretch the extent).
+    let extent = |v: &[f32], margin: f32| {
+        let (min, max) = v.iter().fold((f32::MAX, f32::MIN), |(lo, hi), x| (lo.min(*x), hi.max(*x)));
+        let range = (max - min).max(1e-6);
+        let first = v.iter().position(|x| (x - min) / range > margin).unwrap_or(0);
+        let last = v.iter().rposition(|x| (x - min) / range < 1.0 - margin).unwrap_or(v.len().saturating_sub(1));
+        (lo + first, lo + last + 2)
+    };
+    if !mid.is_empty() && mid_spread > 0.2 && residual < 0.4 && purity > 0.45 {
+        let (start, end) = extent(&shares, 0.1);
+        return Some(Candidate { kind: TransitionKind::Wipe, start, end, cost: residual });
+    }
+    if residual < 0.12 {
+        let (start, end) = extent(&alphas, 0.1);
+        return Some(Candidate { kind: TransitionKind::Dissolve, start, end, cost: residual });
+    }
+    None
+}
+
+/// All transitions of a sampled video, in time order.
+pub fn detect_transitions(frames: &[SampledFrame], cfg: &CutDetectorConfig) -> Vec<Transition> {
+    if frames.len() < 2 {
+        return Vec::new();
+    }
+    let planes: Vec<Plane> = frames.iter().map(plane).collect();
+    let fades = detect_fades(frames, &planes);
+    let inside = |t: f64, list: &[Transition]| list.iter().any(|g| t >= g.start_s && t <= g.end_s);
+    let cuts: Vec<f64> = detect_cuts(frames, cfg).into_iter().filter(|&t| !inside(t, &fades)).collect();
+    let cut_frames: Vec<usize> = cuts.iter().filter_map(|&t| frames.iter().position(|f| f.t_s >= t)).collect();
+    let blocked = |lo: usize, hi: usize| {
+        cut_frames.iter().any(|&c| c > lo && c <= hi)
+            || fades.iter().any(|g| frames[hi].t_s >= g.start_s && frames[lo].t_s <= g.end_s)
+    };
+    let n = frames.len();
+    let mut candidates: Vec<Candidate> = Vec::new();
+    for c in 1..n - 1 {
+        for &w in &HALF_WIDTHS {
+            if c < w || c + w >= n || blocked(c - w, c + w) {
+                continue;
+            }
+            if frame_change(&frames[c - w], &frames[c + w]) < 0.25 {
+                continue;
+            }
+            if let Some(cand) = fit(&planes, c - w, c + w) {
+                candidates.push(cand);
+            }
+        }
+    }
+    // A window bridging two transitions (a short shot between them) can fit as one: when
+    // two disjoint candidates lie inside a candidate's extent, that candidate is a bridge.
+    let bridges: Vec<bool> = candidates
+        .iter()
+        .map(|c| {
+            let inner: Vec<&Candidate> = candidates
+                .iter()
+                .filter(|o| o.start >= c.start && o.end <= c.end && (o.end - o.start) < (c.end - c.start))
+                .collect();
+            inner.iter().any(|x| inner.iter().any(|y| x.end <= y.start))
+        })
+        .collect();
+    let mut candidates: Vec<Candidate> =
+        candidates.into_iter().zip(bridges).filter(|(_, bridge)| !bridge).map(|(c, _)| c).collect();
+    // Windows holding the whole transition and windows holding part of it can both fit;
+    // the whole one has the widest extent (its own extent comes from the fitted
+    // progress, not from the window). Keep it, the better fit breaking ties.
+    candidates.sort_by(|x, y| (y.end - y.start).cmp(&(x.end - x.start)).then(x.cost.total_cmp(&y.cost)));
+    let mut chosen: Vec<Candidate> = Vec::new();
+    for cand in candidates {
+        if chosen.iter().all(|k| cand.end <= k.start || cand.start >= k.end) {
+            chosen.push(cand);
+        }
+    }
+    let mut out: Vec<Transition> = fades;
+    out.extend(cuts.iter().map(|&t| Transition { kind: TransitionKind::Cut, start_s: t, end_s: t, colour: None }));
+    out.extend(chosen.iter().map(|c| Transition {
+        kind: c.kind,
+        start_s: frames[c.start].t_s,
+        end_s: frames[c.end.min(n - 1)].t_s,
+        colour: None,
+    }));
+    out.sort_by(|a, b| a.start_s.total_cmp(&b.start_s));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Vertical stripes of two brightness levels; `phase` shifts them.
+    fn textured(t_s: f64, lo: u8, hi: u8, phase: usize) -> Vec<u8> {
+        let _ = t_s;
+        (0..64 * 32).flat_map(|i| if (i % 64 + phase) % 8 < 4 { [lo; 3] } else { [hi; 3] }).collect()
+    }
+
+    fn frame(t_s: f64, rgb: Vec<u8>) -> SampledFrame {
+        SampledFrame { t_s, width: 64, height: 32, rgb }
+    }
+
+    fn blend(a: &[u8], b: &[u8], alpha: f32) -> Vec<u8> {
+        a.iter().zip(b).map(|(x, y)| (f32::from(*x) * (1.0 - alpha) + f32::from(*y) * alpha) as u8).collect()
+    }
+
+    fn wipe(a: &[u8], b: &[u8], share: f32) -> Vec<u8> {
+        let edge = (share * 64.0) as usize;
+        (0..64 * 32)
+            .flat_map(|i| if i % 64 < edge { &b[i * 3..i * 3 + 3] } else { &a[i * 3..i * 3 + 3] })
+            .copied()
+            .collect()
+    }
+
+    fn video(middle: impl Fn(&[u8], &[u8], f32) -> Vec<u8>) -> Vec<SampledFrame> {
+        let a = textured(0.0, 30, 200, 0);
+        let b = textured(0.0, 220, 60, 2);
+        (0..40)
+            .map(|i| {
+                let t = f64::from(i) * 0.1;
+                let rgb = match i {
+                    0..15 => a.clone(),
+                    15..25 => middle(&a, &b, (i - 14) as f32 / 11.0),
+                    _ => b.clone(),
+                };
+                frame(t, rgb)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_dissolve_is_typed_and_bounded() {
+        let t = detect_transitions(&video(blend), &CutDetectorConfig::default());
+        assert_eq!(t.len(), 1, "{t:?}");
+        assert_eq!(t[0].kind, TransitionKind::Dissolve);
+        assert!((t[0].start_s - 1.4).abs() <= 0.11 && (t[0].end_s - 2.5).abs() <= 0.11, "{t:?}");
+    }
+
+    #[test]
+    fn a_wipe_is_typed_and_bounded() {
+        let t = detect_transitions(&video(wipe), &CutDetectorConfig::default());
+        assert_eq!(t.len(), 1, "{t:?}");
+        assert_eq!(t[0].kind, TransitionKind::Wipe);
+        assert!((t[0].start_s - 1.4).abs() <= 0.21 && (t[0].end_s - 2.5).abs() <= 0.21, "{t:?}");
+    }
+
+    #[test]
+    fn a_fade_through_black_is_one_fade() {
+        let fade = |a: &[u8], b: &[u8], x: f32| {
+            let black = vec![0u8; a.len()];
+            if x < 0.5 { blend(a, &black, x * 2.0) } else { blend(&black, b, x * 2.0 - 1.0) }
+        };
+        let t = detect_transitions(&video(fade), &CutDetectorConfig::default());
+        assert_eq!(t.len(), 1, "{t:?}");
+        assert_eq!((t[0].kind, t[0].colour), (TransitionKind::Fade, Some(FadeColour::Black)));
+        assert!((t[0].start_s - 1.4).abs() <= 0.11 && (t[0].end_s - 2.5).abs() <= 0.11, "{t:?}");
+    }
+
+    #[test]
+    fn a_hard_cut_is_a_cut() {
+        let t = detect_transitions(
+            &video(|a, b, x| if x < 0.5 { a.to_vec() } else { b.to_vec() }),
+            &CutDetectorConfig::default(),
+        );
+        assert_eq!(t.len(), 1, "{t:?}");
+        assert_eq!(t[0].kind, TransitionKind::Cut);
+    }
+}
