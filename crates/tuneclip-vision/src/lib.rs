@@ -16,7 +16,7 @@ mod faces;
 pub use analysis::{
     ANALYSIS_VERSION, FrameSaliency, SegmentStats, VideoAnalysis, analyse, analyse_with_faces, colourfulness,
 };
-pub use borders::detect_active_area;
+pub use borders::{detect_active_area, refine_active_area};
 pub mod transitions;
 pub use cuts::{CutDetectorConfig, detect_cuts, frame_change, histogram_distance};
 pub use faces::{Face, FaceDetector, FaceDetectorConfig, FaceError, FaceTrack, link_tracks};

