@@ -295,6 +295,7 @@ mod tests {
             cuts,
             transitions: vec![],
             active: Rect::new(0, 60, 1280, 600),
+            logos: vec![],
             segments: vec![],
             saliency: xs
                 .iter()

@@ -1,6 +1,6 @@
 use crate::{
     CutDetectorConfig, FaceDetector, FaceError, FaceTrack, Transition, TransitionKind, detect_active_area,
-    detect_transitions, link_tracks,
+    detect_logos, detect_transitions, link_tracks,
 };
 use serde::{Deserialize, Serialize};
 use tuneclip_core::{Rect, TimeRange};
@@ -32,8 +32,8 @@ pub struct FrameSaliency {
 
 /// Version of the video analysis: bump it when what `analyse` computes changes, so that
 /// incremental rebuilds analyse again instead of reusing stale results.
-/// 1: hard cuts only; 2: typed transitions, segments between them.
-pub const ANALYSIS_VERSION: u32 = 2;
+/// 1: hard cuts only; 2: typed transitions, segments between them; 3: logos.
+pub const ANALYSIS_VERSION: u32 = 3;
 
 /// Everything tuneclip knows about a video after analysis.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -52,6 +52,11 @@ pub struct VideoAnalysis {
     pub transitions: Vec<Transition>,
     /// Active picture area in source pixels (black bars removed).
     pub active: Rect,
+    /// Static overlays (channel logos, watermarks) in source pixels, at most one per
+    /// corner; empty when none, or when the video has fewer than two shots to tell an
+    /// overlay from the scene.
+    #[serde(default)]
+    pub logos: Vec<Rect>,
     pub segments: Vec<SegmentStats>,
     pub saliency: Vec<FrameSaliency>,
     /// Face tracks (source pixels); empty when analysed without a face detector.
@@ -199,6 +204,21 @@ pub fn analyse(video: &SampledVideo) -> VideoAnalysis {
         spans.push((from, end.max(from)));
     }
     let mut segments = Vec::with_capacity(spans.len());
+    let shot_frames: Vec<Vec<usize>> = spans
+        .iter()
+        .map(|&(s0, s1)| (0..frames.len()).filter(|&i| frames[i].t_s >= s0 && frames[i].t_s < s1).collect())
+        .collect();
+    let logos = detect_logos(frames, area, &shot_frames)
+        .into_iter()
+        .map(|r| {
+            Rect::new(
+                (r.x as f32 * scale.0).floor() as u32,
+                (r.y as f32 * scale.1).floor() as u32,
+                (r.width as f32 * scale.0).ceil() as u32,
+                (r.height as f32 * scale.1).ceil() as u32,
+            )
+        })
+        .collect();
     let mut saliency = Vec::with_capacity(frames.len());
     let lumas: Vec<Vec<f32>> = frames.iter().map(SampledFrame::luma_plane).collect();
     let area_px: Vec<usize> =
@@ -242,6 +262,7 @@ pub fn analyse(video: &SampledVideo) -> VideoAnalysis {
         cuts,
         transitions,
         active,
+        logos,
         segments,
         saliency,
         faces: Vec::new(),

@@ -17,7 +17,9 @@ pub use analysis::{
     ANALYSIS_VERSION, FrameSaliency, SegmentStats, VideoAnalysis, analyse, analyse_with_faces, colourfulness,
 };
 pub use borders::{detect_active_area, refine_active_area};
+pub mod logos;
 pub mod transitions;
 pub use cuts::{CutDetectorConfig, detect_cuts, frame_change, histogram_distance};
 pub use faces::{Face, FaceDetector, FaceDetectorConfig, FaceError, FaceTrack, link_tracks};
+pub use logos::detect_logos;
 pub use transitions::{FadeColour, Transition, TransitionKind, detect_transitions};

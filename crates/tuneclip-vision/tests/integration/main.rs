@@ -2,5 +2,6 @@
 
 mod borders;
 mod faces;
+mod logos;
 mod transition_clips;
 mod transitions;
