@@ -5,8 +5,9 @@
 //! for the whole shot; without faces, the salient point of each frame (motion, then
 //! contrast). The camera per shot: stationary on the median position when the subject stays
 //! put, else a smoothed, speed-limited pan; the path resets only at cuts. The crop is
-//! the largest 9:16 window inside the active area (bars removed). Text/logo avoidance
-//! arrives with issue 5.
+//! the largest 9:16 window inside the active area (bars removed), moved the least
+//! distance needed so that it never cuts through a logo (each logo ends up wholly in
+//! or wholly out of the frame). Subtitle avoidance arrives with subtitle detection.
 
 use image::{Rgb, RgbImage};
 use std::path::{Path, PathBuf};
@@ -41,11 +42,19 @@ pub struct ReframeConfig {
     pub max_pan_widths_per_s: f64,
     /// Half-width of the smoothing window, in seconds.
     pub smoothing_s: f64,
+    /// Keep logos (static overlays) wholly in or wholly out of the crop.
+    pub avoid_logos: bool,
 }
 
 impl Default for ReframeConfig {
     fn default() -> Self {
-        Self { aspect: 9.0 / 16.0, stationary_fraction: 0.15, max_pan_widths_per_s: 0.5, smoothing_s: 0.5 }
+        Self {
+            aspect: 9.0 / 16.0,
+            stationary_fraction: 0.15,
+            max_pan_widths_per_s: 0.5,
+            smoothing_s: 0.5,
+            avoid_logos: true,
+        }
     }
 }
 
@@ -58,6 +67,32 @@ pub fn largest_window(active: Rect, aspect: f64) -> Option<(u32, u32)> {
         h = ((f64::from(w) / aspect).floor() as u32) & !1;
     }
     (w >= 2 && h >= 2).then_some((w, h))
+}
+
+/// Whether a crop spanning `[x, x + w)` horizontally cuts through `r` (covers part of it).
+fn cuts_through(x: f64, w: f64, r: &Rect) -> bool {
+    let (l, rr) = (f64::from(r.x), f64::from(r.right()));
+    x < rr && x + w > l && !(x <= l && x + w >= rr)
+}
+
+/// The crop position nearest `x` (within `min_x..=max_x`) that cuts through none of
+/// `logos`: each logo wholly in the frame or wholly out. `x` itself when there is none.
+pub fn avoid_logos(x: f64, w: f64, logos: &[Rect], min_x: f64, max_x: f64) -> f64 {
+    if logos.iter().all(|r| !cuts_through(x, w, r)) {
+        return x;
+    }
+    // Candidate edges: the crop's left or right edge on either side of every logo.
+    let mut candidates: Vec<f64> = logos
+        .iter()
+        .flat_map(|r| {
+            let (l, rr) = (f64::from(r.x), f64::from(r.right()));
+            [rr, l - w, rr - w, l]
+        })
+        .filter(|c| (min_x..=max_x).contains(c))
+        .filter(|c| logos.iter().all(|r| !cuts_through(*c, w, r)))
+        .collect();
+    candidates.sort_by(|a, b| (a - x).abs().total_cmp(&(b - x).abs()));
+    candidates.first().copied().unwrap_or(x)
 }
 
 fn median(v: &mut [f64]) -> f64 {
@@ -106,7 +141,9 @@ pub fn plan_crop(analysis: &VideoAnalysis, range: TimeRange, cfg: &ReframeConfig
     let (w, h) = largest_window(active, cfg.aspect).ok_or(ReframeError::NoArea(active))?;
     let y = (active.y + (active.height - h) / 2) & !1;
     let (min_x, max_x) = (f64::from(active.x), f64::from(active.right() - w));
-    let centre_x = |cx: f64| (cx - f64::from(w) / 2.0).clamp(min_x, max_x);
+    let logos: &[Rect] = if cfg.avoid_logos { &analysis.logos } else { &[] };
+    let centre_x =
+        |cx: f64| avoid_logos((cx - f64::from(w) / 2.0).clamp(min_x, max_x), f64::from(w), logos, min_x, max_x);
 
     // Shots inside the clip.
     let mut bounds = vec![range.start_s];
@@ -305,6 +342,25 @@ mod tests {
             faces: vec![],
             faces_analysed: false,
         }
+    }
+
+    #[test]
+    fn the_crop_never_cuts_through_a_logo() {
+        // Subject stands at x = 1000: the natural crop (832..1168) would cut through a
+        // logo at 1100..1220; the nearest valid crop keeps it whole or leaves it out.
+        let mut a = analysis(&[1000.0; 30], vec![]);
+        let logo = Rect::new(1100, 80, 120, 50);
+        a.logos = vec![logo];
+        let plan = plan_crop(&a, TimeRange::new(0.0, 3.0), &ReframeConfig::default()).expect("plan");
+        for k in &plan.keyframes {
+            let (x, w) = (f64::from(k.rect.x), f64::from(k.rect.width));
+            assert!(!cuts_through(x, w, &logo), "{:?} cuts through {logo:?}", k.rect);
+            assert!(k.rect.contains_rect(&Rect::new(1000, k.rect.y, 1, 1)), "subject kept: {:?}", k.rect);
+        }
+        // Without the policy the same crop cuts through it.
+        let cfg = ReframeConfig { avoid_logos: false, ..ReframeConfig::default() };
+        let plan = plan_crop(&a, TimeRange::new(0.0, 3.0), &cfg).expect("plan");
+        assert!(cuts_through(f64::from(plan.keyframes[0].rect.x), 336.0, &logo));
     }
 
     #[test]
