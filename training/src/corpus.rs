@@ -15,7 +15,6 @@
 //! val, test) is a function of the index: the held-out items are never trained on.
 
 use crate::manifest::{PairManifest, PairSpec, Split};
-use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 use std::f32::consts::PI;
 use std::io::Write;
@@ -307,43 +306,26 @@ pub fn item_file(index: usize) -> String {
 /// manifest `dir/pairs.json` (one pair per window, the item's own audio as positive).
 pub fn generate(dir: &Path, cfg: &CorpusConfig, workers: usize) -> Result<PairManifest, String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {} ({e})", dir.display()))?;
-    let bar = ProgressBar::new(cfg.len() as u64).with_message("synthesising music videos");
-    bar.set_style(
-        ProgressStyle::with_template("{msg} {bar:30} {pos}/{len} [{elapsed} < {eta}]")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    let next = std::sync::atomic::AtomicUsize::new(0);
     let errors = std::sync::Mutex::new(Vec::new());
-    std::thread::scope(|scope| {
-        for _ in 0..workers.max(1) {
-            scope.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    if i >= cfg.len() {
-                        break;
-                    }
-                    let path = dir.join(item_file(i));
-                    if !path.is_file() {
-                        let l = cfg.latents_of(i);
-                        let mut rng = Rng::new(cfg.seed ^ (i as u64).wrapping_mul(0xA24B_AED4_963E_E407));
-                        let audio = synth_audio(&l, cfg.seconds, cfg.sample_rate, &mut rng);
-                        let frames = synth_frames(&l, cfg, &mut rng);
-                        let tmp = dir.join(format!(".{}.partial.mp4", item_file(i)));
-                        let done = encode(&tmp, &frames, &audio, cfg).and_then(|()| {
-                            std::fs::rename(&tmp, &path).map_err(|e| format!("cannot publish {} ({e})", path.display()))
-                        });
-                        if let Err(e) = done
-                            && let Ok(mut errs) = errors.lock()
-                        {
-                            errs.push(format!("{}: {e}", path.display()));
-                        }
-                    }
-                    bar.inc(1);
-                }
-            });
+    crate::par_for(cfg.len(), workers, "synthesising music videos", |i| {
+        let path = dir.join(item_file(i));
+        if path.is_file() {
+            return;
+        }
+        let l = cfg.latents_of(i);
+        let mut rng = Rng::new(cfg.seed ^ (i as u64).wrapping_mul(0xA24B_AED4_963E_E407));
+        let audio = synth_audio(&l, cfg.seconds, cfg.sample_rate, &mut rng);
+        let frames = synth_frames(&l, cfg, &mut rng);
+        let tmp = dir.join(format!(".{}.partial.mp4", item_file(i)));
+        let done = encode(&tmp, &frames, &audio, cfg).and_then(|()| {
+            std::fs::rename(&tmp, &path).map_err(|e| format!("cannot publish {} ({e})", path.display()))
+        });
+        if let Err(e) = done
+            && let Ok(mut errs) = errors.lock()
+        {
+            errs.push(format!("{}: {e}", path.display()));
         }
     });
-    bar.finish_and_clear();
     let errors = errors.into_inner().unwrap_or_default();
     if let Some(first) = errors.first() {
         return Err(format!("{} item(s) failed; first: {first}", errors.len()));

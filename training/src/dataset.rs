@@ -5,7 +5,6 @@
 //! in a flat binary file keyed by the manifest and input shapes.
 
 use crate::manifest::{PairManifest, Split};
-use indicatif::{ProgressBar, ProgressStyle};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -131,29 +130,14 @@ pub fn extract(manifest: &PairManifest, root: &Path, shape: &InputShape, workers
         by_file.entry((resolve(root, &p.song), resolve(root, &p.video))).or_default().push(i);
     }
     let jobs: Vec<_> = by_file.into_iter().collect();
-    let bar = ProgressBar::new(jobs.len() as u64).with_message("decoding pairs");
-    bar.set_style(
-        ProgressStyle::with_template("{msg} {bar:30} {pos}/{len} [{elapsed} < {eta}]")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    let next = std::sync::atomic::AtomicUsize::new(0);
     let results = std::sync::Mutex::new(Vec::new());
-    std::thread::scope(|scope| {
-        for _ in 0..workers.max(1) {
-            scope.spawn(|| {
-                loop {
-                    let j = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let Some(((song, video), idx)) = jobs.get(j) else { break };
-                    let out = examples_of(manifest, &groups, song, video, idx, shape);
-                    if let Ok(mut r) = results.lock() {
-                        r.push(out);
-                    }
-                    bar.inc(1);
-                }
-            });
+    crate::par_for(jobs.len(), workers, "decoding pairs", |j| {
+        let ((song, video), idx) = &jobs[j];
+        let out = examples_of(manifest, &groups, song, video, idx, shape);
+        if let Ok(mut r) = results.lock() {
+            r.push(out);
         }
     });
-    bar.finish_and_clear();
     let mut ds = Dataset { groups: vec![String::new(); groups.len()], ..Dataset::default() };
     for (name, id) in groups {
         ds.groups[id] = name;

@@ -20,6 +20,32 @@ pub mod train;
 use serde::{Deserialize, Serialize};
 use tuneclip_core::dot;
 
+/// Run `job(i)` for every `i` in `0..n` on `workers` threads (each takes the next index
+/// when it is free), with a progress bar showing `message`.
+pub fn par_for(n: usize, workers: usize, message: &'static str, job: impl Fn(usize) + Sync) {
+    let bar = indicatif::ProgressBar::new(n as u64).with_message(message);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{msg} {bar:30} {pos}/{len} [{elapsed} < {eta}]")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for _ in 0..workers.max(1) {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if i >= n {
+                        break;
+                    }
+                    job(i);
+                    bar.inc(1);
+                }
+            });
+        }
+    });
+    bar.finish_and_clear();
+}
+
 /// Retrieval quality of queries against a gallery.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RetrievalReport {

@@ -57,7 +57,9 @@ fn main() {
             total.add(&score(truth, &found, &mut edges));
             ffmpeg_s += ffmpeg_decode_s(file, threads);
         }
-        eprintln!("{w}x{h}: of tuneclip's {ours_s:.2} s, detection took {detect_s:.2} s (the rest is the sampled decode)");
+        eprintln!(
+            "{w}x{h}: of tuneclip's {ours_s:.2} s, detection took {detect_s:.2} s (the rest is the sampled decode)"
+        );
         let paths: Vec<&Path> = set.iter().map(|(p, _)| p.as_path()).collect();
         let peer = Command::new(&python).arg(&peer_script).args(&paths).output();
         let peer_cols = match peer {
