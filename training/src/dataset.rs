@@ -83,6 +83,7 @@ fn baseline_segment(frames: &[SampledFrame], dur: f64) -> Vec<f32> {
         brightness,
         colourfulness: colour,
         blank: false,
+        subtitles: None,
     })
 }
 

@@ -114,11 +114,16 @@ pub(crate) fn ingest_and_publish(
     videos: &[PathBuf],
 ) -> Result<PathBuf> {
     let faces = FaceDetectorConfig::from_data_dir(data);
+    let text = tuneclip_vision::TextDetectorConfig::from_data_dir(data);
     if !faces.model.is_file() {
         eprintln!("no face model at {} (run setup.sh): videos are analysed without faces", faces.model.display());
     }
-    let cfg =
-        IngestConfig { faces: faces.model.is_file().then_some(faces), model: model.clone(), ..IngestConfig::default() };
+    let cfg = IngestConfig {
+        faces: faces.model.is_file().then_some(faces),
+        text: text.model.is_file().then_some(text),
+        model: model.clone(),
+        ..IngestConfig::default()
+    };
     // Files already in the served snapshot (same content hash) are not analysed again.
     let previous = Snapshot::current_catalogue(&snapshots_dir(data)).ok();
     let (catalogue, stats) = ingest_incremental(&expand(songs)?, &expand(videos)?, &cfg, previous.as_ref());

@@ -9,7 +9,9 @@ use tuneclip_core::{ContentId, Embedding};
 use tuneclip_media::video::SamplingConfig;
 use tuneclip_model::Embedder;
 use tuneclip_model::inputs::FaceSummary;
-use tuneclip_vision::{FaceDetector, FaceDetectorConfig, SegmentStats, VideoAnalysis};
+use tuneclip_vision::{
+    FaceDetector, FaceDetectorConfig, SegmentStats, TextDetector, TextDetectorConfig, VideoAnalysis, subtitle_band,
+};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SongEntry {
@@ -72,6 +74,9 @@ pub struct IngestConfig {
     pub highlight_s: f64,
     /// Face detection (CenterFace through ONNX Runtime); `None` analyses without faces.
     pub faces: Option<FaceDetectorConfig>,
+    /// Text detection (PP-OCRv4 through ONNX Runtime) for burnt-in subtitles; `None`
+    /// analyses without it.
+    pub text: Option<TextDetectorConfig>,
     /// The model songs and segments are embedded with (its version is recorded).
     pub model: Embedder,
     pub progress: bool,
@@ -84,6 +89,7 @@ impl Default for IngestConfig {
             sampling: SamplingConfig::default(),
             highlight_s: 30.0,
             faces: None,
+            text: None,
             model: Embedder::Handcrafted,
             progress: true,
         }
@@ -125,25 +131,49 @@ fn analyse_song(path: &Path, id: ContentId, cfg: &IngestConfig) -> std::result::
     Ok(SongEntry { id, path: path.to_path_buf(), title: title_of(path), analysis, embedding })
 }
 
+/// The ONNX detectors an ingest runs, each optional (built once per ingest).
+#[derive(Debug, Default)]
+pub struct Detectors {
+    pub faces: Option<FaceDetector>,
+    pub text: Option<TextDetector>,
+}
+
+impl Detectors {
+    /// Build what `cfg` asks for; a detector that cannot load is left out with a warning.
+    pub fn build(cfg: &IngestConfig) -> Self {
+        let faces = cfg.faces.as_ref().map(FaceDetectorConfig::build).and_then(|r| {
+            r.map_err(|e| tracing::warn!(error = %e, "face detection unavailable; videos are analysed without faces"))
+                .ok()
+        });
+        let text = cfg.text.as_ref().map(TextDetectorConfig::build).and_then(|r| {
+            r.map_err(|e| tracing::warn!(error = %e, "text detection unavailable; videos are analysed without it")).ok()
+        });
+        Self { faces, text }
+    }
+}
+
 /// Decode, analyse and embed one video; its segments come back beside it.
 pub fn ingest_video(
     path: &Path,
     cfg: &IngestConfig,
-    faces: Option<&mut FaceDetector>,
+    detectors: &mut Detectors,
 ) -> std::result::Result<(VideoEntry, Vec<SegmentEntry>), String> {
-    analyse_video(path, content_id(path).map_err(|e| e.to_string())?, cfg, faces)
+    analyse_video(path, content_id(path).map_err(|e| e.to_string())?, cfg, detectors)
 }
 
 fn analyse_video(
     path: &Path,
     id: ContentId,
     cfg: &IngestConfig,
-    faces: Option<&mut FaceDetector>,
+    detectors: &mut Detectors,
 ) -> std::result::Result<(VideoEntry, Vec<SegmentEntry>), String> {
     let sampled = tuneclip_media::video::sample_frames(path, cfg.sampling).map_err(|e| e.to_string())?;
-    let mut analysis =
-        tuneclip_vision::analyse_with_faces(&sampled, faces).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut analysis = tuneclip_vision::analyse_with_faces(&sampled, detectors.faces.as_mut())
+        .map_err(|e| format!("{}: {e}", path.display()))?;
     refine_borders(path, &sampled, &mut analysis);
+    if let Some(text) = detectors.text.as_mut() {
+        find_subtitles(path, text, &mut analysis).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
     let segments = analysis
         .segments
         .iter()
@@ -178,6 +208,38 @@ fn refine_borders(path: &Path, sampled: &tuneclip_media::video::SampledVideo, an
         }
     }
     analysis.active = tuneclip_vision::refine_active_area(analysis.active, &full, 24.0, (margin, margin));
+}
+
+/// Burnt-in subtitles per segment: three frames of each segment decoded at up to
+/// 640 px wide, PP-OCR's text boxes, the subtitle rule; bands kept in source pixels.
+fn find_subtitles(
+    path: &Path,
+    detector: &mut TextDetector,
+    analysis: &mut VideoAnalysis,
+) -> std::result::Result<(), String> {
+    let info = analysis.info;
+    let width_px = info.width.min(640);
+    for seg in &mut analysis.segments {
+        let r = seg.range;
+        let inner = tuneclip_core::TimeRange::new(r.start_s + 0.05, (r.end_s - 0.05).max(r.start_s + 0.1));
+        let cfg = SamplingConfig { fps: (3.0 / inner.duration_s().max(0.1)).min(30.0), width_px };
+        let Ok(v) = tuneclip_media::video::sample_range(path, cfg, Some(inner)) else { continue };
+        let frames: Vec<_> = v.frames.into_iter().take(3).collect();
+        let boxes =
+            frames.iter().map(|f| detector.detect(f)).collect::<Result<Vec<_>, _>>().map_err(|e| e.to_string())?;
+        seg.subtitles = subtitle_band(&frames, &boxes).and_then(|band| {
+            let f = frames.first()?;
+            let (sx, sy) = (info.width as f32 / f.width as f32, info.height as f32 / f.height as f32);
+            Some(tuneclip_core::Rect::new(
+                (band.rect.x as f32 * sx) as u32,
+                (band.rect.y as f32 * sy) as u32,
+                (band.rect.width as f32 * sx).ceil() as u32,
+                (band.rect.height as f32 * sy).ceil() as u32,
+            ))
+        });
+    }
+    analysis.text_analysed = true;
+    Ok(())
 }
 
 /// Share of a segment's sampled frames with a face and their mean height over the frame
@@ -258,14 +320,7 @@ pub fn ingest_incremental(
             .progress_chars("=> "),
     );
     bar.set_prefix("ingest");
-    let mut detector = match cfg.faces.as_ref().map(FaceDetectorConfig::build) {
-        Some(Ok(d)) => Some(d),
-        Some(Err(e)) => {
-            tracing::warn!(error = %e, "face detection unavailable; videos are analysed without faces");
-            None
-        }
-        None => None,
-    };
+    let mut detectors = Detectors::build(cfg);
     for path in songs {
         bar.set_message(path.display().to_string());
         let result = guarded(path, || {
@@ -295,20 +350,21 @@ pub fn ingest_incremental(
     }
     for path in videos {
         bar.set_message(path.display().to_string());
-        let faces_wanted = detector.is_some();
+        let (faces_wanted, text_wanted) = (detectors.faces.is_some(), detectors.text.is_some());
         let result = guarded(path, || {
             let id = content_id(path).map_err(|e| e.to_string())?;
             let old = previous
                 .and_then(|p| p.video(&id.0).map(|v| (p, v)))
                 .filter(|(_, v)| v.analysis.version == tuneclip_vision::ANALYSIS_VERSION)
-                .filter(|(_, v)| v.analysis.faces_analysed || !faces_wanted);
+                .filter(|(_, v)| v.analysis.faces_analysed || !faces_wanted)
+                .filter(|(_, v)| v.analysis.text_analysed || !text_wanted);
             match old {
                 Some((p, v)) => {
                     let video = VideoEntry { path: path.to_path_buf(), title: title_of(path), ..v.clone() };
                     let segments = p.segments.iter().filter(|s| s.video == id).cloned().collect();
                     Ok((video, segments, true))
                 }
-                None => analyse_video(path, id, cfg, detector.as_mut()).map(|(v, s)| (v, s, false)),
+                None => analyse_video(path, id, cfg, &mut detectors).map(|(v, s)| (v, s, false)),
             }
         });
         match result {

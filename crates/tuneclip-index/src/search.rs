@@ -34,6 +34,7 @@ impl Default for ClipQuery {
 }
 
 /// Which segments a query may return (beyond the built-in rules: long enough, not blank).
+/// The default skips segments with burnt-in subtitles.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ClipFilter {
     /// Never from these videos.
@@ -42,6 +43,9 @@ pub struct ClipFilter {
     pub only_videos: HashSet<String>,
     /// Never these `(video id, segment ordinal)` (e.g. already used in a playlist).
     pub exclude_segments: HashSet<(String, u32)>,
+    /// Also return segments with burnt-in subtitles (skipped by default: a background
+    /// video should not talk over the song).
+    pub allow_subtitled: bool,
 }
 
 impl ClipFilter {
@@ -49,6 +53,7 @@ impl ClipFilter {
         !self.exclude_videos.contains(&s.video.0)
             && (self.only_videos.is_empty() || self.only_videos.contains(&s.video.0))
             && !self.exclude_segments.contains(&(s.video.0.clone(), s.ordinal))
+            && (self.allow_subtitled || s.stats.subtitles.is_none())
     }
 }
 
@@ -226,6 +231,7 @@ mod tests {
                 brightness: 100.0,
                 colourfulness: 10.0,
                 blank: false,
+                subtitles: None,
             },
             embedding: e,
         }
@@ -261,6 +267,24 @@ mod tests {
             segments,
             failures: vec![],
         }
+    }
+
+    #[test]
+    fn subtitled_segments_are_skipped_unless_allowed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut talking = seg("talk", 0, 0.0, 6.0, [1.0, 0.0, 0.0]);
+        talking.stats.subtitles = Some(tuneclip_core::Rect::new(100, 600, 400, 40));
+        let quiet = seg("quiet", 0, 0.0, 6.0, [1.0, 0.3, 0.0]);
+        Snapshot::publish(dir.path(), &catalogue(vec![talking, quiet])).expect("publish");
+        let index = Index::load_current(dir.path(), "test-v1").expect("load");
+        let q = ClipQuery { k: 2, clip_duration_s: 4.0, max_per_video: 1, ..ClipQuery::default() };
+        let ids = |q: &ClipQuery| -> Vec<String> {
+            index.best_clips_for_song("song1", q).expect("search").iter().map(|c| c.video.0.clone()).collect()
+        };
+        assert_eq!(ids(&q), vec!["quiet"]);
+        let mut allow = q.clone();
+        allow.filter.allow_subtitled = true;
+        assert_eq!(ids(&allow), vec!["talk", "quiet"]);
     }
 
     #[test]

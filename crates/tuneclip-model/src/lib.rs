@@ -89,7 +89,14 @@ mod tests {
     }
 
     fn segment(motion: f32, len_s: f64) -> SegmentStats {
-        SegmentStats { range: TimeRange::new(0.0, len_s), motion, brightness: 120.0, colourfulness: 45.0, blank: false }
+        SegmentStats {
+            range: TimeRange::new(0.0, len_s),
+            motion,
+            brightness: 120.0,
+            colourfulness: 45.0,
+            blank: false,
+            subtitles: None,
+        }
     }
 
     #[test]

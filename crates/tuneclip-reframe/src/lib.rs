@@ -341,6 +341,7 @@ mod tests {
                 .collect(),
             faces: vec![],
             faces_analysed: false,
+            text_analysed: false,
         }
     }
 

@@ -18,6 +18,10 @@ pub struct SegmentStats {
     pub colourfulness: f32,
     /// Almost no picture: dark and flat.
     pub blank: bool,
+    /// The subtitle band (source pixels) when burnt-in subtitles were found; set by
+    /// ingest, which runs the text detector (`None` when it did not look).
+    #[serde(default)]
+    pub subtitles: Option<Rect>,
 }
 
 /// Where the eye goes in one sampled frame, in source pixels.
@@ -32,8 +36,9 @@ pub struct FrameSaliency {
 
 /// Version of the video analysis: bump it when what `analyse` computes changes, so that
 /// incremental rebuilds analyse again instead of reusing stale results.
-/// 1: hard cuts only; 2: typed transitions, segments between them; 3: logos.
-pub const ANALYSIS_VERSION: u32 = 3;
+/// 1: hard cuts only; 2: typed transitions, segments between them; 3: logos;
+/// 4: subtitle bands per segment.
+pub const ANALYSIS_VERSION: u32 = 4;
 
 /// Everything tuneclip knows about a video after analysis.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -65,6 +70,9 @@ pub struct VideoAnalysis {
     /// Whether a face detector looked at this video (an empty `faces` then means none).
     #[serde(default)]
     pub faces_analysed: bool,
+    /// Whether a text detector looked for subtitles (segments' `subtitles`).
+    #[serde(default)]
+    pub text_analysed: bool,
 }
 
 /// Hasler–Süsstrunk colourfulness of `area` in one frame (0 grey .. ~150 vivid).
@@ -253,6 +261,7 @@ pub fn analyse(video: &SampledVideo) -> VideoAnalysis {
             brightness,
             colourfulness: colour / n,
             blank: brightness < 20.0 && sd < 8.0,
+            subtitles: None,
         });
     }
     VideoAnalysis {
@@ -267,6 +276,7 @@ pub fn analyse(video: &SampledVideo) -> VideoAnalysis {
         saliency,
         faces: Vec::new(),
         faces_analysed: false,
+        text_analysed: false,
     }
 }
 

@@ -75,7 +75,7 @@ impl Face {
 /// ONNX Runtime allows one environment per process.
 static ENVIRONMENT: OnceLock<Result<ort::environment::Environment, String>> = OnceLock::new();
 
-fn environment(lib: &Path) -> Result<&'static ort::environment::Environment, FaceError> {
+pub(crate) fn environment(lib: &Path) -> Result<&'static ort::environment::Environment, FaceError> {
     ENVIRONMENT
         .get_or_init(|| {
             if !lib.is_file() {

@@ -18,6 +18,8 @@ pub use analysis::{
 };
 pub use borders::{detect_active_area, refine_active_area};
 pub mod logos;
+pub mod text;
+pub use text::{SubtitleBand, TextDetector, TextDetectorConfig, subtitle_band};
 pub mod transitions;
 pub use cuts::{CutDetectorConfig, detect_cuts, frame_change, histogram_distance};
 pub use faces::{Face, FaceDetector, FaceDetectorConfig, FaceError, FaceTrack, link_tracks};

@@ -3,5 +3,6 @@
 mod borders;
 mod faces;
 mod logos;
+mod subtitles;
 mod transition_clips;
 mod transitions;
