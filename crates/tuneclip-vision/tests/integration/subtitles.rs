@@ -64,3 +64,74 @@ fn subtitle_bands_are_found_on_subtitled_shots_only() {
     }
     assert_eq!((found, false_alarms), (2, 0));
 }
+
+/// More footage: Big Buck Bunny (animation) with subtitles for its first 3.2 s and a
+/// line at the top for one second, and carphone (a talking head) subtitled for its first
+/// 2 s; the windows after them are clean. Rates over every window of both tests are
+/// printed; each window must be right.
+#[test]
+fn subtitles_on_animation_and_a_talking_head() {
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../index-data");
+    let mut detector = TextDetectorConfig::from_data_dir(&data).build().expect("run setup.sh first");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let font = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
+    let draw = |lines: &[(f64, f64, &str, &str)]| {
+        lines
+            .iter()
+            .map(|(a, b, text, y)| {
+                format!(
+                    "drawtext=fontfile={font}:text='{text}':x=(w-tw)/2:y={y}:fontsize=h/16:fontcolor=white:borderw=2:bordercolor=black:enable='between(t,{a},{b})'"
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    type Window = (f64, f64, bool);
+    let cases: [(&str, String, Vec<Window>); 2] = [
+        (
+            "bigbuckbunny.mp4",
+            draw(&[
+                (0.0, 1.6, "The forest is quiet this morning", "h-th-h/20"),
+                (1.6, 3.2, "Too quiet, if you ask me", "h-th-h/20"),
+                (3.4, 4.6, "Later that day", "h/20"),
+            ]),
+            vec![(0.1, 1.5, true), (1.7, 3.1, true), (3.5, 4.5, true)],
+        ),
+        (
+            "carphone.mp4",
+            draw(&[(0.0, 2.0, "I am on my way home now", "h-th-h/20")]),
+            vec![(0.1, 1.9, true), (2.2, 3.9, false)],
+        ),
+    ];
+    let (mut hits, mut subtitled, mut false_alarms, mut clean) = (0, 0, 0, 0);
+    for (name, filter, windows) in cases {
+        let src = data.join("assets/media").join(name);
+        let out = tmp.path().join(name);
+        let status = Command::new("ffmpeg")
+            .args(["-hide_banner", "-loglevel", "error", "-y", "-i"])
+            .arg(&src)
+            .args(["-vf", &filter, "-c:v", "libx264", "-preset", "veryfast", "-crf", "20", "-an"])
+            .arg(&out)
+            .status()
+            .expect("ffmpeg CLI");
+        assert!(status.success());
+        let info = tuneclip_media::video::probe(&out).expect("probe");
+        for (a, b, truth) in windows {
+            let cfg = SamplingConfig { fps: 3.0 / (b - a), width_px: info.width.min(640) };
+            let frames = sample_range(&out, cfg, Some(TimeRange::new(a, b))).expect("decodes").frames;
+            let frames: Vec<_> = frames.into_iter().take(3).collect();
+            let boxes: Vec<_> = frames.iter().map(|f| detector.detect(f).expect("inference")).collect();
+            let band = subtitle_band(&frames, &boxes);
+            eprintln!("{name} {a}-{b} s (subtitled: {truth}): band {band:?}");
+            if truth {
+                subtitled += 1;
+                hits += usize::from(band.is_some());
+            } else {
+                clean += 1;
+                false_alarms += usize::from(band.is_some());
+            }
+        }
+    }
+    eprintln!("subtitled windows found {hits}/{subtitled}, clean windows flagged {false_alarms}/{clean}");
+    assert_eq!((hits, false_alarms), (subtitled, 0));
+}
