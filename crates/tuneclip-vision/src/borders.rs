@@ -9,21 +9,20 @@ pub fn detect_active_area(frames: &[SampledFrame], black_luma: f32) -> Rect {
     let Some(first) = frames.first() else { return Rect::new(0, 0, 0, 0) };
     let (w, h) = (first.width, first.height);
     // Every 2nd frame is plenty: bars do not come and go.
-    let frames: Vec<SampledFrame> =
-        frames.iter().step_by(2).filter(|f| f.width == w && f.height == h).cloned().collect();
+    let frames: Vec<&SampledFrame> = frames.iter().step_by(2).filter(|f| f.width == w && f.height == h).collect();
     // A bar is at most 40% of the frame on each side (a 9:16 picture pillarboxed in
     // 16:9 has 34%); a wider flat area is picture.
-    refine_active_area(Rect::new(0, 0, w, h), &frames, black_luma, (w / 5, h / 5))
+    scan_bars(Rect::new(0, 0, w, h), &frames, black_luma, (w / 5, h / 5))
 }
 
 /// Whether line `i` of every frame is bar: dark (brightest pixel below `black_luma`) or
 /// one solid colour that does not change from frame to frame (a coloured bar).
 /// `line(f, i)` yields the RGB pixels of line `i` of frame `f`.
-fn is_bar<'a>(
-    frames: &'a [SampledFrame],
+fn is_bar(
+    frames: &[&SampledFrame],
     i: u32,
     black_luma: f32,
-    line: impl Fn(&'a SampledFrame, u32) -> Vec<[u8; 3]>,
+    line: impl Fn(&SampledFrame, u32) -> Vec<[u8; 3]>,
 ) -> bool {
     let luma = |p: [u8; 3]| 0.299 * f32::from(p[0]) + 0.587 * f32::from(p[1]) + 0.114 * f32::from(p[2]);
     let first = frames.first().map(|f| line(f, i)).unwrap_or_default();
@@ -39,6 +38,11 @@ fn is_bar<'a>(
 /// far inside it, that is not bar in every frame. Bars may be black or any solid
 /// colour. Returns `coarse` when the frames are not at source size.
 pub fn refine_active_area(coarse: Rect, full: &[SampledFrame], black_luma: f32, margin: (u32, u32)) -> Rect {
+    scan_bars(coarse, &full.iter().collect::<Vec<_>>(), black_luma, margin)
+}
+
+/// [`refine_active_area`] over borrowed frames (the analysis frames are not copied).
+fn scan_bars(coarse: Rect, full: &[&SampledFrame], black_luma: f32, margin: (u32, u32)) -> Rect {
     let Some(first) = full.first() else { return coarse };
     let (w, h) = (first.width, first.height);
     if full.iter().any(|f| f.width != w || f.height != h) || coarse.right() > w || coarse.bottom() > h {

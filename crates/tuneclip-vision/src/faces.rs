@@ -75,7 +75,7 @@ impl Face {
 /// ONNX Runtime allows one environment per process.
 static ENVIRONMENT: OnceLock<Result<ort::environment::Environment, String>> = OnceLock::new();
 
-pub(crate) fn environment(lib: &Path) -> Result<&'static ort::environment::Environment, FaceError> {
+fn environment(lib: &Path) -> Result<&'static ort::environment::Environment, FaceError> {
     ENVIRONMENT
         .get_or_init(|| {
             if !lib.is_file() {
@@ -85,6 +85,39 @@ pub(crate) fn environment(lib: &Path) -> Result<&'static ort::environment::Envir
         })
         .as_ref()
         .map_err(|reason| FaceError::Runtime { path: lib.to_path_buf(), reason: reason.clone() })
+}
+
+/// An ONNX Runtime session for `model` (one intra-op thread: ingest parallelises
+/// across files, not inside a frame).
+pub(crate) fn open_session(lib: &Path, model: &Path) -> Result<ort::session::Session, FaceError> {
+    let env = environment(lib)?;
+    if !model.is_file() {
+        return Err(FaceError::Model { path: model.to_path_buf(), reason: "file not found".into() });
+    }
+    let model_err = |e: String| FaceError::Model { path: model.to_path_buf(), reason: e };
+    ort::session::Session::builder(env)
+        .map_err(|e| model_err(e.to_string()))?
+        .with_intra_threads(1)
+        .map_err(|e| model_err(e.to_string()))?
+        .commit_from_file(model)
+        .map_err(|e| model_err(e.to_string()))
+}
+
+/// `frame` as planar `[3, ph, pw]` values (`value(byte)` per channel), zero-padded (not
+/// scaled) to multiples of 32 so that detections come out in frame pixels.
+pub(crate) fn padded_planes(frame: &SampledFrame, value: impl Fn(u8) -> f32) -> (Vec<f32>, usize, usize) {
+    let (w, h) = (frame.width as usize, frame.height as usize);
+    let (pw, ph) = (w.div_ceil(32) * 32, h.div_ceil(32) * 32);
+    let mut input = vec![0f32; 3 * pw * ph];
+    for y in 0..h {
+        for x in 0..w {
+            let p = (y * w + x) * 3;
+            for c in 0..3 {
+                input[c * pw * ph + y * pw + x] = value(frame.rgb[p + c]);
+            }
+        }
+    }
+    (input, pw, ph)
 }
 
 /// A loaded CenterFace session.
@@ -101,34 +134,14 @@ impl std::fmt::Debug for FaceDetector {
 
 impl FaceDetector {
     pub fn new(config: FaceDetectorConfig) -> Result<Self, FaceError> {
-        let env = environment(&config.onnxruntime_lib)?;
-        if !config.model.is_file() {
-            return Err(FaceError::Model { path: config.model.clone(), reason: "file not found".into() });
-        }
-        let model_err = |e: String| FaceError::Model { path: config.model.clone(), reason: e };
-        let session = ort::session::Session::builder(env)
-            .map_err(|e| model_err(e.to_string()))?
-            .with_intra_threads(1)
-            .map_err(|e| model_err(e.to_string()))?
-            .commit_from_file(&config.model)
-            .map_err(|e| model_err(e.to_string()))?;
+        let session = open_session(&config.onnxruntime_lib, &config.model)?;
         Ok(Self { config, session })
     }
 
     /// Faces in one RGB frame (coordinates in the frame's pixels).
     pub fn detect(&mut self, frame: &SampledFrame) -> Result<Vec<Face>, FaceError> {
         let (w, h) = (frame.width as usize, frame.height as usize);
-        // Pad (not scale) to multiples of 32 so boxes come out in frame pixels.
-        let (pw, ph) = (w.div_ceil(32) * 32, h.div_ceil(32) * 32);
-        let mut input = vec![0f32; 3 * pw * ph];
-        for y in 0..h {
-            for x in 0..w {
-                let p = (y * w + x) * 3;
-                for c in 0..3 {
-                    input[c * pw * ph + y * pw + x] = f32::from(frame.rgb[p + c]);
-                }
-            }
-        }
+        let (input, pw, ph) = padded_planes(frame, f32::from);
         let tensor = ort::value::TensorRef::from_array_view(([1usize, 3, ph, pw], input.as_slice()))
             .map_err(|e| FaceError::Inference(e.to_string()))?;
         let outputs = self.session.run(ort::inputs![tensor]).map_err(|e| FaceError::Inference(e.to_string()))?;

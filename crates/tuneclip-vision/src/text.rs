@@ -13,7 +13,7 @@
 //! whether the band's pixels change between frames (text that follows speech) is
 //! reported beside it.
 
-use crate::faces::{FaceError, environment};
+use crate::faces::{FaceError, open_session, padded_planes};
 use std::path::{Path, PathBuf};
 use tuneclip_core::Rect;
 use tuneclip_media::video::SampledFrame;
@@ -52,34 +52,14 @@ impl std::fmt::Debug for TextDetector {
 
 impl TextDetector {
     pub fn new(config: TextDetectorConfig) -> Result<Self, FaceError> {
-        let env = environment(&config.onnxruntime_lib)?;
-        if !config.model.is_file() {
-            return Err(FaceError::Model { path: config.model.clone(), reason: "file not found".into() });
-        }
-        let model_err = |e: String| FaceError::Model { path: config.model.clone(), reason: e };
-        let session = ort::session::Session::builder(env)
-            .map_err(|e| model_err(e.to_string()))?
-            .with_intra_threads(1)
-            .map_err(|e| model_err(e.to_string()))?
-            .commit_from_file(&config.model)
-            .map_err(|e| model_err(e.to_string()))?;
+        let session = open_session(&config.onnxruntime_lib, &config.model)?;
         Ok(Self { config, session })
     }
 
     /// Text boxes in one RGB frame (frame pixels).
     pub fn detect(&mut self, frame: &SampledFrame) -> Result<Vec<Rect>, FaceError> {
         let (w, h) = (frame.width as usize, frame.height as usize);
-        // Pad (not scale) to multiples of 32 so boxes come out in frame pixels.
-        let (pw, ph) = (w.div_ceil(32) * 32, h.div_ceil(32) * 32);
-        let mut input = vec![0f32; 3 * pw * ph];
-        for y in 0..h {
-            for x in 0..w {
-                let p = (y * w + x) * 3;
-                for c in 0..3 {
-                    input[c * pw * ph + y * pw + x] = f32::from(frame.rgb[p + c]) / 127.5 - 1.0;
-                }
-            }
-        }
+        let (input, pw, ph) = padded_planes(frame, |v| f32::from(v) / 127.5 - 1.0);
         let tensor = ort::value::TensorRef::from_array_view(([1usize, 3, ph, pw], input.as_slice()))
             .map_err(|e| FaceError::Inference(e.to_string()))?;
         let outputs = self.session.run(ort::inputs![tensor]).map_err(|e| FaceError::Inference(e.to_string()))?;

@@ -9,6 +9,18 @@ use tuneclip_core::TimeRange;
 use tuneclip_media::video::{SamplingConfig, sample_range};
 use tuneclip_vision::{TextDetectorConfig, subtitle_band};
 
+/// Re-encode `src` through the ffmpeg CLI filter `filter` (the burnt-in text) to `out`.
+fn burn_in(src: &Path, filter: &str, out: &Path) {
+    let status = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-y", "-i"])
+        .arg(src)
+        .args(["-vf", filter, "-c:v", "libx264", "-preset", "veryfast", "-crf", "20", "-an"])
+        .arg(out)
+        .status()
+        .expect("ffmpeg CLI (run setup.sh)");
+    assert!(status.success(), "ffmpeg failed on {}", src.display());
+}
+
 #[test]
 fn subtitle_bands_are_found_on_subtitled_shots_only() {
     let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../index-data");
@@ -30,16 +42,8 @@ fn subtitle_bands_are_found_on_subtitled_shots_only() {
         })
         .collect::<Vec<_>>()
         .join(",");
-    let src = data.join("assets/media/bikes.mp4");
     let out = tmp.path().join("subtitled.mp4");
-    let status = Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-y", "-i"])
-        .arg(&src)
-        .args(["-vf", &filter, "-c:v", "libx264", "-preset", "veryfast", "-crf", "20", "-an"])
-        .arg(&out)
-        .status()
-        .expect("ffmpeg CLI");
-    assert!(status.success());
+    burn_in(&data.join("assets/media/bikes.mp4"), &filter, &out);
 
     // The shots of bikes.mp4, inside their cuts; the 2nd and 4th carry subtitles.
     let shots = [(0.1, 1.1, false), (1.3, 2.9, true), (3.1, 5.4, false), (5.6, 7.4, true), (7.6, 9.6, false)];
@@ -105,16 +109,8 @@ fn subtitles_on_animation_and_a_talking_head() {
     ];
     let (mut hits, mut subtitled, mut false_alarms, mut clean) = (0, 0, 0, 0);
     for (name, filter, windows) in cases {
-        let src = data.join("assets/media").join(name);
         let out = tmp.path().join(name);
-        let status = Command::new("ffmpeg")
-            .args(["-hide_banner", "-loglevel", "error", "-y", "-i"])
-            .arg(&src)
-            .args(["-vf", &filter, "-c:v", "libx264", "-preset", "veryfast", "-crf", "20", "-an"])
-            .arg(&out)
-            .status()
-            .expect("ffmpeg CLI");
-        assert!(status.success());
+        burn_in(&data.join("assets/media").join(name), &filter, &out);
         let info = tuneclip_media::video::probe(&out).expect("probe");
         for (a, b, truth) in windows {
             let cfg = SamplingConfig { fps: 3.0 / (b - a), width_px: info.width.min(640) };
