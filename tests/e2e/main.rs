@@ -259,6 +259,24 @@ async fn best_clips_through_the_real_server_render_vertical_h264() {
 
     let status = idx.status(pb::StatusRequest {}).await.expect("still serving").into_inner();
     assert_eq!((status.songs, status.videos, status.failures), (1, 2, 2));
+    assert_eq!(status.segment_search, "exact", "a small catalogue is searched exactly");
+
+    // The other way round: the one song comes back for either video, and for a segment.
+    let video_id = catalogue.videos[0].id.0.clone();
+    let songs = matcher
+        .best_songs(pb::BestSongsRequest { video_id: video_id.clone(), k: 3, ..Default::default() })
+        .await
+        .expect("BestSongs")
+        .into_inner();
+    assert_eq!(songs.songs.len(), 1);
+    assert_eq!(songs.songs[0].song_id, catalogue.songs[0].id.0);
+    let one = pb::BestSongsRequest { video_id: video_id.clone(), segment_ordinal: Some(0), k: 1 };
+    let seg = matcher.best_songs(one).await.expect("BestSongs for a segment").into_inner();
+    assert_eq!(seg.songs[0].song_id, catalogue.songs[0].id.0);
+    let missing = pb::BestSongsRequest { video_id: "nope".into(), ..Default::default() };
+    assert_eq!(matcher.best_songs(missing).await.expect_err("unknown video").code(), Code::NotFound);
+    let bad_segment = pb::BestSongsRequest { video_id, segment_ordinal: Some(9999), k: 1 };
+    assert_eq!(matcher.best_songs(bad_segment).await.expect_err("unknown segment").code(), Code::NotFound);
 
     let _ = stop.send(());
     server.await.expect("join").expect("clean shutdown");
@@ -347,14 +365,14 @@ async fn reload_under_load_fails_no_request_and_refuses_corruption() {
 
     // A corrupt newest snapshot: refused, and the good one keeps serving.
     let corrupt = Snapshot::publish(&root, catalogue).expect("publish a third");
-    let graph = corrupt.join("segments.hnsw.graph");
+    let graph = corrupt.join("segments.vec");
     let mut bytes = std::fs::read(&graph).expect("read");
     let mid = bytes.len() / 2;
     bytes[mid] ^= 0xff;
     std::fs::write(&graph, bytes).expect("write");
     let err = idx.reload(pb::ReloadRequest {}).await.expect_err("corrupt snapshot");
     assert_eq!(err.code(), Code::FailedPrecondition, "{err:?}");
-    assert!(err.message().contains("segments.hnsw.graph"), "{}", err.message());
+    assert!(err.message().contains("segments.vec"), "{}", err.message());
     let serving = idx.status(pb::StatusRequest {}).await.expect("status").into_inner().snapshot;
     assert_eq!(serving, after);
     let mut c = matcher.clone();

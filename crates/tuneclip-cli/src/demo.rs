@@ -91,7 +91,7 @@ pub fn prepare(data: &Path) -> Result<(PathBuf, PathBuf)> {
 pub async fn run(data: &Path, model: &tuneclip_model::Embedder, clip_s: f64, k: u32) -> Result<()> {
     eprintln!("demo: preparing catalogue under {}", data.join("demo").display());
     let (songs, videos) = prepare(data)?;
-    ingest_and_publish(data, model, &[songs], &[videos])?;
+    ingest_and_publish(data, model, &[songs], &[videos], crate::Mode::Replace, 0)?;
     let engine = load_engine(data, model)?;
     let (listener, addr) = tuneclip_server::bind(([127, 0, 0, 1], 0).into()).await?;
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();

@@ -45,12 +45,26 @@ enum Command {
         #[arg(long, env = "TUNECLIP_K", default_value_t = 2)]
         k: u32,
     },
-    /// Ingest songs and videos (files or directories) and publish a new snapshot.
+    /// Rebuild: the catalogue becomes exactly these songs and videos (files, directory
+    /// trees, or a manifest), published as a new snapshot. Files already in the served
+    /// snapshot, or finished by an interrupted rebuild, are not analysed again.
     Ingest {
-        #[arg(long, num_args = 1.., required = true)]
-        songs: Vec<PathBuf>,
-        #[arg(long, num_args = 1.., required = true)]
-        videos: Vec<PathBuf>,
+        #[command(flatten)]
+        files: FileArgs,
+    },
+    /// Add songs and videos to the served catalogue (nothing already there is dropped
+    /// or analysed again) and publish a new snapshot.
+    Add {
+        #[command(flatten)]
+        files: FileArgs,
+    },
+    /// Remove songs or videos (by id or source path) from the served catalogue and
+    /// publish a new snapshot; nothing is analysed.
+    Remove {
+        #[arg(long, num_args = 1..)]
+        songs: Vec<String>,
+        #[arg(long, num_args = 1..)]
+        videos: Vec<String>,
     },
     /// Serve the current snapshot over gRPC until Ctrl-C.
     Serve {
@@ -74,6 +88,62 @@ enum Command {
     },
 }
 
+/// Songs and videos to ingest.
+#[derive(Debug, clap::Args)]
+struct FileArgs {
+    /// Song files or directories (searched recursively).
+    #[arg(long, num_args = 1..)]
+    songs: Vec<PathBuf>,
+    /// Video files or directories (searched recursively).
+    #[arg(long, num_args = 1..)]
+    videos: Vec<PathBuf>,
+    /// A manifest: one `song PATH` or `video PATH` per line (`#` comments, blank lines
+    /// allowed; relative paths are relative to the manifest).
+    #[arg(long)]
+    manifest: Option<PathBuf>,
+    /// Files analysed at once (0: one per core).
+    #[arg(long, env = "TUNECLIP_WORKERS", default_value_t = 0)]
+    workers: usize,
+}
+
+impl FileArgs {
+    fn collect(&self) -> Result<(Vec<PathBuf>, Vec<PathBuf>)> {
+        let (mut songs, mut videos) = (expand(&self.songs)?, expand(&self.videos)?);
+        if let Some(m) = &self.manifest {
+            let (s, v) = read_manifest(m)?;
+            songs.extend(s);
+            videos.extend(v);
+        }
+        if songs.is_empty() && videos.is_empty() {
+            anyhow::bail!("nothing to ingest: give --songs, --videos or --manifest");
+        }
+        Ok((songs, videos))
+    }
+}
+
+/// `song PATH` / `video PATH` lines.
+fn read_manifest(path: &Path) -> Result<(Vec<PathBuf>, Vec<PathBuf>)> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read manifest {}", path.display()))?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    let (mut songs, mut videos) = (Vec::new(), Vec::new());
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (kind, file) = line.split_once(char::is_whitespace).ok_or_else(|| {
+            anyhow::anyhow!("{}:{}: expected `song PATH` or `video PATH`, found {line:?}", path.display(), n + 1)
+        })?;
+        let file = base.join(file.trim());
+        match kind {
+            "song" => songs.push(file),
+            "video" => videos.push(file),
+            other => anyhow::bail!("{}:{}: unknown kind {other:?} (expected song or video)", path.display(), n + 1),
+        }
+    }
+    Ok((songs, videos))
+}
+
 /// Snapshots kept after a publish (the current one is always kept).
 const KEEP_SNAPSHOTS: usize = 3;
 
@@ -81,6 +151,8 @@ pub(crate) fn snapshots_dir(data: &Path) -> PathBuf {
     data.join("snapshots")
 }
 
+/// Files named, and every file under the directories named (recursively, sorted,
+/// hidden entries skipped).
 fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     for p in paths {
@@ -88,10 +160,10 @@ fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
             let mut entries: Vec<PathBuf> = std::fs::read_dir(p)
                 .with_context(|| format!("cannot list {}", p.display()))?
                 .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.is_file())
+                .filter(|p| !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
                 .collect();
             entries.sort();
-            out.extend(entries);
+            out.extend(expand(&entries)?);
         } else {
             out.push(p.clone());
         }
@@ -107,31 +179,64 @@ pub(crate) fn embedder(model: Option<&Path>) -> Result<Embedder> {
     }
 }
 
+/// How a rebuild treats what is already served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// The catalogue becomes exactly the files given.
+    Replace,
+    /// The files given are added to what is served.
+    Add,
+}
+
 pub(crate) fn ingest_and_publish(
     data: &Path,
     model: &Embedder,
     songs: &[PathBuf],
     videos: &[PathBuf],
+    mode: Mode,
+    workers: usize,
 ) -> Result<PathBuf> {
     let faces = FaceDetectorConfig::from_data_dir(data);
     let text = tuneclip_vision::TextDetectorConfig::from_data_dir(data);
     if !faces.model.is_file() {
         eprintln!("no face model at {} (run setup.sh): videos are analysed without faces", faces.model.display());
     }
+    let staging = data.join("staging");
     let cfg = IngestConfig {
         faces: faces.model.is_file().then_some(faces),
         text: text.model.is_file().then_some(text),
         model: model.clone(),
+        workers,
+        staging: Some(staging.clone()),
         ..IngestConfig::default()
     };
     // Files already in the served snapshot (same content hash) are not analysed again.
     let previous = Snapshot::current_catalogue(&snapshots_dir(data)).ok();
-    let (catalogue, stats) = ingest_incremental(&expand(songs)?, &expand(videos)?, &cfg, previous.as_ref());
+    if mode == Mode::Add && previous.is_none() && Snapshot::current(&snapshots_dir(data)).is_ok() {
+        anyhow::bail!(
+            "the served snapshot cannot be read, so nothing can be added to it; rebuild with `tuneclip ingest`"
+        );
+    }
+    let (mut catalogue, stats) = ingest_incremental(&expand(songs)?, &expand(videos)?, &cfg, previous.as_ref());
     eprintln!("ingest: {} analysed, {} reused unchanged, {} failed", stats.analysed, stats.reused, stats.failed);
     for f in &catalogue.failures {
         eprintln!("skipped {}: {}", f.path.display(), f.reason);
     }
-    let dir = Snapshot::publish(&snapshots_dir(data), &catalogue)?;
+    if mode == Mode::Add
+        && let Some(prev) = &previous
+    {
+        catalogue.keep_missing_from(prev);
+    }
+    let dir = publish(data, &catalogue)?;
+    write_report(data, &dir, &catalogue, Some(stats))?;
+    tuneclip_index::clear_staging(&staging)?;
+    Ok(dir)
+}
+
+/// Publish `catalogue`, prune old snapshots, say what happened.
+fn publish(data: &Path, catalogue: &tuneclip_index::Catalogue) -> Result<PathBuf> {
+    let opts = tuneclip_index::PublishOptions { progress: true, ..Default::default() };
+    let dir = Snapshot::publish_with(&snapshots_dir(data), catalogue, &opts)?;
     for old in Snapshot::prune(&snapshots_dir(data), KEEP_SNAPSHOTS)? {
         eprintln!("removed old snapshot {}", old.display());
     }
@@ -143,6 +248,52 @@ pub(crate) fn ingest_and_publish(
         catalogue.segments.len(),
         catalogue.failures.len()
     );
+    Ok(dir)
+}
+
+/// The quarantine report of a rebuild: `reports/<snapshot>.json` with every failed
+/// file and why, beside the counts.
+fn write_report(
+    data: &Path,
+    snapshot: &Path,
+    catalogue: &tuneclip_index::Catalogue,
+    stats: Option<tuneclip_index::IngestStats>,
+) -> Result<()> {
+    let dir = data.join("reports");
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let name = snapshot.file_name().map_or_else(|| "snapshot".into(), |n| n.to_string_lossy().into_owned());
+    let report = serde_json::json!({
+        "snapshot": name,
+        "songs": catalogue.songs.len(),
+        "videos": catalogue.videos.len(),
+        "segments": catalogue.segments.len(),
+        "analysed": stats.map(|s| s.analysed),
+        "reused": stats.map(|s| s.reused),
+        "failures": catalogue.failures.iter().map(|f| serde_json::json!({"path": f.path, "reason": f.reason})).collect::<Vec<_>>(),
+    });
+    let path = dir.join(format!("{name}.json"));
+    std::fs::write(&path, serde_json::to_vec_pretty(&report)?)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    if !catalogue.failures.is_empty() {
+        eprintln!("{} failed files listed in {}", catalogue.failures.len(), path.display());
+    }
+    Ok(())
+}
+
+/// Remove songs and videos from the served catalogue and publish the rest.
+fn remove_and_publish(data: &Path, songs: &[String], videos: &[String]) -> Result<PathBuf> {
+    if songs.is_empty() && videos.is_empty() {
+        anyhow::bail!("nothing to remove: give --songs or --videos (ids or source paths)");
+    }
+    let mut catalogue = Snapshot::current_catalogue(&snapshots_dir(data))?;
+    let (gone_songs, gone_videos) = (catalogue.remove_songs(songs), catalogue.remove_videos(videos));
+    let asked = songs.len() + videos.len();
+    eprintln!("remove: {} songs, {} videos ({} asked)", gone_songs.len(), gone_videos.len(), asked);
+    if gone_songs.len() + gone_videos.len() == 0 {
+        anyhow::bail!("none of {asked} ids or paths is in the served catalogue; nothing published");
+    }
+    let dir = publish(data, &catalogue)?;
+    write_report(data, &dir, &catalogue, None)?;
     Ok(dir)
 }
 
@@ -247,7 +398,15 @@ async fn main() -> Result<()> {
     let model = embedder(cli.model.as_deref())?;
     match cli.command {
         Command::Demo { clip_s, k } => demo::run(&cli.data_dir, &model, clip_s, k).await,
-        Command::Ingest { songs, videos } => ingest_and_publish(&cli.data_dir, &model, &songs, &videos).map(|_| ()),
+        Command::Ingest { files } => {
+            let (songs, videos) = files.collect()?;
+            ingest_and_publish(&cli.data_dir, &model, &songs, &videos, Mode::Replace, files.workers).map(|_| ())
+        }
+        Command::Add { files } => {
+            let (songs, videos) = files.collect()?;
+            ingest_and_publish(&cli.data_dir, &model, &songs, &videos, Mode::Add, files.workers).map(|_| ())
+        }
+        Command::Remove { songs, videos } => remove_and_publish(&cli.data_dir, &songs, &videos).map(|_| ()),
         Command::Serve { addr } => {
             let engine = load_engine(&cli.data_dir, &model)?;
             let (listener, local) = tuneclip_server::bind(addr).await?;

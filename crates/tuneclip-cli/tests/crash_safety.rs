@@ -26,11 +26,25 @@ fn make_media(dir: &Path) -> (PathBuf, PathBuf) {
     (songs, videos)
 }
 
-fn ingest(data: &Path, songs: &Path, videos: &Path) -> Command {
+fn tuneclip(data: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tuneclip"));
-    cmd.arg("--data-dir").arg(data).arg("ingest").arg("--songs").arg(songs).arg("--videos").arg(videos);
+    cmd.arg("--data-dir").arg(data);
     cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
     cmd
+}
+
+fn ingest(data: &Path, songs: &Path, videos: &Path) -> Command {
+    let mut cmd = tuneclip(data);
+    cmd.arg("ingest").arg("--songs").arg(songs).arg("--videos").arg(videos);
+    cmd
+}
+
+/// Run to completion and return what it printed on stderr.
+fn run_ok(mut cmd: Command) -> String {
+    let out = cmd.stderr(std::process::Stdio::piped()).output().expect("run");
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "failed: {err}");
+    err
 }
 
 /// The served snapshot loads, verifies and answers the same query as `expected`.
@@ -78,4 +92,63 @@ fn killed_rebuilds_never_damage_the_served_snapshot() {
         .filter(|e| e.file_name().to_string_lossy().starts_with(".tmp-"))
         .collect();
     assert!(leftovers.is_empty(), "temporary directories left behind: {leftovers:?}");
+}
+
+#[test]
+fn a_killed_rebuild_resumes_and_the_catalogue_changes_without_a_full_rebuild() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (songs, videos) = make_media(tmp.path());
+    let extra = tmp.path().join("extra");
+    std::fs::create_dir_all(&extra).expect("mkdir");
+    let shot = |s: &str| tuneclip_media::synth::ShotSpec { source: s.into(), seconds: 3.0 };
+    let second = extra.join("w.mp4");
+    tuneclip_media::synth::make_video(
+        &second,
+        320,
+        180,
+        &[shot("smptebars=size=320x180:rate=25"), shot("cellauto=size=320x180:rate=25")],
+        None,
+    )
+    .expect("video");
+    let data = tmp.path().join("data");
+    let root = data.join("snapshots");
+
+    // Killed right after its first finished file: nothing is published, and that file
+    // is not analysed again by the next run (one worker, so exactly one was staged).
+    let mut killed = ingest(&data, &songs, &videos);
+    killed.env("TUNECLIP_FAILPOINT", "ingest:staged").env("TUNECLIP_WORKERS", "1");
+    assert!(!killed.status().expect("run").success(), "the failpoint did not fire");
+    assert!(Snapshot::current(&root).is_err(), "a killed first rebuild published something");
+    let said = run_ok(ingest(&data, &songs, &videos));
+    assert!(said.contains("1 analysed, 1 reused"), "resumed run said: {said}");
+    assert!(!data.join("staging").exists(), "staging kept after a publish");
+    let report = std::fs::read_dir(data.join("reports")).expect("reports").count();
+    assert_eq!(report, 1, "one quarantine report per publish");
+
+    // Add a video: the served one is kept and not analysed again.
+    let mut add = tuneclip(&data);
+    add.arg("add").arg("--videos").arg(&second);
+    let said = run_ok(add);
+    assert!(said.contains("1 analysed, 0 reused"), "add said: {said}");
+    let index = Index::load_current(&root, tuneclip_model::MODEL_VERSION).expect("load");
+    assert_eq!((index.catalogue.songs.len(), index.catalogue.videos.len()), (1, 2));
+    let before = index.catalogue.segments.len();
+    let w_id = index.catalogue.videos.iter().find(|v| v.path == second).expect("added").id.clone();
+    let w_segments = index.catalogue.segments.iter().filter(|s| s.video == w_id).count();
+    assert!(w_segments > 0);
+
+    // Remove it again by path: its segments go, nothing else changes.
+    let mut remove = tuneclip(&data);
+    remove.arg("remove").arg("--videos").arg(&second);
+    run_ok(remove);
+    let index = Index::load_current(&root, tuneclip_model::MODEL_VERSION).expect("load");
+    assert_eq!(index.catalogue.videos.len(), 1);
+    assert_eq!(index.catalogue.segments.len(), before - w_segments);
+    assert!(index.catalogue.segments.iter().all(|s| s.video != w_id));
+    // Removing what is not there publishes nothing and says so.
+    let current = Snapshot::current(&root).expect("current");
+    let mut again = tuneclip(&data);
+    again.arg("remove").arg("--videos").arg("no-such-id");
+    assert!(!again.status().expect("run").success());
+    assert_eq!(Snapshot::current(&root).expect("current"), current);
 }

@@ -2,6 +2,7 @@ use crate::{Result, io_err};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use tuneclip_audio::SongAnalysis;
@@ -20,6 +21,8 @@ pub struct SongEntry {
     pub title: String,
     /// Features, beats, loudness, chroma and the highlight window.
     pub analysis: SongAnalysis,
+    /// Kept in the snapshot's vector file, not in its catalogue JSON.
+    #[serde(default)]
     pub embedding: Embedding,
 }
 
@@ -36,6 +39,8 @@ pub struct SegmentEntry {
     pub video: ContentId,
     pub ordinal: u32,
     pub stats: SegmentStats,
+    /// Kept in the snapshot's vector file, not in its catalogue JSON.
+    #[serde(default)]
     pub embedding: Embedding,
 }
 
@@ -64,6 +69,43 @@ impl Catalogue {
     pub fn video(&self, id: &str) -> Option<&VideoEntry> {
         self.videos.iter().find(|v| v.id.0 == id)
     }
+
+    /// Drop the videos whose id or source path is in `keys`, with their segments; the
+    /// rest (embeddings included) stays as it is, so no file is analysed again. Returns
+    /// the ids removed.
+    pub fn remove_videos(&mut self, keys: &[String]) -> Vec<ContentId> {
+        let gone: Vec<ContentId> = self
+            .videos
+            .iter()
+            .filter(|v| keys.iter().any(|k| *k == v.id.0 || Path::new(k) == v.path))
+            .map(|v| v.id.clone())
+            .collect();
+        self.videos.retain(|v| !gone.contains(&v.id));
+        self.segments.retain(|s| !gone.contains(&s.video));
+        gone
+    }
+
+    /// Drop the songs whose id or source path is in `keys`. Returns the ids removed.
+    pub fn remove_songs(&mut self, keys: &[String]) -> Vec<ContentId> {
+        let gone: Vec<ContentId> = self
+            .songs
+            .iter()
+            .filter(|s| keys.iter().any(|k| *k == s.id.0 || Path::new(k) == s.path))
+            .map(|s| s.id.clone())
+            .collect();
+        self.songs.retain(|s| !gone.contains(&s.id));
+        gone
+    }
+
+    /// Add `older`'s songs and videos (with their segments) that this catalogue lacks:
+    /// an incremental add keeps everything already served.
+    pub fn keep_missing_from(&mut self, older: &Catalogue) {
+        let songs: std::collections::HashSet<ContentId> = self.songs.iter().map(|s| s.id.clone()).collect();
+        let videos: std::collections::HashSet<ContentId> = self.videos.iter().map(|v| v.id.clone()).collect();
+        self.songs.extend(older.songs.iter().filter(|s| !songs.contains(&s.id)).cloned());
+        self.videos.extend(older.videos.iter().filter(|v| !videos.contains(&v.id)).cloned());
+        self.segments.extend(older.segments.iter().filter(|s| !videos.contains(&s.video)).cloned());
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -80,6 +122,12 @@ pub struct IngestConfig {
     /// The model songs and segments are embedded with (its version is recorded).
     pub model: Embedder,
     pub progress: bool,
+    /// Files analysed at once (each worker holds its own detectors); 0: one per core.
+    pub workers: usize,
+    /// Where each analysed file's result is kept as soon as it is done, so that a
+    /// rebuild killed part-way resumes without analysing those files again; `None`
+    /// keeps nothing. Cleared by the caller once a snapshot holding them is published.
+    pub staging: Option<PathBuf>,
 }
 
 impl Default for IngestConfig {
@@ -92,6 +140,8 @@ impl Default for IngestConfig {
             text: None,
             model: Embedder::Handcrafted,
             progress: true,
+            workers: 0,
+            staging: None,
         }
     }
 }
@@ -292,17 +342,109 @@ pub fn ingest(songs: &[PathBuf], videos: &[PathBuf], cfg: &IngestConfig) -> Cata
 pub struct IngestStats {
     /// Files analysed now.
     pub analysed: usize,
-    /// Files whose content was already in the previous catalogue: their analysis and
-    /// embeddings were reused, not recomputed.
+    /// Files whose content was already in the previous catalogue or in the staging
+    /// folder of an interrupted rebuild: their analysis and embeddings were reused, not
+    /// recomputed.
     pub reused: usize,
     pub failed: usize,
 }
 
-/// [`ingest`], reusing the entries of `previous` (e.g. the snapshot being served) for
-/// files whose content hash it already holds, when it was built by the same model (and,
-/// for videos, by the same analysis version and with face detection if it is asked for
-/// now). A rebuild therefore only
-/// analyses new or changed files.
+/// One file's finished result, as kept in the staging folder.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+enum Staged {
+    Song(SongEntry),
+    Video(VideoEntry, Vec<SegmentEntry>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Song,
+    Video,
+}
+
+/// Where a staged result lives: kind, content, and a hash of the model version, so that
+/// another model never picks it up.
+fn staged_path(dir: &Path, kind: Kind, id: &ContentId, model_version: &str) -> PathBuf {
+    let model = &hex::encode(Sha256::digest(model_version.as_bytes()))[..12];
+    let k = if kind == Kind::Song { "song" } else { "video" };
+    dir.join(format!("{k}-{}-{model}.json", id.0))
+}
+
+fn read_staged(path: &Path) -> Option<Staged> {
+    serde_json::from_slice(&std::fs::read(path).ok()?).ok()
+}
+
+/// Write atomically (temporary file + rename): a kill never leaves half a result.
+fn write_staged(path: &Path, staged: &Staged) {
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    let ok = serde_json::to_vec(staged)
+        .ok()
+        .is_some_and(|bytes| std::fs::write(&tmp, bytes).is_ok() && std::fs::rename(&tmp, path).is_ok());
+    if !ok {
+        let _ = std::fs::remove_file(&tmp);
+        tracing::warn!(path = %path.display(), "could not keep a staged result; a resumed rebuild will redo it");
+    }
+}
+
+/// Remove the staging folder's results (after a publish that holds them).
+pub fn clear_staging(dir: &Path) -> Result<()> {
+    match std::fs::remove_dir_all(dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(crate::IndexError::Io { path: dir.to_path_buf(), source: e }),
+    }
+}
+
+/// A catalogue indexed by id, for reuse lookups in O(1) per file.
+struct Lookup<'a> {
+    cat: &'a Catalogue,
+    songs: HashMap<&'a str, usize>,
+    videos: HashMap<&'a str, usize>,
+    segments: HashMap<&'a str, Vec<usize>>,
+}
+
+impl<'a> Lookup<'a> {
+    fn new(cat: &'a Catalogue) -> Self {
+        let mut segments: HashMap<&str, Vec<usize>> = HashMap::new();
+        for (i, s) in cat.segments.iter().enumerate() {
+            segments.entry(s.video.0.as_str()).or_default().push(i);
+        }
+        Self {
+            cat,
+            songs: cat.songs.iter().enumerate().map(|(i, s)| (s.id.0.as_str(), i)).collect(),
+            videos: cat.videos.iter().enumerate().map(|(i, v)| (v.id.0.as_str(), i)).collect(),
+            segments,
+        }
+    }
+    fn song(&self, id: &str) -> Option<&'a SongEntry> {
+        self.songs.get(id).map(|&i| &self.cat.songs[i])
+    }
+    fn video(&self, id: &str) -> Option<(&'a VideoEntry, Vec<SegmentEntry>)> {
+        let v = &self.cat.videos[*self.videos.get(id)?];
+        let segs = self
+            .segments
+            .get(id)
+            .map_or_else(Vec::new, |ix| ix.iter().map(|&i| self.cat.segments[i].clone()).collect());
+        Some((v, segs))
+    }
+}
+
+/// What one job produced: the entry, and whether it was reused.
+type Outcome = std::result::Result<(Staged, bool), Failure>;
+
+/// Whether a video analysis made earlier can stand for one made now.
+fn video_reusable(v: &VideoEntry, faces_wanted: bool, text_wanted: bool) -> bool {
+    v.analysis.version == tuneclip_vision::ANALYSIS_VERSION
+        && (v.analysis.faces_analysed || !faces_wanted)
+        && (v.analysis.text_analysed || !text_wanted)
+}
+
+/// [`ingest`], reusing the entries of `previous` (e.g. the snapshot being served) and of
+/// the staging folder for files whose content hash they already hold, when made by the
+/// same model (and, for videos, by the same analysis version, with face and text
+/// detection if those are asked for now). A rebuild therefore only analyses new or
+/// changed files, and one killed part-way resumes where it stopped. Files are analysed
+/// by `cfg.workers` threads; the catalogue keeps the input order whatever the timing.
 pub fn ingest_incremental(
     songs: &[PathBuf],
     videos: &[PathBuf],
@@ -310,82 +452,147 @@ pub fn ingest_incremental(
     previous: Option<&Catalogue>,
 ) -> (Catalogue, IngestStats) {
     let version = cfg.model.version();
-    let previous = previous.filter(|p| p.model_version == version);
-    let mut stats = IngestStats::default();
-    let mut cat = Catalogue { model_version: version, dim: cfg.model.dim(), ..Default::default() };
-    let bar = if cfg.progress { ProgressBar::new((songs.len() + videos.len()) as u64) } else { ProgressBar::hidden() };
+    let previous = previous.filter(|p| p.model_version == version).map(Lookup::new);
+    let previous = previous.as_ref();
+    let jobs: Vec<(Kind, &PathBuf)> =
+        songs.iter().map(|p| (Kind::Song, p)).chain(videos.iter().map(|p| (Kind::Video, p))).collect();
+    let bar = if cfg.progress { ProgressBar::new(jobs.len() as u64) } else { ProgressBar::hidden() };
     bar.set_style(
         ProgressStyle::with_template("{prefix:>6} [{bar:30}] {pos}/{len} {wide_msg}")
             .expect("valid template")
             .progress_chars("=> "),
     );
     bar.set_prefix("ingest");
-    let mut detectors = Detectors::build(cfg);
-    for path in songs {
-        bar.set_message(path.display().to_string());
-        let result = guarded(path, || {
-            let id = content_id(path).map_err(|e| e.to_string())?;
-            match previous.and_then(|p| p.song(&id.0)) {
-                Some(old) => Ok((SongEntry { path: path.to_path_buf(), title: title_of(path), ..old.clone() }, true)),
-                None => analyse_song(path, id, cfg).map(|s| (s, false)),
-            }
-        });
-        match result {
-            Ok((song, _)) if cat.songs.iter().any(|s| s.id == song.id) => {}
-            Ok((song, reused)) => {
-                if reused {
-                    stats.reused += 1
-                } else {
-                    stats.analysed += 1
-                }
-                cat.songs.push(song);
-            }
-            Err(f) => {
-                tracing::info!(path = %f.path.display(), reason = %f.reason, "song skipped");
-                stats.failed += 1;
-                cat.failures.push(f);
-            }
-        }
-        bar.inc(1);
+    if let Some(dir) = &cfg.staging
+        && let Err(e) = std::fs::create_dir_all(dir)
+    {
+        tracing::warn!(path = %dir.display(), error = %e, "no staging folder: an interrupted rebuild will start over");
     }
-    for path in videos {
-        bar.set_message(path.display().to_string());
-        let (faces_wanted, text_wanted) = (detectors.faces.is_some(), detectors.text.is_some());
-        let result = guarded(path, || {
-            let id = content_id(path).map_err(|e| e.to_string())?;
-            let old = previous
-                .and_then(|p| p.video(&id.0).map(|v| (p, v)))
-                .filter(|(_, v)| v.analysis.version == tuneclip_vision::ANALYSIS_VERSION)
-                .filter(|(_, v)| v.analysis.faces_analysed || !faces_wanted)
-                .filter(|(_, v)| v.analysis.text_analysed || !text_wanted);
-            match old {
-                Some((p, v)) => {
-                    let video = VideoEntry { path: path.to_path_buf(), title: title_of(path), ..v.clone() };
-                    let segments = p.segments.iter().filter(|s| s.video == id).cloned().collect();
-                    Ok((video, segments, true))
-                }
-                None => analyse_video(path, id, cfg, &mut detectors).map(|(v, s)| (v, s, false)),
-            }
-        });
-        match result {
-            Ok((video, _, _)) if cat.videos.iter().any(|v| v.id == video.id) => {}
-            Ok((video, segments, reused)) => {
-                if reused {
-                    stats.reused += 1
-                } else {
-                    stats.analysed += 1
-                }
-                cat.videos.push(video);
-                cat.segments.extend(segments);
-            }
-            Err(f) => {
-                tracing::info!(path = %f.path.display(), reason = %f.reason, "video skipped");
-                stats.failed += 1;
-                cat.failures.push(f);
-            }
-        }
-        bar.inc(1);
+    let workers = match cfg.workers {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
     }
+    .clamp(1, jobs.len().max(1));
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut outcomes: Vec<(usize, Outcome)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                let (jobs, next, bar, version) = (&jobs, &next, &bar, &version);
+                scope.spawn(move || {
+                    // Built when this worker first analyses a video, never if all are reused.
+                    let mut detectors: Option<Detectors> = None;
+                    let mut done = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(&(kind, path)) = jobs.get(i) else { break };
+                        bar.set_message(path.display().to_string());
+                        let outcome = guarded(path, || run_job(kind, path, cfg, version, previous, &mut detectors));
+                        done.push((i, outcome));
+                        bar.inc(1);
+                    }
+                    done
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    tracing::error!("an ingest worker died; its files are missing from this catalogue");
+                    Vec::new()
+                })
+            })
+            .collect()
+    });
     bar.finish_and_clear();
+    outcomes.sort_by_key(|(i, _)| *i);
+
+    let mut stats = IngestStats::default();
+    let mut cat = Catalogue { model_version: version, dim: cfg.model.dim(), ..Default::default() };
+    let mut seen = std::collections::HashSet::new();
+    for (_, outcome) in outcomes {
+        match outcome {
+            Ok((staged, reused)) => {
+                let id = match &staged {
+                    Staged::Song(s) => s.id.clone(),
+                    Staged::Video(v, _) => v.id.clone(),
+                };
+                if !seen.insert(id) {
+                    continue; // the same content twice: kept once
+                }
+                if reused {
+                    stats.reused += 1;
+                } else {
+                    stats.analysed += 1;
+                }
+                match staged {
+                    Staged::Song(s) => cat.songs.push(s),
+                    Staged::Video(v, segs) => {
+                        cat.videos.push(v);
+                        cat.segments.extend(segs);
+                    }
+                }
+            }
+            Err(f) => {
+                tracing::info!(path = %f.path.display(), reason = %f.reason, "file skipped");
+                stats.failed += 1;
+                cat.failures.push(f);
+            }
+        }
+    }
     (cat, stats)
+}
+
+/// One file: reuse what `previous` or the staging folder holds for its content, or
+/// analyse it (and stage the result).
+fn run_job(
+    kind: Kind,
+    path: &Path,
+    cfg: &IngestConfig,
+    version: &str,
+    previous: Option<&Lookup<'_>>,
+    detectors: &mut Option<Detectors>,
+) -> std::result::Result<(Staged, bool), String> {
+    let id = content_id(path).map_err(|e| e.to_string())?;
+    let (faces_wanted, text_wanted) = (cfg.faces.is_some(), cfg.text.is_some());
+    let staged_at = cfg.staging.as_ref().map(|d| staged_path(d, kind, &id, version));
+    let here = |title_path: &Path| (title_path.to_path_buf(), title_of(title_path));
+    let (path_buf, title) = here(path);
+    match kind {
+        Kind::Song => {
+            if let Some(old) = previous.and_then(|p| p.song(&id.0)) {
+                return Ok((Staged::Song(SongEntry { path: path_buf, title, ..old.clone() }), true));
+            }
+            if let Some(Staged::Song(old)) = staged_at.as_deref().and_then(read_staged) {
+                return Ok((Staged::Song(SongEntry { path: path_buf, title, ..old }), true));
+            }
+            let song = analyse_song(path, id, cfg)?;
+            let staged = Staged::Song(song);
+            if let Some(at) = &staged_at {
+                write_staged(at, &staged);
+                crate::snapshot::failpoint("ingest:staged");
+            }
+            Ok((staged, false))
+        }
+        Kind::Video => {
+            if let Some((v, segments)) =
+                previous.and_then(|p| p.video(&id.0)).filter(|(v, _)| video_reusable(v, faces_wanted, text_wanted))
+            {
+                return Ok((Staged::Video(VideoEntry { path: path_buf, title, ..v.clone() }, segments), true));
+            }
+            if let Some(Staged::Video(v, segs)) = staged_at.as_deref().and_then(read_staged)
+                && video_reusable(&v, faces_wanted, text_wanted)
+            {
+                return Ok((Staged::Video(VideoEntry { path: path_buf, title, ..v }, segs), true));
+            }
+            let dets = detectors.get_or_insert_with(|| Detectors::build(cfg));
+            let (v, segs) = analyse_video(path, id, cfg, dets)?;
+            let staged = Staged::Video(v, segs);
+            if let Some(at) = &staged_at {
+                write_staged(at, &staged);
+                crate::snapshot::failpoint("ingest:staged");
+            }
+            Ok((staged, false))
+        }
+    }
 }

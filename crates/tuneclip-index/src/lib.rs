@@ -3,8 +3,8 @@
 //! - [`ingest`]: songs and videos on disk -> a [`Catalogue`] (features, analysis,
 //!   embeddings), one file at a time; a file that fails is recorded as a [`Failure`]
 //!   with its path and reason, and the rest goes on.
-//! - [`Snapshot::publish`]: a catalogue plus an hnsw_rs graph over its segment
-//!   embeddings, written to a fresh directory with a sha256 manifest and switched to by
+//! - [`Snapshot::publish`]: a catalogue, its embeddings as flat vector files and, for
+//!   large sets, HNSW graphs over them (tuneclip-ann), written to a fresh directory with a sha256 manifest and switched to by
 //!   an atomic rename of the `CURRENT` pointer: readers see the old snapshot or the new
 //!   one, never half of one.
 //! - [`Index`]: a loaded, checksum-verified snapshot answering "best clips for this
@@ -17,11 +17,11 @@ mod search;
 mod snapshot;
 
 pub use catalogue::{
-    Catalogue, Failure, IngestConfig, IngestStats, SegmentEntry, SongEntry, VideoEntry, content_id, ingest,
-    ingest_incremental, ingest_song, ingest_video,
+    Catalogue, Failure, IngestConfig, IngestStats, SegmentEntry, SongEntry, VideoEntry, clear_staging, content_id,
+    ingest, ingest_incremental, ingest_song, ingest_video,
 };
-pub use search::{ClipFilter, ClipQuery, Index};
-pub use snapshot::{Manifest, Snapshot};
+pub use search::{ClipFilter, ClipQuery, Index, SongHit};
+pub use snapshot::{Manifest, PublishOptions, Snapshot};
 
 use std::path::PathBuf;
 
@@ -44,6 +44,10 @@ pub enum IndexError {
     ModelVersion { dir: PathBuf, expected: String, found: String },
     #[error("unknown song id {0}")]
     UnknownSong(String),
+    #[error("unknown video id {0}")]
+    UnknownVideo(String),
+    #[error("video {0} has no segment {1}")]
+    UnknownSegment(String, u32),
     #[error("invalid query: {0}")]
     InvalidQuery(String),
     #[error("cannot build the HNSW graph: {0}")]

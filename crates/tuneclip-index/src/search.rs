@@ -1,21 +1,11 @@
-use crate::snapshot::{Manifest, Snapshot, for_dot};
+use crate::snapshot::{FORMAT_VERSION, Manifest, SEGMENT_GRAPH, SONG_GRAPH, Snapshot};
 use crate::{Catalogue, IndexError, Result, SegmentEntry};
-use hnsw_rs::prelude::{DistDot, Hnsw, HnswIo};
 use std::cmp::Ordering;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use tuneclip_core::{Clip, TimeRange, dot};
-
-type SegmentHnsw<'a> = Hnsw<'a, f32, DistDot>;
-
-self_cell::self_cell!(
-    /// An hnsw_rs graph together with the loader it borrows from.
-    struct LoadedHnsw {
-        owner: HnswIo,
-        #[not_covariant]
-        dependent: SegmentHnsw,
-    }
-);
+use std::sync::Arc;
+use tuneclip_ann::{ExactIndex, Hit, HnswIndex, VectorIndex, Vectors, scan};
+use tuneclip_core::{Clip, TimeRange};
 
 /// What a caller asks of [`Index::best_clips`].
 #[derive(Debug, Clone)]
@@ -46,15 +36,26 @@ pub struct ClipFilter {
     /// Also return segments with burnt-in subtitles (skipped by default: a background
     /// video should not talk over the song).
     pub allow_subtitled: bool,
+    /// Skip videos with a burnt-in logo (a channel bug, a broadcaster's mark).
+    pub exclude_logos: bool,
 }
 
 impl ClipFilter {
-    fn allows(&self, s: &SegmentEntry) -> bool {
+    fn allows(&self, s: &SegmentEntry, has_logo: bool) -> bool {
         !self.exclude_videos.contains(&s.video.0)
             && (self.only_videos.is_empty() || self.only_videos.contains(&s.video.0))
             && !self.exclude_segments.contains(&(s.video.0.clone(), s.ordinal))
             && (self.allow_subtitled || s.stats.subtitles.is_none())
+            && !(self.exclude_logos && has_logo)
     }
+}
+
+/// A song found for a video or a segment.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SongHit {
+    /// Position in [`Catalogue::songs`].
+    pub index: usize,
+    pub score: f32,
 }
 
 /// A loaded, verified snapshot.
@@ -62,12 +63,46 @@ pub struct Index {
     pub dir: PathBuf,
     pub manifest: Manifest,
     pub catalogue: Catalogue,
-    hnsw: Option<LoadedHnsw>,
+    segments: Box<dyn VectorIndex>,
+    songs: Box<dyn VectorIndex>,
+    song_by_id: HashMap<String, usize>,
+    video_by_id: HashMap<String, usize>,
+    /// Segment positions of each video, in order.
+    video_segments: HashMap<String, Vec<u32>>,
+    /// Videos with a detected logo.
+    logo_videos: HashSet<String>,
 }
 
 impl std::fmt::Debug for Index {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Index").field("dir", &self.dir).field("manifest", &self.manifest).finish_non_exhaustive()
+        f.debug_struct("Index")
+            .field("dir", &self.dir)
+            .field("manifest", &self.manifest)
+            .field("segments", &self.segments)
+            .field("songs", &self.songs)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Exact search or the snapshot's HNSW graph over `vectors`.
+fn vector_index(
+    dir: &Path,
+    manifest: &Manifest,
+    vectors: Vectors,
+    graph: Option<&str>,
+) -> Result<Box<dyn VectorIndex>> {
+    let vectors = Arc::new(vectors);
+    match graph {
+        None => Ok(Box::new(ExactIndex::new(vectors))),
+        Some(file) if manifest.files.contains_key(file) && (file == SEGMENT_GRAPH || file == SONG_GRAPH) => {
+            HnswIndex::read_graph(&dir.join(file), vectors)
+                .map(|g| Box::new(g) as Box<dyn VectorIndex>)
+                .map_err(|e| IndexError::Corrupt { dir: dir.to_path_buf(), reason: e.to_string() })
+        }
+        Some(file) => Err(IndexError::Corrupt {
+            dir: dir.to_path_buf(),
+            reason: format!("manifest names graph {file:?}, which it does not list"),
+        }),
     }
 }
 
@@ -80,6 +115,15 @@ impl Index {
 
     pub fn load(dir: &Path, expected_model: &str) -> Result<Self> {
         let manifest = Snapshot::verify(dir)?;
+        if manifest.format_version != FORMAT_VERSION {
+            return Err(IndexError::Corrupt {
+                dir: dir.to_path_buf(),
+                reason: format!(
+                    "written in snapshot format {} by an older tuneclip (this one serves {FORMAT_VERSION}); run `tuneclip ingest` to rebuild it (unchanged files are reused)",
+                    manifest.format_version
+                ),
+            });
+        }
         if manifest.model_version != expected_model {
             return Err(IndexError::ModelVersion {
                 dir: dir.to_path_buf(),
@@ -88,92 +132,97 @@ impl Index {
             });
         }
         let catalogue = Snapshot::read_catalogue(dir)?;
+        let dim = manifest.dim;
         if catalogue.segments.len() != manifest.segments
-            || catalogue.segments.iter().any(|s| s.embedding.len() != manifest.dim)
+            || catalogue.songs.len() != manifest.songs
+            || catalogue.dim != dim
+            || catalogue.segments.iter().any(|s| s.embedding.len() != dim)
+            || catalogue.songs.iter().any(|s| s.embedding.len() != dim)
         {
             return Err(IndexError::Corrupt {
                 dir: dir.to_path_buf(),
                 reason: "catalogue disagrees with its manifest".into(),
             });
         }
-        let hnsw = match &manifest.hnsw_basename {
-            None => None,
-            Some(base) => {
-                let io = HnswIo::new(dir, base);
-                // hnsw_rs asserts on malformed dumps; checksums make that unlikely, and
-                // a panic here must still become an error, never a dead server.
-                let loaded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    LoadedHnsw::try_new(io, |io| io.load_hnsw_with_dist(DistDot {}))
-                }));
-                match loaded {
-                    Ok(Ok(h)) => Some(h),
-                    Ok(Err(e)) => {
-                        return Err(IndexError::Corrupt { dir: dir.to_path_buf(), reason: format!("HNSW graph: {e}") });
-                    }
-                    Err(_) => {
-                        return Err(IndexError::Corrupt {
-                            dir: dir.to_path_buf(),
-                            reason: "HNSW graph could not be read".into(),
-                        });
-                    }
-                }
-            }
-        };
-        if let Some(h) = &hnsw {
-            let n = h.with_dependent(|_, g| g.get_nb_point());
-            if n != manifest.segments {
-                return Err(IndexError::Corrupt {
-                    dir: dir.to_path_buf(),
-                    reason: format!("HNSW graph holds {n} points, manifest says {}", manifest.segments),
-                });
-            }
+        let corrupt = |e: tuneclip_ann::AnnError| IndexError::Corrupt { dir: dir.to_path_buf(), reason: e.to_string() };
+        let seg_vectors =
+            Vectors::from_rows(dim, catalogue.segments.iter().map(|s| s.embedding.as_slice())).map_err(corrupt)?;
+        let song_vectors =
+            Vectors::from_rows(dim, catalogue.songs.iter().map(|s| s.embedding.as_slice())).map_err(corrupt)?;
+        let segments = vector_index(dir, &manifest, seg_vectors, manifest.segment_graph.as_deref())?;
+        let songs = vector_index(dir, &manifest, song_vectors, manifest.song_graph.as_deref())?;
+        let song_by_id = catalogue.songs.iter().enumerate().map(|(i, s)| (s.id.0.clone(), i)).collect();
+        let video_by_id = catalogue.videos.iter().enumerate().map(|(i, v)| (v.id.0.clone(), i)).collect();
+        let mut video_segments: HashMap<String, Vec<u32>> = HashMap::new();
+        for (i, s) in catalogue.segments.iter().enumerate() {
+            video_segments.entry(s.video.0.clone()).or_default().push(i as u32);
         }
-        Ok(Self { dir: dir.to_path_buf(), manifest, catalogue, hnsw })
+        let logo_videos =
+            catalogue.videos.iter().filter(|v| !v.analysis.logos.is_empty()).map(|v| v.id.0.clone()).collect();
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            manifest,
+            catalogue,
+            segments,
+            songs,
+            song_by_id,
+            video_by_id,
+            video_segments,
+            logo_videos,
+        })
     }
 
-    /// Candidate segment indices nearest to `query`: HNSW when there is a graph.
-    fn candidates(&self, query: &[f32], n: usize) -> Vec<usize> {
-        let total = self.catalogue.segments.len();
-        match &self.hnsw {
-            Some(h) if n < total => {
-                let q = for_dot(query);
-                h.with_dependent(|_, g| g.search(&q, n, n.max(64)).into_iter().map(|nb| nb.d_id).collect())
-            }
-            _ => (0..total).collect(),
-        }
+    /// "hnsw" or "exact": how segments are searched.
+    pub fn segment_search_kind(&self) -> &'static str {
+        self.segments.kind()
     }
 
-    /// The `k` best clips for a song embedding: nearest segments long enough for the
-    /// clip, not blank, at most `max_per_video` per video, scored exactly (cosine) and
-    /// ordered by score, ties by video id then segment order. Each clip is centred in
-    /// its segment, so it never crosses a cut.
-    pub fn best_clips(&self, song: &[f32], q: &ClipQuery) -> Result<Vec<Clip>> {
-        if !(1..=100).contains(&q.k) {
-            return Err(IndexError::InvalidQuery(format!("k = {} (expected 1..=100)", q.k)));
+    /// The catalogued song `id`.
+    pub fn song(&self, id: &str) -> Option<&crate::SongEntry> {
+        self.song_by_id.get(id).map(|&i| &self.catalogue.songs[i])
+    }
+
+    /// The catalogued video `id`.
+    pub fn video(&self, id: &str) -> Option<&crate::VideoEntry> {
+        self.video_by_id.get(id).map(|&i| &self.catalogue.videos[i])
+    }
+
+    /// The `n` segments nearest to `query`: only the named videos' segments when the
+    /// filter names some, an exact scan when `n` is a large share of the catalogue, else
+    /// the vector index. Scores are exact dot products.
+    fn nearest(&self, query: &[f32], n: usize, filter: &ClipFilter) -> Vec<Hit> {
+        let total = self.segments.len();
+        if !filter.only_videos.is_empty() {
+            let mut hits: Vec<Hit> = filter
+                .only_videos
+                .iter()
+                .filter_map(|v| self.video_segments.get(v))
+                .flatten()
+                .map(|&id| Hit { id, score: tuneclip_core::dot(query, self.segments.vector(id)) })
+                .collect();
+            hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
+            hits.truncate(n);
+            return hits;
         }
-        if !(q.clip_duration_s > 0.0 && q.clip_duration_s <= 600.0) {
-            return Err(IndexError::InvalidQuery(format!(
-                "clip duration {} s (expected 0 < d <= 600)",
-                q.clip_duration_s
-            )));
+        if n.saturating_mul(4) >= total {
+            return scan(self.segments.as_ref(), query, n);
         }
-        if song.len() != self.manifest.dim {
-            return Err(IndexError::InvalidQuery(format!(
-                "embedding of {} dimensions (index has {})",
-                song.len(),
-                self.manifest.dim
-            )));
-        }
-        let n = (q.k * 20).max(200).min(self.catalogue.segments.len());
-        let mut scored: Vec<(f32, usize)> = self
-            .candidates(song, n)
-            .into_iter()
-            .filter_map(|i| self.catalogue.segments.get(i).map(|s| (i, s)))
-            .filter(|(_, s)| !s.stats.blank && s.stats.range.duration_s() + 1e-6 >= q.clip_duration_s)
-            .filter(|(_, s)| q.filter.allows(s))
-            .map(|(i, s)| (dot(song, &s.embedding), i))
-            .collect();
+        self.segments.search(query, n, n)
+    }
+
+    /// Clips from `hits` (best first) under the query's rules, at most `q.k`.
+    fn select(&self, hits: &[Hit], q: &ClipQuery) -> Vec<Clip> {
         let segs = &self.catalogue.segments;
+        let mut scored: Vec<(f32, usize)> = hits
+            .iter()
+            .map(|h| (h.score, h.id as usize))
+            .filter(|&(_, i)| {
+                let s = &segs[i];
+                !s.stats.blank
+                    && s.stats.range.duration_s() + 1e-6 >= q.clip_duration_s
+                    && q.filter.allows(s, self.logo_videos.contains(&s.video.0))
+            })
+            .collect();
         scored.sort_by(|a, b| {
             b.0.partial_cmp(&a.0)
                 .unwrap_or(Ordering::Equal)
@@ -201,19 +250,102 @@ impl Index {
                 break;
             }
         }
-        Ok(clips)
+        clips
+    }
+
+    /// The `k` best clips for a song embedding: nearest segments long enough for the
+    /// clip, not blank, at most `max_per_video` per video, scored exactly (cosine) and
+    /// ordered by score, ties by video id then segment order. Each clip is centred in
+    /// its segment, so it never crosses a cut.
+    pub fn best_clips(&self, song: &[f32], q: &ClipQuery) -> Result<Vec<Clip>> {
+        if !(1..=100).contains(&q.k) {
+            return Err(IndexError::InvalidQuery(format!("k = {} (expected 1..=100)", q.k)));
+        }
+        if !(q.clip_duration_s > 0.0 && q.clip_duration_s <= 600.0) {
+            return Err(IndexError::InvalidQuery(format!(
+                "clip duration {} s (expected 0 < d <= 600)",
+                q.clip_duration_s
+            )));
+        }
+        if song.len() != self.manifest.dim {
+            return Err(IndexError::InvalidQuery(format!(
+                "embedding of {} dimensions (index has {})",
+                song.len(),
+                self.manifest.dim
+            )));
+        }
+        // Candidates widen until the filters leave k clips or every segment was seen.
+        let total = self.segments.len();
+        let mut n = (q.k * 20).max(200).min(total);
+        loop {
+            let clips = self.select(&self.nearest(song, n, &q.filter), q);
+            if clips.len() >= q.k || n >= total {
+                return Ok(clips);
+            }
+            n = n.saturating_mul(4).min(total);
+        }
     }
 
     /// Best clips for a catalogued song.
     pub fn best_clips_for_song(&self, song_id: &str, q: &ClipQuery) -> Result<Vec<Clip>> {
-        let song = self.catalogue.song(song_id).ok_or_else(|| IndexError::UnknownSong(song_id.into()))?;
+        let song = self.song(song_id).ok_or_else(|| IndexError::UnknownSong(song_id.into()))?;
         self.best_clips(&song.embedding, q)
+    }
+
+    /// The `k` songs nearest to an embedding, best first (ties by catalogue order).
+    pub fn best_songs(&self, embedding: &[f32], k: usize) -> Result<Vec<SongHit>> {
+        if !(1..=100).contains(&k) {
+            return Err(IndexError::InvalidQuery(format!("k = {k} (expected 1..=100)")));
+        }
+        if embedding.len() != self.manifest.dim {
+            return Err(IndexError::InvalidQuery(format!(
+                "embedding of {} dimensions (index has {})",
+                embedding.len(),
+                self.manifest.dim
+            )));
+        }
+        let n = k.min(self.songs.len());
+        let hits = if n.saturating_mul(4) >= self.songs.len() {
+            scan(self.songs.as_ref(), embedding, n)
+        } else {
+            self.songs.search(embedding, n, (n * 4).max(64))
+        };
+        Ok(hits.into_iter().map(|h| SongHit { index: h.id as usize, score: h.score }).collect())
+    }
+
+    /// Songs for a catalogued video (the duration-weighted mean direction of its usable
+    /// segments) or, with `segment`, for that one segment.
+    pub fn best_songs_for_video(&self, video_id: &str, segment: Option<u32>, k: usize) -> Result<Vec<SongHit>> {
+        let ids = self.video_segments.get(video_id).ok_or_else(|| IndexError::UnknownVideo(video_id.into()))?;
+        let segs = &self.catalogue.segments;
+        let chosen: Vec<usize> = match segment {
+            Some(o) => vec![
+                ids.iter()
+                    .map(|&i| i as usize)
+                    .find(|&i| segs[i].ordinal == o)
+                    .ok_or_else(|| IndexError::UnknownSegment(video_id.into(), o))?,
+            ],
+            None => {
+                let usable: Vec<usize> = ids.iter().map(|&i| i as usize).filter(|&i| !segs[i].stats.blank).collect();
+                if usable.is_empty() { ids.iter().map(|&i| i as usize).collect() } else { usable }
+            }
+        };
+        let mut mean = vec![0f32; self.manifest.dim];
+        for &i in &chosen {
+            let w = segs[i].stats.range.duration_s().max(0.1) as f32;
+            for (m, x) in mean.iter_mut().zip(self.segments.vector(i as u32)) {
+                *m += w * x;
+            }
+        }
+        tuneclip_core::l2_normalize(&mut mean);
+        self.best_songs(&mean, k)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::snapshot::PublishOptions;
     use crate::{SegmentEntry, SongEntry};
     use tuneclip_audio::{Highlight, SongAnalysis, SongFeatures};
     use tuneclip_core::{ContentId, l2_normalize};
@@ -303,10 +435,13 @@ mod tests {
         segs.push(seg("best", 1, 8.0, 9.0, [1.0, 0.0, 0.0])); // closest of all, but too short
         segs.push(seg("second", 0, 0.0, 5.0, [1.0, 0.2, 0.0]));
         segs.push(seg("best", 2, 9.0, 15.0, [1.0, 0.1, 0.0])); // same video as the winner
-        let snap = Snapshot::publish(dir.path(), &catalogue(segs)).expect("publish");
+        // A graph even for this small set, so the HNSW path is what answers.
+        let opts = PublishOptions { hnsw_min_vectors: 0, ..PublishOptions::default() };
+        let snap = Snapshot::publish_with(dir.path(), &catalogue(segs), &opts).expect("publish");
         assert_eq!(Snapshot::current(dir.path()).expect("current"), snap);
 
         let index = Index::load_current(dir.path(), "test-v1").expect("load");
+        assert_eq!(index.segment_search_kind(), "hnsw");
         let q = ClipQuery { k: 2, clip_duration_s: 4.0, max_per_video: 1, ..ClipQuery::default() };
         let clips = index.best_clips_for_song("song1", &q).expect("search");
         let got: Vec<(&str, u32)> = clips.iter().map(|c| (c.video.0.as_str(), c.segment_ordinal)).collect();
@@ -338,7 +473,7 @@ mod tests {
         assert_eq!(got, vec!["second".to_string()]);
 
         // Older snapshots are pruned; the current one always survives.
-        let newer = Snapshot::publish(dir.path(), &index.catalogue).expect("publish again");
+        let newer = Snapshot::publish_with(dir.path(), &index.catalogue, &opts).expect("publish again");
         assert_ne!(newer, snap);
         let removed = Snapshot::prune(dir.path(), 1).expect("prune");
         assert_eq!(removed, vec![snap.clone()]);
@@ -347,14 +482,74 @@ mod tests {
         let snap = newer;
 
         // Flip one byte of the graph: the snapshot must be refused by its checksum.
-        let graph = snap.join("segments.hnsw.graph");
+        let graph = snap.join("segments.graph");
         let mut bytes = std::fs::read(&graph).expect("read");
         let mid = bytes.len() / 2;
         bytes[mid] ^= 0x55;
         std::fs::write(&graph, bytes).expect("write");
         match Index::load_current(dir.path(), "test-v1") {
-            Err(IndexError::Checksum { file, .. }) => assert_eq!(file, "segments.hnsw.graph"),
+            Err(IndexError::Checksum { file, .. }) => assert_eq!(file, "segments.graph"),
             other => panic!("expected a checksum error, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn filters_widen_the_search_and_songs_come_back_for_a_video() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // 5,000 segments near the song from 50 videos, then one far one from "other":
+        // excluding the 50 must still find "other" (the candidates widen).
+        let mut state = 99u64;
+        let mut rnd = move || {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (state >> 33) as f32 / (1u64 << 31) as f32
+        };
+        let mut segs: Vec<SegmentEntry> = (0..5000)
+            .map(|i| seg(&format!("v{:02}", i % 50), i / 50, 0.0, 6.0, [1.0, 0.05 + rnd() * 0.5, rnd() - 0.5]))
+            .collect();
+        segs.push(seg("other", 0, 0.0, 6.0, [-1.0, 0.2, 0.0]));
+        segs.push(seg("logo", 0, 0.0, 6.0, [1.0, 0.0, 0.0]));
+        let mut cat = catalogue(segs);
+        let mut second = cat.songs[0].clone();
+        second.id = ContentId("song2".into());
+        second.embedding = vec![-1.0, 0.2, 0.0];
+        tuneclip_core::l2_normalize(&mut second.embedding);
+        cat.songs.push(second);
+        let mut analysis: tuneclip_vision::VideoAnalysis =
+            serde_json::from_str(r#"{"info":{"width":640,"height":360,"duration_s":6.0,"fps":25.0},"sample_fps":10.0,"active":{"x":0,"y":0,"width":640,"height":360},"cuts":[],"segments":[],"saliency":[]}"#)
+                .expect("analysis");
+        analysis.logos = vec![tuneclip_core::Rect::new(10, 10, 40, 20)];
+        cat.videos.push(crate::VideoEntry {
+            id: ContentId("logo".into()),
+            path: "logo.mp4".into(),
+            title: "logo".into(),
+            analysis,
+        });
+        let opts = PublishOptions { hnsw_min_vectors: 1000, ..PublishOptions::default() };
+        Snapshot::publish_with(dir.path(), &cat, &opts).expect("publish");
+        let index = Index::load_current(dir.path(), "test-v1").expect("load");
+        assert_eq!(index.segment_search_kind(), "hnsw");
+
+        let q = ClipQuery { k: 1, clip_duration_s: 4.0, max_per_video: 1, ..ClipQuery::default() };
+        assert_eq!(index.best_clips_for_song("song1", &q).expect("search")[0].video.0, "logo");
+        let mut no_logo = q.clone();
+        no_logo.filter.exclude_logos = true;
+        assert_ne!(index.best_clips_for_song("song1", &no_logo).expect("search")[0].video.0, "logo");
+        let mut f = no_logo.clone();
+        f.filter.exclude_videos = (0..50).map(|i| format!("v{i:02}")).collect();
+        let got = index.best_clips_for_song("song1", &f).expect("search");
+        assert_eq!(got.iter().map(|c| c.video.0.as_str()).collect::<Vec<_>>(), vec!["other"]);
+        let mut only = q.clone();
+        only.filter.only_videos.insert("other".into());
+        assert_eq!(index.best_clips_for_song("song1", &only).expect("search")[0].video.0, "other");
+
+        let songs = index.best_songs_for_video("other", None, 2).expect("songs");
+        assert_eq!(
+            songs.iter().map(|h| index.catalogue.songs[h.index].id.0.as_str()).collect::<Vec<_>>(),
+            vec!["song2", "song1"]
+        );
+        let songs = index.best_songs_for_video("v03", Some(2), 1).expect("songs");
+        assert_eq!(index.catalogue.songs[songs[0].index].id.0, "song1");
+        assert!(matches!(index.best_songs_for_video("nope", None, 1), Err(IndexError::UnknownVideo(_))));
+        assert!(matches!(index.best_songs_for_video("v03", Some(999), 1), Err(IndexError::UnknownSegment(..))));
     }
 }

@@ -1,22 +1,42 @@
-use crate::{Catalogue, IndexError, Result, io_err};
-use hnsw_rs::prelude::{AnnT, DistDot, Hnsw};
+use crate::catalogue::VideoEntry;
+use crate::{Catalogue, Failure, IndexError, Result, io_err};
+use indicatif::ProgressBar;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tuneclip_ann::{HnswIndex, HnswParams, Vectors};
+use tuneclip_core::ContentId;
 
-pub(crate) const FORMAT_VERSION: u32 = 1;
+/// 2: embeddings in flat vector files and the graphs in tuneclip-ann's layout
+/// (1 kept them in the catalogue JSON and an hnsw_rs dump).
+pub(crate) const FORMAT_VERSION: u32 = 2;
 pub(crate) const CATALOGUE_FILE: &str = "catalogue.json";
 pub(crate) const MANIFEST_FILE: &str = "manifest.json";
-pub(crate) const HNSW_BASENAME: &str = "segments";
+pub(crate) const SEGMENT_VECTORS: &str = "segments.vec";
+pub(crate) const SEGMENT_GRAPH: &str = "segments.graph";
+pub(crate) const SONG_VECTORS: &str = "songs.vec";
+pub(crate) const SONG_GRAPH: &str = "songs.graph";
 const CURRENT: &str = "CURRENT";
 
-/// HNSW build parameters (hnsw_rs: `file_dump` requires 16 layers).
-pub(crate) const HNSW_M: usize = 16;
-pub(crate) const HNSW_LAYERS: usize = 16;
-pub(crate) const HNSW_EF_CONSTRUCTION: usize = 200;
+/// How a snapshot's search indexes are built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PublishOptions {
+    /// Below this many vectors a set is searched exactly (no graph is built): a scan of a
+    /// few thousand 32-float vectors takes microseconds and is never wrong.
+    pub hnsw_min_vectors: usize,
+    pub hnsw: HnswParams,
+    pub progress: bool,
+}
+
+impl Default for PublishOptions {
+    fn default() -> Self {
+        Self { hnsw_min_vectors: 4096, hnsw: HnswParams::default(), progress: false }
+    }
+}
 
 /// What a snapshot directory holds, with a sha256 for every file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -28,9 +48,12 @@ pub struct Manifest {
     pub songs: usize,
     pub videos: usize,
     pub segments: usize,
-    /// hnsw_rs dump basename (`<basename>.hnsw.graph`, `<basename>.hnsw.data`); absent
-    /// when the catalogue has no segments.
-    pub hnsw_basename: Option<String>,
+    /// The HNSW graph file over the segment vectors; absent: searched exactly.
+    #[serde(default)]
+    pub segment_graph: Option<String>,
+    /// The HNSW graph file over the song vectors (video -> songs); absent: exact.
+    #[serde(default)]
+    pub song_graph: Option<String>,
     pub files: BTreeMap<String, String>,
 }
 
@@ -46,7 +69,7 @@ pub(crate) fn sha256_file(path: &Path) -> Result<String> {
 /// Crash-test hook: abort the process at the named point of a publish when
 /// `TUNECLIP_FAILPOINT` names it, as a power cut or `kill -9` would. Tests use it to
 /// prove that no interruption leaves a half-published snapshot visible.
-fn failpoint(name: &str) {
+pub(crate) fn failpoint(name: &str) {
     if std::env::var("TUNECLIP_FAILPOINT").is_ok_and(|v| v == name) {
         std::process::abort();
     }
@@ -67,11 +90,91 @@ fn sync_dir(dir: &Path) -> Result<()> {
     fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io_err(dir))
 }
 
-/// Unit-norm vectors, shrunk by one part in a million so that rounding never makes a
-/// self-dot exceed 1 (hnsw_rs's `DistDot` asserts `1 - dot >= 0`).
-pub(crate) fn for_dot(v: &[f32]) -> Vec<f32> {
-    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(f32::MIN_POSITIVE);
-    v.iter().map(|x| x / n * (1.0 - 1e-6)).collect()
+/// The catalogue as written: everything but the embeddings, which live in the vector
+/// files (a million segments would otherwise be a gigabyte of JSON numbers).
+#[derive(Serialize)]
+struct CatalogueFile<'a> {
+    model_version: &'a str,
+    dim: usize,
+    songs: Vec<SongMeta<'a>>,
+    videos: &'a [VideoEntry],
+    segments: Vec<SegmentMeta<'a>>,
+    failures: &'a [Failure],
+}
+
+#[derive(Serialize)]
+struct SongMeta<'a> {
+    id: &'a ContentId,
+    path: &'a Path,
+    title: &'a str,
+    analysis: &'a tuneclip_audio::SongAnalysis,
+}
+
+#[derive(Serialize)]
+struct SegmentMeta<'a> {
+    video: &'a ContentId,
+    ordinal: u32,
+    stats: &'a tuneclip_vision::SegmentStats,
+}
+
+impl<'a> CatalogueFile<'a> {
+    fn of(c: &'a Catalogue) -> Self {
+        Self {
+            model_version: &c.model_version,
+            dim: c.dim,
+            songs: c
+                .songs
+                .iter()
+                .map(|s| SongMeta { id: &s.id, path: &s.path, title: &s.title, analysis: &s.analysis })
+                .collect(),
+            videos: &c.videos,
+            segments: c
+                .segments
+                .iter()
+                .map(|s| SegmentMeta { video: &s.video, ordinal: s.ordinal, stats: &s.stats })
+                .collect(),
+            failures: &c.failures,
+        }
+    }
+}
+
+/// The embeddings of `rows` as one vector set, checked against the catalogue's dimension.
+fn vectors_of<'a>(dir: &Path, dim: usize, rows: impl Iterator<Item = &'a [f32]>) -> Result<Vectors> {
+    Vectors::from_rows(dim, rows)
+        .map_err(|e| IndexError::Corrupt { dir: dir.to_path_buf(), reason: format!("embeddings: {e}") })
+}
+
+/// Write `vectors` (and a graph over them when there are enough) into `dir`; returns the
+/// graph's file name when one was written.
+fn write_vector_set(
+    dir: &Path,
+    vectors: Vectors,
+    vec_file: &str,
+    graph_file: &str,
+    opts: &PublishOptions,
+    what: &str,
+) -> Result<Option<String>> {
+    vectors.write(&dir.join(vec_file)).map_err(ann_err)?;
+    if vectors.len() < opts.hnsw_min_vectors.max(1) {
+        return Ok(None);
+    }
+    let n = vectors.len();
+    let bar = if opts.progress { ProgressBar::new(n as u64) } else { ProgressBar::hidden() };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{prefix:>6} [{bar:30}] {pos}/{len} {wide_msg}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_prefix("hnsw");
+    bar.set_message(what.to_string());
+    let graph = HnswIndex::build(Arc::new(vectors), opts.hnsw, &bar).map_err(ann_err)?;
+    bar.finish_and_clear();
+    graph.write_graph(&dir.join(graph_file)).map_err(ann_err)?;
+    Ok(Some(graph_file.to_string()))
+}
+
+pub(crate) fn ann_err(e: tuneclip_ann::AnnError) -> IndexError {
+    IndexError::Hnsw(e.to_string())
 }
 
 impl Snapshot {
@@ -81,6 +184,11 @@ impl Snapshot {
     /// place, and only then is `CURRENT` replaced by rename. A crash at any point leaves
     /// the previous snapshot current and intact.
     pub fn publish(root: &Path, catalogue: &Catalogue) -> Result<PathBuf> {
+        Self::publish_with(root, catalogue, &PublishOptions::default())
+    }
+
+    /// [`Snapshot::publish`] with explicit index options.
+    pub fn publish_with(root: &Path, catalogue: &Catalogue, opts: &PublishOptions) -> Result<PathBuf> {
         fs::create_dir_all(root).map_err(io_err(root))?;
         // Unique per publish: time, process, and a per-process sequence number.
         static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -93,28 +201,20 @@ impl Snapshot {
         let tmp = root.join(format!(".tmp-{name}"));
         fs::create_dir_all(&tmp).map_err(io_err(&tmp))?;
 
-        let cat_json = serde_json::to_vec(catalogue)
-            .map_err(|e| IndexError::Json { path: tmp.join(CATALOGUE_FILE), reason: e.to_string() })?;
-        write_synced(&tmp.join(CATALOGUE_FILE), &cat_json)?;
+        let cat_path = tmp.join(CATALOGUE_FILE);
+        let file = fs::File::create(&cat_path).map_err(io_err(&cat_path))?;
+        let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
+        serde_json::to_writer(&mut w, &CatalogueFile::of(catalogue))
+            .map_err(|e| IndexError::Json { path: cat_path.clone(), reason: e.to_string() })?;
+        let file = w.into_inner().map_err(|e| IndexError::Io { path: cat_path.clone(), source: e.into_error() })?;
+        file.sync_all().map_err(io_err(&cat_path))?;
         failpoint("publish:catalogue-written");
 
-        let hnsw_basename = if catalogue.segments.is_empty() {
-            None
-        } else {
-            let vectors: Vec<Vec<f32>> = catalogue.segments.iter().map(|s| for_dot(&s.embedding)).collect();
-            let hnsw: Hnsw<f32, DistDot> =
-                Hnsw::new(HNSW_M, vectors.len(), HNSW_LAYERS, HNSW_EF_CONSTRUCTION, DistDot {});
-            for (i, v) in vectors.iter().enumerate() {
-                hnsw.insert((v.as_slice(), i));
-            }
-            let base =
-                hnsw.file_dump(&tmp, HNSW_BASENAME).map_err(|e| IndexError::Hnsw(format!("dump failed: {e}")))?;
-            for ext in ["hnsw.graph", "hnsw.data"] {
-                let p = tmp.join(format!("{base}.{ext}"));
-                fs::File::open(&p).and_then(|f| f.sync_all()).map_err(io_err(&p))?;
-            }
-            Some(base)
-        };
+        let dim = catalogue.dim;
+        let segs = vectors_of(&tmp, dim, catalogue.segments.iter().map(|s| s.embedding.as_slice()))?;
+        let segment_graph = write_vector_set(&tmp, segs, SEGMENT_VECTORS, SEGMENT_GRAPH, opts, "segments")?;
+        let songs = vectors_of(&tmp, dim, catalogue.songs.iter().map(|s| s.embedding.as_slice()))?;
+        let song_graph = write_vector_set(&tmp, songs, SONG_VECTORS, SONG_GRAPH, opts, "songs")?;
 
         let mut files = BTreeMap::new();
         for entry in fs::read_dir(&tmp).map_err(io_err(&tmp))? {
@@ -126,11 +226,12 @@ impl Snapshot {
             format_version: FORMAT_VERSION,
             name: name.clone(),
             model_version: catalogue.model_version.clone(),
-            dim: catalogue.dim,
+            dim,
             songs: catalogue.songs.len(),
             videos: catalogue.videos.len(),
             segments: catalogue.segments.len(),
-            hnsw_basename,
+            segment_graph,
+            song_graph,
             files,
         };
         let m_json = serde_json::to_vec_pretty(&manifest)
@@ -191,11 +292,45 @@ impl Snapshot {
         Ok(removed)
     }
 
-    /// The catalogue of a snapshot directory (call [`Snapshot::verify`] first to check it).
+    /// The catalogue of a snapshot directory, embeddings included (call
+    /// [`Snapshot::verify`] first to check it). Reads format 1 snapshots too, so that an
+    /// upgrade can reuse what they analysed.
     pub fn read_catalogue(dir: &Path) -> Result<Catalogue> {
         let path = dir.join(CATALOGUE_FILE);
         let bytes = fs::read(&path).map_err(io_err(&path))?;
-        serde_json::from_slice(&bytes).map_err(|e| IndexError::Json { path, reason: e.to_string() })
+        let mut cat: Catalogue =
+            serde_json::from_slice(&bytes).map_err(|e| IndexError::Json { path, reason: e.to_string() })?;
+        let fill = |file: &str, n: usize| -> Result<Option<Vectors>> {
+            let p = dir.join(file);
+            if !p.is_file() {
+                return Ok(None);
+            }
+            let v =
+                Vectors::read(&p).map_err(|e| IndexError::Corrupt { dir: dir.to_path_buf(), reason: e.to_string() })?;
+            if v.len() != n || (n > 0 && v.dim() != cat.dim) {
+                return Err(IndexError::Corrupt {
+                    dir: dir.to_path_buf(),
+                    reason: format!(
+                        "{file} holds {} vectors of {}, the catalogue {n} of {}",
+                        v.len(),
+                        v.dim(),
+                        cat.dim
+                    ),
+                });
+            }
+            Ok(Some(v))
+        };
+        if let Some(v) = fill(SEGMENT_VECTORS, cat.segments.len())? {
+            for (i, s) in cat.segments.iter_mut().enumerate() {
+                s.embedding = v.row(i).to_vec();
+            }
+        }
+        if let Some(v) = fill(SONG_VECTORS, cat.songs.len())? {
+            for (i, s) in cat.songs.iter_mut().enumerate() {
+                s.embedding = v.row(i).to_vec();
+            }
+        }
+        Ok(cat)
     }
 
     /// The verified catalogue of the current snapshot under `root`, if there is one.
@@ -211,10 +346,10 @@ impl Snapshot {
         let bytes = fs::read(&mpath).map_err(io_err(&mpath))?;
         let manifest: Manifest = serde_json::from_slice(&bytes)
             .map_err(|e| IndexError::Json { path: mpath.clone(), reason: e.to_string() })?;
-        if manifest.format_version != FORMAT_VERSION {
+        if !(1..=FORMAT_VERSION).contains(&manifest.format_version) {
             return Err(IndexError::Corrupt {
                 dir: dir.to_path_buf(),
-                reason: format!("format version {} (expected {FORMAT_VERSION})", manifest.format_version),
+                reason: format!("format version {} (expected 1..={FORMAT_VERSION})", manifest.format_version),
             });
         }
         for (file, expected) in &manifest.files {

@@ -27,7 +27,10 @@ impl From<ServerError> for Status {
             ServerError::InvalidArgument(_) | ServerError::Index(IndexError::InvalidQuery(_)) => {
                 Status::invalid_argument(msg)
             }
-            ServerError::NotFound(_) | ServerError::Index(IndexError::UnknownSong(_)) => Status::not_found(msg),
+            ServerError::NotFound(_)
+            | ServerError::Index(
+                IndexError::UnknownSong(_) | IndexError::UnknownVideo(_) | IndexError::UnknownSegment(..),
+            ) => Status::not_found(msg),
             ServerError::Reframe(ReframeError::OutOfRange { .. }) => Status::invalid_argument(msg),
             ServerError::Reload(_) => Status::failed_precondition(msg),
             _ => {

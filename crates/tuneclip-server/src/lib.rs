@@ -107,10 +107,36 @@ impl Engine {
             filter: ClipFilter {
                 exclude_videos: req.exclude_video_ids.iter().cloned().collect(),
                 only_videos: req.only_video_ids.iter().cloned().collect(),
+                allow_subtitled: req.allow_subtitled,
+                exclude_logos: req.exclude_logos,
                 ..ClipFilter::default()
             },
         };
         self.answer(&self.index(), &req.song_id, &q, req.render, req.song_audio)
+    }
+
+    /// BestSongs: songs for a video or one of its segments.
+    pub fn best_songs(&self, req: &pb::BestSongsRequest) -> Result<pb::BestSongsResponse, ServerError> {
+        if req.video_id.is_empty() {
+            return Err(ServerError::InvalidArgument("video_id: required (a catalogue video id)".into()));
+        }
+        let index = self.index();
+        let k = if req.k == 0 { 5 } else { req.k as usize };
+        let hits = index.best_songs_for_video(&req.video_id, req.segment_ordinal, k)?;
+        let songs = hits
+            .iter()
+            .enumerate()
+            .map(|(rank, h)| {
+                let s = &index.catalogue.songs[h.index];
+                pb::SongMatch { rank: rank as u32 + 1, song_id: s.id.0.clone(), title: s.title.clone(), score: h.score }
+            })
+            .collect();
+        Ok(pb::BestSongsResponse {
+            video_id: req.video_id.clone(),
+            model_version: index.manifest.model_version.clone(),
+            snapshot: index.manifest.name.clone(),
+            songs,
+        })
     }
 
     /// PlaylistClips: songs in order, each excluding the clips given to earlier songs.
@@ -155,14 +181,13 @@ impl Engine {
         if song_id.is_empty() {
             return Err(ServerError::InvalidArgument("song_id: required (a catalogue song id)".into()));
         }
-        let cat = &index.catalogue;
-        let song = cat
+        let song = index
             .song(song_id)
             .ok_or_else(|| ServerError::NotFound(format!("song_id: no song {song_id:?} in the catalogue")))?;
         let clips = index.best_clips(&song.embedding, q)?;
         let mut out = Vec::with_capacity(clips.len());
         for (rank, clip) in clips.iter().enumerate() {
-            let video = cat
+            let video = index
                 .video(&clip.video.0)
                 .ok_or_else(|| ServerError::Internal(format!("segment refers to unknown video {}", clip.video)))?;
             let plan = plan_crop(&video.analysis, clip.range, &self.config.reframe)?;
@@ -251,6 +276,22 @@ impl pb::match_service_server::MatchService for MatchSvc {
         .map_err(|e| ServerError::Internal(format!("worker failed: {e}")))??;
         Ok(Response::new(resp))
     }
+
+    async fn best_songs(
+        &self,
+        request: Request<pb::BestSongsRequest>,
+    ) -> Result<Response<pb::BestSongsResponse>, Status> {
+        let engine = Arc::clone(&self.0);
+        let permit = engine.try_permit()?;
+        let req = request.into_inner();
+        let resp = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            engine.best_songs(&req)
+        })
+        .await
+        .map_err(|e| ServerError::Internal(format!("worker failed: {e}")))??;
+        Ok(Response::new(resp))
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -299,6 +340,7 @@ fn status_of(index: &Index) -> pb::StatusResponse {
         videos: m.videos as u64,
         segments: m.segments as u64,
         failures: index.catalogue.failures.len() as u64,
+        segment_search: index.segment_search_kind().into(),
     }
 }
 

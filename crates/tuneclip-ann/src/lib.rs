@@ -1,0 +1,665 @@
+//! Nearest-neighbour search over unit vectors (score = dot product = cosine), behind one
+//! trait, [`VectorIndex`], so that another engine (a distributed one) can stand in.
+//!
+//! - [`Vectors`]: `n` row-major `f32` vectors of one dimension, and their small binary
+//!   file format (little-endian, header with count and dimension).
+//! - [`ExactIndex`]: every vector scored. The reference for recall, and the right choice
+//!   for small sets.
+//! - [`HnswIndex`]: the graph is built by hnsw_rs (parallel insertion), then frozen into
+//!   a compact read-only layout: fixed-stride `u32` neighbour lists for layer 0, a sparse
+//!   map for the few points of the upper layers, the vectors contiguous. A search
+//!   allocates nothing per visited point (generation-tagged visit marks kept per thread),
+//!   and the graph is written and read as flat arrays, so a million-vector index loads
+//!   in well under a second instead of being rebuilt.
+//!
+//! Vectors are expected L2-normalised; [`Vectors::new`] refuses non-finite values.
+
+use hnsw_rs::prelude::{DistDot, Hnsw};
+use indicatif::ProgressBar;
+use std::cell::RefCell;
+use std::cmp::{Ordering, Reverse};
+use std::collections::{BinaryHeap, HashMap};
+use std::fs;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tuneclip_core::dot;
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AnnError {
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{path}: {reason}")]
+    Format { path: PathBuf, reason: String },
+    #[error("invalid vectors: {0}")]
+    Invalid(String),
+}
+
+pub type Result<T, E = AnnError> = std::result::Result<T, E>;
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> AnnError + '_ {
+    move |source| AnnError::Io { path: path.to_path_buf(), source }
+}
+
+/// One search result: the vector's id (its row) and its dot product with the query.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Hit {
+    pub id: u32,
+    pub score: f32,
+}
+
+/// A nearest-neighbour index over unit vectors.
+pub trait VectorIndex: Send + Sync + std::fmt::Debug {
+    /// A short name for logs and status ("exact", "hnsw").
+    fn kind(&self) -> &'static str;
+    fn len(&self) -> usize;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    fn dim(&self) -> usize;
+    /// The stored vector `id` (panics when out of range, like slice indexing).
+    fn vector(&self, id: u32) -> &[f32];
+    /// Up to `k` ids with the highest dot product with `query`, best first, ties by id.
+    /// `ef` widens an approximate search (at least `k` is used); exact indexes ignore it.
+    fn search(&self, query: &[f32], k: usize, ef: usize) -> Vec<Hit>;
+}
+
+/// `n` vectors of `dim` floats, row-major.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Vectors {
+    dim: usize,
+    data: Vec<f32>,
+}
+
+const VECTORS_MAGIC: &[u8; 8] = b"TCVEC001";
+const GRAPH_MAGIC: &[u8; 8] = b"TCHNSW01";
+
+impl Vectors {
+    pub fn new(dim: usize, data: Vec<f32>) -> Result<Self> {
+        if dim == 0 {
+            return Err(AnnError::Invalid("dimension 0".into()));
+        }
+        if !data.len().is_multiple_of(dim) {
+            return Err(AnnError::Invalid(format!("{} floats is not a whole number of {dim}-vectors", data.len())));
+        }
+        if data.len() / dim >= NONE as usize {
+            return Err(AnnError::Invalid(format!("{} vectors (at most {} fit u32 ids)", data.len() / dim, NONE - 1)));
+        }
+        if let Some(i) = data.iter().position(|x| !x.is_finite()) {
+            return Err(AnnError::Invalid(format!("vector {} holds a non-finite value", i / dim)));
+        }
+        Ok(Self { dim, data })
+    }
+
+    pub fn from_rows<'a>(dim: usize, rows: impl IntoIterator<Item = &'a [f32]>) -> Result<Self> {
+        let mut data = Vec::new();
+        for (i, r) in rows.into_iter().enumerate() {
+            if r.len() != dim {
+                return Err(AnnError::Invalid(format!("vector {i} has {} dimensions, expected {dim}", r.len())));
+            }
+            data.extend_from_slice(r);
+        }
+        Self::new(dim, data)
+    }
+
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+    pub fn len(&self) -> usize {
+        self.data.len() / self.dim
+    }
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+    pub fn row(&self, i: usize) -> &[f32] {
+        &self.data[i * self.dim..(i + 1) * self.dim]
+    }
+    pub fn as_slice(&self) -> &[f32] {
+        &self.data
+    }
+    /// Bytes held.
+    pub fn memory_bytes(&self) -> usize {
+        self.data.len() * 4
+    }
+
+    /// Write to `path` (header `TCVEC001`, u64 count, u32 dimension, u32 0, then the
+    /// floats, all little-endian) and fsync it.
+    pub fn write(&self, path: &Path) -> Result<()> {
+        let f = fs::File::create(path).map_err(io_err(path))?;
+        let mut w = BufWriter::with_capacity(1 << 20, f);
+        let mut put = |b: &[u8]| w.write_all(b).map_err(io_err(path));
+        put(VECTORS_MAGIC)?;
+        put(&(self.len() as u64).to_le_bytes())?;
+        put(&(self.dim as u32).to_le_bytes())?;
+        put(&0u32.to_le_bytes())?;
+        for x in &self.data {
+            put(&x.to_le_bytes())?;
+        }
+        let f = w.into_inner().map_err(|e| AnnError::Io { path: path.to_path_buf(), source: e.into_error() })?;
+        f.sync_all().map_err(io_err(path))
+    }
+
+    pub fn read(path: &Path) -> Result<Self> {
+        let bytes = fs::read(path).map_err(io_err(path))?;
+        let bad = |reason: String| AnnError::Format { path: path.to_path_buf(), reason };
+        let mut r = Reader { bytes: &bytes, at: 0 };
+        if r.take(8).ok_or_else(|| bad("shorter than its header".into()))? != VECTORS_MAGIC {
+            return Err(bad("not a tuneclip vector file (bad magic)".into()));
+        }
+        let n = r.u64().ok_or_else(|| bad("shorter than its header".into()))? as usize;
+        let dim = r.u32().ok_or_else(|| bad("shorter than its header".into()))? as usize;
+        r.u32();
+        let want = n.checked_mul(dim).and_then(|x| x.checked_mul(4)).ok_or_else(|| bad("absurd size".into()))?;
+        if r.rest() != want {
+            return Err(bad(format!("{n} vectors of {dim} need {want} bytes of data, found {}", r.rest())));
+        }
+        let data = bytes[r.at..].chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+        Self::new(dim, data).map_err(|e| bad(e.to_string()))
+    }
+}
+
+/// Little-endian cursor over a byte slice.
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let s = self.bytes.get(self.at..self.at.checked_add(n)?)?;
+        self.at += n;
+        Some(s)
+    }
+    fn u32(&mut self) -> Option<u32> {
+        self.take(4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+    fn u64(&mut self) -> Option<u64> {
+        let b = self.take(8)?;
+        Some(u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]))
+    }
+    fn u32s(&mut self, n: usize) -> Option<Vec<u32>> {
+        let b = self.take(n.checked_mul(4)?)?;
+        Some(b.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
+    }
+    fn rest(&self) -> usize {
+        self.bytes.len() - self.at
+    }
+}
+
+/// A distance (lower is nearer) and an id, ordered by distance then id.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Near(f32, u32);
+
+impl Eq for Near {}
+impl PartialOrd for Near {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Near {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.0.total_cmp(&other.0).then(self.1.cmp(&other.1))
+    }
+}
+
+fn into_hits(mut near: Vec<Near>, k: usize) -> Vec<Hit> {
+    near.sort_unstable();
+    near.truncate(k);
+    near.into_iter().map(|Near(d, id)| Hit { id, score: -d }).collect()
+}
+
+/// Exact top-`k` of any index, by scoring every stored vector (for small sets, or when
+/// `k` is a large share of the set and a graph walk would visit most of it anyway).
+pub fn scan<I: VectorIndex + ?Sized>(index: &I, query: &[f32], k: usize) -> Vec<Hit> {
+    if k == 0 || index.is_empty() {
+        return Vec::new();
+    }
+    // A bounded max-heap of the k nearest seen so far.
+    let mut top: BinaryHeap<Near> = BinaryHeap::with_capacity(k + 1);
+    for i in 0..index.len() as u32 {
+        let near = Near(-dot(query, index.vector(i)), i);
+        if top.len() < k {
+            top.push(near);
+        } else if top.peek().is_some_and(|worst| near < *worst) {
+            top.pop();
+            top.push(near);
+        }
+    }
+    into_hits(top.into_vec(), k)
+}
+
+/// Every vector scored: exact top-k.
+#[derive(Debug, Clone)]
+pub struct ExactIndex {
+    vectors: Arc<Vectors>,
+}
+
+impl ExactIndex {
+    pub fn new(vectors: Arc<Vectors>) -> Self {
+        Self { vectors }
+    }
+}
+
+impl VectorIndex for ExactIndex {
+    fn kind(&self) -> &'static str {
+        "exact"
+    }
+    fn len(&self) -> usize {
+        self.vectors.len()
+    }
+    fn dim(&self) -> usize {
+        self.vectors.dim()
+    }
+    fn vector(&self, id: u32) -> &[f32] {
+        self.vectors.row(id as usize)
+    }
+    fn search(&self, query: &[f32], k: usize, _ef: usize) -> Vec<Hit> {
+        scan(self, query, k)
+    }
+}
+
+/// HNSW build parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HnswParams {
+    /// Links per point in the upper layers (layer 0 keeps up to `2 m`).
+    pub m: usize,
+    pub ef_construction: usize,
+}
+
+impl Default for HnswParams {
+    fn default() -> Self {
+        Self { m: 16, ef_construction: 200 }
+    }
+}
+
+/// An empty neighbour slot.
+const NONE: u32 = u32::MAX;
+/// hnsw_rs needs 16 layers for its dumps; more than enough for any size here.
+const HNSW_RS_LAYERS: usize = 16;
+/// Vectors inserted per parallel batch (and per progress tick).
+const INSERT_BATCH: usize = 8192;
+
+/// One upper layer: the points that reach it and their links, `m` slots each.
+#[derive(Debug, Clone, PartialEq)]
+struct UpperLayer {
+    m: usize,
+    ids: Vec<u32>,
+    slot: HashMap<u32, u32>,
+    links: Vec<u32>,
+}
+
+impl UpperLayer {
+    fn links_of(&self, id: u32) -> &[u32] {
+        match self.slot.get(&id) {
+            Some(&s) => &self.links[s as usize * self.m..(s as usize + 1) * self.m],
+            None => &[],
+        }
+    }
+}
+
+/// A frozen HNSW graph over [`Vectors`].
+#[derive(Debug, Clone)]
+pub struct HnswIndex {
+    vectors: Arc<Vectors>,
+    /// Slots per point in layer 0.
+    m0: usize,
+    /// `n * m0` neighbour ids, [`NONE`]-padded.
+    level0: Vec<u32>,
+    /// Layers 1, 2, ... (the last is the top).
+    upper: Vec<UpperLayer>,
+    entry: u32,
+}
+
+/// Visit marks for one thread: `marks[i] == epoch` means visited in this search.
+struct Visited {
+    marks: Vec<u32>,
+    epoch: u32,
+}
+
+impl Visited {
+    fn start(&mut self, n: usize) {
+        if self.marks.len() < n {
+            self.marks.resize(n, 0);
+        }
+        self.epoch = self.epoch.wrapping_add(1);
+        if self.epoch == 0 {
+            self.marks.fill(0);
+            self.epoch = 1;
+        }
+    }
+    /// Mark `i`; false when it was already marked in this search.
+    fn first_visit(&mut self, i: u32) -> bool {
+        let m = &mut self.marks[i as usize];
+        if *m == self.epoch {
+            false
+        } else {
+            *m = self.epoch;
+            true
+        }
+    }
+}
+
+thread_local! {
+    static VISITED: RefCell<Visited> = const { RefCell::new(Visited { marks: Vec::new(), epoch: 0 }) };
+}
+
+/// A unit vector shrunk by one part in a million: hnsw_rs's `DistDot` asserts
+/// `1 - dot >= 0`, which rounding can break for a vector's dot with itself.
+fn for_dist_dot(v: &[f32]) -> Vec<f32> {
+    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(f32::MIN_POSITIVE);
+    v.iter().map(|x| x / n * (1.0 - 1e-6)).collect()
+}
+
+impl HnswIndex {
+    /// Build the graph with hnsw_rs (parallel insertion on all cores), then freeze it.
+    /// `progress` (may be hidden) advances by one per inserted vector.
+    pub fn build(vectors: Arc<Vectors>, params: HnswParams, progress: &ProgressBar) -> Result<Self> {
+        let n = vectors.len();
+        if n == 0 {
+            return Err(AnnError::Invalid("no vectors to index".into()));
+        }
+        if params.m < 2 || params.ef_construction < params.m {
+            return Err(AnnError::Invalid(format!("HNSW parameters {params:?} (need m >= 2, ef >= m)")));
+        }
+        let scaled: Vec<Vec<f32>> = (0..n).map(|i| for_dist_dot(vectors.row(i))).collect();
+        let hnsw: Hnsw<f32, DistDot> = Hnsw::new(params.m, n, HNSW_RS_LAYERS, params.ef_construction, DistDot {});
+        for start in (0..n).step_by(INSERT_BATCH) {
+            let end = (start + INSERT_BATCH).min(n);
+            let batch: Vec<(&[f32], usize)> = (start..end).map(|i| (scaled[i].as_slice(), i)).collect();
+            hnsw.parallel_insert_slice(&batch);
+            progress.inc((end - start) as u64);
+        }
+        drop(scaled);
+        Self::freeze(&hnsw, vectors)
+    }
+
+    /// Copy an hnsw_rs graph into the compact layout.
+    fn freeze(hnsw: &Hnsw<f32, DistDot>, vectors: Arc<Vectors>) -> Result<Self> {
+        let n = vectors.len();
+        let points = hnsw.get_point_indexation();
+        let top = points.get_max_level_observed() as usize;
+        let mut lists0: Vec<Vec<u32>> = vec![Vec::new(); n];
+        let mut uppers: Vec<Vec<(u32, Vec<u32>)>> = vec![Vec::new(); top];
+        let mut seen = 0usize;
+        let mut entry = None;
+        for level in 0..=top {
+            for p in points.get_layer_iterator(level) {
+                let id = p.get_origin_id();
+                if id >= n {
+                    return Err(AnnError::Invalid(format!("hnsw_rs returned point id {id} beyond {n} vectors")));
+                }
+                seen += 1;
+                if level == top && entry.is_none() {
+                    entry = Some(id as u32);
+                }
+                for (l, nbs) in p.get_neighborhood_id().into_iter().enumerate().take(level + 1) {
+                    let ids: Vec<u32> = nbs.iter().map(|nb| nb.d_id as u32).collect();
+                    if l == 0 {
+                        lists0[id] = ids;
+                    } else {
+                        uppers[l - 1].push((id as u32, ids));
+                    }
+                }
+            }
+        }
+        if seen != n {
+            return Err(AnnError::Invalid(format!("hnsw_rs graph holds {seen} points, {n} were inserted")));
+        }
+        let entry = entry.ok_or_else(|| AnnError::Invalid("empty graph".into()))?;
+        let m0 = lists0.iter().map(Vec::len).max().unwrap_or(0).max(1);
+        let mut level0 = vec![NONE; n * m0];
+        for (i, l) in lists0.iter().enumerate() {
+            level0[i * m0..i * m0 + l.len()].copy_from_slice(l);
+        }
+        let upper = uppers
+            .into_iter()
+            .map(|pts| {
+                let m = pts.iter().map(|(_, l)| l.len()).max().unwrap_or(0).max(1);
+                let mut links = vec![NONE; pts.len() * m];
+                for (s, (_, l)) in pts.iter().enumerate() {
+                    links[s * m..s * m + l.len()].copy_from_slice(l);
+                }
+                let ids: Vec<u32> = pts.iter().map(|(id, _)| *id).collect();
+                UpperLayer { m, slot: ids.iter().enumerate().map(|(s, &id)| (id, s as u32)).collect(), ids, links }
+            })
+            .collect();
+        Ok(Self { vectors, m0, level0, upper, entry })
+    }
+
+    /// Bytes held by the graph and its vectors.
+    pub fn memory_bytes(&self) -> usize {
+        self.vectors.memory_bytes()
+            + self.level0.len() * 4
+            + self.upper.iter().map(|l| (l.links.len() + l.ids.len() * 3) * 4).sum::<usize>()
+    }
+
+    /// The layer count above layer 0.
+    pub fn upper_layers(&self) -> usize {
+        self.upper.len()
+    }
+
+    fn dist(&self, q: &[f32], id: u32) -> f32 {
+        -dot(q, self.vectors.row(id as usize))
+    }
+
+    /// Write the graph (not the vectors: see [`Vectors::write`]) to `path`, fsynced.
+    /// Layout, little-endian: `TCHNSW01`, u64 n, u32 m0, u32 upper layers, u32 entry,
+    /// u32 0, n*m0 u32 links; per upper layer u32 m, u32 count, count ids, count*m links.
+    pub fn write_graph(&self, path: &Path) -> Result<()> {
+        let f = fs::File::create(path).map_err(io_err(path))?;
+        let mut w = BufWriter::with_capacity(1 << 20, f);
+        let mut put = |b: &[u8]| w.write_all(b).map_err(io_err(path));
+        put(GRAPH_MAGIC)?;
+        put(&(self.vectors.len() as u64).to_le_bytes())?;
+        for x in [self.m0 as u32, self.upper.len() as u32, self.entry, 0] {
+            put(&x.to_le_bytes())?;
+        }
+        let mut put_all = |xs: &[u32]| xs.iter().try_for_each(|x| put(&x.to_le_bytes()));
+        put_all(&self.level0)?;
+        for l in &self.upper {
+            put_all(&[l.m as u32, l.ids.len() as u32])?;
+            put_all(&l.ids)?;
+            put_all(&l.links)?;
+        }
+        let f = w.into_inner().map_err(|e| AnnError::Io { path: path.to_path_buf(), source: e.into_error() })?;
+        f.sync_all().map_err(io_err(path))
+    }
+
+    /// Read a graph written by [`HnswIndex::write_graph`] over `vectors`, checking every
+    /// id so that a damaged file is an error, never a panic at search time.
+    pub fn read_graph(path: &Path, vectors: Arc<Vectors>) -> Result<Self> {
+        let bytes = fs::read(path).map_err(io_err(path))?;
+        let bad = |reason: &str| AnnError::Format { path: path.to_path_buf(), reason: reason.to_string() };
+        let short = || bad("truncated");
+        let mut r = Reader { bytes: &bytes, at: 0 };
+        if r.take(8).ok_or_else(short)? != GRAPH_MAGIC {
+            return Err(bad("not a tuneclip HNSW graph (bad magic)"));
+        }
+        let n = r.u64().ok_or_else(short)? as usize;
+        if n != vectors.len() || n == 0 {
+            return Err(AnnError::Format {
+                path: path.to_path_buf(),
+                reason: format!("graph of {n} points over {} vectors", vectors.len()),
+            });
+        }
+        let (m0, layers, entry) = (r.u32().ok_or_else(short)?, r.u32().ok_or_else(short)?, r.u32().ok_or_else(short)?);
+        r.u32().ok_or_else(short)?;
+        let (m0, layers) = (m0 as usize, layers as usize);
+        if m0 == 0 || m0 > 4096 || layers > 64 || entry as usize >= n {
+            return Err(bad("implausible header"));
+        }
+        let valid = |xs: &[u32]| xs.iter().all(|&x| x == NONE || (x as usize) < n);
+        let level0 = r.u32s(n.checked_mul(m0).ok_or_else(short)?).ok_or_else(short)?;
+        if !valid(&level0) {
+            return Err(bad("layer 0 links to a point that does not exist"));
+        }
+        let mut upper = Vec::with_capacity(layers);
+        for _ in 0..layers {
+            let (m, count) = (r.u32().ok_or_else(short)? as usize, r.u32().ok_or_else(short)? as usize);
+            if m == 0 || m > 4096 || count > n {
+                return Err(bad("implausible upper layer"));
+            }
+            let ids = r.u32s(count).ok_or_else(short)?;
+            let links = r.u32s(count.checked_mul(m).ok_or_else(short)?).ok_or_else(short)?;
+            if !valid(&links) || ids.iter().any(|&i| i as usize >= n) {
+                return Err(bad("an upper layer names a point that does not exist"));
+            }
+            let slot = ids.iter().enumerate().map(|(s, &id)| (id, s as u32)).collect();
+            upper.push(UpperLayer { m, ids, slot, links });
+        }
+        if r.rest() != 0 {
+            return Err(bad("trailing bytes after the last layer"));
+        }
+        Ok(Self { vectors, m0, level0, upper, entry })
+    }
+}
+
+impl VectorIndex for HnswIndex {
+    fn kind(&self) -> &'static str {
+        "hnsw"
+    }
+    fn len(&self) -> usize {
+        self.vectors.len()
+    }
+    fn dim(&self) -> usize {
+        self.vectors.dim()
+    }
+    fn vector(&self, id: u32) -> &[f32] {
+        self.vectors.row(id as usize)
+    }
+
+    fn search(&self, query: &[f32], k: usize, ef: usize) -> Vec<Hit> {
+        let n = self.vectors.len();
+        if k == 0 || n == 0 {
+            return Vec::new();
+        }
+        let ef = ef.max(k);
+        // Greedy descent through the upper layers.
+        let mut cur = self.entry;
+        let mut cur_d = self.dist(query, cur);
+        for layer in self.upper.iter().rev() {
+            loop {
+                let mut moved = false;
+                for &nb in layer.links_of(cur).iter().take_while(|&&x| x != NONE) {
+                    let d = self.dist(query, nb);
+                    if d < cur_d {
+                        (cur, cur_d, moved) = (nb, d, true);
+                    }
+                }
+                if !moved {
+                    break;
+                }
+            }
+        }
+        // Beam search of width ef in layer 0.
+        let found = VISITED.with(|v| {
+            let mut visited = v.borrow_mut();
+            visited.start(n);
+            visited.first_visit(cur);
+            let mut candidates = BinaryHeap::with_capacity(ef * 2);
+            let mut best: BinaryHeap<Near> = BinaryHeap::with_capacity(ef + 1);
+            candidates.push(Reverse(Near(cur_d, cur)));
+            best.push(Near(cur_d, cur));
+            while let Some(Reverse(Near(d, c))) = candidates.pop() {
+                if best.len() >= ef && best.peek().is_some_and(|w| d > w.0) {
+                    break;
+                }
+                let links = &self.level0[c as usize * self.m0..(c as usize + 1) * self.m0];
+                for &nb in links.iter().take_while(|&&x| x != NONE) {
+                    if !visited.first_visit(nb) {
+                        continue;
+                    }
+                    let dn = self.dist(query, nb);
+                    if best.len() < ef || best.peek().is_some_and(|w| dn < w.0) {
+                        candidates.push(Reverse(Near(dn, nb)));
+                        best.push(Near(dn, nb));
+                        if best.len() > ef {
+                            best.pop();
+                        }
+                    }
+                }
+            }
+            best.into_vec()
+        });
+        into_hits(found, k)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Deterministic unit vectors around a few centres.
+    pub(crate) fn clustered(n: usize, dim: usize, seed: u64) -> Vectors {
+        let mut s = seed;
+        let mut rnd = move || {
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        };
+        let centres: Vec<Vec<f32>> = (0..20).map(|_| (0..dim).map(|_| rnd()).collect()).collect();
+        let mut data = Vec::with_capacity(n * dim);
+        for i in 0..n {
+            let mut v: Vec<f32> = centres[i % 20].iter().map(|c| c + 0.4 * rnd()).collect();
+            tuneclip_core::l2_normalize(&mut v);
+            data.extend(v);
+        }
+        Vectors::new(dim, data).expect("valid")
+    }
+
+    #[test]
+    fn vectors_round_trip_and_refuse_damage() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let v = clustered(50, 8, 1);
+        let p = dir.path().join("v.vec");
+        v.write(&p).expect("write");
+        assert_eq!(Vectors::read(&p).expect("read"), v);
+        let bytes = fs::read(&p).expect("read");
+        fs::write(&p, &bytes[..bytes.len() - 3]).expect("truncate");
+        assert!(matches!(Vectors::read(&p), Err(AnnError::Format { .. })));
+        assert!(Vectors::new(3, vec![0.0, f32::NAN, 1.0]).is_err());
+        assert!(Vectors::new(3, vec![0.0; 4]).is_err());
+    }
+
+    #[test]
+    fn hnsw_agrees_with_exact_search_and_survives_a_round_trip() {
+        let vectors = Arc::new(clustered(3000, 16, 7));
+        let exact = ExactIndex::new(vectors.clone());
+        let hnsw = HnswIndex::build(vectors.clone(), HnswParams::default(), &ProgressBar::hidden()).expect("build");
+        let queries = clustered(100, 16, 99);
+        let mut found = 0;
+        for i in 0..queries.len() {
+            let q = queries.row(i);
+            let truth: Vec<u32> = exact.search(q, 10, 0).iter().map(|h| h.id).collect();
+            let got = hnsw.search(q, 10, 64);
+            assert_eq!(got.len(), 10);
+            assert!(got.windows(2).all(|w| w[0].score >= w[1].score), "best first");
+            found += got.iter().filter(|h| truth.contains(&h.id)).count();
+        }
+        let recall = found as f64 / 1000.0;
+        assert!(recall >= 0.95, "recall@10 {recall}");
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("g.graph");
+        hnsw.write_graph(&p).expect("write");
+        let again = HnswIndex::read_graph(&p, vectors.clone()).expect("read");
+        for i in 0..20 {
+            assert_eq!(again.search(queries.row(i), 10, 64), hnsw.search(queries.row(i), 10, 64));
+        }
+        // A link to a point beyond the vectors is refused at load, not at search.
+        let mut bytes = fs::read(&p).expect("read");
+        bytes[32..36].copy_from_slice(&4_000_000u32.to_le_bytes());
+        fs::write(&p, &bytes).expect("write");
+        assert!(matches!(HnswIndex::read_graph(&p, vectors.clone()), Err(AnnError::Format { .. })));
+        fs::write(&p, &bytes[..bytes.len() / 2]).expect("write");
+        assert!(matches!(HnswIndex::read_graph(&p, vectors), Err(AnnError::Format { .. })));
+    }
+
+    #[test]
+    fn exact_search_orders_ties_by_id() {
+        let v = Arc::new(Vectors::new(2, vec![0.0, 1.0, 1.0, 0.0, 1.0, 0.0, 0.6, 0.8]).expect("valid"));
+        let hits = ExactIndex::new(v).search(&[1.0, 0.0], 3, 0);
+        let ids: Vec<u32> = hits.iter().map(|h| h.id).collect();
+        assert_eq!(ids, vec![1, 2, 3]);
+    }
+}
