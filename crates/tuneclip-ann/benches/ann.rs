@@ -180,11 +180,15 @@ fn main() {
 
     let mut rows = Vec::new();
     for ef in EFS {
-        let t = Instant::now();
-        let found: Vec<Vec<u32>> =
-            (0..nq).map(|i| ours.search(queries.row(i), K, ef).iter().map(|h| h.id).collect()).collect();
-        let qps = nq as f64 / t.elapsed().as_secs_f64();
-        rows.push(Row { lib: "tuneclip".into(), ef, recall: recall(&found, &truth), qps });
+        // Best of three passes (the peers get the same treatment).
+        let mut best = f64::MAX;
+        let mut found: Vec<Vec<u32>> = Vec::new();
+        for _ in 0..3 {
+            let t = Instant::now();
+            found = (0..nq).map(|i| ours.search(queries.row(i), K, ef).iter().map(|h| h.id).collect()).collect();
+            best = best.min(t.elapsed().as_secs_f64());
+        }
+        rows.push(Row { lib: "tuneclip".into(), ef, recall: recall(&found, &truth), qps: nq as f64 / best });
     }
 
     // Peers, same vectors, same run.

@@ -49,9 +49,11 @@ def main():
         p.set_num_threads(1)
         for ef in efs:
             p.set_ef(max(ef, 10))
-            t = time.perf_counter()
-            labels, _ = p.knn_query(queries, k=10)
-            dt = time.perf_counter() - t
+            dt = float("inf")
+            for _ in range(3):  # best of three, as for tuneclip
+                t = time.perf_counter()
+                labels, _ = p.knn_query(queries, k=10)
+                dt = min(dt, time.perf_counter() - t)
             emit(lib="hnswlib", ef=ef, recall=recall(labels), qps=nq / dt)
         del p
 
@@ -70,9 +72,11 @@ def main():
         faiss.omp_set_num_threads(1)
         for ef in efs:
             idx.hnsw.efSearch = max(ef, 10)
-            t = time.perf_counter()
-            _, ids = idx.search(queries, 10)
-            dt = time.perf_counter() - t
+            dt = float("inf")
+            for _ in range(3):  # best of three, as for tuneclip
+                t = time.perf_counter()
+                _, ids = idx.search(queries, 10)
+                dt = min(dt, time.perf_counter() - t)
             emit(lib="faiss", ef=ef, recall=recall(ids), qps=nq / dt)
 
 
