@@ -89,7 +89,9 @@ async fn best_clips_through_the_real_server_render_vertical_h264() {
     let root = tmp.path().join("snapshots");
     Snapshot::publish(&root, &catalogue).expect("publish");
     let index = Index::load_current(&root, tuneclip_model::MODEL_VERSION).expect("load");
-    let engine = Engine::new(index, ServerConfig::new(tmp.path().join("renders")));
+    let config =
+        ServerConfig { media_roots: vec![tmp.path().to_path_buf()], ..ServerConfig::new(tmp.path().join("renders")) };
+    let engine = Engine::new(index, config);
     let (listener, addr) = tuneclip_server::bind(([127, 0, 0, 1], 0).into()).await.expect("bind");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(tuneclip_server::serve(listener, engine, async {
@@ -278,6 +280,33 @@ async fn best_clips_through_the_real_server_render_vertical_h264() {
     let bad_segment = pb::BestSongsRequest { video_id, segment_ordinal: Some(9999), k: 1 };
     assert_eq!(matcher.best_songs(bad_segment).await.expect_err("unknown segment").code(), Code::NotFound);
 
+    // The same song uploaded, or named under a media root, gets the same clips.
+    let by_id = pb::BestClipsRequest { song_id: catalogue.songs[0].id.0.clone(), k: 3, ..Default::default() };
+    let clips_of = |r: pb::BestClipsResponse| -> Vec<(String, u32)> {
+        r.clips.into_iter().map(|c| (c.video_id, c.segment_ordinal)).collect()
+    };
+    let want = clips_of(matcher.best_clips(by_id.clone()).await.expect("by id").into_inner());
+    let bytes = std::fs::read(&media.songs[0]).expect("read song");
+    let upload = pb::BestClipsRequest { song_id: String::new(), audio: bytes, ..by_id.clone() };
+    let got = matcher.best_clips(upload.clone()).await.expect("by bytes").into_inner();
+    assert_eq!(got.song_title, "uploaded song");
+    assert_eq!(clips_of(got), want);
+    let by_uri = pb::BestClipsRequest { song_id: String::new(), song_uri: "pulse.ogg".into(), ..by_id.clone() };
+    assert_eq!(clips_of(matcher.best_clips(by_uri).await.expect("by uri").into_inner()), want);
+    // Hostile or broken songs: precise codes, and the server keeps serving.
+    let code = |r: Result<tonic::Response<pb::BestClipsResponse>, tonic::Status>| r.expect_err("refused").code();
+    let with_uri = |u: &str| pb::BestClipsRequest { song_id: String::new(), song_uri: u.into(), ..by_id.clone() };
+    assert_eq!(code(matcher.best_clips(with_uri("/etc/passwd")).await), Code::PermissionDenied);
+    assert_eq!(code(matcher.best_clips(with_uri("../../../../etc/passwd")).await), Code::PermissionDenied);
+    assert_eq!(code(matcher.best_clips(with_uri("file:///etc/passwd")).await), Code::PermissionDenied);
+    assert_eq!(code(matcher.best_clips(with_uri("https://example.com/a.mp3")).await), Code::InvalidArgument);
+    assert_eq!(code(matcher.best_clips(with_uri("no-such.ogg")).await), Code::NotFound);
+    assert_eq!(code(matcher.best_clips(with_uri("readme.ogg")).await), Code::InvalidArgument);
+    let garbage = pb::BestClipsRequest { audio: b"not a song at all".repeat(100), ..upload.clone() };
+    assert_eq!(code(matcher.best_clips(garbage).await), Code::InvalidArgument);
+    let both = pb::BestClipsRequest { song_id: catalogue.songs[0].id.0.clone(), ..upload };
+    assert_eq!(code(matcher.best_clips(both).await), Code::InvalidArgument);
+
     let _ = stop.send(());
     server.await.expect("join").expect("clean shutdown");
 }
@@ -312,7 +341,29 @@ async fn overload_is_shed_with_resource_exhausted() {
     assert!(ok >= 1 && shed >= 1, "{results:?}");
     // Once the work is done the server takes requests again.
     let mut c = client.clone();
-    c.best_clips(pb::BestClipsRequest { render: false, ..request }).await.expect("served after the burst");
+    c.best_clips(pb::BestClipsRequest { render: false, ..request.clone() }).await.expect("served after the burst");
+    // A deadline the render cannot meet ends the call with DEADLINE_EXCEEDED; the
+    // server cancels the abandoned work and serves the next request.
+    let mut late = tonic::Request::new(request.clone());
+    late.set_timeout(std::time::Duration::from_millis(1));
+    let err = c.best_clips(late).await.expect_err("deadline");
+    assert!(matches!(err.code(), Code::DeadlineExceeded | Code::Cancelled), "{err:?}");
+    let mut served_again = None;
+    for _ in 0..1200 {
+        // The abandoned render may still hold the one permit until its next check (a
+        // render already under way finishes first); this bounds a hang, not a speed.
+        match c.best_clips(pb::BestClipsRequest { render: false, ..request.clone() }).await {
+            Ok(r) => {
+                served_again = Some(r);
+                break;
+            }
+            Err(e) if e.code() == Code::ResourceExhausted => {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await
+            }
+            Err(e) => panic!("after a deadline: {e:?}"),
+        }
+    }
+    assert!(served_again.is_some(), "the server never freed the abandoned request's permit");
     served.shutdown().await;
 }
 

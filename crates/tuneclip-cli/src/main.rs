@@ -70,6 +70,9 @@ enum Command {
     Serve {
         #[arg(long, env = "TUNECLIP_ADDR", default_value = "127.0.0.1:50051")]
         addr: SocketAddr,
+        /// Directories whose songs BestClips may analyse by `song_uri` (none by default).
+        #[arg(long = "media-root", env = "TUNECLIP_MEDIA_ROOTS", value_delimiter = ',')]
+        media_roots: Vec<PathBuf>,
     },
     /// Ask a running server for the best clips of a song.
     Query {
@@ -297,9 +300,10 @@ fn remove_and_publish(data: &Path, songs: &[String], videos: &[String]) -> Resul
     Ok(dir)
 }
 
-pub(crate) fn load_engine(data: &Path, model: &Embedder) -> Result<std::sync::Arc<Engine>> {
+pub(crate) fn load_engine(data: &Path, model: &Embedder, media_roots: Vec<PathBuf>) -> Result<std::sync::Arc<Engine>> {
     let index = Index::load_current(&snapshots_dir(data), &model.version())?;
-    Ok(Engine::new(index, ServerConfig::new(data.join("renders"))))
+    let config = ServerConfig { model: model.clone(), media_roots, ..ServerConfig::new(data.join("renders")) };
+    Ok(Engine::new(index, config))
 }
 
 pub(crate) struct Row {
@@ -407,8 +411,8 @@ async fn main() -> Result<()> {
             ingest_and_publish(&cli.data_dir, &model, &songs, &videos, Mode::Add, files.workers).map(|_| ())
         }
         Command::Remove { songs, videos } => remove_and_publish(&cli.data_dir, &songs, &videos).map(|_| ()),
-        Command::Serve { addr } => {
-            let engine = load_engine(&cli.data_dir, &model)?;
+        Command::Serve { addr, media_roots } => {
+            let engine = load_engine(&cli.data_dir, &model, media_roots)?;
             let (listener, local) = tuneclip_server::bind(addr).await?;
             eprintln!("serving {} on {local}", engine.index().manifest.name);
             tuneclip_server::serve(listener, engine, async {

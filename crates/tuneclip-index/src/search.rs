@@ -62,7 +62,11 @@ pub struct SongHit {
 pub struct Index {
     pub dir: PathBuf,
     pub manifest: Manifest,
+    /// Songs, videos and segments with embeddings. Videos carry a light analysis (no
+    /// per-frame saliency, no face tracks): [`Index::video_analysis`] reads a whole one.
     pub catalogue: Catalogue,
+    /// Byte range of each video's whole analysis in the snapshot's `analyses.jsonl`.
+    analysis_ranges: Vec<[u64; 2]>,
     segments: Box<dyn VectorIndex>,
     songs: Box<dyn VectorIndex>,
     song_by_id: HashMap<String, usize>,
@@ -131,8 +135,14 @@ impl Index {
                 found: manifest.model_version,
             });
         }
-        let catalogue = Snapshot::read_catalogue(dir)?;
+        let (catalogue, analysis_ranges) = Snapshot::read_light_catalogue(dir)?;
         let dim = manifest.dim;
+        if analysis_ranges.len() != catalogue.videos.len() {
+            return Err(IndexError::Corrupt {
+                dir: dir.to_path_buf(),
+                reason: "the catalogue does not locate every video's analysis".into(),
+            });
+        }
         if catalogue.segments.len() != manifest.segments
             || catalogue.songs.len() != manifest.songs
             || catalogue.dim != dim
@@ -163,6 +173,7 @@ impl Index {
             dir: dir.to_path_buf(),
             manifest,
             catalogue,
+            analysis_ranges,
             segments,
             songs,
             song_by_id,
@@ -185,6 +196,13 @@ impl Index {
     /// The catalogued video `id`.
     pub fn video(&self, id: &str) -> Option<&crate::VideoEntry> {
         self.video_by_id.get(id).map(|&i| &self.catalogue.videos[i])
+    }
+
+    /// The whole analysis of a catalogued video (per-frame saliency and face tracks
+    /// included), read from the snapshot: what planning a crop needs.
+    pub fn video_analysis(&self, id: &str) -> Result<tuneclip_vision::VideoAnalysis> {
+        let &i = self.video_by_id.get(id).ok_or_else(|| IndexError::UnknownVideo(id.into()))?;
+        crate::snapshot::read_analysis(&self.dir, self.analysis_ranges[i])
     }
 
     /// The `n` segments nearest to `query`: only the named videos' segments when the
@@ -518,6 +536,13 @@ mod tests {
             serde_json::from_str(r#"{"info":{"width":640,"height":360,"duration_s":6.0,"fps":25.0},"sample_fps":10.0,"active":{"x":0,"y":0,"width":640,"height":360},"cuts":[],"segments":[],"saliency":[]}"#)
                 .expect("analysis");
         analysis.logos = vec![tuneclip_core::Rect::new(10, 10, 40, 20)];
+        analysis.saliency = (0..60)
+            .map(|i| tuneclip_vision::FrameSaliency {
+                t_s: i as f64 / 10.0,
+                centre: Some((320.0, 180.0)),
+                extent: None,
+            })
+            .collect();
         cat.videos.push(crate::VideoEntry {
             id: ContentId("logo".into()),
             path: "logo.mp4".into(),
@@ -528,6 +553,11 @@ mod tests {
         Snapshot::publish_with(dir.path(), &cat, &opts).expect("publish");
         let index = Index::load_current(dir.path(), "test-v1").expect("load");
         assert_eq!(index.segment_search_kind(), "hnsw");
+        // The served catalogue keeps a light analysis; the whole one is read on demand.
+        assert!(index.video("logo").expect("video").analysis.saliency.is_empty());
+        assert_eq!(index.video_analysis("logo").expect("analysis").saliency.len(), 60);
+        let full = Snapshot::current_catalogue(dir.path()).expect("full catalogue");
+        assert_eq!(full.video("logo").expect("video").analysis, cat.videos[0].analysis);
 
         let q = ClipQuery { k: 1, clip_duration_s: 4.0, max_per_video: 1, ..ClipQuery::default() };
         assert_eq!(index.best_clips_for_song("song1", &q).expect("search")[0].video.0, "logo");

@@ -1,4 +1,4 @@
-use crate::catalogue::VideoEntry;
+use crate::catalogue::{SegmentEntry, SongEntry, VideoEntry};
 use crate::{Catalogue, Failure, IndexError, Result, io_err};
 use indicatif::ProgressBar;
 use serde::{Deserialize, Serialize};
@@ -20,6 +20,11 @@ pub(crate) const SEGMENT_VECTORS: &str = "segments.vec";
 pub(crate) const SEGMENT_GRAPH: &str = "segments.graph";
 pub(crate) const SONG_VECTORS: &str = "songs.vec";
 pub(crate) const SONG_GRAPH: &str = "songs.graph";
+/// Every video's whole analysis, one JSON document per line in catalogue order; the
+/// catalogue holds a light copy (no per-frame saliency, no face tracks) and the byte
+/// range of each line, so that a server loads a million segments without parsing
+/// hours of per-frame data, and reads one video's analysis when it plans a crop.
+pub(crate) const ANALYSES_FILE: &str = "analyses.jsonl";
 const CURRENT: &str = "CURRENT";
 
 /// How a snapshot's search indexes are built.
@@ -61,9 +66,20 @@ pub struct Manifest {
 #[derive(Debug, Clone)]
 pub struct Snapshot;
 
+/// sha256 of a file, streamed (a snapshot's analyses can be gigabytes).
 pub(crate) fn sha256_file(path: &Path) -> Result<String> {
-    let bytes = fs::read(path).map_err(io_err(path))?;
-    Ok(hex::encode(Sha256::digest(&bytes)))
+    use std::io::Read;
+    let mut f = fs::File::open(path).map_err(io_err(path))?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf).map_err(io_err(path))?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(hex::encode(h.finalize()))
 }
 
 /// Crash-test hook: abort the process at the named point of a publish when
@@ -97,9 +113,11 @@ struct CatalogueFile<'a> {
     model_version: &'a str,
     dim: usize,
     songs: Vec<SongMeta<'a>>,
-    videos: &'a [VideoEntry],
+    videos: Vec<VideoEntry>,
     segments: Vec<SegmentMeta<'a>>,
     failures: &'a [Failure],
+    /// Byte range `[offset, length]` of each video's line in `analyses.jsonl`.
+    analyses: Vec<[u64; 2]>,
 }
 
 #[derive(Serialize)]
@@ -117,8 +135,29 @@ struct SegmentMeta<'a> {
     stats: &'a tuneclip_vision::SegmentStats,
 }
 
+/// What a served catalogue keeps of a video's analysis: everything but the per-frame
+/// saliency and the face tracks. (No `..`: a new field must be decided on here.)
+pub(crate) fn light(v: &VideoEntry) -> VideoEntry {
+    let a = &v.analysis;
+    let analysis = tuneclip_vision::VideoAnalysis {
+        version: a.version,
+        info: a.info,
+        sample_fps: a.sample_fps,
+        cuts: a.cuts.clone(),
+        transitions: a.transitions.clone(),
+        active: a.active,
+        logos: a.logos.clone(),
+        segments: a.segments.clone(),
+        saliency: Vec::new(),
+        faces: Vec::new(),
+        faces_analysed: a.faces_analysed,
+        text_analysed: a.text_analysed,
+    };
+    VideoEntry { id: v.id.clone(), path: v.path.clone(), title: v.title.clone(), analysis }
+}
+
 impl<'a> CatalogueFile<'a> {
-    fn of(c: &'a Catalogue) -> Self {
+    fn of(c: &'a Catalogue, analyses: Vec<[u64; 2]>) -> Self {
         Self {
             model_version: &c.model_version,
             dim: c.dim,
@@ -127,15 +166,58 @@ impl<'a> CatalogueFile<'a> {
                 .iter()
                 .map(|s| SongMeta { id: &s.id, path: &s.path, title: &s.title, analysis: &s.analysis })
                 .collect(),
-            videos: &c.videos,
+            videos: c.videos.iter().map(light).collect(),
             segments: c
                 .segments
                 .iter()
                 .map(|s| SegmentMeta { video: &s.video, ordinal: s.ordinal, stats: &s.stats })
                 .collect(),
             failures: &c.failures,
+            analyses,
         }
     }
+}
+
+/// Write every video's analysis as one line of `path`; returns each line's byte range.
+fn write_analyses(path: &Path, videos: &[VideoEntry]) -> Result<Vec<[u64; 2]>> {
+    let file = fs::File::create(path).map_err(io_err(path))?;
+    let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
+    let mut ranges = Vec::with_capacity(videos.len());
+    let mut at = 0u64;
+    for v in videos {
+        let line = serde_json::to_vec(&v.analysis)
+            .map_err(|e| IndexError::Json { path: path.to_path_buf(), reason: e.to_string() })?;
+        w.write_all(&line).and_then(|()| w.write_all(b"\n")).map_err(io_err(path))?;
+        ranges.push([at, line.len() as u64]);
+        at += line.len() as u64 + 1;
+    }
+    let file = w.into_inner().map_err(|e| IndexError::Io { path: path.to_path_buf(), source: e.into_error() })?;
+    file.sync_all().map_err(io_err(path))?;
+    Ok(ranges)
+}
+
+/// The catalogue file as read: a [`Catalogue`] and the analyses' byte ranges.
+#[derive(Deserialize)]
+struct CatalogueIn {
+    model_version: String,
+    dim: usize,
+    songs: Vec<SongEntry>,
+    videos: Vec<VideoEntry>,
+    segments: Vec<SegmentEntry>,
+    failures: Vec<Failure>,
+    #[serde(default)]
+    analyses: Vec<[u64; 2]>,
+}
+
+/// Read one video's whole analysis from a snapshot's `analyses.jsonl`.
+pub(crate) fn read_analysis(dir: &Path, range: [u64; 2]) -> Result<tuneclip_vision::VideoAnalysis> {
+    use std::io::{Read, Seek, SeekFrom};
+    let path = dir.join(ANALYSES_FILE);
+    let mut f = fs::File::open(&path).map_err(io_err(&path))?;
+    f.seek(SeekFrom::Start(range[0])).map_err(io_err(&path))?;
+    let mut buf = vec![0u8; usize::try_from(range[1]).unwrap_or(usize::MAX).min(1 << 30)];
+    f.read_exact(&mut buf).map_err(io_err(&path))?;
+    serde_json::from_slice(&buf).map_err(|e| IndexError::Json { path, reason: e.to_string() })
 }
 
 /// The embeddings of `rows` as one vector set, checked against the catalogue's dimension.
@@ -201,10 +283,11 @@ impl Snapshot {
         let tmp = root.join(format!(".tmp-{name}"));
         fs::create_dir_all(&tmp).map_err(io_err(&tmp))?;
 
+        let ranges = write_analyses(&tmp.join(ANALYSES_FILE), &catalogue.videos)?;
         let cat_path = tmp.join(CATALOGUE_FILE);
         let file = fs::File::create(&cat_path).map_err(io_err(&cat_path))?;
         let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
-        serde_json::to_writer(&mut w, &CatalogueFile::of(catalogue))
+        serde_json::to_writer(&mut w, &CatalogueFile::of(catalogue, ranges))
             .map_err(|e| IndexError::Json { path: cat_path.clone(), reason: e.to_string() })?;
         let file = w.into_inner().map_err(|e| IndexError::Io { path: cat_path.clone(), source: e.into_error() })?;
         file.sync_all().map_err(io_err(&cat_path))?;
@@ -296,10 +379,50 @@ impl Snapshot {
     /// [`Snapshot::verify`] first to check it). Reads format 1 snapshots too, so that an
     /// upgrade can reuse what they analysed.
     pub fn read_catalogue(dir: &Path) -> Result<Catalogue> {
+        let (mut cat, ranges) = Self::read_light_catalogue(dir)?;
+        if !ranges.is_empty() {
+            let path = dir.join(ANALYSES_FILE);
+            let text = fs::read(&path).map_err(io_err(&path))?;
+            for (v, r) in cat.videos.iter_mut().zip(&ranges) {
+                let line = usize::try_from(r[0])
+                    .ok()
+                    .zip(usize::try_from(r[0] + r[1]).ok())
+                    .and_then(|(a, b)| text.get(a..b))
+                    .ok_or_else(|| IndexError::Corrupt {
+                        dir: dir.to_path_buf(),
+                        reason: format!("{ANALYSES_FILE} is shorter than the catalogue says"),
+                    })?;
+                v.analysis = serde_json::from_slice(line)
+                    .map_err(|e| IndexError::Json { path: path.clone(), reason: e.to_string() })?;
+            }
+        }
+        Ok(cat)
+    }
+
+    /// The catalogue with embeddings but with each video's light analysis (no per-frame
+    /// saliency or face tracks), and the byte range of each whole analysis in
+    /// `analyses.jsonl` (empty for format 1 snapshots, whose catalogue holds them).
+    pub(crate) fn read_light_catalogue(dir: &Path) -> Result<(Catalogue, Vec<[u64; 2]>)> {
         let path = dir.join(CATALOGUE_FILE);
         let bytes = fs::read(&path).map_err(io_err(&path))?;
-        let mut cat: Catalogue =
+        let file: CatalogueIn =
             serde_json::from_slice(&bytes).map_err(|e| IndexError::Json { path, reason: e.to_string() })?;
+        drop(bytes);
+        let ranges = file.analyses;
+        let mut cat = Catalogue {
+            model_version: file.model_version,
+            dim: file.dim,
+            songs: file.songs,
+            videos: file.videos,
+            segments: file.segments,
+            failures: file.failures,
+        };
+        if !ranges.is_empty() && ranges.len() != cat.videos.len() {
+            return Err(IndexError::Corrupt {
+                dir: dir.to_path_buf(),
+                reason: format!("{} analysis ranges for {} videos", ranges.len(), cat.videos.len()),
+            });
+        }
         let fill = |file: &str, n: usize| -> Result<Option<Vectors>> {
             let p = dir.join(file);
             if !p.is_file() {
@@ -330,7 +453,7 @@ impl Snapshot {
                 s.embedding = v.row(i).to_vec();
             }
         }
-        Ok(cat)
+        Ok((cat, ranges))
     }
 
     /// The verified catalogue of the current snapshot under `root`, if there is one.

@@ -10,12 +10,18 @@ pub enum ServerError {
     InvalidArgument(String),
     #[error("{0}")]
     NotFound(String),
+    #[error("{0}")]
+    PermissionDenied(String),
+    #[error("{0}")]
+    FailedPrecondition(String),
     #[error(transparent)]
     Index(#[from] IndexError),
     #[error(transparent)]
     Reframe(#[from] ReframeError),
     #[error("reload refused, still serving the previous snapshot: {0}")]
     Reload(IndexError),
+    #[error("request cancelled: the client went away or its deadline passed")]
+    Cancelled,
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -32,7 +38,9 @@ impl From<ServerError> for Status {
                 IndexError::UnknownSong(_) | IndexError::UnknownVideo(_) | IndexError::UnknownSegment(..),
             ) => Status::not_found(msg),
             ServerError::Reframe(ReframeError::OutOfRange { .. }) => Status::invalid_argument(msg),
-            ServerError::Reload(_) => Status::failed_precondition(msg),
+            ServerError::Reload(_) | ServerError::FailedPrecondition(_) => Status::failed_precondition(msg),
+            ServerError::PermissionDenied(_) => Status::permission_denied(msg),
+            ServerError::Cancelled => Status::cancelled(msg),
             _ => {
                 tracing::error!(error = %msg, "request failed");
                 Status::internal(msg)

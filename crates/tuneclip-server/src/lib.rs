@@ -18,7 +18,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::{Request, Response, Status};
-use tuneclip_index::{ClipFilter, ClipQuery, Index};
+use tuneclip_index::{ClipFilter, ClipQuery, Index, SongEntry};
 use tuneclip_media::render::{RenderConfig, SongAudio};
 use tuneclip_reframe::{ReframeConfig, plan_crop, render_clip};
 
@@ -37,8 +37,13 @@ pub struct ServerConfig {
     /// BestClips requests worked on at once; more are refused at once with
     /// RESOURCE_EXHAUSTED (shedding load keeps latency bounded instead of queueing).
     pub max_concurrent_requests: usize,
-    /// Largest request message accepted, in bytes.
+    /// Largest request message accepted, in bytes (uploaded songs count).
     pub max_request_bytes: usize,
+    /// The model that embeds uploaded songs and songs by URI; it must be the one the
+    /// snapshot was built with.
+    pub model: tuneclip_model::Embedder,
+    /// Directories whose files BestClips may read as `song_uri`; empty: none.
+    pub media_roots: Vec<PathBuf>,
 }
 
 impl ServerConfig {
@@ -49,9 +54,56 @@ impl ServerConfig {
             reframe: ReframeConfig::default(),
             defaults: ClipQuery::default(),
             max_concurrent_requests: 2 * std::thread::available_parallelism().map_or(2, |n| n.get()),
-            max_request_bytes: 4 << 20,
+            max_request_bytes: 32 << 20,
+            model: tuneclip_model::Embedder::Handcrafted,
+            media_roots: Vec::new(),
         }
     }
+}
+
+/// Set when a request's handler is dropped (the client went away, or its deadline
+/// passed and tonic gave up on it): work on the blocking pool checks it between clips
+/// and songs and stops instead of rendering for nobody.
+#[derive(Debug, Clone, Default)]
+pub struct Cancel(Arc<std::sync::atomic::AtomicBool>);
+
+impl Cancel {
+    pub fn is_set(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+    pub fn set(&self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+    fn check(&self) -> Result<(), ServerError> {
+        if self.is_set() { Err(ServerError::Cancelled) } else { Ok(()) }
+    }
+}
+
+/// Sets its [`Cancel`] when dropped with the handler's future.
+struct CancelOnDrop(Cancel);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.set();
+    }
+}
+
+/// Run `work` on the blocking pool holding `permit`; dropping the returned future (client
+/// gone, deadline passed) cancels the work at its next check.
+async fn blocking<T: Send + 'static>(
+    permit: tokio::sync::OwnedSemaphorePermit,
+    work: impl FnOnce(&Cancel) -> Result<T, ServerError> + Send + 'static,
+) -> Result<T, Status> {
+    let cancel = Cancel::default();
+    let guard = CancelOnDrop(cancel.clone());
+    let result = tokio::task::spawn_blocking(move || {
+        let _permit = permit; // held until the work is done, even if the client left
+        work(&cancel)
+    })
+    .await
+    .map_err(|e| ServerError::Internal(format!("worker failed: {e}")))?;
+    drop(guard);
+    Ok(result?)
 }
 
 /// Shared state of the services: the serving index and the settings.
@@ -99,6 +151,15 @@ impl Engine {
 
     /// The whole BestClips request, synchronously (called on the blocking pool).
     pub fn best_clips(&self, req: &pb::BestClipsRequest) -> Result<pb::BestClipsResponse, ServerError> {
+        self.best_clips_until(req, &Cancel::default())
+    }
+
+    /// [`Engine::best_clips`], stopping with `Cancelled` once `cancel` is set.
+    pub fn best_clips_until(
+        &self,
+        req: &pb::BestClipsRequest,
+        cancel: &Cancel,
+    ) -> Result<pb::BestClipsResponse, ServerError> {
         let d = &self.config.defaults;
         let q = ClipQuery {
             k: if req.k == 0 { d.k } else { req.k as usize },
@@ -112,7 +173,99 @@ impl Engine {
                 ..ClipFilter::default()
             },
         };
-        self.answer(&self.index(), &req.song_id, &q, req.render, req.song_audio)
+        let index = self.index();
+        let (song, _upload) = self.resolve_song(&index, req)?;
+        cancel.check()?;
+        self.answer(&index, &song, &q, req.render, req.song_audio, cancel)
+    }
+
+    /// The song a BestClips request names: a catalogued one, or one uploaded or found
+    /// under a media root and analysed now. The temporary folder holding an upload comes
+    /// back too: it must outlive rendering (the song may be the clip's sound track).
+    fn resolve_song<'i>(
+        &self,
+        index: &'i Index,
+        req: &pb::BestClipsRequest,
+    ) -> Result<(std::borrow::Cow<'i, SongEntry>, Option<tempfile::TempDir>), ServerError> {
+        let given = [!req.song_id.is_empty(), !req.audio.is_empty(), !req.song_uri.is_empty()];
+        if given.iter().filter(|g| **g).count() != 1 {
+            return Err(ServerError::InvalidArgument(
+                "give exactly one of song_id (a catalogue song), audio (the song's bytes) and song_uri".into(),
+            ));
+        }
+        if !req.song_id.is_empty() {
+            let song = index
+                .song(&req.song_id)
+                .ok_or_else(|| ServerError::NotFound(format!("song_id: no song {:?} in the catalogue", req.song_id)))?;
+            return Ok((std::borrow::Cow::Borrowed(song), None));
+        }
+        let model_version = self.config.model.version();
+        if model_version != index.manifest.model_version {
+            return Err(ServerError::FailedPrecondition(format!(
+                "this server embeds songs with {model_version} but serves a snapshot of {}; restart it with the snapshot's model",
+                index.manifest.model_version
+            )));
+        }
+        let cfg = tuneclip_index::IngestConfig {
+            model: self.config.model.clone(),
+            progress: false,
+            ..tuneclip_index::IngestConfig::default()
+        };
+        if !req.audio.is_empty() {
+            let dir = tempfile::tempdir().map_err(|e| ServerError::Internal(format!("temporary folder: {e}")))?;
+            let path = dir.path().join("upload");
+            std::fs::write(&path, &req.audio).map_err(|e| ServerError::Internal(format!("{}: {e}", path.display())))?;
+            let mut song = tuneclip_index::ingest_song(&path, &cfg).map_err(|reason| {
+                ServerError::InvalidArgument(format!(
+                    "audio: {} bytes that are not a song tuneclip can decode ({reason})",
+                    req.audio.len()
+                ))
+            })?;
+            song.title = "uploaded song".into();
+            return Ok((std::borrow::Cow::Owned(song), Some(dir)));
+        }
+        let path = self.under_media_roots(&req.song_uri)?;
+        let song = tuneclip_index::ingest_song(&path, &cfg)
+            .map_err(|reason| ServerError::InvalidArgument(format!("song_uri: {reason}")))?;
+        Ok((std::borrow::Cow::Owned(song), None))
+    }
+
+    /// The file `uri` names (a path or `file://` URI, relative paths against each root in
+    /// turn), only when it lies inside a configured media root once links and `..` are
+    /// resolved.
+    fn under_media_roots(&self, uri: &str) -> Result<PathBuf, ServerError> {
+        if self.config.media_roots.is_empty() {
+            return Err(ServerError::FailedPrecondition("song_uri: this server has no media roots configured".into()));
+        }
+        let raw = match uri.split_once("://") {
+            Some(("file", rest)) => rest,
+            Some((scheme, _)) => {
+                return Err(ServerError::InvalidArgument(format!(
+                    "song_uri: scheme {scheme:?} not served (only paths or file:// under the media roots)"
+                )));
+            }
+            None => uri,
+        };
+        if raw.contains('\0') {
+            return Err(ServerError::InvalidArgument("song_uri: contains a NUL byte".into()));
+        }
+        let asked = std::path::Path::new(raw);
+        let mut exists_outside = false;
+        for root in &self.config.media_roots {
+            let Ok(root) = root.canonicalize() else { continue };
+            let candidate = if asked.is_absolute() { asked.to_path_buf() } else { root.join(asked) };
+            if let Ok(real) = candidate.canonicalize() {
+                if real.starts_with(&root) && real.is_file() {
+                    return Ok(real);
+                }
+                exists_outside = true;
+            }
+        }
+        if exists_outside {
+            Err(ServerError::PermissionDenied(format!("song_uri: {uri:?} is outside the configured media roots")))
+        } else {
+            Err(ServerError::NotFound(format!("song_uri: no file {uri:?} under the media roots")))
+        }
     }
 
     /// BestSongs: songs for a video or one of its segments.
@@ -141,6 +294,15 @@ impl Engine {
 
     /// PlaylistClips: songs in order, each excluding the clips given to earlier songs.
     pub fn playlist_clips(&self, req: &pb::PlaylistClipsRequest) -> Result<pb::PlaylistClipsResponse, ServerError> {
+        self.playlist_clips_until(req, &Cancel::default())
+    }
+
+    /// [`Engine::playlist_clips`], stopping with `Cancelled` once `cancel` is set.
+    pub fn playlist_clips_until(
+        &self,
+        req: &pb::PlaylistClipsRequest,
+        cancel: &Cancel,
+    ) -> Result<pb::PlaylistClipsResponse, ServerError> {
         if !(1..=500).contains(&req.song_ids.len()) {
             return Err(ServerError::InvalidArgument(format!(
                 "song_ids: {} songs (expected 1..=500)",
@@ -160,7 +322,11 @@ impl Engine {
         };
         let mut songs = Vec::with_capacity(req.song_ids.len());
         for id in &req.song_ids {
-            let answer = self.answer(&index, id, &q, req.render, req.song_audio)?;
+            let song = index
+                .song(id)
+                .ok_or_else(|| ServerError::NotFound(format!("song_ids: no song {id:?} in the catalogue")))?;
+            cancel.check()?;
+            let answer = self.answer(&index, song, &q, req.render, req.song_audio, cancel)?;
             for c in &answer.clips {
                 q.filter.exclude_segments.insert((c.video_id.clone(), c.segment_ordinal));
             }
@@ -169,28 +335,24 @@ impl Engine {
         Ok(pb::PlaylistClipsResponse { songs })
     }
 
-    /// Ranked clips for one catalogued song, with crop plans, rendered on request.
+    /// Ranked clips for one song, with crop plans, rendered on request.
     fn answer(
         &self,
         index: &Index,
-        song_id: &str,
+        song: &SongEntry,
         q: &ClipQuery,
         render_clips: bool,
         song_audio: bool,
+        cancel: &Cancel,
     ) -> Result<pb::BestClipsResponse, ServerError> {
-        if song_id.is_empty() {
-            return Err(ServerError::InvalidArgument("song_id: required (a catalogue song id)".into()));
-        }
-        let song = index
-            .song(song_id)
-            .ok_or_else(|| ServerError::NotFound(format!("song_id: no song {song_id:?} in the catalogue")))?;
         let clips = index.best_clips(&song.embedding, q)?;
         let mut out = Vec::with_capacity(clips.len());
         for (rank, clip) in clips.iter().enumerate() {
+            cancel.check()?;
             let video = index
                 .video(&clip.video.0)
                 .ok_or_else(|| ServerError::Internal(format!("segment refers to unknown video {}", clip.video)))?;
-            let plan = plan_crop(&video.analysis, clip.range, &self.config.reframe)?;
+            let plan = plan_crop(&index.video_analysis(&video.id.0)?, clip.range, &self.config.reframe)?;
             let rendered = if render_clips {
                 std::fs::create_dir_all(&self.config.render_dir)
                     .map_err(|e| ServerError::Internal(format!("{}: {e}", self.config.render_dir.display())))?;
@@ -252,12 +414,7 @@ impl pb::match_service_server::MatchService for MatchSvc {
         let engine = Arc::clone(&self.0);
         let permit = engine.try_permit()?;
         let req = request.into_inner();
-        let resp = tokio::task::spawn_blocking(move || {
-            let _permit = permit; // held until the work is done, even if the client left
-            engine.best_clips(&req)
-        })
-        .await
-        .map_err(|e| ServerError::Internal(format!("worker failed: {e}")))??;
+        let resp = blocking(permit, move |cancel| engine.best_clips_until(&req, cancel)).await?;
         Ok(Response::new(resp))
     }
 
@@ -268,12 +425,7 @@ impl pb::match_service_server::MatchService for MatchSvc {
         let engine = Arc::clone(&self.0);
         let permit = engine.try_permit()?;
         let req = request.into_inner();
-        let resp = tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            engine.playlist_clips(&req)
-        })
-        .await
-        .map_err(|e| ServerError::Internal(format!("worker failed: {e}")))??;
+        let resp = blocking(permit, move |cancel| engine.playlist_clips_until(&req, cancel)).await?;
         Ok(Response::new(resp))
     }
 
@@ -284,12 +436,7 @@ impl pb::match_service_server::MatchService for MatchSvc {
         let engine = Arc::clone(&self.0);
         let permit = engine.try_permit()?;
         let req = request.into_inner();
-        let resp = tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            engine.best_songs(&req)
-        })
-        .await
-        .map_err(|e| ServerError::Internal(format!("worker failed: {e}")))??;
+        let resp = blocking(permit, move |_| engine.best_songs(&req)).await?;
         Ok(Response::new(resp))
     }
 }

@@ -63,6 +63,9 @@ pub struct VideoAnalysis {
     #[serde(default)]
     pub logos: Vec<Rect>,
     pub segments: Vec<SegmentStats>,
+    /// The salient point of every sampled frame (empty in a served index's light copy:
+    /// see `tuneclip_index::Index::video_analysis`).
+    #[serde(default)]
     pub saliency: Vec<FrameSaliency>,
     /// Face tracks (source pixels); empty when analysed without a face detector.
     #[serde(default)]
