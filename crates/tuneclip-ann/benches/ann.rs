@@ -148,19 +148,24 @@ fn main() {
     write_raw(&out.join("gt.u32"), truth.iter().flatten().map(|x| x.to_le_bytes()));
 
     // Ours: build, persist, load back (with the sha256 check a snapshot load does).
-    let before = rss_mb();
-    let t = Instant::now();
-    let bar = indicatif::ProgressBar::new(n as u64);
-    let built = HnswIndex::build(base.clone(), params, &bar).expect("build");
-    bar.finish_and_clear();
-    let build_s = t.elapsed().as_secs_f64();
-    let rss = rss_mb() - before;
-    let (vpath, gpath) = (out.join("ours.vec"), out.join("ours.graph"));
-    let t = Instant::now();
-    base.write(&vpath).expect("write vectors");
-    built.write_graph(&gpath).expect("write graph");
-    let write_s = t.elapsed().as_secs_f64();
-    drop(built);
+    // `TUNECLIP_ANN_REUSE=1` reads the graph a previous run of the same size left
+    // instead of building it again (the vectors are seeded, so they are the same).
+    let (vpath, gpath) = (out.join(format!("ours-{n}-{dim}.vec")), out.join(format!("ours-{n}-{dim}.graph")));
+    let reuse = std::env::var("TUNECLIP_ANN_REUSE").is_ok_and(|v| v == "1") && gpath.is_file();
+    let (mut build_s, mut rss, mut write_s) = (f64::NAN, f64::NAN, f64::NAN);
+    if !reuse {
+        let before = rss_mb();
+        let t = Instant::now();
+        let bar = indicatif::ProgressBar::new(n as u64);
+        let built = HnswIndex::build(base.clone(), params, &bar).expect("build");
+        bar.finish_and_clear();
+        build_s = t.elapsed().as_secs_f64();
+        rss = rss_mb() - before;
+        let t = Instant::now();
+        base.write(&vpath).expect("write vectors");
+        built.write_graph(&gpath).expect("write graph");
+        write_s = t.elapsed().as_secs_f64();
+    }
     let t = Instant::now();
     let sums = (sha256_file(&vpath), sha256_file(&gpath));
     let verify_s = t.elapsed().as_secs_f64();
