@@ -92,6 +92,8 @@ async fn best_clips_through_the_real_server_render_vertical_h264() {
     let config =
         ServerConfig { media_roots: vec![tmp.path().to_path_buf()], ..ServerConfig::new(tmp.path().join("renders")) };
     let engine = Engine::new(index, config);
+    let (metrics_listener, metrics_addr) = tuneclip_server::bind(([127, 0, 0, 1], 0).into()).await.expect("bind");
+    tokio::spawn(tuneclip_server::serve_metrics(metrics_listener, engine.metrics.clone(), std::future::pending()));
     let (listener, addr) = tuneclip_server::bind(([127, 0, 0, 1], 0).into()).await.expect("bind");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(tuneclip_server::serve(listener, engine, async {
@@ -307,6 +309,20 @@ async fn best_clips_through_the_real_server_render_vertical_h264() {
     let both = pb::BestClipsRequest { song_id: catalogue.songs[0].id.0.clone(), ..upload };
     assert_eq!(code(matcher.best_clips(both).await), Code::InvalidArgument);
 
+    // Prometheus metrics count what just happened.
+    let text = http_get(metrics_addr, "/metrics").await;
+    let count = |series: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(series).and_then(|v| v.trim().parse().ok()))
+            .unwrap_or_else(|| panic!("no {series} in:\n{text}"))
+    };
+    assert!(count("tuneclip_requests_total{code=\"Ok\",method=\"BestClips\"}") >= 4.0);
+    assert_eq!(count("tuneclip_requests_total{code=\"PermissionDenied\",method=\"BestClips\"}"), 3.0);
+    assert_eq!(count("tuneclip_requests_total{code=\"NotFound\",method=\"BestSongs\"}"), 2.0);
+    assert!(count("tuneclip_request_duration_seconds_count{method=\"BestClips\"}") >= 10.0);
+    assert_eq!(count("tuneclip_index_videos"), 2.0);
+    assert!(http_get(metrics_addr, "/other").await.starts_with("HTTP/1.1 404"));
+
     let _ = stop.send(());
     server.await.expect("join").expect("clean shutdown");
 }
@@ -467,6 +483,17 @@ impl Served {
         let _ = self.stop.send(());
         self.server.await.expect("join").expect("clean shutdown");
     }
+}
+
+/// A plain HTTP/1.1 GET over loopback; the whole response (status line, headers, body).
+async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let req = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    stream.write_all(req.as_bytes()).await.expect("send");
+    let mut out = String::new();
+    stream.read_to_string(&mut out).await.expect("read");
+    out
 }
 
 /// Run futures concurrently and collect their outputs in order.

@@ -73,6 +73,9 @@ enum Command {
         /// Directories whose songs BestClips may analyse by `song_uri` (none by default).
         #[arg(long = "media-root", env = "TUNECLIP_MEDIA_ROOTS", value_delimiter = ',')]
         media_roots: Vec<PathBuf>,
+        /// Where Prometheus metrics are served (`GET /metrics`).
+        #[arg(long, env = "TUNECLIP_METRICS_ADDR", default_value = "127.0.0.1:9464")]
+        metrics_addr: SocketAddr,
     },
     /// Ask a running server for the best clips of a song.
     Query {
@@ -411,8 +414,15 @@ async fn main() -> Result<()> {
             ingest_and_publish(&cli.data_dir, &model, &songs, &videos, Mode::Add, files.workers).map(|_| ())
         }
         Command::Remove { songs, videos } => remove_and_publish(&cli.data_dir, &songs, &videos).map(|_| ()),
-        Command::Serve { addr, media_roots } => {
+        Command::Serve { addr, media_roots, metrics_addr } => {
             let engine = load_engine(&cli.data_dir, &model, media_roots)?;
+            let (metrics_listener, metrics_local) = tuneclip_server::bind(metrics_addr).await?;
+            eprintln!("metrics on http://{metrics_local}/metrics");
+            tokio::spawn(tuneclip_server::serve_metrics(
+                metrics_listener,
+                std::sync::Arc::clone(&engine.metrics),
+                std::future::pending(),
+            ));
             let (listener, local) = tuneclip_server::bind(addr).await?;
             eprintln!("serving {} on {local}", engine.index().manifest.name);
             tuneclip_server::serve(listener, engine, async {

@@ -9,8 +9,10 @@
 
 mod convert;
 mod error;
+mod metrics;
 
 pub use error::ServerError;
+pub use metrics::{Metrics, serve_metrics};
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -114,17 +116,22 @@ pub struct Engine {
     index: std::sync::RwLock<Arc<Index>>,
     pub config: ServerConfig,
     permits: Arc<tokio::sync::Semaphore>,
+    /// Request counts, latencies and the index size, for `GET /metrics`.
+    pub metrics: Arc<Metrics>,
 }
 
 impl Engine {
     pub fn new(index: Index, config: ServerConfig) -> Arc<Self> {
         let permits = Arc::new(tokio::sync::Semaphore::new(config.max_concurrent_requests.max(1)));
-        Arc::new(Self { index: std::sync::RwLock::new(Arc::new(index)), config, permits })
+        let metrics = Arc::new(Metrics::new());
+        metrics.set_index(&index);
+        Arc::new(Self { index: std::sync::RwLock::new(Arc::new(index)), config, permits, metrics })
     }
 
     /// A slot for one heavy request, or RESOURCE_EXHAUSTED at once when all are taken.
-    fn try_permit(&self) -> Result<tokio::sync::OwnedSemaphorePermit, Status> {
+    fn try_permit(&self, method: &'static str) -> Result<tokio::sync::OwnedSemaphorePermit, Status> {
         Arc::clone(&self.permits).try_acquire_owned().map_err(|_| {
+            self.metrics.shed(method);
             Status::resource_exhausted(format!(
                 "server busy: {} requests in progress; retry later",
                 self.config.max_concurrent_requests
@@ -145,6 +152,7 @@ impl Engine {
             current.dir.parent().ok_or_else(|| ServerError::Internal("snapshot has no parent directory".into()))?;
         let fresh = Arc::new(Index::load_current(root, &current.manifest.model_version).map_err(ServerError::Reload)?);
         *self.index.write().unwrap_or_else(|e| e.into_inner()) = Arc::clone(&fresh);
+        self.metrics.set_index(&fresh);
         tracing::info!(snapshot = %fresh.manifest.name, "reloaded");
         Ok(fresh)
     }
@@ -412,10 +420,12 @@ impl pb::match_service_server::MatchService for MatchSvc {
         request: Request<pb::BestClipsRequest>,
     ) -> Result<Response<pb::BestClipsResponse>, Status> {
         let engine = Arc::clone(&self.0);
-        let permit = engine.try_permit()?;
-        let req = request.into_inner();
-        let resp = blocking(permit, move |cancel| engine.best_clips_until(&req, cancel)).await?;
-        Ok(Response::new(resp))
+        measured(&self.0.metrics, "BestClips", async move {
+            let permit = engine.try_permit("BestClips")?;
+            let req = request.into_inner();
+            blocking(permit, move |cancel| engine.best_clips_until(&req, cancel)).await.map(Response::new)
+        })
+        .await
     }
 
     async fn playlist_clips(
@@ -423,10 +433,12 @@ impl pb::match_service_server::MatchService for MatchSvc {
         request: Request<pb::PlaylistClipsRequest>,
     ) -> Result<Response<pb::PlaylistClipsResponse>, Status> {
         let engine = Arc::clone(&self.0);
-        let permit = engine.try_permit()?;
-        let req = request.into_inner();
-        let resp = blocking(permit, move |cancel| engine.playlist_clips_until(&req, cancel)).await?;
-        Ok(Response::new(resp))
+        measured(&self.0.metrics, "PlaylistClips", async move {
+            let permit = engine.try_permit("PlaylistClips")?;
+            let req = request.into_inner();
+            blocking(permit, move |cancel| engine.playlist_clips_until(&req, cancel)).await.map(Response::new)
+        })
+        .await
     }
 
     async fn best_songs(
@@ -434,11 +446,25 @@ impl pb::match_service_server::MatchService for MatchSvc {
         request: Request<pb::BestSongsRequest>,
     ) -> Result<Response<pb::BestSongsResponse>, Status> {
         let engine = Arc::clone(&self.0);
-        let permit = engine.try_permit()?;
-        let req = request.into_inner();
-        let resp = blocking(permit, move |_| engine.best_songs(&req)).await?;
-        Ok(Response::new(resp))
+        measured(&self.0.metrics, "BestSongs", async move {
+            let permit = engine.try_permit("BestSongs")?;
+            let req = request.into_inner();
+            blocking(permit, move |_| engine.best_songs(&req)).await.map(Response::new)
+        })
+        .await
     }
+}
+
+/// Run a handler's future, recording its latency and status code.
+async fn measured<T>(
+    metrics: &Metrics,
+    method: &'static str,
+    work: impl std::future::Future<Output = Result<T, Status>>,
+) -> Result<T, Status> {
+    let timer = metrics.start(method);
+    let result = work.await;
+    timer.finish(&result);
+    result
 }
 
 #[derive(Debug, Clone)]
@@ -447,15 +473,18 @@ struct IndexSvc(Arc<Engine>);
 #[tonic::async_trait]
 impl pb::index_service_server::IndexService for IndexSvc {
     async fn status(&self, _: Request<pb::StatusRequest>) -> Result<Response<pb::StatusResponse>, Status> {
-        Ok(Response::new(status_of(&self.0.index())))
+        measured(&self.0.metrics, "Status", async { Ok(Response::new(status_of(&self.0.index()))) }).await
     }
 
     async fn reload(&self, _: Request<pb::ReloadRequest>) -> Result<Response<pb::StatusResponse>, Status> {
         let engine = Arc::clone(&self.0);
-        let fresh = tokio::task::spawn_blocking(move || engine.reload())
-            .await
-            .map_err(|e| ServerError::Internal(format!("worker failed: {e}")))??;
-        Ok(Response::new(status_of(&fresh)))
+        measured(&self.0.metrics, "Reload", async move {
+            let fresh = tokio::task::spawn_blocking(move || engine.reload())
+                .await
+                .map_err(|e| ServerError::Internal(format!("worker failed: {e}")))??;
+            Ok(Response::new(status_of(&fresh)))
+        })
+        .await
     }
 
     async fn list_songs(&self, _: Request<pb::ListSongsRequest>) -> Result<Response<pb::ListSongsResponse>, Status> {
