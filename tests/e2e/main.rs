@@ -383,6 +383,36 @@ async fn overload_is_shed_with_resource_exhausted() {
     served.shutdown().await;
 }
 
+/// With a bearer token configured, calls without it (or with another) are
+/// UNAUTHENTICATED; health stays open for load balancers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_configured_token_is_required() {
+    let served = Served::start(320, 180, &[shot("testsrc2=size=320x180:rate=25", 4.0)], |config| {
+        config.auth_token = Some("s3cret-token".into())
+    })
+    .await;
+    let channel = tonic::transport::Channel::from_shared(format!("http://{}", served.addr))
+        .expect("url")
+        .connect()
+        .await
+        .expect("connect");
+    let mut idx = IndexServiceClient::new(channel.clone());
+    let err = idx.status(pb::StatusRequest {}).await.expect_err("no token");
+    assert_eq!(err.code(), Code::Unauthenticated);
+    let with = |token: &str| {
+        let mut r = tonic::Request::new(pb::StatusRequest {});
+        r.metadata_mut().insert("authorization", format!("Bearer {token}").parse().expect("header"));
+        r
+    };
+    assert_eq!(idx.status(with("wrong-token!")).await.expect_err("wrong token").code(), Code::Unauthenticated);
+    let status = idx.status(with("s3cret-token")).await.expect("right token").into_inner();
+    assert_eq!(status.videos, 1);
+    let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
+    let h = health.check(tonic_health::pb::HealthCheckRequest { service: String::new() }).await.expect("health");
+    assert_eq!(h.into_inner().status, tonic_health::pb::health_check_response::ServingStatus::Serving as i32);
+    served.shutdown().await;
+}
+
 /// Reload switches to the newest snapshot under a stream of concurrent queries without
 /// failing one; a corrupt newer snapshot is refused and the last good one keeps serving.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

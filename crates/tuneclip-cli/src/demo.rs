@@ -92,7 +92,7 @@ pub async fn run(data: &Path, model: &tuneclip_model::Embedder, clip_s: f64, k: 
     eprintln!("demo: preparing catalogue under {}", data.join("demo").display());
     let (songs, videos) = prepare(data)?;
     ingest_and_publish(data, model, &[songs], &[videos], crate::Mode::Replace, 0)?;
-    let engine = load_engine(data, model, Vec::new())?;
+    let engine = load_engine(data, model, Vec::new(), None)?;
     let (listener, addr) = tuneclip_server::bind(([127, 0, 0, 1], 0).into()).await?;
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(tuneclip_server::serve(listener, engine, async {

@@ -76,6 +76,9 @@ enum Command {
         /// Where Prometheus metrics are served (`GET /metrics`).
         #[arg(long, env = "TUNECLIP_METRICS_ADDR", default_value = "127.0.0.1:9464")]
         metrics_addr: SocketAddr,
+        /// Require `authorization: Bearer <token>` on every tuneclip call.
+        #[arg(long, env = "TUNECLIP_AUTH_TOKEN", hide_env_values = true)]
+        auth_token: Option<String>,
     },
     /// Ask a running server for the best clips of a song.
     Query {
@@ -303,9 +306,15 @@ fn remove_and_publish(data: &Path, songs: &[String], videos: &[String]) -> Resul
     Ok(dir)
 }
 
-pub(crate) fn load_engine(data: &Path, model: &Embedder, media_roots: Vec<PathBuf>) -> Result<std::sync::Arc<Engine>> {
+pub(crate) fn load_engine(
+    data: &Path,
+    model: &Embedder,
+    media_roots: Vec<PathBuf>,
+    auth_token: Option<String>,
+) -> Result<std::sync::Arc<Engine>> {
     let index = Index::load_current(&snapshots_dir(data), &model.version())?;
-    let config = ServerConfig { model: model.clone(), media_roots, ..ServerConfig::new(data.join("renders")) };
+    let config =
+        ServerConfig { model: model.clone(), media_roots, auth_token, ..ServerConfig::new(data.join("renders")) };
     Ok(Engine::new(index, config))
 }
 
@@ -414,8 +423,13 @@ async fn main() -> Result<()> {
             ingest_and_publish(&cli.data_dir, &model, &songs, &videos, Mode::Add, files.workers).map(|_| ())
         }
         Command::Remove { songs, videos } => remove_and_publish(&cli.data_dir, &songs, &videos).map(|_| ()),
-        Command::Serve { addr, media_roots, metrics_addr } => {
-            let engine = load_engine(&cli.data_dir, &model, media_roots)?;
+        Command::Serve { addr, media_roots, metrics_addr, auth_token } => {
+            if !addr.ip().is_loopback() && auth_token.is_none() {
+                eprintln!(
+                    "warning: serving on {addr} beyond loopback without --auth-token: anyone who reaches it can call it"
+                );
+            }
+            let engine = load_engine(&cli.data_dir, &model, media_roots, auth_token)?;
             let (metrics_listener, metrics_local) = tuneclip_server::bind(metrics_addr).await?;
             eprintln!("metrics on http://{metrics_local}/metrics");
             tokio::spawn(tuneclip_server::serve_metrics(

@@ -19,6 +19,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
+use tonic::service::interceptor::InterceptedService;
 use tonic::{Request, Response, Status};
 use tuneclip_index::{ClipFilter, ClipQuery, Index, SongEntry};
 use tuneclip_media::render::{RenderConfig, SongAudio};
@@ -46,6 +47,9 @@ pub struct ServerConfig {
     pub model: tuneclip_model::Embedder,
     /// Directories whose files BestClips may read as `song_uri`; empty: none.
     pub media_roots: Vec<PathBuf>,
+    /// When set, MatchService and IndexService calls must carry
+    /// `authorization: Bearer <token>` (health and reflection stay open).
+    pub auth_token: Option<String>,
 }
 
 impl ServerConfig {
@@ -59,6 +63,7 @@ impl ServerConfig {
             max_request_bytes: 32 << 20,
             model: tuneclip_model::Embedder::Handcrafted,
             media_roots: Vec::new(),
+            auth_token: None,
         }
     }
 }
@@ -547,17 +552,43 @@ pub async fn serve(
     tonic::transport::Server::builder()
         .add_service(health_service)
         .add_service(reflection)
-        .add_service(
+        .add_service(InterceptedService::new(
             pb::match_service_server::MatchServiceServer::new(MatchSvc(Arc::clone(&engine)))
                 .max_decoding_message_size(engine.config.max_request_bytes),
-        )
-        .add_service(
+            BearerAuth(engine.config.auth_token.clone()),
+        ))
+        .add_service(InterceptedService::new(
             pb::index_service_server::IndexServiceServer::new(IndexSvc(Arc::clone(&engine)))
                 .max_decoding_message_size(engine.config.max_request_bytes),
-        )
+            BearerAuth(engine.config.auth_token.clone()),
+        ))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await?;
     Ok(())
+}
+
+/// Checks `authorization: Bearer <token>` when a token is configured.
+#[derive(Debug, Clone)]
+struct BearerAuth(Option<String>);
+
+impl tonic::service::Interceptor for BearerAuth {
+    fn call(&mut self, request: Request<()>) -> Result<Request<()>, Status> {
+        let Some(token) = &self.0 else { return Ok(request) };
+        let given = request
+            .metadata()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        // Compare in time independent of where the first difference lies.
+        let same =
+            given.len() == token.len() && given.bytes().zip(token.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
+        if same {
+            Ok(request)
+        } else {
+            Err(Status::unauthenticated("missing or wrong bearer token (authorization: Bearer <token>)"))
+        }
+    }
 }
 
 /// Why the server could not start or stopped with an error.
