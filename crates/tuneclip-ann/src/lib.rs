@@ -344,22 +344,6 @@ thread_local! {
     static VISITED: RefCell<Visited> = const { RefCell::new(Visited { marks: Vec::new(), epoch: 0 }) };
 }
 
-/// Ask the CPU to start loading `v` into cache (every 64-byte line of it).
-#[inline(always)]
-fn prefetch(v: &[f32]) {
-    #[cfg(target_arch = "x86_64")]
-    for line in v.chunks(16) {
-        #[allow(unsafe_code)]
-        // SAFETY: a prefetch is only a hint to the cache: it reads nothing Rust can see,
-        // cannot fault, and the pointer comes from a live slice anyway.
-        unsafe {
-            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(line.as_ptr().cast());
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = v;
-}
-
 /// A unit vector shrunk by one part in a million: hnsw_rs's `DistDot` asserts
 /// `1 - dot >= 0`, which rounding can break for a vector's dot with itself.
 fn for_dist_dot(v: &[f32]) -> Vec<f32> {
@@ -577,20 +561,15 @@ impl VectorIndex for HnswIndex {
             let mut best: BinaryHeap<Near> = BinaryHeap::with_capacity(ef + 1);
             candidates.push(Reverse(Near(cur_d, cur)));
             best.push(Near(cur_d, cur));
-            // A candidate's unvisited neighbours are gathered first and their vectors
-            // prefetched, so the cache misses of a whole neighbourhood overlap.
-            let mut fresh: Vec<u32> = Vec::with_capacity(self.m0);
             while let Some(Reverse(Near(d, c))) = candidates.pop() {
                 if best.len() >= ef && best.peek().is_some_and(|w| d > w.0) {
                     break;
                 }
                 let links = &self.level0[c as usize * self.m0..(c as usize + 1) * self.m0];
-                fresh.clear();
-                fresh.extend(links.iter().take_while(|&&x| x != NONE).filter(|&&nb| visited.first_visit(nb)));
-                for &nb in &fresh {
-                    prefetch(self.vectors.row(nb as usize));
-                }
-                for &nb in &fresh {
+                for &nb in links.iter().take_while(|&&x| x != NONE) {
+                    if !visited.first_visit(nb) {
+                        continue;
+                    }
                     let dn = self.dist(query, nb);
                     if best.len() < ef || best.peek().is_some_and(|w| dn < w.0) {
                         candidates.push(Reverse(Near(dn, nb)));
