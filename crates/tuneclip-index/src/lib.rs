@@ -15,6 +15,7 @@
 mod catalogue;
 mod search;
 mod snapshot;
+pub mod synthetic;
 
 pub use catalogue::{
     Catalogue, Failure, IngestConfig, IngestStats, SegmentEntry, SongEntry, VideoEntry, clear_staging, content_id,

@@ -1,0 +1,160 @@
+//! Load benchmark: the real gRPC server on loopback, a synthetic catalogue, BestClips
+//! (k clips with crop plans, no rendering) under an open-loop load paced at a fixed rate
+//! and then at saturation. Bounded in count and time; loopback only.
+//!
+//! `cargo bench -p tuneclip-server --bench load` (add `--profile dev` to reuse the test
+//! build). Environment: `TUNECLIP_LOAD_SEGMENTS` (1,000,000), `TUNECLIP_LOAD_RATE`
+//! (1,000 q/s), `TUNECLIP_LOAD_SECONDS` (10 per phase), `TUNECLIP_LOAD_CONCURRENCY`
+//! (32 callers at saturation), `TUNECLIP_LOAD_K` (5).
+//!
+//! Latency of the paced phase is measured from each request's scheduled send time, so a
+//! stalled server cannot hide its queue (no coordinated omission). The load generator
+//! shares the machine (and its cores) with the server.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tuneclip_index::synthetic::{MODEL_VERSION, catalogue};
+use tuneclip_index::{Index, PublishOptions, Snapshot};
+use tuneclip_server::{Engine, MatchServiceClient, ServerConfig, pb};
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+#[derive(Default)]
+struct Tally {
+    latencies: Vec<Duration>,
+    errors: std::collections::BTreeMap<String, usize>,
+    /// The first message seen for each error code.
+    first: std::collections::BTreeMap<String, String>,
+}
+
+impl Tally {
+    fn record(&mut self, latency: Duration, result: Result<(), tonic::Status>) {
+        match result {
+            Ok(()) => self.latencies.push(latency),
+            Err(status) => {
+                let code = format!("{:?}", status.code());
+                self.first.entry(code.clone()).or_insert_with(|| status.message().to_string());
+                *self.errors.entry(code).or_default() += 1;
+            }
+        }
+    }
+
+    fn line(&mut self, label: &str, seconds: f64) -> String {
+        self.latencies.sort();
+        let pct = |p: f64| -> f64 {
+            if self.latencies.is_empty() {
+                return f64::NAN;
+            }
+            let i = ((self.latencies.len() as f64 * p).ceil() as usize).clamp(1, self.latencies.len()) - 1;
+            self.latencies[i].as_secs_f64() * 1e3
+        };
+        let errors: usize = self.errors.values().sum();
+        format!(
+            "| {label} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {errors} {:?} |",
+            self.latencies.len() as f64 / seconds,
+            pct(0.50),
+            pct(0.95),
+            pct(0.99),
+            pct(1.0),
+            self.errors
+        )
+    }
+}
+
+fn request(songs: &[String], i: usize, k: u32) -> pb::BestClipsRequest {
+    pb::BestClipsRequest { song_id: songs[i % songs.len()].clone(), k, clip_duration_s: 3.0, ..Default::default() }
+}
+
+#[tokio::main]
+async fn main() {
+    let segments = env_usize("TUNECLIP_LOAD_SEGMENTS", 1_000_000);
+    let rate = env_usize("TUNECLIP_LOAD_RATE", 1000).max(1);
+    let seconds = env_usize("TUNECLIP_LOAD_SECONDS", 10).max(1);
+    let concurrency = env_usize("TUNECLIP_LOAD_CONCURRENCY", 32).max(1);
+    let k = env_usize("TUNECLIP_LOAD_K", 5) as u32;
+
+    let t = Instant::now();
+    let cat = catalogue(segments, 40, 10_000);
+    let songs: Vec<String> = cat.songs.iter().map(|s| s.id.0.clone()).collect();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path().join("snapshots");
+    let opts = PublishOptions { progress: true, ..PublishOptions::default() };
+    Snapshot::publish_with(&root, &cat, &opts).expect("publish");
+    drop(cat);
+    let index = Index::load_current(&root, MODEL_VERSION).expect("load");
+    println!(
+        "catalogue of {segments} segments published and loaded in {:.0} s ({} search)",
+        t.elapsed().as_secs_f64(),
+        index.segment_search_kind()
+    );
+    let config = ServerConfig { max_concurrent_requests: 4096, ..ServerConfig::new(tmp.path().join("renders")) };
+    let engine = Engine::new(index, config);
+    let (listener, addr) = tuneclip_server::bind(([127, 0, 0, 1], 0).into()).await.expect("bind");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(tuneclip_server::serve(listener, engine, async {
+        let _ = stopped.await;
+    }));
+    let client = MatchServiceClient::connect(format!("http://{addr}")).await.expect("connect");
+    let songs = Arc::new(songs);
+    // Warm up (page cache, connections).
+    for i in 0..200 {
+        let _ = client.clone().best_clips(request(&songs, i, k)).await;
+    }
+
+    println!("\n| load | answered q/s | p50 ms | p95 ms | p99 ms | max ms | errors |");
+    println!("|---|---|---|---|---|---|---|");
+    // Open loop at `rate` for `seconds`.
+    let tally = Arc::new(Mutex::new(Tally::default()));
+    let total = rate * seconds;
+    let start = tokio::time::Instant::now();
+    let mut tasks = Vec::with_capacity(total);
+    for i in 0..total {
+        let scheduled = start + Duration::from_secs_f64(i as f64 / rate as f64);
+        tokio::time::sleep_until(scheduled).await;
+        let (mut c, songs, tally) = (client.clone(), Arc::clone(&songs), Arc::clone(&tally));
+        tasks.push(tokio::spawn(async move {
+            let result = c.best_clips(request(&songs, i, k)).await.map(|_| ());
+            let latency = scheduled.elapsed();
+            tally.lock().expect("tally").record(latency, result);
+        }));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    println!("{}", tally.lock().expect("tally").line(&format!("paced {rate} q/s"), elapsed));
+    for (code, message) in &tally.lock().expect("tally").first {
+        println!("first {code}: {message}");
+    }
+
+    // Closed loop: `concurrency` callers back to back for `seconds`.
+    let tally = Arc::new(Mutex::new(Tally::default()));
+    let deadline = Instant::now() + Duration::from_secs(seconds as u64);
+    let start = Instant::now();
+    let callers: Vec<_> = (0..concurrency)
+        .map(|w| {
+            let (mut c, songs, tally) = (client.clone(), Arc::clone(&songs), Arc::clone(&tally));
+            tokio::spawn(async move {
+                let mut i = w;
+                while Instant::now() < deadline {
+                    let t = Instant::now();
+                    let result = c.best_clips(request(&songs, i, k)).await.map(|_| ());
+                    tally.lock().expect("tally").record(t.elapsed(), result);
+                    i += concurrency;
+                }
+            })
+        })
+        .collect();
+    for c in callers {
+        let _ = c.await;
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    println!("{}", tally.lock().expect("tally").line(&format!("saturation, {concurrency} callers"), elapsed));
+    for (code, message) in &tally.lock().expect("tally").first {
+        println!("first {code}: {message}");
+    }
+    let _ = stop.send(());
+    let _ = server.await;
+}
