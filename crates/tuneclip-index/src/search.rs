@@ -582,4 +582,30 @@ mod tests {
         assert!(matches!(index.best_songs_for_video("nope", None, 1), Err(IndexError::UnknownVideo(_))));
         assert!(matches!(index.best_songs_for_video("v03", Some(999), 1), Err(IndexError::UnknownSegment(..))));
     }
+
+    #[test]
+    fn a_format_1_snapshot_is_reused_by_a_rebuild_but_not_served() {
+        // Format 1 kept embeddings inside catalogue.json and no analyses file.
+        let root = tempfile::tempdir().expect("tempdir");
+        let dir = root.path().join("snap-1-1-0");
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let cat = catalogue(vec![seg("old", 0, 0.0, 6.0, [1.0, 0.2, 0.0])]);
+        let json = serde_json::to_vec(&cat).expect("json");
+        std::fs::write(dir.join("catalogue.json"), &json).expect("write");
+        let manifest = serde_json::json!({
+            "format_version": 1, "name": "snap-1-1-0", "model_version": "test-v1", "dim": 3,
+            "songs": 1, "videos": 0, "segments": 1, "hnsw_basename": null,
+            "files": {"catalogue.json": crate::snapshot::sha256_file(&dir.join("catalogue.json")).expect("sha")},
+        });
+        std::fs::write(dir.join("manifest.json"), serde_json::to_vec(&manifest).expect("json")).expect("write");
+        std::fs::write(root.path().join("CURRENT"), "snap-1-1-0").expect("write");
+
+        let old = Snapshot::current_catalogue(root.path()).expect("a format 1 catalogue reads");
+        assert_eq!(old.segments[0].embedding, cat.segments[0].embedding);
+        assert_eq!(old.songs[0].embedding, cat.songs[0].embedding);
+        match Index::load_current(root.path(), "test-v1") {
+            Err(IndexError::Corrupt { reason, .. }) => assert!(reason.contains("tuneclip ingest"), "{reason}"),
+            other => panic!("expected a refusal asking for a rebuild, got {other:?}"),
+        }
+    }
 }
