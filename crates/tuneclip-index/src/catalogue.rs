@@ -1,9 +1,8 @@
-use crate::{Result, io_err};
+use crate::Result;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use tuneclip_audio::SongAnalysis;
 use tuneclip_core::{ContentId, Embedding};
@@ -148,17 +147,7 @@ impl Default for IngestConfig {
 
 /// First 16 hex digits of the sha256 of the file's bytes.
 pub fn content_id(path: &Path) -> Result<ContentId> {
-    let mut f = std::fs::File::open(path).map_err(io_err(path))?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = f.read(&mut buf).map_err(io_err(path))?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    Ok(ContentId(hex::encode(h.finalize())[..16].to_string()))
+    Ok(ContentId(crate::snapshot::sha256_file(path)?[..16].to_string()))
 }
 
 fn title_of(path: &Path) -> String {
@@ -556,8 +545,7 @@ fn run_job(
     let id = content_id(path).map_err(|e| e.to_string())?;
     let (faces_wanted, text_wanted) = (cfg.faces.is_some(), cfg.text.is_some());
     let staged_at = cfg.staging.as_ref().map(|d| staged_path(d, kind, &id, version));
-    let here = |title_path: &Path| (title_path.to_path_buf(), title_of(title_path));
-    let (path_buf, title) = here(path);
+    let (path_buf, title) = (path.to_path_buf(), title_of(path));
     match kind {
         Kind::Song => {
             if let Some(old) = previous.and_then(|p| p.song(&id.0)) {
