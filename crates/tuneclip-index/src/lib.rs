@@ -21,7 +21,7 @@ pub use catalogue::{
     Catalogue, Failure, IngestConfig, IngestStats, SegmentEntry, SongEntry, VideoEntry, clear_staging, content_id,
     ingest, ingest_incremental, ingest_song, ingest_video,
 };
-pub use search::{ClipFilter, ClipQuery, Index, SongHit};
+pub use search::{ClipFilter, ClipQuery, Index, SongHit, Window, WindowQuery};
 pub use snapshot::{Manifest, PublishOptions, Snapshot};
 
 use std::path::PathBuf;

@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tuneclip_ann::{ExactIndex, Hit, HnswIndex, VectorIndex, Vectors, scan};
-use tuneclip_core::{Clip, TimeRange};
+use tuneclip_core::{Clip, ContentId, TimeRange};
 
 /// What a caller asks of [`Index::best_clips`].
 #[derive(Debug, Clone)]
@@ -15,12 +15,38 @@ pub struct ClipQuery {
     /// At most this many clips from one video (0: no limit).
     pub max_per_video: usize,
     pub filter: ClipFilter,
+    /// Segments `(video id, ordinal)` ranked before all others when the filters and the
+    /// duration allow them: clips a reviewer approved for this song.
+    pub prefer: HashSet<(String, u32)>,
 }
 
 impl Default for ClipQuery {
     fn default() -> Self {
-        Self { k: 5, clip_duration_s: 4.0, max_per_video: 1, filter: ClipFilter::default() }
+        Self { k: 5, clip_duration_s: 4.0, max_per_video: 1, filter: ClipFilter::default(), prefer: HashSet::new() }
     }
+}
+
+/// What a caller asks of [`Index::best_windows`]: windows of a fixed length that may
+/// span several segments (a 30-second background clip crosses cuts).
+#[derive(Debug, Clone)]
+pub struct WindowQuery {
+    pub k: usize,
+    pub duration_s: f64,
+    /// Applied per segment: a window touching a segment the filter refuses (excluded,
+    /// subtitled unless allowed) is not proposed; video-level rules apply as for clips.
+    pub filter: ClipFilter,
+}
+
+/// A window of one video proposed for a song.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Window {
+    pub video: ContentId,
+    pub range: TimeRange,
+    /// Time-weighted mean cosine similarity of the segments it covers (blank ones
+    /// count as 0).
+    pub score: f32,
+    /// Ordinals of the segments it covers.
+    pub segments: Vec<u32>,
 }
 
 /// Which segments a query may return (beyond the built-in rules: long enough, not blank).
@@ -228,6 +254,122 @@ impl Index {
         self.segments.search(query, n, n)
     }
 
+    /// Add the preferred segments to `hits`, scored exactly, when the search missed them.
+    fn add_preferred(&self, query: &[f32], prefer: &HashSet<(String, u32)>, hits: &mut Vec<Hit>) {
+        for (video, ordinal) in prefer {
+            let Some(&id) = self
+                .video_segments
+                .get(video)
+                .and_then(|ids| ids.iter().find(|&&id| self.catalogue.segments[id as usize].ordinal == *ordinal))
+            else {
+                continue;
+            };
+            if !hits.iter().any(|h| h.id == id) {
+                hits.push(Hit { id, score: tuneclip_core::dot(query, self.segments.vector(id)) });
+            }
+        }
+    }
+
+    /// A video's segments, in time order (empty for an unknown video).
+    pub fn segments_of(&self, video_id: &str) -> Vec<&SegmentEntry> {
+        self.video_segments
+            .get(video_id)
+            .map(|ids| ids.iter().map(|&id| &self.catalogue.segments[id as usize]).collect())
+            .unwrap_or_default()
+    }
+
+    /// The best window of `q.duration_s` in one video for `song`, if any fits: windows
+    /// start at a segment's start or end at a segment's end (so they cut on a shot
+    /// change where they can), never touch a segment the filter refuses, and score the
+    /// time-weighted mean similarity of the segments they cover.
+    fn best_window_in(&self, song: &[f32], video: &str, q: &WindowQuery) -> Option<Window> {
+        let ids = self.video_segments.get(video)?;
+        let entry = self.video(video)?;
+        let dur = entry.analysis.info.duration_s;
+        let d = q.duration_s;
+        if dur + 1e-6 < d || ids.is_empty() {
+            return None;
+        }
+        let has_logo = self.logo_videos.contains(video);
+        let segs: Vec<(&SegmentEntry, f32, bool)> = ids
+            .iter()
+            .map(|&id| {
+                let s = &self.catalogue.segments[id as usize];
+                let value = if s.stats.blank { 0.0 } else { tuneclip_core::dot(song, self.segments.vector(id)) };
+                (s, value, q.filter.allows(s, has_logo))
+            })
+            .collect();
+        let latest = (dur - d).max(0.0);
+        let mut starts: Vec<f64> = segs
+            .iter()
+            .flat_map(|(s, _, _)| [s.stats.range.start_s, s.stats.range.end_s - d])
+            .map(|t| t.clamp(0.0, latest))
+            .collect();
+        starts.sort_by(f64::total_cmp);
+        starts.dedup_by(|a, b| (*a - *b).abs() < 1e-3);
+        let mut best: Option<Window> = None;
+        'starts: for a in starts {
+            let (b, mut sum, mut covered) = (a + d, 0.0f64, Vec::new());
+            for (s, value, allowed) in &segs {
+                let r = s.stats.range;
+                let overlap = r.end_s.min(b) - r.start_s.max(a);
+                if overlap <= 1e-3 {
+                    continue;
+                }
+                if !allowed {
+                    continue 'starts;
+                }
+                sum += overlap * f64::from(*value);
+                covered.push(s.ordinal);
+            }
+            let score = (sum / d) as f32;
+            if best.as_ref().is_none_or(|w| score > w.score) {
+                best = Some(Window { video: entry.id.clone(), range: TimeRange::new(a, b), score, segments: covered });
+            }
+        }
+        best
+    }
+
+    /// The `k` best windows of `q.duration_s` for a song embedding, at most one per
+    /// video, best first (ties by video id). Candidate videos come from the nearest
+    /// segments, widened until `k` windows are found or every segment was seen.
+    pub fn best_windows(&self, song: &[f32], q: &WindowQuery) -> Result<Vec<Window>> {
+        if !(1..=100).contains(&q.k) {
+            return Err(IndexError::InvalidQuery(format!("k = {} (expected 1..=100)", q.k)));
+        }
+        if !(q.duration_s > 0.0 && q.duration_s <= 600.0) {
+            return Err(IndexError::InvalidQuery(format!(
+                "window duration {} s (expected 0 < d <= 600)",
+                q.duration_s
+            )));
+        }
+        if song.len() != self.manifest.dim {
+            return Err(IndexError::InvalidQuery(format!(
+                "embedding of {} dimensions (index has {})",
+                song.len(),
+                self.manifest.dim
+            )));
+        }
+        let total = self.segments.len();
+        let mut n = (q.k * 50).max(500).min(total);
+        loop {
+            let mut seen = HashSet::new();
+            let mut windows: Vec<Window> = self
+                .nearest(song, n, &q.filter)
+                .iter()
+                .map(|h| &self.catalogue.segments[h.id as usize].video.0)
+                .filter(|v| seen.insert(v.as_str()))
+                .filter_map(|v| self.best_window_in(song, v, q))
+                .collect();
+            windows.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.video.cmp(&b.video)));
+            if windows.len() >= q.k || n >= total {
+                windows.truncate(q.k);
+                return Ok(windows);
+            }
+            n = n.saturating_mul(4).min(total);
+        }
+    }
+
     /// Clips from `hits` (best first) under the query's rules, at most `q.k`.
     fn select(&self, hits: &[Hit], q: &ClipQuery) -> Vec<Clip> {
         let segs = &self.catalogue.segments;
@@ -241,9 +383,11 @@ impl Index {
                     && q.filter.allows(s, self.logo_videos.contains(&s.video.0))
             })
             .collect();
+        let preferred = |i: usize| q.prefer.contains(&(segs[i].video.0.clone(), segs[i].ordinal));
         scored.sort_by(|a, b| {
-            b.0.partial_cmp(&a.0)
-                .unwrap_or(Ordering::Equal)
+            preferred(b.1)
+                .cmp(&preferred(a.1))
+                .then_with(|| b.0.partial_cmp(&a.0).unwrap_or(Ordering::Equal))
                 .then_with(|| segs[a.1].video.cmp(&segs[b.1].video))
                 .then_with(|| segs[a.1].ordinal.cmp(&segs[b.1].ordinal))
         });
@@ -296,7 +440,9 @@ impl Index {
         let total = self.segments.len();
         let mut n = (q.k * 20).max(200).min(total);
         loop {
-            let clips = self.select(&self.nearest(song, n, &q.filter), q);
+            let mut hits = self.nearest(song, n, &q.filter);
+            self.add_preferred(song, &q.prefer, &mut hits);
+            let clips = self.select(&hits, q);
             if clips.len() >= q.k || n >= total {
                 return Ok(clips);
             }
@@ -417,6 +563,94 @@ mod tests {
             segments,
             failures: vec![],
         }
+    }
+
+    fn video(id: &str, duration_s: f64, segs: &[&SegmentEntry]) -> crate::VideoEntry {
+        crate::VideoEntry {
+            id: ContentId(id.into()),
+            path: format!("{id}.mp4").into(),
+            title: id.into(),
+            analysis: tuneclip_vision::VideoAnalysis {
+                version: tuneclip_vision::ANALYSIS_VERSION,
+                info: tuneclip_media::video::VideoInfo { width: 640, height: 360, duration_s, fps: 25.0 },
+                sample_fps: 10.0,
+                cuts: Vec::new(),
+                transitions: Vec::new(),
+                active: tuneclip_core::Rect::new(0, 0, 640, 360),
+                logos: Vec::new(),
+                segments: segs.iter().map(|s| s.stats.clone()).collect(),
+                saliency: Vec::new(),
+                faces: Vec::new(),
+                faces_analysed: true,
+                text_analysed: true,
+            },
+        }
+    }
+
+    #[test]
+    fn preferred_segments_come_first_under_the_filters() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let segs = vec![
+            seg("a", 0, 0.0, 6.0, [1.0, 0.0, 0.0]),
+            seg("b", 0, 0.0, 6.0, [1.0, 0.5, 0.0]),
+            seg("c", 0, 0.0, 6.0, [0.0, 1.0, 0.0]),
+            seg("d", 0, 0.0, 2.0, [0.0, 0.0, 1.0]),
+        ];
+        Snapshot::publish(dir.path(), &catalogue(segs)).expect("publish");
+        let index = Index::load_current(dir.path(), "test-v1").expect("load");
+        let ids = |q: &ClipQuery| -> Vec<String> {
+            index.best_clips_for_song("song1", q).expect("search").iter().map(|c| c.video.0.clone()).collect()
+        };
+        let mut q = ClipQuery { k: 3, clip_duration_s: 4.0, max_per_video: 1, ..ClipQuery::default() };
+        assert_eq!(ids(&q), vec!["a", "b", "c"]);
+        // An approved segment far from the song leads; one too short for the clip does not.
+        q.prefer.insert(("c".into(), 0));
+        q.prefer.insert(("d".into(), 0));
+        assert_eq!(ids(&q), vec!["c", "a", "b"]);
+        // The filters still rule: an excluded video is not returned even if preferred.
+        q.filter.exclude_videos.insert("c".into());
+        assert_eq!(ids(&q), vec!["a", "b"]);
+    }
+
+    #[test]
+    fn windows_span_segments_and_avoid_refused_ones() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // Video "long" (12 s): a poor first shot, two close ones, a subtitled last one.
+        let l0 = seg("long", 0, 0.0, 3.0, [0.0, 1.0, 0.0]);
+        let l1 = seg("long", 1, 3.0, 6.0, [1.0, 0.0, 0.0]);
+        let l2 = seg("long", 2, 6.0, 9.0, [1.0, 0.1, 0.0]);
+        let mut l3 = seg("long", 3, 9.0, 12.0, [1.0, 0.0, 0.0]);
+        l3.stats.subtitles = Some(tuneclip_core::Rect::new(100, 300, 400, 40));
+        // Video "short" (4 s): the closest shot, but too short for a 6 s window.
+        let s0 = seg("short", 0, 0.0, 4.0, [1.0, 0.0, 0.0]);
+        // Video "other" (8 s): middling.
+        let o0 = seg("other", 0, 0.0, 8.0, [1.0, 1.0, 0.0]);
+        let mut cat = catalogue(vec![l0.clone(), l1.clone(), l2.clone(), l3.clone(), s0.clone(), o0.clone()]);
+        cat.videos =
+            vec![video("long", 12.0, &[&l0, &l1, &l2, &l3]), video("short", 4.0, &[&s0]), video("other", 8.0, &[&o0])];
+        Snapshot::publish(dir.path(), &cat).expect("publish");
+        let index = Index::load_current(dir.path(), "test-v1").expect("load");
+        let song = index.song("song1").expect("song").embedding.clone();
+        let q = WindowQuery { k: 3, duration_s: 6.0, filter: ClipFilter::default() };
+        let w = index.best_windows(&song, &q).expect("windows");
+        assert_eq!(w.len(), 2, "the 4 s video cannot hold a 6 s window: {w:?}");
+        assert_eq!(w[0].video.0, "long");
+        // Shots 1 and 2 (3..9 s): the subtitled shot 3 and the poor shot 0 are left out.
+        assert_eq!(w[0].range, TimeRange::new(3.0, 9.0));
+        assert_eq!(w[0].segments, vec![1, 2]);
+        let expected = (1.0 + 1.0 / 1.01f32.sqrt()) / 2.0;
+        assert!((w[0].score - expected).abs() < 1e-4, "{} vs {expected}", w[0].score);
+        assert_eq!(w[1].video.0, "other");
+        assert!(w[1].range.start_s >= 0.0 && w[1].range.end_s <= 8.0 + 1e-9);
+        // Excluding shot 2 (a rejected clip) moves the window of "long" off it.
+        let mut f = q.clone();
+        f.filter.exclude_segments.insert(("long".into(), 2));
+        let w = index.best_windows(&song, &f).expect("windows");
+        assert!(w.iter().all(|w| !(w.video.0 == "long" && w.segments.contains(&2))), "{w:?}");
+        assert!(matches!(
+            index.best_windows(&song, &WindowQuery { duration_s: 0.0, ..q.clone() }),
+            Err(IndexError::InvalidQuery(_))
+        ));
     }
 
     #[test]
