@@ -578,7 +578,7 @@ mod tests {
                 transitions: Vec::new(),
                 active: tuneclip_core::Rect::new(0, 0, 640, 360),
                 logos: Vec::new(),
-                segments: segs.iter().map(|s| s.stats.clone()).collect(),
+                segments: segs.iter().map(|s| s.stats).collect(),
                 saliency: Vec::new(),
                 faces: Vec::new(),
                 faces_analysed: true,
