@@ -88,11 +88,19 @@ pub fn prepare(data: &Path) -> Result<(PathBuf, PathBuf)> {
     Ok((songs, videos))
 }
 
+/// Length of the demo's background clips (its longest videos run 8 to 15 s).
+const DEMO_BACKGROUND_S: f64 = 8.0;
+
+fn engine_index(data: &Path, model: &tuneclip_model::Embedder) -> Result<tuneclip_index::Index> {
+    Ok(tuneclip_index::Index::load_current(&crate::snapshots_dir(data), &model.version())?)
+}
+
 pub async fn run(data: &Path, model: &tuneclip_model::Embedder, clip_s: f64, k: u32) -> Result<()> {
     eprintln!("demo: preparing catalogue under {}", data.join("demo").display());
     let (songs, videos) = prepare(data)?;
     ingest_and_publish(data, model, &[songs], &[videos], crate::Mode::Replace, 0)?;
-    let engine = load_engine(data, model, Vec::new(), None)?;
+    let review = std::sync::Arc::new(tuneclip_studio::ReviewStore::open(&crate::review_db(data))?);
+    let engine = load_engine(data, model, Vec::new(), None, Some(std::sync::Arc::clone(&review)))?;
     let (listener, addr) = tuneclip_server::bind(([127, 0, 0, 1], 0).into()).await?;
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(tuneclip_server::serve(listener, engine, async {
@@ -105,5 +113,12 @@ pub async fn run(data: &Path, model: &tuneclip_model::Embedder, clip_s: f64, k: 
     let rows = rows?;
     print_table(&rows);
     eprintln!("demo: previews (PNG) sit beside each MP4 in {}", data.join("renders").display());
+    // The background-clip production: the demo videos are short, so 8 s clips.
+    let out = data.join("production");
+    eprintln!("demo: producing an {DEMO_BACKGROUND_S} s background clip per song into {}", out.display());
+    let index = engine_index(data, model)?;
+    let m = crate::produce_clips(data, &index, &[], out.clone(), DEMO_BACKGROUND_S, 3, 0, &review)?;
+    crate::print_production(&m, &out);
+    eprintln!("demo: review them with `tuneclip serve` at http://127.0.0.1:8090/");
     Ok(())
 }

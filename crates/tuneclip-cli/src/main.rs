@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use tuneclip_index::{Index, IngestConfig, Snapshot, ingest_incremental};
 use tuneclip_model::Embedder;
 use tuneclip_server::{Engine, IndexServiceClient, MatchServiceClient, ServerConfig};
+use tuneclip_studio::{ProduceConfig, ProductionManifest, ReviewPage, ReviewStore};
 use tuneclip_vision::FaceDetectorConfig;
 
 #[derive(Debug, Parser)]
@@ -76,9 +77,42 @@ enum Command {
         /// Where Prometheus metrics are served (`GET /metrics`).
         #[arg(long, env = "TUNECLIP_METRICS_ADDR", default_value = "127.0.0.1:9464")]
         metrics_addr: SocketAddr,
-        /// Require `authorization: Bearer <token>` on every tuneclip call.
+        /// Require `authorization: Bearer <token>` on every tuneclip call (and on the
+        /// review page, whose forms then need it as a cookie set by `/?token=<token>`).
         #[arg(long, env = "TUNECLIP_AUTH_TOKEN", hide_env_values = true)]
         auth_token: Option<String>,
+        /// Where the review page is served (beyond loopback only with --auth-token).
+        #[arg(long, env = "TUNECLIP_REVIEW_ADDR", default_value = "127.0.0.1:8090")]
+        review_addr: SocketAddr,
+        /// Production folders the review page lists (default: <data-dir>/production).
+        #[arg(long = "production", env = "TUNECLIP_PRODUCTIONS", value_delimiter = ',')]
+        productions: Vec<PathBuf>,
+    },
+    /// Make a vertical background clip for every song (or the songs named): the song's
+    /// highlight window over the best window of video, reframed, rendered and checked.
+    /// Resumes: songs already produced in the output folder are kept.
+    Produce {
+        /// Song ids; without them, every song in the catalogue.
+        #[arg(long, num_args = 1..)]
+        songs: Vec<String>,
+        /// Output folder (default: <data-dir>/production).
+        #[arg(long, env = "TUNECLIP_PRODUCTION_DIR")]
+        out: Option<PathBuf>,
+        /// Clip length in seconds.
+        #[arg(long, env = "TUNECLIP_PRODUCE_CLIP_S", default_value_t = 30.0)]
+        clip_s: f64,
+        /// Windows tried per song before the best failing one goes to review.
+        #[arg(long, default_value_t = 4)]
+        candidates: usize,
+        /// Songs produced at once (0: half the cores).
+        #[arg(long, env = "TUNECLIP_WORKERS", default_value_t = 0)]
+        workers: usize,
+    },
+    /// Review decisions: export the rejected clips as hard negatives for training.
+    Review {
+        /// JSON Lines file to write (one rejected clip per line).
+        #[arg(long)]
+        export_negatives: PathBuf,
     },
     /// Ask a running server for the best clips of a song.
     Query {
@@ -311,11 +345,69 @@ pub(crate) fn load_engine(
     model: &Embedder,
     media_roots: Vec<PathBuf>,
     auth_token: Option<String>,
+    review: Option<std::sync::Arc<ReviewStore>>,
 ) -> Result<std::sync::Arc<Engine>> {
     let index = Index::load_current(&snapshots_dir(data), &model.version())?;
-    let config =
-        ServerConfig { model: model.clone(), media_roots, auth_token, ..ServerConfig::new(data.join("renders")) };
+    let config = ServerConfig {
+        model: model.clone(),
+        media_roots,
+        auth_token,
+        review,
+        ..ServerConfig::new(data.join("renders"))
+    };
     Ok(Engine::new(index, config))
+}
+
+/// The review database under the data folder.
+pub(crate) fn review_db(data: &Path) -> PathBuf {
+    data.join("review.sqlite")
+}
+
+/// Run a production over `index` into `out`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn produce_clips(
+    data: &Path,
+    index: &Index,
+    songs: &[String],
+    out: PathBuf,
+    clip_s: f64,
+    candidates: usize,
+    workers: usize,
+    review: &ReviewStore,
+) -> Result<ProductionManifest> {
+    let text = tuneclip_vision::TextDetectorConfig::from_data_dir(data);
+    if !text.model.is_file() {
+        eprintln!("no text model at {} (run setup.sh): text coverage is not measured", text.model.display());
+    }
+    let cfg = ProduceConfig {
+        clip_s,
+        candidates,
+        workers,
+        text: text.model.is_file().then_some(text),
+        ..ProduceConfig::new(out)
+    };
+    Ok(tuneclip_studio::produce(index, songs, &cfg, Some(review))?)
+}
+
+pub(crate) fn print_production(m: &ProductionManifest, out: &Path) {
+    println!("{:24}  {:22}  {:13}  {:>6}  {:12}  file", "song", "video", "time range", "score", "checks");
+    for c in &m.clips {
+        let failed: Vec<&str> = c.checks.iter().filter(|k| !k.pass).map(|k| k.name.as_str()).collect();
+        let checks = if failed.is_empty() { "all passed".to_string() } else { format!("review: {}", failed.join(",")) };
+        println!(
+            "{:24}  {:22}  {:13}  {:>6.3}  {:12}  {}",
+            c.song_title,
+            c.video_title,
+            format!("{:.2}-{:.2}s", c.range.start_s, c.range.end_s),
+            c.score,
+            checks,
+            out.join(&c.file).display()
+        );
+    }
+    for f in &m.failures {
+        println!("{:24}  no clip: {}", f.song_id, f.reason);
+    }
+    println!("manifest: {}", out.join(tuneclip_studio::MANIFEST).display());
 }
 
 pub(crate) struct Row {
@@ -423,13 +515,28 @@ async fn main() -> Result<()> {
             ingest_and_publish(&cli.data_dir, &model, &songs, &videos, Mode::Add, files.workers).map(|_| ())
         }
         Command::Remove { songs, videos } => remove_and_publish(&cli.data_dir, &songs, &videos).map(|_| ()),
-        Command::Serve { addr, media_roots, metrics_addr, auth_token } => {
+        Command::Serve { addr, media_roots, metrics_addr, auth_token, review_addr, productions } => {
             if !addr.ip().is_loopback() && auth_token.is_none() {
                 eprintln!(
                     "warning: serving on {addr} beyond loopback without --auth-token: anyone who reaches it can call it"
                 );
             }
-            let engine = load_engine(&cli.data_dir, &model, media_roots, auth_token)?;
+            if !review_addr.ip().is_loopback() && auth_token.is_none() {
+                anyhow::bail!("the review page changes what is served: bind it beyond loopback only with --auth-token");
+            }
+            let review = std::sync::Arc::new(ReviewStore::open(&review_db(&cli.data_dir))?);
+            let engine = load_engine(
+                &cli.data_dir,
+                &model,
+                media_roots,
+                auth_token.clone(),
+                Some(std::sync::Arc::clone(&review)),
+            )?;
+            let productions = if productions.is_empty() { vec![cli.data_dir.join("production")] } else { productions };
+            let page = std::sync::Arc::new(ReviewPage::new(review, productions, auth_token)?);
+            let (review_listener, review_local) = tuneclip_server::bind(review_addr).await?;
+            eprintln!("review page on http://{review_local}/");
+            tokio::spawn(tuneclip_studio::serve_review(review_listener, page, std::future::pending()));
             let (metrics_listener, metrics_local) = tuneclip_server::bind(metrics_addr).await?;
             eprintln!("metrics on http://{metrics_local}/metrics");
             tokio::spawn(tuneclip_server::serve_metrics(
@@ -443,6 +550,20 @@ async fn main() -> Result<()> {
                 let _ = tokio::signal::ctrl_c().await;
             })
             .await?;
+            Ok(())
+        }
+        Command::Produce { songs, out, clip_s, candidates, workers } => {
+            let index = Index::load_current(&snapshots_dir(&cli.data_dir), &model.version())?;
+            let review = ReviewStore::open(&review_db(&cli.data_dir))?;
+            let out = out.unwrap_or_else(|| cli.data_dir.join("production"));
+            let m = produce_clips(&cli.data_dir, &index, &songs, out.clone(), clip_s, candidates, workers, &review)?;
+            print_production(&m, &out);
+            Ok(())
+        }
+        Command::Review { export_negatives } => {
+            let review = ReviewStore::open(&review_db(&cli.data_dir))?;
+            let n = review.export_hard_negatives(&export_negatives)?;
+            eprintln!("{n} rejected clips written to {}", export_negatives.display());
             Ok(())
         }
         Command::Query { server, song, clip_s, k, render } => {

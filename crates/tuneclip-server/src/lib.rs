@@ -50,6 +50,9 @@ pub struct ServerConfig {
     /// When set, MatchService and IndexService calls must carry
     /// `authorization: Bearer <token>` (health and reflection stay open).
     pub auth_token: Option<String>,
+    /// Review decisions: rejected clips are never returned, approved ones lead for
+    /// their song.
+    pub review: Option<Arc<tuneclip_studio::ReviewStore>>,
 }
 
 impl ServerConfig {
@@ -64,6 +67,7 @@ impl ServerConfig {
             model: tuneclip_model::Embedder::Handcrafted,
             media_roots: Vec::new(),
             auth_token: None,
+            review: None,
         }
     }
 }
@@ -185,6 +189,7 @@ impl Engine {
                 exclude_logos: req.exclude_logos,
                 ..ClipFilter::default()
             },
+            ..ClipQuery::default()
         };
         let index = self.index();
         let (song, _upload) = self.resolve_song(&index, req)?;
@@ -331,7 +336,7 @@ impl Engine {
                 req.clip_duration_s
             },
             max_per_video: self.config.defaults.max_per_video,
-            filter: ClipFilter::default(),
+            ..ClipQuery::default()
         };
         let mut songs = Vec::with_capacity(req.song_ids.len());
         for id in &req.song_ids {
@@ -358,7 +363,10 @@ impl Engine {
         song_audio: bool,
         cancel: &Cancel,
     ) -> Result<pb::BestClipsResponse, ServerError> {
-        let clips = index.best_clips(&song.embedding, q)?;
+        let clips = match &self.config.review {
+            Some(review) => index.best_clips(&song.embedding, &reviewed(index, review, &song.id.0, q))?,
+            None => index.best_clips(&song.embedding, q)?,
+        };
         let mut out = Vec::with_capacity(clips.len());
         for (rank, clip) in clips.iter().enumerate() {
             cancel.check()?;
@@ -413,6 +421,15 @@ impl Engine {
             clips: out,
         })
     }
+}
+
+/// `q` with the reviewers' decisions applied: segments under a rejected clip excluded,
+/// segments under a clip approved for this song preferred.
+fn reviewed(index: &Index, review: &tuneclip_studio::ReviewStore, song_id: &str, q: &ClipQuery) -> ClipQuery {
+    let mut q = q.clone();
+    q.filter.exclude_segments.extend(tuneclip_studio::rejected_segments(index, Some(review)));
+    q.prefer.extend(tuneclip_studio::segments_overlapping(index, &review.approved_ranges(song_id)));
+    q
 }
 
 #[derive(Debug, Clone)]

@@ -16,7 +16,7 @@ pub use checks::{Check, QualityThresholds, run_checks};
 pub use page::{ReviewPage, serve_review};
 pub use produce::{
     ClipStatus, MANIFEST, ProduceConfig, ProducedClip, ProductionManifest, SongFailure, clip_id, produce,
-    rejected_segments, song_window,
+    rejected_segments, segments_overlapping, song_window,
 };
 pub use review::{ClipRef, Decision, HardNegative, MAX_REASON_CHARS, ReviewStore, Verdict};
 

@@ -172,11 +172,11 @@ pub fn song_window(song: &SongEntry, clip_s: f64) -> Option<TimeRange> {
     Some(TimeRange::new(start, start + clip_s))
 }
 
-/// Segments `(video, ordinal)` that overlap a rejected window: never proposed again.
-pub fn rejected_segments(index: &Index, review: Option<&ReviewStore>) -> HashSet<(String, u32)> {
+/// Segments `(video, ordinal)` that overlap any of the video windows `ranges`.
+pub fn segments_overlapping(index: &Index, ranges: &[(String, TimeRange)]) -> HashSet<(String, u32)> {
     let mut out = HashSet::new();
-    for (video, range) in review.map(ReviewStore::rejected_ranges).unwrap_or_default() {
-        for s in index.segments_of(&video) {
+    for (video, range) in ranges {
+        for s in index.segments_of(video) {
             let r = s.stats.range;
             if r.end_s.min(range.end_s) - r.start_s.max(range.start_s) > 1e-3 {
                 out.insert((video.clone(), s.ordinal));
@@ -184,6 +184,11 @@ pub fn rejected_segments(index: &Index, review: Option<&ReviewStore>) -> HashSet
         }
     }
     out
+}
+
+/// Segments that overlap a rejected clip: never proposed or served again.
+pub fn rejected_segments(index: &Index, review: Option<&ReviewStore>) -> HashSet<(String, u32)> {
+    segments_overlapping(index, &review.map(ReviewStore::rejected_ranges).unwrap_or_default())
 }
 
 /// Produce a clip for each of `song_ids` (every catalogued song when empty). Songs that

@@ -1,0 +1,218 @@
+//! Production on real (synthetic, deterministic) media: clips rendered by FFmpeg,
+//! checked by decoding them; the checks tell a sharp clip from a blurred, a black and a
+//! silent one; a production resumes, replaces a failing candidate, and never reuses a
+//! rejected clip.
+
+use std::path::{Path, PathBuf};
+use tuneclip_core::TimeRange;
+use tuneclip_index::{Index, IngestConfig, Snapshot, ingest};
+use tuneclip_media::render::{RenderConfig, SongAudio};
+use tuneclip_media::synth::{ShotSpec, make_song, make_video};
+use tuneclip_reframe::{ReframeConfig, plan_crop, render_clip};
+use tuneclip_studio::{
+    ClipStatus, ProduceConfig, ProductionManifest, QualityThresholds, ReviewStore, Verdict, produce, run_checks,
+};
+
+fn shot(source: &str, seconds: f64) -> ShotSpec {
+    ShotSpec { source: source.into(), seconds }
+}
+
+fn data_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../index-data")
+}
+
+struct Fixture {
+    _tmp: tempfile::TempDir,
+    dir: PathBuf,
+    index: Index,
+}
+
+/// One song; a sharp two-shot video and a blurred one, ingested and published.
+fn fixture() -> Fixture {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().to_path_buf();
+    let song = dir.join("pulse.ogg");
+    make_song(&song, 120.0, 14.0, 55.0).expect("song");
+    let sharp = dir.join("sharp.mp4");
+    make_video(
+        &sharp,
+        640,
+        360,
+        &[shot("testsrc2=size=640x360:rate=25", 5.0), shot("mandelbrot=size=640x360:rate=25", 5.0)],
+        None,
+    )
+    .expect("video");
+    let blurred = dir.join("blurred.mp4");
+    make_video(&blurred, 640, 360, &[shot("testsrc2=size=640x360:rate=25,boxblur=24:4", 10.0)], None).expect("video");
+    let cfg = IngestConfig { progress: false, ..IngestConfig::default() };
+    let catalogue = ingest(&[song], &[sharp, blurred], &cfg);
+    assert!(catalogue.failures.is_empty(), "{:?}", catalogue.failures);
+    let snaps = dir.join("snapshots");
+    Snapshot::publish(&snaps, &catalogue).expect("publish");
+    let index = Index::load_current(&snaps, &catalogue.model_version).expect("load");
+    Fixture { _tmp: tmp, dir, index }
+}
+
+fn text_config() -> Option<tuneclip_vision::TextDetectorConfig> {
+    let c = tuneclip_vision::TextDetectorConfig::from_data_dir(&data_dir());
+    c.model.is_file().then_some(c)
+}
+
+fn check<'a>(checks: &'a [tuneclip_studio::Check], name: &str) -> &'a tuneclip_studio::Check {
+    checks.iter().find(|c| c.name == name).unwrap_or_else(|| panic!("no check {name}"))
+}
+
+#[test]
+fn checks_tell_sharp_from_blurred_black_and_silent() {
+    let f = fixture();
+    let song = &f.index.catalogue.songs[0];
+    let t = QualityThresholds::default();
+    let mut text = text_config().map(|c| c.build().expect("text detector"));
+    let render_one = |video_title: &str, range: TimeRange, audio: bool, name: &str| {
+        let v = f.index.catalogue.videos.iter().find(|v| v.title == video_title).expect("video");
+        let analysis = f.index.video_analysis(&v.id.0).expect("analysis");
+        let plan = plan_crop(&analysis, range, &ReframeConfig::default()).expect("plan");
+        let render = RenderConfig {
+            audio: audio.then(|| SongAudio { path: song.path.clone(), start_s: 0.0 }),
+            ..RenderConfig::default()
+        };
+        let out = render_clip(&v.path, &plan, &f.dir.join(name), &render).expect("render");
+        (out.video.path, plan, analysis)
+    };
+
+    let (mp4, plan, analysis) = render_one("sharp", TimeRange::new(0.0, 4.0), true, "out-sharp.mp4");
+    let sharp = run_checks(&mp4, &plan, &analysis, text.as_mut(), &t).expect("checks");
+    let (mp4, plan, analysis) = render_one("blurred", TimeRange::new(0.0, 4.0), false, "out-blurred.mp4");
+    let blurred = run_checks(&mp4, &plan, &analysis, text.as_mut(), &t).expect("checks");
+
+    let s = check(&sharp, "sharpness").value.expect("measured");
+    let b = check(&blurred, "sharpness").value.expect("measured");
+    assert!(s > 5.0 * b, "sharp {s} vs blurred {b}");
+    assert!(check(&sharp, "sharpness").pass && !check(&blurred, "sharpness").pass, "{sharp:?}\n{blurred:?}");
+    // The song under the sharp clip: loud enough, measured from the rendered AAC track.
+    let lufs = check(&sharp, "loudness_lufs");
+    assert!(lufs.pass, "{lufs:?}");
+    // Rendered without sound: loudness cannot be measured, so the check fails.
+    assert!(check(&blurred, "loudness_lufs").value.is_none() && !check(&blurred, "loudness_lufs").pass);
+    // Moving test pictures: nothing black or frozen; a 360-line source upscaled 1920/360.
+    for c in [&sharp, &blurred] {
+        assert_eq!(check(c, "black_fraction").value, Some(0.0));
+        assert!(check(c, "frozen_fraction").value.expect("measured") < 0.2, "{c:?}");
+        let up = check(c, "upscale").value.expect("measured");
+        assert!((up - 1920.0 / 360.0).abs() < 0.01, "{up}");
+        assert!(!check(c, "upscale").pass, "a 360-line source needs more than 4x");
+    }
+    if text.is_some() {
+        // testsrc2 draws a frame counter and no other text.
+        let cov = check(&sharp, "text_coverage").value.expect("measured");
+        assert!(cov < 0.2, "{cov}");
+    }
+
+    // A black, still video fails the black and frozen checks.
+    let black = f.dir.join("black-src.mp4");
+    make_video(&black, 640, 360, &[shot("color=c=black:size=640x360:rate=25", 3.0)], None).expect("video");
+    let plan = tuneclip_core::CropPlan {
+        source_width: 640,
+        source_height: 360,
+        range: TimeRange::new(0.0, 3.0),
+        active: tuneclip_core::Rect::new(0, 0, 640, 360),
+        keyframes: vec![tuneclip_core::CropKeyframe {
+            t_s: 0.0,
+            rect: tuneclip_core::Rect::new(220, 0, 202, 360),
+            subject: None,
+        }],
+        shots: vec![(TimeRange::new(0.0, 3.0), tuneclip_core::CameraMode::Stationary)],
+    };
+    let out = f.dir.join("black.mp4");
+    render_clip(&black, &plan, &out, &RenderConfig::default()).expect("render");
+    let cfg = IngestConfig { progress: false, ..IngestConfig::default() };
+    let analysis = tuneclip_index::ingest(&[], std::slice::from_ref(&black), &cfg).videos[0].analysis.clone();
+    let checks = run_checks(&out, &plan, &analysis, None, &t).expect("checks");
+    assert_eq!(check(&checks, "black_fraction").value, Some(1.0));
+    assert_eq!(check(&checks, "frozen_fraction").value, Some(1.0));
+    assert!(!check(&checks, "black_fraction").pass && !check(&checks, "frozen_fraction").pass);
+    // No detector given: text coverage is not measured and does not pass.
+    assert!(check(&checks, "text_coverage").value.is_none() && !check(&checks, "text_coverage").pass);
+}
+
+/// Thresholds the synthetic 360-line sources can meet (except where a test says so).
+fn lenient() -> QualityThresholds {
+    QualityThresholds { max_upscale: 6.0, ..QualityThresholds::default() }
+}
+
+#[test]
+fn production_replaces_failing_candidates_resumes_and_respects_rejections() {
+    let f = fixture();
+    let out = f.dir.join("production");
+    let review = ReviewStore::open(&f.dir.join("review.sqlite")).expect("store");
+    let cfg = ProduceConfig {
+        clip_s: 6.0,
+        candidates: 2,
+        workers: 1,
+        thresholds: lenient(),
+        text: text_config(),
+        progress: false,
+        ..ProduceConfig::new(out.clone())
+    };
+    let m = produce(&f.index, &[], &cfg, Some(&review)).expect("produce");
+    assert!(m.failures.is_empty(), "{:?}", m.failures);
+    assert_eq!(m.clips.len(), 1);
+    let clip = &m.clips[0];
+    // Whatever ranks first, the blurred video cannot pass: the clip is from the sharp one.
+    assert_eq!(clip.video_title, "sharp", "{clip:#?}");
+    assert_eq!(clip.status, ClipStatus::Passed, "{:?}", clip.checks);
+    assert!((clip.range.duration_s() - 6.0).abs() < 1e-6);
+    assert!((clip.song_window.duration_s() - 6.0).abs() < 1e-6);
+    assert!(out.join(&clip.file).is_file() && out.join(&clip.preview).is_file());
+    let clips_on_disk = std::fs::read_dir(out.join("clips")).expect("ls").count();
+    assert_eq!(clips_on_disk, 2, "only the kept clip and its preview stay");
+    assert_eq!(ProductionManifest::read(&out).expect("manifest"), m);
+
+    // Resume: the song is kept as it is, nothing rendered again.
+    let modified = std::fs::metadata(out.join(&clip.file)).and_then(|m| m.modified()).expect("mtime");
+    let again = produce(&f.index, &[], &cfg, Some(&review)).expect("produce");
+    assert_eq!(again, m);
+    assert_eq!(std::fs::metadata(out.join(&clip.file)).and_then(|m| m.modified()).expect("mtime"), modified);
+
+    // A reviewer rejects it: the next run picks another window, off the rejected shots.
+    review.decide(&clip.clip_ref(), Verdict::Rejected, "too busy").expect("reject");
+    let after = produce(&f.index, &[], &cfg, Some(&review)).expect("produce");
+    let replacement = &after.clips[0];
+    assert_ne!(replacement.clip_id, clip.clip_id);
+    assert!(
+        replacement.video_id != clip.video_id
+            || replacement.range.end_s <= clip.range.start_s
+            || replacement.range.start_s >= clip.range.end_s,
+        "{replacement:#?} overlaps the rejected {clip:#?}"
+    );
+}
+
+#[test]
+fn when_every_candidate_fails_the_best_goes_to_review_with_reasons() {
+    let f = fixture();
+    let out = f.dir.join("strict");
+    let cfg = ProduceConfig {
+        clip_s: 6.0,
+        candidates: 2,
+        workers: 1,
+        thresholds: QualityThresholds { min_sharpness: 1e9, ..lenient() },
+        text: None,
+        progress: false,
+        ..ProduceConfig::new(out.clone())
+    };
+    let m = produce(&f.index, &[], &cfg, None).expect("produce");
+    let clip = &m.clips[0];
+    assert_eq!(clip.status, ClipStatus::NeedsReview);
+    assert_eq!(clip.attempts, 2);
+    assert!(clip.review_reasons.iter().any(|r| r.starts_with("sharpness")), "{:?}", clip.review_reasons);
+    assert!(out.join(&clip.file).is_file());
+    assert_eq!(std::fs::read_dir(out.join("clips")).expect("ls").count(), 2, "the other candidate was removed");
+
+    // Songs that cannot get a clip are listed with the reason; the rest goes on.
+    let long = ProduceConfig { clip_s: 60.0, out_dir: f.dir.join("long"), ..cfg.clone() };
+    let m = produce(&f.index, &["no-such-song".into()], &long, None).expect("produce");
+    assert!(m.clips.is_empty());
+    assert!(m.failures[0].reason.contains("no song"), "{:?}", m.failures);
+    let m = produce(&f.index, &[], &long, None).expect("produce");
+    assert!(m.failures[0].reason.contains("shorter than a 60 s clip"), "{:?}", m.failures);
+}
