@@ -455,3 +455,161 @@ pub async fn serve_review(
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::Check;
+    use crate::produce::{MANIFEST_FORMAT, ProducedClip};
+    use tuneclip_core::TimeRange;
+
+    fn clip(id: &str, title: &str) -> ProducedClip {
+        ProducedClip {
+            clip_id: id.into(),
+            song_id: format!("song-{id}"),
+            song_title: title.into(),
+            song_path: "song.ogg".into(),
+            song_window: TimeRange::new(10.0, 40.0),
+            video_id: format!("video-{id}"),
+            video_title: "a video".into(),
+            video_path: "video.mp4".into(),
+            range: TimeRange::new(0.0, 30.0),
+            score: 0.5,
+            segments: vec![0, 1],
+            checks: vec![Check {
+                name: "sharpness".into(),
+                value: Some(50.0),
+                min: Some(20.0),
+                max: None,
+                pass: true,
+            }],
+            status: ClipStatus::Passed,
+            review_reasons: vec![],
+            attempts: 1,
+            file: format!("clips/{id}.mp4"),
+            preview: format!("clips/{id}.png"),
+            width: 404,
+            height: 720,
+        }
+    }
+
+    struct Setup {
+        _tmp: tempfile::TempDir,
+        page: ReviewPage,
+        dir: PathBuf,
+    }
+
+    fn setup(token: Option<&str>) -> Setup {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path().join("production");
+        std::fs::create_dir_all(dir.join("clips")).expect("mkdir");
+        std::fs::write(dir.join("clips/aaa.mp4"), b"not really an mp4").expect("write");
+        // bbb's files are missing (deleted after production).
+        let m = ProductionManifest {
+            format: MANIFEST_FORMAT,
+            snapshot: "snap".into(),
+            model_version: "test".into(),
+            clip_s: 30.0,
+            clips: vec![clip("aaa", "Song <script>alert(1)</script> & \"co\""), clip("bbb", "Other")],
+            failures: vec![],
+        };
+        std::fs::write(dir.join(crate::MANIFEST), serde_json::to_vec(&m).expect("json")).expect("write");
+        let store = Arc::new(ReviewStore::open(&tmp.path().join("review.sqlite")).expect("store"));
+        let page = ReviewPage::new(store, vec![dir.clone()], token.map(String::from)).expect("page");
+        Setup { _tmp: tmp, page, dir }
+    }
+
+    fn get(path: &str) -> PageRequest {
+        let (path, query) = path.split_once('?').unwrap_or((path, ""));
+        PageRequest { method: "GET".into(), path: path.into(), query: query.into(), ..PageRequest::default() }
+    }
+
+    fn post(body: &str, headers: &[(&str, &str)]) -> PageRequest {
+        PageRequest {
+            method: "POST".into(),
+            path: "/decisions".into(),
+            headers: headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            body: body.as_bytes().to_vec(),
+            ..PageRequest::default()
+        }
+    }
+
+    fn text(r: &PageResponse) -> String {
+        String::from_utf8_lossy(&r.body).into_owned()
+    }
+
+    #[test]
+    fn the_page_escapes_and_shows_missing_files() {
+        let s = setup(None);
+        let r = s.page.respond(&get("/"));
+        assert_eq!(r.status, 200);
+        let html = text(&r);
+        assert!(!html.contains("<script>"), "unescaped title");
+        assert!(html.contains("Song &lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;co&quot;"));
+        assert!(html.contains("src=\"/media/0/clips/aaa.mp4\""));
+        assert!(html.contains("clip file missing: clips/bbb.mp4"));
+        assert!(html.contains("preview missing: clips/aaa.png"));
+        assert!(r.headers.iter().any(|(k, v)| *k == "content-security-policy" && v.contains("default-src 'none'")));
+        // Files: only those a manifest names, and a missing one is a 404, not a crash.
+        assert_eq!(s.page.respond(&get("/media/0/clips/aaa.mp4")).body, b"not really an mp4");
+        assert_eq!(s.page.respond(&get("/media/0/clips/bbb.mp4")).status, 404);
+        assert_eq!(s.page.respond(&get("/media/0/../review.sqlite")).status, 404);
+        assert_eq!(s.page.respond(&get("/media/0/manifest.json")).status, 404);
+        assert_eq!(s.page.respond(&get("/media/7/clips/aaa.mp4")).status, 404);
+        // A deleted manifest is reported on the page.
+        std::fs::remove_file(s.dir.join(crate::MANIFEST)).expect("rm");
+        let html = text(&s.page.respond(&get("/")));
+        assert!(html.contains("0 clips") && html.contains("manifest.json"), "{html}");
+    }
+
+    #[test]
+    fn decisions_need_the_form_token_and_the_same_origin() {
+        let s = setup(None);
+        let csrf = s.page.csrf.clone();
+        let ok = format!("csrf={csrf}&production=0&clip=aaa&verdict=approved&reason=");
+        // No token, a wrong token, a cross-site post, a foreign origin: refused, nothing stored.
+        assert_eq!(s.page.respond(&post("production=0&clip=aaa&verdict=approved", &[])).status, 403);
+        assert_eq!(s.page.respond(&post(&ok.replace(&csrf, "0000"), &[])).status, 403);
+        assert_eq!(s.page.respond(&post(&ok, &[("sec-fetch-site", "cross-site")])).status, 403);
+        let foreign = [("origin", "http://evil.example"), ("host", "127.0.0.1:8090")];
+        assert_eq!(s.page.respond(&post(&ok, &foreign)).status, 403);
+        assert!(s.page.store().decisions().is_empty());
+        // Unknown clip, bad verdict, rejection without a reason: clear 4xx.
+        assert_eq!(s.page.respond(&post(&ok.replace("clip=aaa", "clip=zzz"), &[])).status, 404);
+        assert_eq!(s.page.respond(&post(&ok.replace("approved", "maybe"), &[])).status, 400);
+        let r = s.page.respond(&post(&ok.replace("approved", "rejected"), &[]));
+        assert_eq!(r.status, 400);
+        assert!(text(&r).contains("reason"));
+        // Same origin with the token: stored, and the page shows it.
+        let same = [("origin", "http://127.0.0.1:8090"), ("host", "127.0.0.1:8090")];
+        let r = s.page.respond(&post(&ok, &same));
+        assert_eq!(r.status, 303);
+        let d = s.page.store().decision("aaa").expect("stored");
+        assert_eq!((d.verdict, d.clip.song_id.as_str()), (Verdict::Approved, "song-aaa"));
+        let reject = format!("csrf={csrf}&production=0&clip=bbb&verdict=rejected&reason=%3Cb%3Eblurry%3C%2Fb%3E");
+        assert_eq!(s.page.respond(&post(&reject, &same)).status, 303);
+        let html = text(&s.page.respond(&get("/")));
+        assert!(html.contains("data-clip=\"aaa\" data-decision=\"approved\""));
+        assert!(html.contains("rejected: &lt;b&gt;blurry&lt;/b&gt;"), "{html}");
+    }
+
+    #[test]
+    fn a_configured_token_guards_every_request() {
+        let s = setup(Some("s3cret"));
+        assert_eq!(s.page.respond(&get("/")).status, 401);
+        assert_eq!(s.page.respond(&get("/media/0/clips/aaa.mp4")).status, 401);
+        assert_eq!(s.page.respond(&get("/?token=wrong")).status, 401);
+        let r = s.page.respond(&get("/?token=s3cret"));
+        assert_eq!(r.status, 303);
+        let cookie = r.headers.iter().find(|(k, _)| *k == "set-cookie").map(|(_, v)| v.clone()).expect("cookie");
+        assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"));
+        let mut with_cookie = get("/");
+        with_cookie.headers.push(("cookie".into(), "other=1; tuneclip_review=s3cret".into()));
+        assert_eq!(s.page.respond(&with_cookie).status, 200);
+        let mut bearer = get("/");
+        bearer.headers.push(("authorization".into(), "Bearer s3cret".into()));
+        assert_eq!(s.page.respond(&bearer).status, 200);
+        let ok = format!("csrf={}&production=0&clip=aaa&verdict=approved", s.page.csrf);
+        assert_eq!(s.page.respond(&post(&ok, &[])).status, 401, "a form post needs the cookie too");
+    }
+}
