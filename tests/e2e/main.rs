@@ -2,6 +2,8 @@
 //! snapshot -> the real gRPC server on 127.0.0.1:0 -> a tonic client -> rendered 9:16
 //! H.264 clips checked by decoding them.
 
+mod review;
+
 use std::path::{Path, PathBuf};
 use tonic::Code;
 use tuneclip_index::{Index, IngestConfig, Snapshot, ingest};

@@ -40,6 +40,10 @@ pub struct ProduceConfig {
     /// Text detector for the text-coverage check; `None` leaves that check failing as
     /// not measurable.
     pub text: Option<TextDetectorConfig>,
+    /// Let several songs get clips over the same shots. Off by default: a catalogue
+    /// where every song shows the same shot looks broken, so a shot used by one song's
+    /// clip is not offered to the songs produced after it in the same run.
+    pub reuse_shots: bool,
     pub progress: bool,
 }
 
@@ -54,6 +58,7 @@ impl ProduceConfig {
             reframe: ReframeConfig::default(),
             thresholds: QualityThresholds::default(),
             text: None,
+            reuse_shots: false,
             progress: true,
         }
     }
@@ -262,6 +267,13 @@ pub fn produce(
         n => n,
     }
     .min(todo.len().max(1));
+    // Shots already under a clip of this production (kept ones included).
+    let used: Mutex<HashSet<(String, u32)>> = Mutex::new(if cfg.reuse_shots {
+        HashSet::new()
+    } else {
+        let m = manifest.lock().unwrap_or_else(|e| e.into_inner());
+        m.clips.iter().flat_map(|c| c.segments.iter().map(|&s| (c.video_id.clone(), s))).collect()
+    });
     let next = AtomicUsize::new(0);
     let write_error: Mutex<Option<StudioError>> = Mutex::new(None);
     std::thread::scope(|scope| {
@@ -277,7 +289,15 @@ pub fn produce(
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(&id) = todo.get(i) else { break };
-                    let outcome = produce_song(index, id, cfg, &rejected, text.as_mut());
+                    let mut excluded = rejected.clone();
+                    if !cfg.reuse_shots {
+                        excluded.extend(used.lock().unwrap_or_else(|e| e.into_inner()).iter().cloned());
+                    }
+                    let outcome = produce_song(index, id, cfg, &excluded, text.as_mut());
+                    if let (Ok(clip), false) = (&outcome, cfg.reuse_shots) {
+                        let mut used = used.lock().unwrap_or_else(|e| e.into_inner());
+                        used.extend(clip.segments.iter().map(|&s| (clip.video_id.clone(), s)));
+                    }
                     let mut m = manifest.lock().unwrap_or_else(|e| e.into_inner());
                     match outcome {
                         Ok(clip) => m.clips.push(clip),
@@ -313,7 +333,7 @@ fn produce_song(
     index: &Index,
     song_id: &str,
     cfg: &ProduceConfig,
-    rejected: &HashSet<(String, u32)>,
+    excluded: &HashSet<(String, u32)>,
     mut text: Option<&mut TextDetector>,
 ) -> std::result::Result<ProducedClip, String> {
     let song = index.song(song_id).ok_or_else(|| format!("no song {song_id:?} in the catalogue"))?;
@@ -323,11 +343,11 @@ fn produce_song(
     let q = WindowQuery {
         k: cfg.candidates.clamp(1, 100),
         duration_s: cfg.clip_s,
-        filter: ClipFilter { exclude_segments: rejected.clone(), ..ClipFilter::default() },
+        filter: ClipFilter { exclude_segments: excluded.clone(), ..ClipFilter::default() },
     };
     let windows = index.best_windows(&song.embedding, &q).map_err(|e| e.to_string())?;
     if windows.is_empty() {
-        return Err(format!("no video window of {} s outside rejected clips", cfg.clip_s));
+        return Err(format!("no video window of {} s outside rejected and already used shots", cfg.clip_s));
     }
     let mut best: Option<(usize, ProducedClip)> = None;
     let mut errors = Vec::new();
