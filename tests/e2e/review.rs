@@ -267,7 +267,20 @@ async fn a_reviewer_in_chromium_approves_and_rejects_and_grpc_follows() {
     assert_eq!((d.verdict, d.clip.song_id.as_str()), (Verdict::Approved, approve.song_id.as_str()));
     let d = reopened.decision(&reject.clip_id).expect("rejection stored");
     assert_eq!((d.verdict, d.reason.as_str()), (Verdict::Rejected, "wrong mood <for> this song"));
-    assert_eq!(reopened.hard_negatives().len(), 1);
+    // Exported as hard negatives in the form the training crate reads.
+    let exported = dir.join("rejected.jsonl");
+    assert_eq!(reopened.export_hard_negatives(&exported).expect("export"), 1);
+    let negatives = tuneclip_training::manifest::read_hard_negatives(&exported).expect("training reads the export");
+    assert_eq!(negatives.len(), 1);
+    let n = &negatives[0];
+    assert_eq!(
+        (n.song_path.as_path(), n.video_path.as_path()),
+        (reject.song_path.as_path(), reject.video_path.as_path())
+    );
+    assert_eq!(
+        (n.song_start_s, n.start_s, n.end_s),
+        (reject.song_window.start_s, reject.range.start_s, reject.range.end_s)
+    );
 
     // The gRPC answers follow: the rejected clip's segments are gone for every song...
     for song in [&reject.song_id, &approve.song_id] {

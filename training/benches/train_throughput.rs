@@ -49,7 +49,7 @@ fn main() {
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
 
     let step = |model: Encoders, optim: &mut burn::optim::ModuleOptimizer, batch: &[&Example]| -> Encoders {
-        let loss = batch_loss(&model, batch, &cfg, &loss_fn, &device);
+        let loss = batch_loss(&model, batch, &[], &cfg, &loss_fn, &device);
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         optim.step(1e-3, model, grads)
     };

@@ -118,5 +118,5 @@ pub fn read(path: &Path, manifest: &PairManifest, shape: &InputShape) -> Result<
             baseline_segment: next(),
         });
     }
-    Ok(Dataset { examples, groups: header.groups, skipped: header.skipped })
+    Ok(Dataset { examples, groups: header.groups, skipped: header.skipped, hard_negatives: Vec::new() })
 }

@@ -43,6 +43,9 @@ pub struct Dataset {
     pub groups: Vec<String>,
     /// `(file, reason)` for every skipped file or pair.
     pub skipped: Vec<(PathBuf, String)>,
+    /// Reviewers' rejections (song window, video window that do not go together), used
+    /// by the hard-negative term of the loss; not part of any split.
+    pub hard_negatives: Vec<Example>,
 }
 
 impl Dataset {
@@ -116,6 +119,18 @@ pub fn load(manifest_path: &Path, shape: &InputShape, cache_dir: &Path, workers:
     std::fs::create_dir_all(cache_dir).map_err(|e| format!("cannot create {} ({e})", cache_dir.display()))?;
     crate::cache::write(&cache, &ds, shape)?;
     Ok(ds)
+}
+
+/// Decode reviewers' rejections into examples for [`Dataset::hard_negatives`]; the
+/// ones whose files cannot be read are returned with the reason.
+pub fn hard_negative_examples(
+    negatives: &[crate::manifest::HardNegative],
+    shape: &InputShape,
+    workers: usize,
+) -> (Vec<Example>, Vec<(PathBuf, String)>) {
+    let manifest = crate::manifest::hard_negative_pairs(negatives);
+    let ds = extract(&manifest, Path::new("."), shape, workers);
+    (ds.examples, ds.skipped)
 }
 
 /// Decode every file of `manifest` once and build its examples.

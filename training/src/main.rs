@@ -57,6 +57,13 @@ struct TrainArgs {
     /// cpu (burn's flex backend), or cuda / wgpu when built with those features.
     #[arg(long, default_value = "cpu")]
     device: String,
+    /// Reviewers' rejections (`tuneclip review --export-negatives FILE`), pushed below a
+    /// typical video by the loss's hard-negative term.
+    #[arg(long)]
+    hard_negatives: Option<PathBuf>,
+    /// Weight of the hard-negative term.
+    #[arg(long, default_value_t = 1.0)]
+    hard_negative_weight: f64,
 }
 
 #[derive(Subcommand)]
@@ -124,6 +131,7 @@ fn train_config(a: &TrainArgs) -> Result<TrainConfig, String> {
         lr: a.lr,
         margin: a.margin,
         mining,
+        hard_negative_weight: a.hard_negative_weight,
         ..d
     })
 }
@@ -134,7 +142,16 @@ fn corpus_config(a: &CorpusArgs) -> CorpusConfig {
 
 fn do_train(pairs: &Path, out: &Path, args: &TrainArgs) -> Result<PathBuf, String> {
     let cfg = train_config(args)?;
-    let data = load_data(pairs, &cfg)?;
+    let mut data = load_data(pairs, &cfg)?;
+    if let Some(file) = &args.hard_negatives {
+        let negatives = tuneclip_training::manifest::read_hard_negatives(file)?;
+        let (hard, skipped) = dataset::hard_negative_examples(&negatives, &cfg.model.input_shape(), workers());
+        for (f, reason) in &skipped {
+            eprintln!("skipped hard negative {}: {reason}", f.display());
+        }
+        eprintln!("{} hard negatives from {} ({} skipped)", hard.len(), file.display(), skipped.len());
+        data.hard_negatives = hard;
+    }
     let device = tuneclip_model::learned::device_named(&args.device)?;
     let outcome = train_on(&data, &cfg, out, args.resume, &device).map_err(|e| e.to_string())?;
     let best = outcome.state.best_epoch.unwrap_or(0);

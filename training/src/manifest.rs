@@ -63,3 +63,64 @@ impl PairManifest {
         std::fs::rename(&tmp, path).map_err(|e| format!("cannot publish {} ({e})", path.display()))
     }
 }
+
+/// A reviewer's rejection, as `tuneclip review --export-negatives` writes it (one JSON
+/// object per line): this window of the song does not go with this window of video.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HardNegative {
+    pub song_id: String,
+    pub song_path: PathBuf,
+    pub song_start_s: f64,
+    pub video_id: String,
+    pub video_path: PathBuf,
+    pub start_s: f64,
+    pub end_s: f64,
+    #[serde(default)]
+    pub reason: String,
+}
+
+/// Read a JSON Lines file of hard negatives (blank lines allowed).
+pub fn read_hard_negatives(path: &Path) -> Result<Vec<HardNegative>, String> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| format!("cannot read hard negatives {} ({e})", path.display()))?;
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let h: HardNegative = serde_json::from_str(line).map_err(|e| {
+            format!(
+                "{}:{}: not a hard negative ({e}); expected {{\"song_id\", \"song_path\", \"song_start_s\", \"video_id\", \"video_path\", \"start_s\", \"end_s\"}}",
+                path.display(),
+                n + 1
+            )
+        })?;
+        if !(h.start_s >= 0.0 && h.end_s > h.start_s && h.song_start_s >= 0.0) {
+            return Err(format!(
+                "{}:{}: window {}..{} s, song start {} s (expected 0 <= start < end)",
+                path.display(),
+                n + 1,
+                h.start_s,
+                h.end_s,
+                h.song_start_s
+            ));
+        }
+        out.push(h);
+    }
+    Ok(out)
+}
+
+/// The rejections as pairs (to decode them like any pair), one group per song.
+pub fn hard_negative_pairs(negatives: &[HardNegative]) -> PairManifest {
+    PairManifest {
+        pairs: negatives
+            .iter()
+            .map(|h| PairSpec {
+                song: h.song_path.clone(),
+                song_start_s: h.song_start_s,
+                video: h.video_path.clone(),
+                video_start_s: h.start_s,
+                duration_s: h.end_s - h.start_s,
+                group: format!("rejected:{}", h.song_id),
+                split: Split::Train,
+            })
+            .collect(),
+    }
+}

@@ -52,6 +52,20 @@ pub struct TrainConfig {
     /// Epochs without a better validation score before stopping.
     pub patience: usize,
     pub seed: u64,
+    /// Weight of the hard-negative term (reviewers' rejections, see [`batch_loss`]).
+    #[serde(default = "default_hard_negative_weight")]
+    pub hard_negative_weight: f64,
+    /// Hard negatives mixed into each batch (cycling through them).
+    #[serde(default = "default_hard_per_batch")]
+    pub hard_per_batch: usize,
+}
+
+fn default_hard_negative_weight() -> f64 {
+    1.0
+}
+
+fn default_hard_per_batch() -> usize {
+    8
 }
 
 impl Default for TrainConfig {
@@ -68,6 +82,8 @@ impl Default for TrainConfig {
             mining: Mining::SemiHard,
             patience: 6,
             seed: 11,
+            hard_negative_weight: default_hard_negative_weight(),
+            hard_per_batch: default_hard_per_batch(),
         }
     }
 }
@@ -151,14 +167,29 @@ pub fn mine_negatives(sim: &[f32], n: usize, groups: &[usize], mining: Mining) -
         .collect()
 }
 
+/// The hard negatives of training step `step`: `per_batch` of them, cycling.
+fn hard_slice(hard: &[Example], step: usize, per_batch: usize) -> Vec<&Example> {
+    if hard.is_empty() || per_batch == 0 {
+        return Vec::new();
+    }
+    (0..per_batch.min(hard.len())).map(|i| &hard[(step * per_batch + i) % hard.len()]).collect()
+}
+
 fn transpose(sim: &[f32], n: usize) -> Vec<f32> {
     (0..n * n).map(|k| sim[(k % n) * n + k / n]).collect()
 }
 
 /// Loss of one batch (both directions averaged), on `device` (autodiff for training).
+///
+/// `hard` are reviewers' rejections (a song window and a video window a person said do
+/// not go together) whose song has no positive in the batch. Each adds
+/// `max(0, margin + cos(song, rejected) - mean_j cos(song, video_j))` over the batch's
+/// videos `j`, weighted by `cfg.hard_negative_weight`: the rejected window must score a
+/// margin below what the song scores with a typical video.
 pub fn batch_loss(
     model: &Encoders,
     batch: &[&Example],
+    hard: &[&Example],
     cfg: &TrainConfig,
     loss: &TripletMarginLoss,
     device: &Device,
@@ -178,8 +209,32 @@ pub fn batch_loss(
     let idx_v = Tensor::<1, Int>::from_data(TensorData::new(neg_v, [n]), device);
     let idx_a = Tensor::<1, Int>::from_data(TensorData::new(neg_a, [n]), device);
     let song_to_video = loss.forward(a.clone(), v.clone(), v.clone().select(0, idx_v), Reduction::Mean);
-    let video_to_song = loss.forward(v, a.clone(), a.select(0, idx_a), Reduction::Mean);
-    (song_to_video + video_to_song) / 2.0
+    let video_to_song = loss.forward(v.clone(), a.clone(), a.select(0, idx_a), Reduction::Mean);
+    let pairs = (song_to_video + video_to_song) / 2.0;
+    if hard.is_empty() || cfg.hard_negative_weight <= 0.0 {
+        return pairs;
+    }
+    pairs + hard_negative_term(model, hard, v, cfg, device) * cfg.hard_negative_weight
+}
+
+/// The hard-negative term of [`batch_loss`], given the batch's video embeddings `v`.
+fn hard_negative_term(
+    model: &Encoders,
+    hard: &[&Example],
+    v: Tensor<2>,
+    cfg: &TrainConfig,
+    device: &Device,
+) -> Tensor<1> {
+    let audios: Vec<_> = hard.iter().map(|e| &e.audio).collect();
+    let visuals: Vec<_> = hard.iter().map(|e| &e.visual).collect();
+    let (mel, rhythm) = audio_batch(&audios, &cfg.model, device);
+    let (px, motion) = visual_batch(&visuals, &cfg.model, device);
+    let songs = model.audio.forward(mel, rhythm);
+    let rejected = model.visual.forward(px, motion);
+    // Unit vectors: the dot product is the cosine.
+    let with_rejected = (songs.clone() * rejected).sum_dim(1);
+    let typical = songs.matmul(v.transpose()).mean_dim(1);
+    (with_rejected - typical + cfg.margin).clamp_min(0.0).mean()
 }
 
 /// Embed the examples' audio and visual inputs with `model` (any device).
@@ -304,7 +359,8 @@ pub fn train_on(
         let (mut loss_sum, mut batches, mut lr) = (0.0f64, 0usize, cfg.lr);
         for batch in order.chunks(cfg.batch).filter(|b| b.len() >= 2) {
             lr = learning_rate(cfg, state.step, total_steps);
-            let loss = batch_loss(&model, batch, cfg, &loss_fn, &device);
+            let hard = hard_slice(&data.hard_negatives, state.step, cfg.hard_per_batch);
+            let loss = batch_loss(&model, batch, &hard, cfg, &loss_fn, &device);
             let value: f64 = loss.clone().into_scalar::<f32>().into();
             if !value.is_finite() {
                 bar.abandon();

@@ -6,7 +6,7 @@ use std::path::Path;
 use tuneclip_model::learned::{EncodersConfig, LearnedModel};
 use tuneclip_training::corpus::{CorpusConfig, generate};
 use tuneclip_training::dataset::{self, Dataset};
-use tuneclip_training::manifest::{PairManifest, PairSpec, Split};
+use tuneclip_training::manifest::{HardNegative, PairManifest, PairSpec, Split, read_hard_negatives};
 use tuneclip_training::train::{TrainConfig, TrainError, train};
 
 fn tiny_model() -> EncodersConfig {
@@ -133,4 +133,71 @@ fn a_bad_manifest_is_refused_with_the_field_named() {
     std::fs::write(&p, b"{\"pairs\": 3}").expect("write");
     let e = PairManifest::load(&p).expect_err("not a list");
     assert!(e.contains("pairs.json") && e.contains("expected"), "{e}");
+}
+
+/// Similarity of each hard negative minus the song's mean similarity to the examples'
+/// videos, under the last epoch's weights of the run in `out` (not the exported best
+/// epoch, which a 2-item validation split picks almost at random).
+fn rejection_gap(out: &Path, hard: &[dataset::Example], all: &[dataset::Example]) -> f32 {
+    let last = out.join("last");
+    std::fs::create_dir_all(&last).expect("mkdir");
+    std::fs::copy(out.join("model/config.json"), last.join("config.json")).expect("config");
+    std::fs::copy(out.join("checkpoint/weights.bpk"), last.join("weights.bpk")).expect("weights");
+    let model = LearnedModel::load(&last).expect("model");
+    let songs = model.embed_audio(&hard.iter().map(|e| &e.audio).collect::<Vec<_>>()).expect("audio");
+    let rejected = model.embed_visual(&hard.iter().map(|e| &e.visual).collect::<Vec<_>>()).expect("visual");
+    let videos = model.embed_visual(&all.iter().map(|e| &e.visual).collect::<Vec<_>>()).expect("visual");
+    let mut gap = 0.0;
+    for (s, r) in songs.iter().zip(&rejected) {
+        let typical = videos.iter().map(|v| tuneclip_core::dot(s, v)).sum::<f32>() / videos.len() as f32;
+        gap += tuneclip_core::dot(s, r) - typical;
+    }
+    gap / hard.len() as f32
+}
+
+#[test]
+fn reviewers_rejections_are_pushed_below_a_typical_video() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (ds, manifest) = corpus(tmp.path());
+    // Rejections: each train song's window with the video window of the next train item.
+    let items: Vec<&PairSpec> =
+        manifest.pairs.iter().filter(|p| p.split == Split::Train && !p.group.contains(".mp4")).collect();
+    let mut lines = String::new();
+    for (a, b) in items.iter().zip(items.iter().skip(2)).step_by(2) {
+        assert_ne!(a.group, b.group);
+        let h = HardNegative {
+            song_id: a.group.clone(),
+            song_path: tmp.path().join(&a.song),
+            song_start_s: a.song_start_s,
+            video_id: b.group.clone(),
+            video_path: tmp.path().join(&b.video),
+            start_s: b.video_start_s,
+            end_s: b.video_start_s + b.duration_s,
+            reason: "wrong mood".into(),
+        };
+        lines.push_str(&serde_json::to_string(&h).expect("json"));
+        lines.push('\n');
+    }
+    let file = tmp.path().join("rejected.jsonl");
+    std::fs::write(&file, lines).expect("write");
+    let negatives = read_hard_negatives(&file).expect("read");
+    assert_eq!(negatives.len(), 5);
+    let (hard, skipped) = dataset::hard_negative_examples(&negatives, &tiny_model().input_shape(), 2);
+    assert!(skipped.is_empty(), "{skipped:?}");
+    assert_eq!(hard.len(), 5);
+
+    let cfg = TrainConfig { lr: 5e-3, hard_negative_weight: 4.0, ..tiny_train(30) };
+    train(&ds, &cfg, &tmp.path().join("plain"), false).expect("trains");
+    let with_hard = Dataset { hard_negatives: hard.clone(), ..ds.clone() };
+    train(&with_hard, &cfg, &tmp.path().join("reviewed"), false).expect("trains");
+    let (g_plain, g_reviewed) = (
+        rejection_gap(&tmp.path().join("plain"), &hard, &ds.examples),
+        rejection_gap(&tmp.path().join("reviewed"), &hard, &ds.examples),
+    );
+    assert!(g_reviewed < g_plain - 0.2, "rejected pairs: {g_plain:.3} without the term, {g_reviewed:.3} with it");
+
+    // A malformed line is refused with the file and line named.
+    std::fs::write(&file, "{\"song_id\": \"a\"}\n").expect("write");
+    let e = read_hard_negatives(&file).expect_err("incomplete");
+    assert!(e.contains("rejected.jsonl:1") && e.contains("expected"), "{e}");
 }

@@ -108,6 +108,7 @@ impl ProducedClip {
             clip_id: self.clip_id.clone(),
             song_id: self.song_id.clone(),
             song_path: self.song_path.clone(),
+            song_start_s: self.song_window.start_s,
             video_id: self.video_id.clone(),
             video_path: self.video_path.clone(),
             range: self.range,

@@ -41,6 +41,8 @@ pub struct ClipRef {
     pub clip_id: String,
     pub song_id: String,
     pub song_path: PathBuf,
+    /// Where the song's window under the clip starts.
+    pub song_start_s: f64,
     pub video_id: String,
     pub video_path: PathBuf,
     pub range: TimeRange,
@@ -62,6 +64,7 @@ pub struct Decision {
 pub struct HardNegative {
     pub song_id: String,
     pub song_path: PathBuf,
+    pub song_start_s: f64,
     pub video_id: String,
     pub video_path: PathBuf,
     pub start_s: f64,
@@ -78,6 +81,7 @@ CREATE TABLE IF NOT EXISTS decisions (
     clip_id TEXT NOT NULL,
     song_id TEXT NOT NULL,
     song_path TEXT NOT NULL,
+    song_start_s REAL NOT NULL,
     video_id TEXT NOT NULL,
     video_path TEXT NOT NULL,
     start_s REAL NOT NULL,
@@ -132,7 +136,7 @@ impl ReviewStore {
         let conn = self.conn();
         let mut stmt = conn
             .prepare(
-                "SELECT clip_id, song_id, song_path, video_id, video_path, start_s, end_s, verdict, reason, decided_at
+                "SELECT clip_id, song_id, song_path, video_id, video_path, start_s, end_s, verdict, reason, decided_at, song_start_s
                  FROM decisions d WHERE seq = (SELECT MAX(seq) FROM decisions WHERE clip_id = d.clip_id)
                  ORDER BY seq",
             )
@@ -145,6 +149,7 @@ impl ReviewStore {
                         clip_id: r.get(0)?,
                         song_id: r.get(1)?,
                         song_path: PathBuf::from(r.get::<_, String>(2)?),
+                        song_start_s: r.get(10)?,
                         video_id: r.get(3)?,
                         video_path: PathBuf::from(r.get::<_, String>(4)?),
                         range: TimeRange::new(r.get(5)?, r.get(6)?),
@@ -171,8 +176,8 @@ impl ReviewStore {
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
         self.conn()
             .execute(
-                "INSERT INTO decisions (clip_id, song_id, song_path, video_id, video_path, start_s, end_s, verdict, reason, decided_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                "INSERT INTO decisions (clip_id, song_id, song_path, video_id, video_path, start_s, end_s, verdict, reason, decided_at, song_start_s)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                 params![
                     clip.clip_id,
                     clip.song_id,
@@ -183,7 +188,8 @@ impl ReviewStore {
                     clip.range.end_s,
                     verdict.as_str(),
                     reason,
-                    decided_at
+                    decided_at,
+                    clip.song_start_s
                 ],
             )
             .map_err(db_error(&self.path))?;
@@ -229,6 +235,7 @@ impl ReviewStore {
             .map(|d| HardNegative {
                 song_id: d.clip.song_id,
                 song_path: d.clip.song_path,
+                song_start_s: d.clip.song_start_s,
                 video_id: d.clip.video_id,
                 video_path: d.clip.video_path,
                 start_s: d.clip.range.start_s,
@@ -260,6 +267,7 @@ mod tests {
             clip_id: id.into(),
             song_id: song.into(),
             song_path: format!("{song}.ogg").into(),
+            song_start_s: 12.5,
             video_id: video.into(),
             video_path: format!("{video}.mp4").into(),
             range: TimeRange::new(start, start + 4.0),
@@ -296,5 +304,6 @@ mod tests {
         let n: HardNegative = serde_json::from_str(line.trim()).expect("json");
         assert_eq!((n.song_id.as_str(), n.video_id.as_str(), n.reason.as_str()), ("s2", "v2", "blurry"));
         assert_eq!(n.video_path, PathBuf::from("v2.mp4"));
+        assert_eq!((n.song_start_s, n.start_s, n.end_s), (12.5, 2.0, 6.0));
     }
 }
