@@ -3,6 +3,7 @@
 //! (a gRPC client). Every flag can also come from a `TUNECLIP_*` environment variable.
 //! No business logic lives here: each command wires library crates together.
 
+mod config;
 mod demo;
 
 use anyhow::{Context, Result};
@@ -30,6 +31,11 @@ struct Cli {
     /// a snapshot built by one model is refused by another.
     #[arg(long, global = true, env = "TUNECLIP_MODEL")]
     model: Option<PathBuf>,
+    /// A TOML file of settings: top-level keys for global flags, a table per command
+    /// (`[serve]`, `[produce]`, ...), keys named as the flags. Flags and environment
+    /// variables override it.
+    #[arg(long, global = true, env = "TUNECLIP_CONFIG")]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -92,9 +98,14 @@ enum Command {
     /// highlight window over the best window of video, reframed, rendered and checked.
     /// Resumes: songs already produced in the output folder are kept.
     Produce {
-        /// Song ids; without them, every song in the catalogue.
+        /// Songs by catalogue id or source path; without them (and without
+        /// --songs-file), every song in the catalogue.
         #[arg(long, num_args = 1..)]
         songs: Vec<String>,
+        /// A file of songs, one id or source path per line (`#` comments allowed;
+        /// relative paths are relative to the file).
+        #[arg(long)]
+        songs_file: Option<PathBuf>,
         /// Output folder (default: <data-dir>/production).
         #[arg(long, env = "TUNECLIP_PRODUCTION_DIR")]
         out: Option<PathBuf>,
@@ -363,6 +374,35 @@ pub(crate) fn review_db(data: &Path) -> PathBuf {
     data.join("review.sqlite")
 }
 
+/// Catalogue ids for songs named by id or source path, on the command line or in a
+/// file; a name that matches nothing is kept as given (the production reports it).
+fn song_ids(index: &Index, names: &[String], file: Option<&Path>) -> Result<Vec<String>> {
+    let mut all: Vec<(String, Option<PathBuf>)> = names.iter().map(|n| (n.clone(), None)).collect();
+    if let Some(file) = file {
+        let text =
+            std::fs::read_to_string(file).with_context(|| format!("cannot read songs file {}", file.display()))?;
+        let base = file.parent().unwrap_or(Path::new("."));
+        for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+            all.push((line.to_string(), Some(base.join(line))));
+        }
+    }
+    let by_path: std::collections::HashMap<PathBuf, &str> =
+        index.catalogue.songs.iter().filter_map(|s| s.path.canonicalize().ok().map(|p| (p, s.id.0.as_str()))).collect();
+    Ok(all
+        .into_iter()
+        .map(|(name, relative)| {
+            if index.song(&name).is_some() {
+                return name;
+            }
+            [Some(PathBuf::from(&name)), relative]
+                .into_iter()
+                .flatten()
+                .find_map(|p| p.canonicalize().ok().and_then(|p| by_path.get(&p).map(|id| id.to_string())))
+                .unwrap_or(name)
+        })
+        .collect())
+}
+
 /// Run a production over `index` into `out`.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn produce_clips(
@@ -502,7 +542,13 @@ async fn main() -> Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let command = config::with_file_defaults(<Cli as clap::CommandFactory>::command(), &args)?;
+    let parsed = command.try_get_matches_from(&args).and_then(|m| <Cli as clap::FromArgMatches>::from_arg_matches(&m));
+    let cli = match parsed {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     let model = embedder(cli.model.as_deref())?;
     match cli.command {
         Command::Demo { clip_s, k } => demo::run(&cli.data_dir, &model, clip_s, k).await,
@@ -552,8 +598,9 @@ async fn main() -> Result<()> {
             .await?;
             Ok(())
         }
-        Command::Produce { songs, out, clip_s, candidates, workers } => {
+        Command::Produce { songs, songs_file, out, clip_s, candidates, workers } => {
             let index = Index::load_current(&snapshots_dir(&cli.data_dir), &model.version())?;
+            let songs = song_ids(&index, &songs, songs_file.as_deref())?;
             let review = ReviewStore::open(&review_db(&cli.data_dir))?;
             let out = out.unwrap_or_else(|| cli.data_dir.join("production"));
             let m = produce_clips(&cli.data_dir, &index, &songs, out.clone(), clip_s, candidates, workers, &review)?;

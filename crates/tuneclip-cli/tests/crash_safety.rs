@@ -152,3 +152,77 @@ fn a_killed_rebuild_resumes_and_the_catalogue_changes_without_a_full_rebuild() {
     assert!(!again.status().expect("run").success());
     assert_eq!(Snapshot::current(&root).expect("current"), current);
 }
+
+/// A temporary folder with the test media ingested into `data/`.
+fn ingested() -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (songs, videos) = make_media(tmp.path());
+    let data = tmp.path().join("data");
+    run_ok(ingest(&data, &songs, &videos));
+    (tmp, data)
+}
+
+/// The production manifest under `data`.
+fn production_manifest(data: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(data.join("production/manifest.json")).expect("manifest")).expect("json")
+}
+
+/// `tuneclip produce` with songs named in a file (by path, relative to the file, and an
+/// unknown id), then `tuneclip review --export-negatives` with no decisions yet.
+#[test]
+fn produce_takes_songs_from_a_file_and_reports_unknown_ones() {
+    let (tmp, data) = ingested();
+    let list = tmp.path().join("songs.txt");
+    std::fs::write(&list, "# background clips for\nsongs/a.ogg\nno-such-song\n").expect("write");
+    let mut cmd = tuneclip(&data);
+    cmd.args(["produce", "--clip-s", "4", "--candidates", "1", "--songs-file"]).arg(&list);
+    run_ok(cmd);
+    let manifest = production_manifest(&data);
+    let clips = manifest["clips"].as_array().expect("clips");
+    assert_eq!(clips.len(), 1, "{manifest}");
+    assert_eq!(clips[0]["song_title"], "a");
+    assert!(data.join("production").join(clips[0]["file"].as_str().expect("file")).is_file());
+    assert_eq!(manifest["failures"][0]["song_id"], "no-such-song");
+    let out = tmp.path().join("negatives.jsonl");
+    let mut cmd = tuneclip(&data);
+    cmd.args(["review", "--export-negatives"]).arg(&out);
+    assert!(run_ok(cmd).contains("0 rejected clips"));
+    assert_eq!(std::fs::read_to_string(&out).expect("written"), "");
+}
+
+/// Settings from a TOML file; the environment beats the file and a flag beats both; an
+/// unknown setting is refused with the file and the key named.
+#[test]
+fn a_config_file_sets_defaults_below_env_and_flags() {
+    let (tmp, data) = ingested();
+    let config = tmp.path().join("tuneclip.toml");
+    std::fs::write(
+        &config,
+        format!("data-dir = {:?}\n[produce]\nclip-s = 3\ncandidates = 1\n", data.display().to_string()),
+    )
+    .expect("write");
+    let clip_s = |env: Option<&str>, flag: Option<&str>| -> f64 {
+        let _ = std::fs::remove_dir_all(data.join("production"));
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tuneclip"));
+        cmd.arg("--config").arg(&config).arg("produce");
+        if let Some(v) = flag {
+            cmd.args(["--clip-s", v]);
+        }
+        if let Some(v) = env {
+            cmd.env("TUNECLIP_PRODUCE_CLIP_S", v);
+        }
+        cmd.stdout(std::process::Stdio::null());
+        run_ok(cmd);
+        production_manifest(&data)["clip_s"].as_f64().expect("clip_s")
+    };
+    assert_eq!(clip_s(None, None), 3.0, "the file's value (data-dir came from it too)");
+    assert_eq!(clip_s(Some("2.5"), None), 2.5, "env beats the file");
+    assert_eq!(clip_s(Some("2.5"), Some("2")), 2.0, "a flag beats both");
+
+    std::fs::write(&config, "[produce]\nclip-seconds = 3\n").expect("write");
+    let out =
+        Command::new(env!("CARGO_BIN_EXE_tuneclip")).arg("--config").arg(&config).arg("produce").output().expect("run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("tuneclip.toml") && err.contains("`clip-seconds`") && err.contains("clip-s"), "{err}");
+}

@@ -88,6 +88,11 @@ fn copy_crop(src: &ff::frame::Video, rect: Rect, dst: &mut ff::frame::Video) {
 pub fn render_crop(source: &Path, plan: &CropPlan, out: &Path, cfg: &RenderConfig) -> Result<RenderReport> {
     let invalid = |reason: String| MediaError::InvalidRequest { path: source.to_path_buf(), reason };
     let enc_err = |reason: String| MediaError::Encode { path: out.to_path_buf(), reason };
+    // Writing over the source would destroy it while it is being read.
+    let same_file = |a: &Path, b: &Path| a.canonicalize().ok().zip(b.canonicalize().ok()).is_some_and(|(a, b)| a == b);
+    if same_file(source, out) || cfg.audio.as_ref().is_some_and(|a| same_file(&a.path, out)) {
+        return Err(invalid(format!("the output {} is an input of the render", out.display())));
+    }
     let OpenVideo { mut ictx, stream_index, time_base, mut decoder, info } = open_video(source)?;
     let first = plan.keyframes.first().ok_or_else(|| invalid("crop plan has no keyframes".into()))?;
     let (crop_w, crop_h) = (first.rect.width & !1, first.rect.height & !1);

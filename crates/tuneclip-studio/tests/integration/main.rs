@@ -131,6 +131,11 @@ fn checks_tell_sharp_from_blurred_black_and_silent() {
     assert_eq!(check(&checks, "black_fraction").value, Some(1.0));
     assert_eq!(check(&checks, "frozen_fraction").value, Some(1.0));
     assert!(!check(&checks, "black_fraction").pass && !check(&checks, "frozen_fraction").pass);
+    // Rendering over the source is refused, and the source is left intact.
+    let source_bytes = std::fs::read(&black).expect("read");
+    let e = render_clip(&black, &plan, &black, &RenderConfig::default()).expect_err("over its own source");
+    assert!(e.to_string().contains("is an input of the render"), "{e}");
+    assert_eq!(std::fs::read(&black).expect("read"), source_bytes);
     // No detector given: text coverage is not measured and does not pass.
     assert!(check(&checks, "text_coverage").value.is_none() && !check(&checks, "text_coverage").pass);
 }
