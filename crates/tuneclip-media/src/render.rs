@@ -139,6 +139,8 @@ pub fn render_crop(source: &Path, plan: &CropPlan, out: &Path, cfg: &RenderConfi
     let mut opts = ff::Dictionary::new();
     opts.set("preset", &cfg.preset);
     opts.set("crf", &cfg.crf.to_string());
+    // libavcodec's default is one thread; 0 lets x264 use every core, as the ffmpeg CLI does.
+    opts.set("threads", "0");
     let mut encoder = enc.open_with(opts).map_err(|e| enc_err(format!("cannot open H.264 encoder ({e})")))?;
     let ost_index = {
         let mut ost = octx.add_stream(codec).map_err(|e| enc_err(e.to_string()))?;

@@ -94,6 +94,20 @@ fn main() {
     }
     let checks = t.elapsed().as_secs_f64();
 
+    // Our render alone (decode, moving crop, scale, encode, AAC), no preview, no checks.
+    let t = Instant::now();
+    for (i, c) in m.clips.iter().enumerate() {
+        let analysis = index.video_analysis(&c.video_id).expect("analysis");
+        let plan = tuneclip_reframe::plan_crop(&analysis, c.range, &pcfg.reframe).expect("plan");
+        let render = tuneclip_media::render::RenderConfig {
+            audio: Some(tuneclip_media::render::SongAudio { path: c.song_path.clone(), start_s: c.song_window.start_s }),
+            ..pcfg.render.clone()
+        };
+        tuneclip_media::render::render_crop(&c.video_path, &plan, &dir.join(format!("ours{i}.mp4")), &render)
+            .expect("render");
+    }
+    let render_only = t.elapsed().as_secs_f64();
+
     // The peer: one ffmpeg per clip, static crop at the plan's median window, same size,
     // codec settings and song window.
     let t = Instant::now();
@@ -127,6 +141,7 @@ fn main() {
     println!("  {:46} {:>8} {:>10}", "", "total s", "s / clip");
     println!("  {:46} {:>8.2} {:>10.2}", "tuneclip produce (choose, plan, render, checks)", ours, ours / n);
     println!("  {:46} {:>8.2} {:>10.2}", "  of which the checks, timed again", checks, checks / n);
+    println!("  {:46} {:>8.2} {:>10.2}", "  render alone (moving crop, video + audio)", render_only, render_only / n);
     println!("  {:46} {:>8.2} {:>10.2}", "ffmpeg CLI: static crop + scale + encode", peer, peer / n);
     println!("  output {}x{}; checks of the first clip:", m.clips[0].width, m.clips[0].height);
     for k in &m.clips[0].checks {
