@@ -188,7 +188,7 @@ async fn best_clips_through_the_real_server_render_vertical_h264() {
         .await
         .expect("connect");
     let mut health = tonic_health::pb::health_client::HealthClient::new(channel.clone());
-    for service in ["", "tuneclip.v1.MatchService", "tuneclip.v1.IndexService"] {
+    for service in ["", "tuneclip.v1.MatchService", "tuneclip.v1.IndexService", "tuneclip.v1.ReframeService"] {
         let status = health
             .check(tonic_health::pb::HealthCheckRequest { service: service.into() })
             .await
@@ -198,7 +198,9 @@ async fn best_clips_through_the_real_server_render_vertical_h264() {
         assert_eq!(status, tonic_health::pb::health_check_response::ServingStatus::Serving as i32, "{service:?}");
     }
     let services = reflected_services(channel).await;
-    for name in ["tuneclip.v1.MatchService", "tuneclip.v1.IndexService", "grpc.health.v1.Health"] {
+    for name in
+        ["tuneclip.v1.MatchService", "tuneclip.v1.ReframeService", "tuneclip.v1.IndexService", "grpc.health.v1.Health"]
+    {
         assert!(services.iter().any(|s| s == name), "reflection lists {services:?}, not {name}");
     }
 
@@ -628,4 +630,113 @@ fn a_learned_model_builds_a_snapshot_that_other_models_refuse() {
         })
         .expect("clips");
     assert_eq!(resp.clips.len(), 2);
+}
+
+/// ReframeService: a plan for any range (9:16 by default, or another aspect), a render
+/// whose bytes stream back identical to the file, with the song under it; bad fields
+/// get precise codes naming the field.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reframe_service_plans_renders_and_streams_the_mp4() {
+    let shots = [shot("testsrc2=size=640x360:rate=25", 3.0), shot("mandelbrot=size=640x360:rate=25", 3.0)];
+    let served = Served::start(640, 360, &shots, |_| {}).await;
+    let mut client =
+        tuneclip_server::ReframeServiceClient::connect(format!("http://{}", served.addr)).await.expect("connect");
+    let video = served.catalogue.videos[0].id.0.clone();
+    let song = served.catalogue.songs[0].id.0.clone();
+    let range = |a: f64, b: f64| Some(pb::TimeRange { start_s: a, end_s: b });
+
+    let plan = client
+        .reframe(pb::ReframeRequest { video_id: video.clone(), range: range(1.0, 5.0), aspect: 0.0 })
+        .await
+        .expect("Reframe")
+        .into_inner()
+        .crop_plan
+        .expect("plan");
+    assert_eq!((plan.source_width, plan.source_height), (640, 360));
+    assert_eq!(plan.shots.len(), 2, "the cut at 3 s splits the range: {:?}", plan.shots);
+    for k in &plan.keyframes {
+        let r = k.rect.expect("rect");
+        assert!((f64::from(r.width) / f64::from(r.height) - 9.0 / 16.0).abs() < 0.02, "{r:?}");
+        assert!(r.x + r.width <= 640 && r.y + r.height <= 360 && r.height == 360, "{r:?}");
+    }
+    let square = client
+        .reframe(pb::ReframeRequest { video_id: video.clone(), range: range(0.0, 2.0), aspect: 1.0 })
+        .await
+        .expect("Reframe")
+        .into_inner()
+        .crop_plan
+        .expect("plan");
+    let r = square.keyframes[0].rect.expect("rect");
+    assert_eq!((r.width, r.height), (360, 360));
+
+    // Render, streamed: the first message names the files, the bytes follow.
+    let req = pb::RenderRequest {
+        video_id: video.clone(),
+        range: range(1.0, 5.0),
+        song_id: song.clone(),
+        song_start_s: 0.5,
+        stream_bytes: true,
+        ..Default::default()
+    };
+    let mut stream = client.render(req.clone()).await.expect("Render").into_inner();
+    let first = stream.message().await.expect("first").expect("a message");
+    let Some(pb::render_chunk::Chunk::Rendered(rendered)) = first.chunk else { panic!("first message {first:?}") };
+    assert!(first.crop_plan.is_some());
+    let mut bytes = Vec::new();
+    while let Some(m) = stream.message().await.expect("chunk") {
+        match m.chunk {
+            Some(pb::render_chunk::Chunk::Data(d)) => {
+                assert!(d.len() <= tuneclip_server::RENDER_CHUNK_BYTES);
+                bytes.extend(d);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(bytes, std::fs::read(&rendered.video_path).expect("the rendered file"));
+    let info = tuneclip_media::video::probe(Path::new(&rendered.video_path)).expect("probe");
+    assert_eq!((info.width, info.height), (rendered.width, rendered.height));
+    assert!((f64::from(info.width) / f64::from(info.height) - 9.0 / 16.0).abs() < 0.02);
+    assert!((info.duration_s - 4.0).abs() < 0.1, "{}", info.duration_s);
+    let sound = tuneclip_media::audio::decode_native_mono(Path::new(&rendered.video_path)).expect("an audio track");
+    assert!((sound.duration_s() - 4.0).abs() < 0.1, "{}", sound.duration_s());
+    assert!(Path::new(&rendered.preview_png_path).is_file());
+    // Without stream_bytes: the first message only.
+    let mut stream =
+        client.render(pb::RenderRequest { stream_bytes: false, ..req.clone() }).await.expect("Render").into_inner();
+    assert!(stream.message().await.expect("first").is_some());
+    assert!(stream.message().await.expect("end").is_none());
+
+    // Bad fields: precise codes, the field named; the server keeps serving.
+    let bad = [
+        (
+            pb::ReframeRequest { video_id: "nope".into(), range: range(0.0, 1.0), aspect: 0.0 },
+            Code::NotFound,
+            "video_id",
+        ),
+        (pb::ReframeRequest { video_id: video.clone(), range: None, aspect: 0.0 }, Code::InvalidArgument, "range"),
+        (
+            pb::ReframeRequest { video_id: video.clone(), range: range(5.0, 9.0), aspect: 0.0 },
+            Code::InvalidArgument,
+            "range",
+        ),
+        (
+            pb::ReframeRequest { video_id: video.clone(), range: range(0.0, 1.0), aspect: 9.0 },
+            Code::InvalidArgument,
+            "aspect",
+        ),
+    ];
+    for (req, code, field) in bad {
+        let e = client.reframe(req).await.expect_err("refused");
+        assert_eq!(e.code(), code, "{e:?}");
+        assert!(e.message().starts_with(field), "{e:?}");
+    }
+    let e = client
+        .render(pb::RenderRequest { song_start_s: 5.0, ..req.clone() })
+        .await
+        .expect_err("the song ends before the clip would");
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert!(e.message().contains("song_start_s"), "{e:?}");
+    let e = client.render(pb::RenderRequest { song_id: "nope".into(), ..req }).await.expect_err("unknown song");
+    assert_eq!(e.code(), Code::NotFound);
+    served.shutdown().await;
 }

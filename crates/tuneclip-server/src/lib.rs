@@ -28,6 +28,7 @@ use tuneclip_reframe::{ReframeConfig, plan_crop, render_clip};
 pub use tuneclip_proto::v1 as pb;
 pub use tuneclip_proto::v1::index_service_client::IndexServiceClient;
 pub use tuneclip_proto::v1::match_service_client::MatchServiceClient;
+pub use tuneclip_proto::v1::reframe_service_client::ReframeServiceClient;
 
 /// Server settings.
 #[derive(Debug, Clone)]
@@ -423,6 +424,117 @@ impl Engine {
     }
 }
 
+/// Longest range ReframeService plans or renders, in seconds.
+pub const MAX_REFRAME_S: f64 = 600.0;
+/// Size of the chunks Render streams.
+pub const RENDER_CHUNK_BYTES: usize = 64 << 10;
+
+impl Engine {
+    /// The video, range and reframer settings a Reframe or Render request names,
+    /// checked field by field.
+    fn reframe_target(
+        &self,
+        index: &Index,
+        video_id: &str,
+        range: Option<pb::TimeRange>,
+        aspect: f64,
+    ) -> Result<(tuneclip_index::VideoEntry, tuneclip_core::TimeRange, ReframeConfig), ServerError> {
+        if video_id.is_empty() {
+            return Err(ServerError::InvalidArgument("video_id: required (a catalogue video id)".into()));
+        }
+        let video = index
+            .video(video_id)
+            .ok_or_else(|| ServerError::NotFound(format!("video_id: no video {video_id:?} in the catalogue")))?;
+        let r = range.ok_or_else(|| ServerError::InvalidArgument("range: required".into()))?;
+        let duration = video.analysis.info.duration_s;
+        let ok = r.start_s >= 0.0
+            && r.end_s > r.start_s
+            && r.end_s <= duration + 1e-3
+            && r.end_s - r.start_s <= MAX_REFRAME_S;
+        if !ok {
+            return Err(ServerError::InvalidArgument(format!(
+                "range: {}..{} s (expected 0 <= start < end <= {duration:.3} s, the video's length, at most {MAX_REFRAME_S} s long)",
+                r.start_s, r.end_s
+            )));
+        }
+        let mut reframe = self.config.reframe;
+        if aspect != 0.0 {
+            if !(0.2..=5.0).contains(&aspect) {
+                return Err(ServerError::InvalidArgument(format!(
+                    "aspect: {aspect} (expected 0.2..=5, or 0 for 9:16)"
+                )));
+            }
+            reframe.aspect = aspect;
+        }
+        Ok((video.clone(), tuneclip_core::TimeRange::new(r.start_s, r.end_s), reframe))
+    }
+
+    /// ReframeService.Reframe: the crop plan of a range.
+    pub fn reframe(&self, req: &pb::ReframeRequest) -> Result<pb::ReframeResponse, ServerError> {
+        let index = self.index();
+        let (video, range, reframe) = self.reframe_target(&index, &req.video_id, req.range, req.aspect)?;
+        let plan = plan_crop(&index.video_analysis(&video.id.0)?, range, &reframe)?;
+        Ok(pb::ReframeResponse {
+            video_id: video.id.0.clone(),
+            crop_plan: Some(convert::plan(&plan)),
+            snapshot: index.manifest.name.clone(),
+        })
+    }
+
+    /// ReframeService.Render: plan and render a range; the MP4's path comes back.
+    pub fn render(
+        &self,
+        req: &pb::RenderRequest,
+        cancel: &Cancel,
+    ) -> Result<(pb::RenderedClip, pb::CropPlan), ServerError> {
+        let index = self.index();
+        let (video, range, reframe) = self.reframe_target(&index, &req.video_id, req.range, req.aspect)?;
+        let mut render = self.config.render.clone();
+        if !req.song_id.is_empty() {
+            let song = index
+                .song(&req.song_id)
+                .ok_or_else(|| ServerError::NotFound(format!("song_id: no song {:?} in the catalogue", req.song_id)))?;
+            let latest = song.analysis.features.duration_s - range.duration_s();
+            if !(req.song_start_s >= 0.0 && req.song_start_s <= latest.max(0.0)) {
+                return Err(ServerError::InvalidArgument(format!(
+                    "song_start_s: {} (expected 0..={:.3} so the song covers the clip)",
+                    req.song_start_s,
+                    latest.max(0.0)
+                )));
+            }
+            render.audio = Some(SongAudio { path: song.path.clone(), start_s: req.song_start_s });
+        }
+        let plan = plan_crop(&index.video_analysis(&video.id.0)?, range, &reframe)?;
+        cancel.check()?;
+        std::fs::create_dir_all(&self.config.render_dir)
+            .map_err(|e| ServerError::Internal(format!("{}: {e}", self.config.render_dir.display())))?;
+        let name = format!(
+            "reframe_{}_{:06}ms_{:06}ms_{:04}{}{}.mp4",
+            video.id,
+            (range.start_s * 1000.0).round() as u64,
+            (range.end_s * 1000.0).round() as u64,
+            (reframe.aspect * 1000.0).round() as u64,
+            if req.song_id.is_empty() { String::new() } else { format!("_{}", req.song_id) },
+            if req.song_id.is_empty() {
+                String::new()
+            } else {
+                format!("_{:06}ms", (req.song_start_s * 1000.0).round() as u64)
+            },
+        );
+        let r = render_clip(&video.path, &plan, &self.config.render_dir.join(name), &render)?;
+        Ok((
+            pb::RenderedClip {
+                video_path: r.video.path.display().to_string(),
+                preview_png_path: r.preview_png.display().to_string(),
+                width: r.video.width,
+                height: r.video.height,
+                duration_s: r.video.duration_s,
+            },
+            convert::plan(&plan),
+        ))
+    }
+}
+
 /// `q` with the reviewers' decisions applied: segments under a rejected clip excluded,
 /// segments under a clip approved for this song preferred.
 fn reviewed(index: &Index, review: &tuneclip_studio::ReviewStore, song_id: &str, q: &ClipQuery) -> ClipQuery {
@@ -472,6 +584,75 @@ impl pb::match_service_server::MatchService for MatchSvc {
             let permit = engine.try_permit("BestSongs")?;
             let req = request.into_inner();
             blocking(permit, move |_| engine.best_songs(&req)).await.map(Response::new)
+        })
+        .await
+    }
+}
+
+#[derive(Debug, Clone)]
+struct ReframeSvc(Arc<Engine>);
+
+type RenderStream = std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<pb::RenderChunk, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl pb::reframe_service_server::ReframeService for ReframeSvc {
+    async fn reframe(&self, request: Request<pb::ReframeRequest>) -> Result<Response<pb::ReframeResponse>, Status> {
+        let engine = Arc::clone(&self.0);
+        measured(&self.0.metrics, "Reframe", async move {
+            let permit = engine.try_permit("Reframe")?;
+            let req = request.into_inner();
+            blocking(permit, move |_| engine.reframe(&req)).await.map(Response::new)
+        })
+        .await
+    }
+
+    type RenderStream = RenderStream;
+
+    async fn render(&self, request: Request<pb::RenderRequest>) -> Result<Response<RenderStream>, Status> {
+        let engine = Arc::clone(&self.0);
+        measured(&self.0.metrics, "Render", async move {
+            let permit = engine.try_permit("Render")?;
+            let req = request.into_inner();
+            let stream_bytes = req.stream_bytes;
+            let (rendered, plan) = blocking(permit, move |cancel| engine.render(&req, cancel)).await?;
+            let path = PathBuf::from(&rendered.video_path);
+            let first =
+                pb::RenderChunk { chunk: Some(pb::render_chunk::Chunk::Rendered(rendered)), crop_plan: Some(plan) };
+            let (tx, rx) = tokio::sync::mpsc::channel::<Result<pb::RenderChunk, Status>>(4);
+            tokio::task::spawn_blocking(move || {
+                if tx.blocking_send(Ok(first)).is_err() || !stream_bytes {
+                    return;
+                }
+                use std::io::Read;
+                let mut file = match std::fs::File::open(&path) {
+                    Ok(f) => f,
+                    Err(e) => {
+                        let _ = tx.blocking_send(Err(Status::internal(format!("{}: {e}", path.display()))));
+                        return;
+                    }
+                };
+                let mut buf = vec![0u8; RENDER_CHUNK_BYTES];
+                loop {
+                    match file.read(&mut buf) {
+                        Ok(0) => return,
+                        Ok(n) => {
+                            let chunk = pb::RenderChunk {
+                                chunk: Some(pb::render_chunk::Chunk::Data(buf[..n].to_vec())),
+                                crop_plan: None,
+                            };
+                            // The client went away: stop reading.
+                            if tx.blocking_send(Ok(chunk)).is_err() {
+                                return;
+                            }
+                        }
+                        Err(e) => {
+                            let _ = tx.blocking_send(Err(Status::internal(format!("{}: {e}", path.display()))));
+                            return;
+                        }
+                    }
+                }
+            });
+            Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx)) as RenderStream))
         })
         .await
     }
@@ -560,6 +741,7 @@ pub async fn serve(
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<pb::match_service_server::MatchServiceServer<MatchSvc>>().await;
     health.set_serving::<pb::index_service_server::IndexServiceServer<IndexSvc>>().await;
+    health.set_serving::<pb::reframe_service_server::ReframeServiceServer<ReframeSvc>>().await;
     health.set_service_status("", tonic_health::ServingStatus::Serving).await;
     // Register the health descriptors too, or reflection would not list health.
     let reflection = tonic_reflection::server::Builder::configure()
@@ -571,6 +753,11 @@ pub async fn serve(
         .add_service(reflection)
         .add_service(InterceptedService::new(
             pb::match_service_server::MatchServiceServer::new(MatchSvc(Arc::clone(&engine)))
+                .max_decoding_message_size(engine.config.max_request_bytes),
+            BearerAuth(engine.config.auth_token.clone()),
+        ))
+        .add_service(InterceptedService::new(
+            pb::reframe_service_server::ReframeServiceServer::new(ReframeSvc(Arc::clone(&engine)))
                 .max_decoding_message_size(engine.config.max_request_bytes),
             BearerAuth(engine.config.auth_token.clone()),
         ))

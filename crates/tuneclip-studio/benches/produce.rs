@@ -100,7 +100,10 @@ fn main() {
         let analysis = index.video_analysis(&c.video_id).expect("analysis");
         let plan = tuneclip_reframe::plan_crop(&analysis, c.range, &pcfg.reframe).expect("plan");
         let render = tuneclip_media::render::RenderConfig {
-            audio: Some(tuneclip_media::render::SongAudio { path: c.song_path.clone(), start_s: c.song_window.start_s }),
+            audio: Some(tuneclip_media::render::SongAudio {
+                path: c.song_path.clone(),
+                start_s: c.song_window.start_s,
+            }),
             ..pcfg.render.clone()
         };
         tuneclip_media::render::render_crop(&c.video_path, &plan, &dir.join(format!("ours{i}.mp4")), &render)
