@@ -740,3 +740,42 @@ async fn reframe_service_plans_renders_and_streams_the_mp4() {
     assert_eq!(e.code(), Code::NotFound);
     served.shutdown().await;
 }
+
+/// PlaylistClipsStream: the same answers as PlaylistClips, one message per song in
+/// order, no segment reused; an unknown song refuses the call before any answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn playlist_clips_stream_answers_song_by_song() {
+    let shots = [
+        shot("testsrc2=size=640x360:rate=25", 3.0),
+        shot("mandelbrot=size=640x360:rate=25", 3.0),
+        shot("rgbtestsrc=size=640x360:rate=25", 3.0),
+    ];
+    let served = Served::start(640, 360, &shots, |_| {}).await;
+    let mut client = MatchServiceClient::connect(format!("http://{}", served.addr)).await.expect("connect");
+    let song = served.catalogue.songs[0].id.0.clone();
+    let req = pb::PlaylistClipsRequest {
+        song_ids: vec![song.clone(), song.clone(), song.clone()],
+        clips_per_song: 1,
+        clip_duration_s: 2.0,
+        ..Default::default()
+    };
+    let unary = client.playlist_clips(req.clone()).await.expect("PlaylistClips").into_inner().songs;
+    let mut stream = client.playlist_clips_stream(req.clone()).await.expect("stream").into_inner();
+    let mut streamed = Vec::new();
+    while let Some(answer) = stream.message().await.expect("message") {
+        streamed.push(answer);
+    }
+    assert_eq!(streamed, unary);
+    assert_eq!(streamed.len(), 3);
+    let used: std::collections::HashSet<(String, u32)> =
+        streamed.iter().flat_map(|a| a.clips.iter().map(|c| (c.video_id.clone(), c.segment_ordinal))).collect();
+    assert_eq!(used.len(), 3, "a segment was reused: {streamed:?}");
+
+    let e = client
+        .playlist_clips_stream(pb::PlaylistClipsRequest { song_ids: vec![song, "nope".into()], ..req })
+        .await
+        .expect_err("unknown song");
+    assert_eq!(e.code(), Code::NotFound);
+    assert!(e.message().starts_with("song_ids[1]"), "{e:?}");
+    served.shutdown().await;
+}

@@ -322,12 +322,39 @@ impl Engine {
         req: &pb::PlaylistClipsRequest,
         cancel: &Cancel,
     ) -> Result<pb::PlaylistClipsResponse, ServerError> {
+        let mut songs = Vec::with_capacity(req.song_ids.len());
+        self.playlist_each(req, cancel, |answer| {
+            songs.push(answer);
+            Ok(())
+        })?;
+        Ok(pb::PlaylistClipsResponse { songs })
+    }
+
+    /// The checks of a playlist request that need no work: its size and that every song
+    /// is catalogued (a playlist with an unknown song is refused before any clip).
+    pub fn check_playlist(&self, req: &pb::PlaylistClipsRequest) -> Result<(), ServerError> {
         if !(1..=500).contains(&req.song_ids.len()) {
             return Err(ServerError::InvalidArgument(format!(
                 "song_ids: {} songs (expected 1..=500)",
                 req.song_ids.len()
             )));
         }
+        let index = self.index();
+        if let Some((i, id)) = req.song_ids.iter().enumerate().find(|(_, id)| index.song(id).is_none()) {
+            return Err(ServerError::NotFound(format!("song_ids[{i}]: no song {id:?} in the catalogue")));
+        }
+        Ok(())
+    }
+
+    /// Answer a playlist song by song, in order, handing each answer to `emit` as soon as
+    /// it is ready; no clip (segment) is reused within the playlist.
+    pub fn playlist_each(
+        &self,
+        req: &pb::PlaylistClipsRequest,
+        cancel: &Cancel,
+        mut emit: impl FnMut(pb::BestClipsResponse) -> Result<(), ServerError>,
+    ) -> Result<(), ServerError> {
+        self.check_playlist(req)?;
         let index = self.index(); // one snapshot for the whole playlist
         let mut q = ClipQuery {
             k: req.clips_per_song.max(1) as usize,
@@ -339,19 +366,18 @@ impl Engine {
             max_per_video: self.config.defaults.max_per_video,
             ..ClipQuery::default()
         };
-        let mut songs = Vec::with_capacity(req.song_ids.len());
-        for id in &req.song_ids {
+        for (i, id) in req.song_ids.iter().enumerate() {
             let song = index
                 .song(id)
-                .ok_or_else(|| ServerError::NotFound(format!("song_ids: no song {id:?} in the catalogue")))?;
+                .ok_or_else(|| ServerError::NotFound(format!("song_ids[{i}]: no song {id:?} in the catalogue")))?;
             cancel.check()?;
             let answer = self.answer(&index, song, &q, req.render, req.song_audio, cancel)?;
             for c in &answer.clips {
                 q.filter.exclude_segments.insert((c.video_id.clone(), c.segment_ordinal));
             }
-            songs.push(answer);
+            emit(answer)?;
         }
-        Ok(pb::PlaylistClipsResponse { songs })
+        Ok(())
     }
 
     /// Ranked clips for one song, with crop plans, rendered on request.
@@ -575,6 +601,36 @@ impl pb::match_service_server::MatchService for MatchSvc {
         .await
     }
 
+    type PlaylistClipsStreamStream = PlaylistStream;
+
+    async fn playlist_clips_stream(
+        &self,
+        request: Request<pb::PlaylistClipsRequest>,
+    ) -> Result<Response<PlaylistStream>, Status> {
+        let engine = Arc::clone(&self.0);
+        measured(&self.0.metrics, "PlaylistClipsStream", async move {
+            let permit = engine.try_permit("PlaylistClipsStream")?;
+            let req = request.into_inner();
+            engine.check_playlist(&req)?;
+            let (tx, rx) = tokio::sync::mpsc::channel::<Result<pb::BestClipsResponse, Status>>(2);
+            tokio::task::spawn_blocking(move || {
+                let _permit = permit;
+                let cancel = Cancel::default();
+                let sent = engine.playlist_each(&req, &cancel, |answer| {
+                    // The client went away: stop working for nobody.
+                    tx.blocking_send(Ok(answer)).map_err(|_| ServerError::Cancelled)
+                });
+                if let Err(e) = sent
+                    && !matches!(e, ServerError::Cancelled)
+                {
+                    let _ = tx.blocking_send(Err(e.into()));
+                }
+            });
+            Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx)) as PlaylistStream))
+        })
+        .await
+    }
+
     async fn best_songs(
         &self,
         request: Request<pb::BestSongsRequest>,
@@ -591,6 +647,8 @@ impl pb::match_service_server::MatchService for MatchSvc {
 
 #[derive(Debug, Clone)]
 struct ReframeSvc(Arc<Engine>);
+
+type PlaylistStream = std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<pb::BestClipsResponse, Status>> + Send>>;
 
 type RenderStream = std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<pb::RenderChunk, Status>> + Send>>;
 
