@@ -23,6 +23,10 @@ pub struct RenderConfig {
     /// Sound for the clip: `None` renders silent video; `Some` puts a window of a song
     /// under it (the background-video use), AAC stereo at the song's rate.
     pub audio: Option<SongAudio>,
+    /// Source frames to keep while rendering, evenly spaced from the clip's start, as
+    /// RGB at most `thumbnail_width_px` wide (for a preview, without decoding again).
+    pub thumbnails: usize,
+    pub thumbnail_width_px: u32,
 }
 
 /// A window of a song to use as a clip's sound track; its length is the clip's.
@@ -41,6 +45,8 @@ impl Default for RenderConfig {
             preset: "veryfast".into(),
             crf: 20,
             audio: None,
+            thumbnails: 0,
+            thumbnail_width_px: 320,
         }
     }
 }
@@ -53,6 +59,9 @@ pub struct RenderReport {
     pub height: u32,
     pub frames: u64,
     pub duration_s: f64,
+    /// The source frames asked for by `RenderConfig::thumbnails` (whole source frame,
+    /// not the crop).
+    pub thumbnails: Vec<crate::video::SampledFrame>,
 }
 
 /// Output size for a crop of `crop` size: same aspect, at most the configured maximum,
@@ -185,6 +194,12 @@ pub fn render_crop(source: &Path, plan: &CropPlan, out: &Path, cfg: &RenderConfi
     } else {
         None
     };
+    let thumb_times: Vec<f64> =
+        (0..cfg.thumbnails).map(|i| start_s + i as f64 * (end_s - start_s) / cfg.thumbnails as f64).collect();
+    let thumb_w = cfg.thumbnail_width_px.min(info.width).max(2) & !1;
+    let thumb_h = ((f64::from(info.height) * f64::from(thumb_w) / f64::from(info.width)).round() as u32).max(2) & !1;
+    let mut thumbnails: Vec<crate::video::SampledFrame> = Vec::with_capacity(cfg.thumbnails);
+    let mut to_thumb: Option<scaling::Context> = None;
     let mut first_pts: Option<i64> = None;
     let mut last_pts = 0i64;
     let mut frames = 0u64;
@@ -243,6 +258,26 @@ pub fn render_crop(source: &Path, plan: &CropPlan, out: &Path, cfg: &RenderConfi
             yuv_owned = tmp;
             &yuv_owned
         };
+        if thumb_times.get(thumbnails.len()).is_some_and(|&at| t + 1e-6 >= at) {
+            if to_thumb.is_none() {
+                to_thumb = Some(
+                    scaling::Context::get(
+                        Pixel::YUV420P,
+                        yuv.width(),
+                        yuv.height(),
+                        Pixel::RGB24,
+                        thumb_w,
+                        thumb_h,
+                        scaling::Flags::AREA,
+                    )
+                    .map_err(|e| enc_err(format!("scaler: {e}")))?,
+                );
+            }
+            let mut rgb = ff::frame::Video::empty();
+            to_thumb.as_mut().expect("created above").run(yuv, &mut rgb).map_err(|e| enc_err(e.to_string()))?;
+            let rgb = crate::video::packed_rgb(&rgb);
+            thumbnails.push(crate::video::SampledFrame { t_s: t, width: thumb_w, height: thumb_h, rgb });
+        }
         let mut rect = plan.rect_at(t);
         rect.x &= !1;
         rect.y &= !1;
@@ -303,7 +338,7 @@ pub fn render_crop(source: &Path, plan: &CropPlan, out: &Path, cfg: &RenderConfi
         return Err(MediaError::EmptyVideo { path: source.to_path_buf() });
     }
     let duration_s = (last_pts + frame_dur_tb) as f64 * f64::from(time_base);
-    Ok(RenderReport { path: out.to_path_buf(), width: out_w, height: out_h, frames, duration_s })
+    Ok(RenderReport { path: out.to_path_buf(), width: out_w, height: out_h, frames, duration_s, thumbnails })
 }
 
 /// An AAC track made from a window of a song.

@@ -250,11 +250,21 @@ pub struct RenderedClip {
 /// Render `plan` from `source` to `out_mp4`, and a preview contact sheet beside it
 /// (`.png`: six source frames with the crop window in green and the subject in red).
 pub fn render_clip(source: &Path, plan: &CropPlan, out_mp4: &Path, render: &RenderConfig) -> Result<RenderedClip> {
-    let video = render_crop(source, plan, out_mp4, render)?;
+    // The preview's frames are kept while rendering, so the range is decoded once.
+    let with_thumbs = RenderConfig { thumbnails: PREVIEW_TILES, ..render.clone() };
+    let mut video = render_crop(source, plan, out_mp4, &with_thumbs)?;
     let preview_png = out_mp4.with_extension("png");
-    write_preview(source, plan, &preview_png)?;
+    let frames = std::mem::take(&mut video.thumbnails);
+    if frames.is_empty() {
+        write_preview(source, plan, &preview_png)?;
+    } else {
+        draw_preview(&frames.iter().collect::<Vec<_>>(), plan, &preview_png)?;
+    }
     Ok(RenderedClip { video, preview_png })
 }
+
+/// Frames in a preview contact sheet.
+const PREVIEW_TILES: usize = 6;
 
 fn draw_rect(img: &mut RgbImage, r: (i64, i64, i64, i64), colour: Rgb<u8>, thickness: i64) {
     let (w, h) = (i64::from(img.width()), i64::from(img.height()));
@@ -280,10 +290,15 @@ fn draw_rect(img: &mut RgbImage, r: (i64, i64, i64, i64), colour: Rgb<u8>, thick
 /// Contact sheet of the clip: six evenly spaced source frames side by side, the crop
 /// window drawn in green and the subject point in red.
 pub fn write_preview(source: &Path, plan: &CropPlan, path: &Path) -> Result<()> {
-    const TILES: usize = 6;
-    let fps = (TILES as f64 / plan.range.duration_s()).clamp(0.5, 30.0);
+    let fps = (PREVIEW_TILES as f64 / plan.range.duration_s()).clamp(0.5, 30.0);
     let sampled = sample_range(source, SamplingConfig { fps, width_px: 320 }, Some(plan.range))?;
-    let frames: Vec<_> = sampled.frames.iter().take(TILES).collect();
+    let frames: Vec<_> = sampled.frames.iter().take(PREVIEW_TILES).collect();
+    draw_preview(&frames, plan, path)
+}
+
+/// The contact sheet of [`write_preview`] from frames already decoded (whole source
+/// frames, any size).
+fn draw_preview(frames: &[&tuneclip_media::video::SampledFrame], plan: &CropPlan, path: &Path) -> Result<()> {
     let Some(first) = frames.first() else {
         return Err(ReframeError::Preview { path: path.to_path_buf(), reason: "no frames in the clip range".into() });
     };

@@ -294,7 +294,17 @@ pub fn produce(
                     if !cfg.reuse_shots {
                         excluded.extend(used.lock().unwrap_or_else(|e| e.into_inner()).iter().cloned());
                     }
-                    let outcome = produce_song(index, id, cfg, &excluded, text.as_mut());
+                    let mut outcome = produce_song(index, id, cfg, &excluded, text.as_mut());
+                    // A small catalogue can run out of unused shots: a song then shares
+                    // shots rather than go without a clip, and a person looks at it.
+                    if !cfg.reuse_shots && outcome.as_ref().is_err_and(|e| e == NO_WINDOW) {
+                        outcome = produce_song(index, id, cfg, &rejected, text.as_mut()).map(|mut clip| {
+                            clip.status = ClipStatus::NeedsReview;
+                            clip.review_reasons
+                                .push("shares shots with another song's clip (no unused window left)".into());
+                            clip
+                        });
+                    }
                     if let (Ok(clip), false) = (&outcome, cfg.reuse_shots) {
                         let mut used = used.lock().unwrap_or_else(|e| e.into_inner());
                         used.extend(clip.segments.iter().map(|&s| (clip.video_id.clone(), s)));
@@ -329,6 +339,9 @@ pub fn produce(
     Ok(m)
 }
 
+/// Why a song got no window (the clip length is in the manifest).
+const NO_WINDOW: &str = "no video window of the clip's length outside rejected (and already used) shots";
+
 /// One song: try its best windows in turn until one passes every check.
 fn produce_song(
     index: &Index,
@@ -348,7 +361,7 @@ fn produce_song(
     };
     let windows = index.best_windows(&song.embedding, &q).map_err(|e| e.to_string())?;
     if windows.is_empty() {
-        return Err(format!("no video window of {} s outside rejected and already used shots", cfg.clip_s));
+        return Err(NO_WINDOW.into());
     }
     let mut best: Option<(usize, ProducedClip)> = None;
     let mut errors = Vec::new();

@@ -221,3 +221,25 @@ fn when_every_candidate_fails_the_best_goes_to_review_with_reasons() {
     let m = produce(&f.index, &[], &long, None).expect("produce");
     assert!(m.failures[0].reason.contains("shorter than a 60 s clip"), "{:?}", m.failures);
 }
+
+#[test]
+fn songs_take_distinct_shots_and_share_only_when_none_are_left() {
+    let f = fixture();
+    let song = f.index.catalogue.songs[0].id.0.clone();
+    let cfg = ProduceConfig {
+        clip_s: 6.0,
+        candidates: 1,
+        workers: 1,
+        thresholds: QualityThresholds { min_sharpness: 0.0, ..lenient() },
+        progress: false,
+        ..ProduceConfig::new(f.dir.join("three"))
+    };
+    // The same song three times stands for three songs of one taste: two videos give
+    // two unshared windows, the third must share, flagged for review.
+    let m = produce(&f.index, &[song.clone(), song.clone(), song], &cfg, None).expect("produce");
+    assert_eq!(m.clips.len(), 3, "{:?}", m.failures);
+    assert_ne!(m.clips[0].video_id, m.clips[1].video_id, "the second took the other video");
+    let shares = |c: &tuneclip_studio::ProducedClip| c.review_reasons.iter().any(|r| r.contains("shares shots"));
+    assert!(!shares(&m.clips[0]) && !shares(&m.clips[1]));
+    assert!(shares(&m.clips[2]) && m.clips[2].status == ClipStatus::NeedsReview, "{:?}", m.clips[2]);
+}
