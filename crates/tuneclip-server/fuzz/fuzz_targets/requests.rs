@@ -24,8 +24,7 @@ fn fixture() -> &'static Fixture {
         let cat = tuneclip_index::synthetic::catalogue(2_000, 40, 50);
         let root = dir.path().join("snapshots");
         tuneclip_index::Snapshot::publish(&root, &cat).expect("publish");
-        let index =
-            tuneclip_index::Index::load_current(&root, tuneclip_index::synthetic::MODEL_VERSION).expect("load");
+        let index = tuneclip_index::Index::load_current(&root, tuneclip_index::synthetic::MODEL_VERSION).expect("load");
         let songs = index.catalogue.songs.iter().map(|s| s.id.0.clone()).collect();
         let videos = index.catalogue.videos.iter().map(|v| v.id.0.clone()).collect();
         let engine = Engine::new(index, ServerConfig::new(dir.path().join("renders")));
