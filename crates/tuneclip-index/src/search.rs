@@ -330,18 +330,13 @@ impl Index {
         best
     }
 
-    /// The `k` best windows of `q.duration_s` for a song embedding, at most one per
-    /// video, best first (ties by video id). Candidate videos come from the nearest
-    /// segments, widened until `k` windows are found or every segment was seen.
-    pub fn best_windows(&self, song: &[f32], q: &WindowQuery) -> Result<Vec<Window>> {
-        if !(1..=100).contains(&q.k) {
-            return Err(IndexError::InvalidQuery(format!("k = {} (expected 1..=100)", q.k)));
+    /// The checks shared by clip and window queries: k, length, embedding size.
+    fn check_query(&self, song: &[f32], k: usize, what: &str, duration_s: f64) -> Result<()> {
+        if !(1..=100).contains(&k) {
+            return Err(IndexError::InvalidQuery(format!("k = {k} (expected 1..=100)")));
         }
-        if !(q.duration_s > 0.0 && q.duration_s <= 600.0) {
-            return Err(IndexError::InvalidQuery(format!(
-                "window duration {} s (expected 0 < d <= 600)",
-                q.duration_s
-            )));
+        if !(duration_s > 0.0 && duration_s <= 600.0) {
+            return Err(IndexError::InvalidQuery(format!("{what} duration {duration_s} s (expected 0 < d <= 600)")));
         }
         if song.len() != self.manifest.dim {
             return Err(IndexError::InvalidQuery(format!(
@@ -350,6 +345,14 @@ impl Index {
                 self.manifest.dim
             )));
         }
+        Ok(())
+    }
+
+    /// The `k` best windows of `q.duration_s` for a song embedding, at most one per
+    /// video, best first (ties by video id). Candidate videos come from the nearest
+    /// segments, widened until `k` windows are found or every segment was seen.
+    pub fn best_windows(&self, song: &[f32], q: &WindowQuery) -> Result<Vec<Window>> {
+        self.check_query(song, q.k, "window", q.duration_s)?;
         let total = self.segments.len();
         let mut n = (q.k * 50).max(500).min(total);
         loop {
@@ -420,22 +423,7 @@ impl Index {
     /// ordered by score, ties by video id then segment order. Each clip is centred in
     /// its segment, so it never crosses a cut.
     pub fn best_clips(&self, song: &[f32], q: &ClipQuery) -> Result<Vec<Clip>> {
-        if !(1..=100).contains(&q.k) {
-            return Err(IndexError::InvalidQuery(format!("k = {} (expected 1..=100)", q.k)));
-        }
-        if !(q.clip_duration_s > 0.0 && q.clip_duration_s <= 600.0) {
-            return Err(IndexError::InvalidQuery(format!(
-                "clip duration {} s (expected 0 < d <= 600)",
-                q.clip_duration_s
-            )));
-        }
-        if song.len() != self.manifest.dim {
-            return Err(IndexError::InvalidQuery(format!(
-                "embedding of {} dimensions (index has {})",
-                song.len(),
-                self.manifest.dim
-            )));
-        }
+        self.check_query(song, q.k, "clip", q.clip_duration_s)?;
         // Candidates widen until the filters leave k clips or every segment was seen.
         let total = self.segments.len();
         let mut n = (q.k * 20).max(200).min(total);
