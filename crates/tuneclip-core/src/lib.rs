@@ -70,6 +70,11 @@ impl Rect {
     pub fn contains_rect(&self, other: &Rect) -> bool {
         other.x >= self.x && other.y >= self.y && other.right() <= self.right() && other.bottom() <= self.bottom()
     }
+    /// Smallest rectangle holding both.
+    pub fn union(&self, other: &Rect) -> Rect {
+        let (x, y) = (self.x.min(other.x), self.y.min(other.y));
+        Rect::new(x, y, self.right().max(other.right()) - x, self.bottom().max(other.bottom()) - y)
+    }
 }
 
 /// A stretch of a video between two transitions: the unit the index holds.
@@ -100,8 +105,16 @@ pub struct Clip {
 /// How the virtual camera behaves within one shot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum CameraMode {
+    /// The camera holds one position for the whole shot.
     Stationary,
+    /// A steady move in one direction (a straight, speed-limited path).
     Panning,
+    /// The camera follows a subject that changes direction (smoothed, with speed and
+    /// acceleration bounded).
+    Tracking,
+    /// The subjects do not fit a window of the output aspect: the crop is wider, and a
+    /// renderer fits it to the output width over a blurred copy of the picture.
+    Padded,
 }
 
 /// One crop window at a point of media time.
@@ -111,11 +124,22 @@ pub struct CropKeyframe {
     pub rect: Rect,
     /// Centre of the tracked subject at this time, if one was found (source pixels).
     pub subject: Option<(f32, f32)>,
+    /// The planned left edge before rounding to the even pixel `rect.x` (4:2:0 video
+    /// needs even crops); frames between keyframes are placed from it.
+    #[serde(default)]
+    pub exact_x: Option<f64>,
+}
+
+impl CropKeyframe {
+    fn left(&self) -> f64 {
+        self.exact_x.unwrap_or(f64::from(self.rect.x))
+    }
 }
 
 /// The reframer's output: a crop rectangle over time at source resolution, with a
-/// camera mode per shot. Rects are sampled at the analysis rate; renderers hold the
-/// nearest earlier keyframe (the path is already smooth at that rate).
+/// camera mode per shot. Rects are sampled at the analysis rate; [`CropPlan::rect_at`]
+/// interpolates between the keyframes of a shot, so the camera moves on every frame.
+/// Windows have the output `aspect`, except in [`CameraMode::Padded`] shots (wider).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CropPlan {
     pub source_width: u32,
@@ -125,14 +149,63 @@ pub struct CropPlan {
     pub active: Rect,
     pub keyframes: Vec<CropKeyframe>,
     pub shots: Vec<(TimeRange, CameraMode)>,
+    /// Output aspect, width / height (9:16 = 0.5625).
+    #[serde(default = "vertical_aspect")]
+    pub aspect: f64,
+}
+
+/// Where `t_s` falls among a plan's keyframes.
+enum Glide<'a> {
+    Hold(Option<&'a CropKeyframe>),
+    Between(&'a CropKeyframe, &'a CropKeyframe, f64),
+}
+
+fn vertical_aspect() -> f64 {
+    9.0 / 16.0
 }
 
 impl CropPlan {
-    /// Crop window in force at `t_s` (the last keyframe at or before it).
+    /// Crop window at `t_s`: between two keyframes of one shot, of one size, the window
+    /// moves linearly from the first to the second (placed at the nearest even pixel);
+    /// at a shot's first keyframe it jumps (a cut); before the first keyframe or after
+    /// the last it holds.
     pub fn rect_at(&self, t_s: f64) -> Rect {
+        match self.glide(t_s) {
+            Glide::Hold(k) => k.map_or(self.active, |k| k.rect),
+            Glide::Between(a, b, f) => {
+                let even = |v: f64, p: u32, q: u32| {
+                    ((v / 2.0).round() * 2.0).clamp(f64::from(p.min(q)), f64::from(p.max(q))) as u32
+                };
+                let x = even(a.left() + f * (b.left() - a.left()), a.rect.x, b.rect.x);
+                let y = even(f64::from(a.rect.y) + f * (f64::from(b.rect.y) - f64::from(a.rect.y)), a.rect.y, b.rect.y);
+                Rect::new(x, y, a.rect.width, a.rect.height)
+            }
+        }
+    }
+
+    /// The planned left edge of the window at `t_s`, before rounding to pixels (what
+    /// [`CropPlan::rect_at`] rounds; for measuring the camera path itself).
+    pub fn left_at(&self, t_s: f64) -> f64 {
+        match self.glide(t_s) {
+            Glide::Hold(k) => k.map_or(f64::from(self.active.x), CropKeyframe::left),
+            Glide::Between(a, b, f) => a.left() + f * (b.left() - a.left()),
+        }
+    }
+
+    fn glide(&self, t_s: f64) -> Glide<'_> {
         let idx = self.keyframes.partition_point(|k| k.t_s <= t_s);
-        let k = if idx == 0 { 0 } else { idx - 1 };
-        self.keyframes.get(k).map_or(self.active, |k| k.rect)
+        let Some(a) = self.keyframes.get(idx.saturating_sub(1)) else { return Glide::Hold(None) };
+        let Some(b) = self.keyframes.get(idx).filter(|_| idx > 0) else { return Glide::Hold(Some(a)) };
+        let shot_starts = self.shots.iter().any(|(r, _)| (r.start_s - b.t_s).abs() < 1e-9);
+        if shot_starts || (a.rect.width, a.rect.height) != (b.rect.width, b.rect.height) || b.t_s <= a.t_s {
+            return Glide::Hold(Some(a));
+        }
+        Glide::Between(a, b, (t_s - a.t_s) / (b.t_s - a.t_s))
+    }
+
+    /// Whether the window at `rect` is wider than the output aspect (a padded frame).
+    pub fn is_padded(&self, rect: &Rect) -> bool {
+        f64::from(rect.width) > f64::from(rect.height) * self.aspect * 1.02
     }
 }
 
@@ -168,23 +241,34 @@ mod tests {
     use super::*;
 
     #[test]
-    fn rect_at_holds_last_keyframe() {
+    fn rect_at_moves_between_keyframes_and_jumps_at_shots() {
         let r1 = Rect::new(0, 0, 90, 160);
         let r2 = Rect::new(10, 0, 90, 160);
+        let r3 = Rect::new(200, 0, 90, 160);
         let plan = CropPlan {
             source_width: 320,
             source_height: 160,
             range: TimeRange::new(0.0, 2.0),
             active: Rect::new(0, 0, 320, 160),
             keyframes: vec![
-                CropKeyframe { t_s: 0.0, rect: r1, subject: None },
-                CropKeyframe { t_s: 1.0, rect: r2, subject: None },
+                CropKeyframe { t_s: 0.0, rect: r1, subject: None, exact_x: None },
+                CropKeyframe { t_s: 1.0, rect: r2, subject: None, exact_x: Some(10.8) },
+                CropKeyframe { t_s: 1.5, rect: r3, subject: None, exact_x: None },
             ],
-            shots: vec![],
+            shots: vec![
+                (TimeRange::new(0.0, 1.5), CameraMode::Panning),
+                (TimeRange::new(1.5, 2.0), CameraMode::Stationary),
+            ],
+            aspect: 9.0 / 16.0,
         };
-        assert_eq!(plan.rect_at(0.5), r1);
+        assert_eq!(plan.rect_at(0.0), r1);
+        assert_eq!(plan.rect_at(0.5), Rect::new(6, 0, 90, 160)); // 5.4, to the nearest even pixel
+        assert!((plan.left_at(0.5) - 5.4).abs() < 1e-9);
         assert_eq!(plan.rect_at(1.0), r2);
-        assert_eq!(plan.rect_at(1.9), r2);
+        // The next keyframe starts a new shot: no glide into it, a cut.
+        assert_eq!(plan.rect_at(1.4), r2);
+        assert_eq!(plan.rect_at(1.5), r3);
+        assert_eq!(plan.rect_at(1.9), r3);
     }
 
     #[test]

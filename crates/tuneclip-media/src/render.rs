@@ -7,7 +7,7 @@ use ff::format::Pixel;
 use ff::software::scaling;
 use ffmpeg_next as ff;
 use std::path::{Path, PathBuf};
-use tuneclip_core::{CropPlan, Rect};
+use tuneclip_core::CropPlan;
 
 /// Output settings for a vertical render.
 #[derive(Debug, Clone)]
@@ -27,6 +27,26 @@ pub struct RenderConfig {
     /// RGB at most `thumbnail_width_px` wide (for a preview, without decoding again).
     pub thumbnails: usize,
     pub thumbnail_width_px: u32,
+}
+
+impl RenderConfig {
+    /// Refuse settings no encoder should be asked for, naming the field.
+    pub fn check(&self) -> std::result::Result<(), String> {
+        const PRESETS: [&str; 10] =
+            ["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo"];
+        for (name, v) in [("max_width_px", self.max_width_px), ("max_height_px", self.max_height_px)] {
+            if !(16..=8192).contains(&v) {
+                return Err(format!("{name} {v} is outside 16..=8192"));
+            }
+        }
+        if self.crf > 51 {
+            return Err(format!("crf {} is outside 0..=51", self.crf));
+        }
+        if !PRESETS.contains(&self.preset.as_str()) {
+            return Err(format!("preset {:?} is not one of {}", self.preset, PRESETS.join(", ")));
+        }
+        Ok(())
+    }
 }
 
 /// A window of a song to use as a clip's sound track; its length is the clip's.
@@ -74,25 +94,6 @@ pub fn output_size(crop_w: u32, crop_h: u32, cfg: &RenderConfig) -> (u32, u32) {
     (w, h)
 }
 
-fn copy_crop(src: &ff::frame::Video, rect: Rect, dst: &mut ff::frame::Video) {
-    for plane in 0..3 {
-        let (sx, sy, w, h) = if plane == 0 {
-            (rect.x as usize, rect.y as usize, rect.width as usize, rect.height as usize)
-        } else {
-            ((rect.x / 2) as usize, (rect.y / 2) as usize, (rect.width / 2) as usize, (rect.height / 2) as usize)
-        };
-        let s_stride = src.stride(plane);
-        let d_stride = dst.stride(plane);
-        let s = src.data(plane);
-        // Split borrows: read from src, write into dst.
-        let rows: Vec<&[u8]> = (0..h).map(|r| &s[(sy + r) * s_stride + sx..(sy + r) * s_stride + sx + w]).collect();
-        let d = dst.data_mut(plane);
-        for (r, row) in rows.into_iter().enumerate() {
-            d[r * d_stride..r * d_stride + w].copy_from_slice(row);
-        }
-    }
-}
-
 /// Render `plan` from `source` into an H.264 MP4 at `out`.
 pub fn render_crop(source: &Path, plan: &CropPlan, out: &Path, cfg: &RenderConfig) -> Result<RenderReport> {
     let invalid = |reason: String| MediaError::InvalidRequest { path: source.to_path_buf(), reason };
@@ -103,31 +104,46 @@ pub fn render_crop(source: &Path, plan: &CropPlan, out: &Path, cfg: &RenderConfi
         return Err(invalid(format!("the output {} is an input of the render", out.display())));
     }
     let OpenVideo { mut ictx, stream_index, time_base, mut decoder, info } = open_video(source)?;
-    let first = plan.keyframes.first().ok_or_else(|| invalid("crop plan has no keyframes".into()))?;
-    let (crop_w, crop_h) = (first.rect.width & !1, first.rect.height & !1);
+    if plan.keyframes.is_empty() {
+        return Err(invalid("crop plan has no keyframes".into()));
+    }
     if plan.source_width != info.width || plan.source_height != info.height {
         return Err(invalid(format!(
             "crop plan is for {}x{} but the video is {}x{}",
             plan.source_width, plan.source_height, info.width, info.height
         )));
     }
+    if !(0.05..=20.0).contains(&plan.aspect) {
+        return Err(invalid(format!("crop plan aspect {} is outside 0.05..=20", plan.aspect)));
+    }
     for k in &plan.keyframes {
-        if k.rect.right() > info.width
-            || k.rect.bottom() > info.height
-            || k.rect.width & !1 != crop_w
-            || k.rect.height & !1 != crop_h
-        {
+        let r = k.rect;
+        if r.right() > info.width || r.bottom() > info.height || r.width < 2 || r.height < 2 {
+            return Err(invalid(format!("crop window {r:?} at {:.2}s is outside the frame", k.t_s)));
+        }
+        if f64::from(r.width) < f64::from(r.height) * plan.aspect * 0.95 {
             return Err(invalid(format!(
-                "crop window {:?} at {:.2}s is outside the frame or changes size",
-                k.rect, k.t_s
+                "crop window {r:?} at {:.2}s is narrower than the output aspect {:.3}",
+                k.t_s, plan.aspect
             )));
         }
     }
+    cfg.check().map_err(invalid)?;
+    // The output: the tallest window of the output aspect in the plan, at most the
+    // configured size (padded windows are fitted into it, never widen it).
+    let nominal_h = plan.keyframes.iter().map(|k| k.rect.height & !1).max().unwrap_or(2);
+    let nominal_w = plan
+        .keyframes
+        .iter()
+        .filter(|k| !plan.is_padded(&k.rect) && k.rect.height & !1 == nominal_h)
+        .map(|k| k.rect.width & !1)
+        .max()
+        .unwrap_or(((f64::from(nominal_h) * plan.aspect) as u32 & !1).max(2));
     let (start_s, end_s) = (plan.range.start_s, plan.range.end_s);
     if !(end_s > start_s && start_s >= 0.0) {
         return Err(invalid(format!("empty time range {}", plan.range)));
     }
-    let (out_w, out_h) = output_size(crop_w, crop_h, cfg);
+    let (out_w, out_h) = output_size(nominal_w, nominal_h, cfg);
 
     let codec = ff::encoder::find_by_name("libx264")
         .or_else(|| ff::encoder::find(ff::codec::Id::H264))
@@ -177,23 +193,7 @@ pub fn render_crop(source: &Path, plan: &CropPlan, out: &Path, cfg: &RenderConfi
     }
 
     let mut to_yuv: Option<scaling::Context> = None;
-    let mut cropped = ff::frame::Video::new(Pixel::YUV420P, crop_w, crop_h);
-    let mut resize = if (out_w, out_h) != (crop_w, crop_h) {
-        Some(
-            scaling::Context::get(
-                Pixel::YUV420P,
-                crop_w,
-                crop_h,
-                Pixel::YUV420P,
-                out_w,
-                out_h,
-                scaling::Flags::BICUBIC,
-            )
-            .map_err(|e| enc_err(format!("scaler: {e}")))?,
-        )
-    } else {
-        None
-    };
+    let mut framer = crate::compose::Framer::new(out_w, out_h, plan.aspect);
     let thumb_times: Vec<f64> =
         (0..cfg.thumbnails).map(|i| start_s + i as f64 * (end_s - start_s) / cfg.thumbnails as f64).collect();
     let thumb_w = cfg.thumbnail_width_px.min(info.width).max(2) & !1;
@@ -281,17 +281,10 @@ pub fn render_crop(source: &Path, plan: &CropPlan, out: &Path, cfg: &RenderConfi
         let mut rect = plan.rect_at(t);
         rect.x &= !1;
         rect.y &= !1;
-        rect.width = crop_w;
-        rect.height = crop_h;
-        copy_crop(yuv, rect, &mut cropped);
-        let mut out_frame = match resize.as_mut() {
-            Some(s) => {
-                let mut o = ff::frame::Video::empty();
-                s.run(&cropped, &mut o).map_err(|e| enc_err(e.to_string()))?;
-                o
-            }
-            None => cropped.clone(),
-        };
+        rect.width &= !1;
+        rect.height &= !1;
+        let mut out_frame =
+            framer.frame(yuv, rect, plan.is_padded(&rect)).map_err(|e| enc_err(format!("compose ({e})")))?;
         let pts = frame.timestamp().or(frame.pts()).unwrap_or(0);
         let base = *first_pts.get_or_insert(pts);
         if frames > 0 && pts - base <= last_pts {
@@ -436,5 +429,16 @@ mod tests {
         assert_eq!(output_size(1215, 2160, &cfg), (1080, 1920));
         let up = RenderConfig { upscale: true, ..RenderConfig::default() };
         assert_eq!(output_size(306, 544, &up), (1080, 1920));
+    }
+
+    #[test]
+    fn absurd_settings_are_refused_by_name() {
+        assert!(RenderConfig::default().check().is_ok());
+        let huge = RenderConfig { max_height_px: 100_000, ..RenderConfig::default() };
+        assert!(huge.check().expect_err("too tall").contains("max_height_px"));
+        let tiny = RenderConfig { max_width_px: 0, ..RenderConfig::default() };
+        assert!(tiny.check().expect_err("too small").contains("max_width_px"));
+        let preset = RenderConfig { preset: "warp".into(), ..RenderConfig::default() };
+        assert!(preset.check().expect_err("no such preset").contains("preset"));
     }
 }

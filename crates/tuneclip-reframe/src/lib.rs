@@ -21,8 +21,10 @@ use tuneclip_vision::{FaceTrack, VideoAnalysis};
 pub enum ReframeError {
     #[error("clip {range} is outside the video (0-{duration_s:.2}s)")]
     OutOfRange { range: TimeRange, duration_s: f64 },
-    #[error("active area {0:?} is too small for a 9:16 crop")]
+    #[error("active area {0:?} is too small for a crop of the output aspect")]
     NoArea(Rect),
+    #[error("output aspect {0} (width / height) is outside 0.05..=20")]
+    Aspect(f64),
     #[error(transparent)]
     Media(#[from] tuneclip_media::MediaError),
     #[error("cannot write preview {path}: {reason}")]
@@ -30,6 +32,27 @@ pub enum ReframeError {
 }
 
 pub type Result<T, E = ReframeError> = std::result::Result<T, E>;
+
+/// What to do with a burnt-in subtitle band in a shot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubtitlePolicy {
+    /// Crop above the band (below it, for a band at the top). When that would leave
+    /// less than [`ReframeConfig::min_height_after_subtitles`] of the active height, the
+    /// band is kept whole in a padded frame when padding is allowed, else ignored.
+    Exclude,
+    /// Treat the band as picture.
+    Ignore,
+}
+
+/// What to do when the required subjects do not fit a window of the output aspect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PadPolicy {
+    /// Crop anyway (the main subject is followed; the others may be cut).
+    Never,
+    /// A wider window fitted to the output width over a blurred copy of the picture
+    /// ([`CameraMode::Padded`]).
+    Blur,
+}
 
 /// Reframing policy.
 #[derive(Debug, Clone, Copy)]
@@ -44,6 +67,13 @@ pub struct ReframeConfig {
     pub smoothing_s: f64,
     /// Keep logos (static overlays) wholly in or wholly out of the crop.
     pub avoid_logos: bool,
+    pub subtitles: SubtitlePolicy,
+    /// Least share of the active height a subtitle-free crop may keep.
+    pub min_height_after_subtitles: f64,
+    pub pad: PadPolicy,
+    /// Another face track is a required subject too (a duet) when its score is at least
+    /// this share of the main face's; above 1, only the main face is required.
+    pub co_subject_ratio: f64,
 }
 
 impl Default for ReframeConfig {
@@ -54,6 +84,10 @@ impl Default for ReframeConfig {
             max_pan_widths_per_s: 0.5,
             smoothing_s: 0.5,
             avoid_logos: true,
+            subtitles: SubtitlePolicy::Exclude,
+            min_height_after_subtitles: 0.6,
+            pad: PadPolicy::Blur,
+            co_subject_ratio: 0.6,
         }
     }
 }
@@ -95,6 +129,32 @@ pub fn avoid_logos(x: f64, w: f64, logos: &[Rect], min_x: f64, max_x: f64) -> f6
     candidates.first().copied().unwrap_or(x)
 }
 
+/// The part of `active` a crop may use in a shot whose segments show `bands`
+/// (subtitle bands, source pixels): above a band in the lower half, below one in the
+/// upper half, a margin of 2% of the height away. `Err(union of the bands)` when less
+/// than `min_share` of the active height would remain.
+pub fn subtitle_free_area(active: Rect, bands: &[Rect], min_share: f64) -> Result<Rect, Rect> {
+    if bands.is_empty() {
+        return Ok(active);
+    }
+    let margin = (f64::from(active.height) * 0.02).ceil() as u32;
+    let middle = active.y + active.height / 2;
+    let (mut top, mut bottom) = (active.y, active.bottom());
+    for b in bands {
+        if b.y + b.height / 2 >= middle {
+            bottom = bottom.min(b.y.saturating_sub(margin));
+        } else {
+            top = top.max(b.bottom() + margin);
+        }
+    }
+    let height = bottom.saturating_sub(top);
+    if f64::from(height) < min_share * f64::from(active.height) {
+        let union = bands.iter().skip(1).fold(bands[0], |u, b| u.union(b));
+        return Err(union);
+    }
+    Ok(Rect::new(active.x, (top + 1) & !1, active.width, height.saturating_sub(top & 1) & !1))
+}
+
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
@@ -102,14 +162,14 @@ fn median(v: &mut [f64]) -> f64 {
 
 pub const MIN_FACE_DETECTIONS: usize = 3;
 
-/// The shot's main subject, the "C position": the face track that best combines size
-/// (square root of its share of the picture), confidence, centrality and persistence
-/// (the sum over the frames of the shot where it is seen). A track seen in fewer than
+/// The face tracks of a shot with their subject scores, best first: per detection in
+/// the shot, size (square root of its share of the picture) x confidence x centrality,
+/// summed over the shot (persistence). A track seen in fewer than
 /// [`MIN_FACE_DETECTIONS`] frames of the shot is not a subject (one-frame false positives).
-pub fn main_face(faces: &[FaceTrack], shot: TimeRange, active: Rect) -> Option<&FaceTrack> {
+pub fn face_scores(faces: &[FaceTrack], shot: TimeRange, active: Rect) -> Vec<(&FaceTrack, f64)> {
     let centre = f64::from(active.x) + f64::from(active.width) / 2.0;
     let half = (f64::from(active.width) / 2.0).max(1.0);
-    faces
+    let mut scored: Vec<(&FaceTrack, f64)> = faces
         .iter()
         .filter(|t| t.detections.iter().filter(|d| shot.contains(d.0)).count() >= MIN_FACE_DETECTIONS)
         .map(|t| {
@@ -127,8 +187,106 @@ pub fn main_face(faces: &[FaceTrack], shot: TimeRange, active: Rect) -> Option<&
             (t, score)
         })
         .filter(|(_, s)| *s > 0.0)
-        .max_by(|a, b| a.1.total_cmp(&b.1))
-        .map(|(t, _)| t)
+        .collect();
+    scored.sort_by(|a, b| b.1.total_cmp(&a.1));
+    scored
+}
+
+/// The shot's main subject, the "C position": the best of [`face_scores`].
+pub fn main_face(faces: &[FaceTrack], shot: TimeRange, active: Rect) -> Option<&FaceTrack> {
+    face_scores(faces, shot, active).first().map(|(t, _)| *t)
+}
+
+/// Centred moving average of half-width `half` samples. Past the ends the series is
+/// continued by point reflection (`x[-k] = 2 x[0] - x[k]`), so a steady move stays on
+/// its line up to the shot's first and last frames instead of being pulled inwards
+/// (a truncated window would put the camera ahead of a subject entering the shot).
+fn box_filter(x: &[f64], half: usize) -> Vec<f64> {
+    let n = x.len();
+    if n < 2 {
+        return x.to_vec();
+    }
+    let at = |i: isize| -> f64 {
+        let last = n as isize - 1;
+        if i < 0 {
+            2.0 * x[0] - x[(-i).min(last) as usize]
+        } else if i > last {
+            2.0 * x[last as usize] - x[(2 * last - i).max(0) as usize]
+        } else {
+            x[i as usize]
+        }
+    };
+    let h = half as isize;
+    (0..n as isize).map(|i| (i - h..=i + h).map(at).sum::<f64>() / (2 * h + 1) as f64).collect()
+}
+
+/// The camera's left edge per sample, following subject centres `xs` (gaps filled with
+/// the last known position): two passes of a centred moving average (a triangular
+/// kernel: detection jitter goes without the lag of a causal filter), a speed limit of
+/// `max_step` per sample, then one more centred average, which bounds the acceleration
+/// by `2 max_step / (2 half + 1)` per sample^2 and keeps the speed limit. Clamped to
+/// `min_x..=max_x` throughout. The mode is Panning when the path keeps one direction,
+/// Tracking when it turns back.
+fn camera_path(xs: &[f64], w: f64, half: usize, max_step: f64, min_x: f64, max_x: f64) -> (Vec<f64>, CameraMode) {
+    let left = |cx: f64| (cx - w / 2.0).clamp(min_x, max_x);
+    let smooth: Vec<f64> = box_filter(&box_filter(xs, half), half).into_iter().map(left).collect();
+    let mut pos = smooth[0];
+    let limited: Vec<f64> = smooth
+        .iter()
+        .map(|&target| {
+            pos += (target - pos).clamp(-max_step, max_step);
+            pos
+        })
+        .collect();
+    let path = box_filter(&limited, half);
+    let net = path[path.len() - 1] - path[0];
+    let backwards: f64 = path.windows(2).map(|p| p[1] - p[0]).filter(|d| d * net < 0.0).map(f64::abs).sum();
+    let mode = if backwards <= 0.1 * net.abs().max(1.0) { CameraMode::Panning } else { CameraMode::Tracking };
+    (path, mode)
+}
+
+/// The main subject's box at each of `times`: `main`'s own detection when it has one
+/// (held for up to `gap_s`); where it has none, a detection of another track that
+/// continues it (a tracker splits a fast or briefly hidden face into pieces): the box
+/// nearest the subject's last (then, going backwards, next) known place, at most
+/// `reach` pixels from it.
+fn follow_subject(main: &FaceTrack, faces: &[FaceTrack], times: &[f64], gap_s: f64, reach: f64) -> Vec<Option<Rect>> {
+    let mut boxes: Vec<Option<Rect>> = times.iter().map(|&t| main.at(t, gap_s)).collect();
+    let others: Vec<&FaceTrack> = faces.iter().filter(|t| t.id != main.id).collect();
+    let centre = |r: &Rect| (f64::from(r.x) + f64::from(r.width) / 2.0, f64::from(r.y) + f64::from(r.height) / 2.0);
+    let nearest = |t: f64, to: Rect| -> Option<Rect> {
+        let (cx, cy) = centre(&to);
+        others
+            .iter()
+            .filter_map(|tr| tr.at(t, gap_s))
+            .map(|r| {
+                let (x, y) = centre(&r);
+                (r, (x - cx).hypot(y - cy))
+            })
+            .filter(|(_, d)| *d <= reach)
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+            .map(|(r, _)| r)
+    };
+    let mut last: Option<Rect> = None;
+    for (i, &t) in times.iter().enumerate() {
+        if boxes[i].is_none() {
+            boxes[i] = last.and_then(|l| nearest(t, l));
+        }
+        last = boxes[i].or(last);
+    }
+    let mut next: Option<Rect> = None;
+    for (i, &t) in times.iter().enumerate().rev() {
+        if boxes[i].is_none() {
+            boxes[i] = next.and_then(|n| nearest(t, n));
+        }
+        next = boxes[i].or(next);
+    }
+    boxes
+}
+
+/// Union of the boxes of `tracks` at `t_s` (each held for up to `gap_s`).
+fn subjects_box(tracks: &[&FaceTrack], t_s: f64, gap_s: f64) -> Option<Rect> {
+    tracks.iter().filter_map(|t| t.at(t_s, gap_s)).reduce(|u, r| u.union(&r))
 }
 
 /// Plan the crop of `range` of the analysed video.
@@ -137,13 +295,12 @@ pub fn plan_crop(analysis: &VideoAnalysis, range: TimeRange, cfg: &ReframeConfig
     if !(range.start_s >= 0.0 && range.end_s > range.start_s && range.end_s <= duration_s + 1e-3) {
         return Err(ReframeError::OutOfRange { range, duration_s });
     }
+    if !(0.05..=20.0).contains(&cfg.aspect) {
+        return Err(ReframeError::Aspect(cfg.aspect));
+    }
     let active = analysis.active;
-    let (w, h) = largest_window(active, cfg.aspect).ok_or(ReframeError::NoArea(active))?;
-    let y = (active.y + (active.height - h) / 2) & !1;
-    let (min_x, max_x) = (f64::from(active.x), f64::from(active.right() - w));
+    largest_window(active, cfg.aspect).ok_or(ReframeError::NoArea(active))?;
     let logos: &[Rect] = if cfg.avoid_logos { &analysis.logos } else { &[] };
-    let centre_x =
-        |cx: f64| avoid_logos((cx - f64::from(w) / 2.0).clamp(min_x, max_x), f64::from(w), logos, min_x, max_x);
 
     // Shots inside the clip.
     let mut bounds = vec![range.start_s];
@@ -153,82 +310,9 @@ pub fn plan_crop(analysis: &VideoAnalysis, range: TimeRange, cfg: &ReframeConfig
     let mut shots = Vec::new();
     for b in bounds.windows(2) {
         let shot = TimeRange::new(b[0], b[1]);
-        let samples: Vec<_> = analysis.saliency.iter().filter(|s| shot.contains(s.t_s)).collect();
-        // The subject: the shot's main face track when there is one (held for the whole
-        // shot), else the salient point of each frame.
-        let face = main_face(&analysis.faces, shot, active);
-        let gap_s = 1.0 / analysis.sample_fps.max(1.0) * 3.0;
-        let subjects: Vec<Option<(f32, f32)>> = samples
-            .iter()
-            .map(|s| match face {
-                Some(track) => track
-                    .at(s.t_s, gap_s)
-                    .map(|r| (r.x as f32 + r.width as f32 / 2.0, r.y as f32 + r.height as f32 / 2.0)),
-                None => s.centre,
-            })
-            .collect();
-        let xs: Vec<Option<f64>> = subjects.iter().map(|c| c.map(|c| f64::from(c.0))).collect();
-        let known: Vec<f64> = xs.iter().flatten().copied().collect();
-        let default_x = f64::from(active.x) + f64::from(active.width) / 2.0;
-        if known.is_empty() {
-            keyframes.push(CropKeyframe {
-                t_s: shot.start_s,
-                rect: Rect::new(centre_x(default_x) as u32 & !1, y, w, h),
-                subject: None,
-            });
-            shots.push((shot, CameraMode::Stationary));
-            continue;
-        }
-        let spread = known.iter().cloned().fold(f64::NEG_INFINITY, f64::max)
-            - known.iter().cloned().fold(f64::INFINITY, f64::min);
-        let med = median(&mut known.clone());
-        if spread < cfg.stationary_fraction * f64::from(w) || samples.len() < 3 {
-            let x = centre_x(med) as u32 & !1;
-            keyframes.push(CropKeyframe {
-                t_s: shot.start_s,
-                rect: Rect::new(x, y, w, h),
-                subject: subjects.first().copied().flatten(),
-            });
-            for (s, subject) in samples.iter().zip(&subjects).skip(1) {
-                keyframes.push(CropKeyframe { t_s: s.t_s, rect: Rect::new(x, y, w, h), subject: *subject });
-            }
-            shots.push((shot, CameraMode::Stationary));
-            continue;
-        }
-        // Panning: fill gaps with the last known position, smooth with a moving
-        // average, then limit the speed so the camera never jumps.
-        let mut filled = Vec::with_capacity(xs.len());
-        let mut last = known[0];
-        for x in &xs {
-            last = x.unwrap_or(last);
-            filled.push(last);
-        }
-        // Two passes of a centred moving average (a triangular kernel): detection
-        // jitter is averaged out without the lag a causal filter would add.
-        let half = (cfg.smoothing_s * analysis.sample_fps).round().max(1.0) as usize;
-        let box_filter = |x: &[f64]| -> Vec<f64> {
-            (0..x.len())
-                .map(|i| {
-                    let lo = i.saturating_sub(half);
-                    let hi = (i + half + 1).min(x.len());
-                    x[lo..hi].iter().sum::<f64>() / (hi - lo) as f64
-                })
-                .collect()
-        };
-        let smooth = box_filter(&box_filter(&filled));
-        let max_step = cfg.max_pan_widths_per_s * f64::from(w) / analysis.sample_fps;
-        let mut pos = centre_x(smooth[0]);
-        for (i, s) in samples.iter().enumerate() {
-            let target = centre_x(smooth[i]);
-            pos += (target - pos).clamp(-max_step, max_step);
-            let t = if i == 0 { shot.start_s } else { s.t_s };
-            keyframes.push(CropKeyframe {
-                t_s: t,
-                rect: Rect::new(pos.round() as u32 & !1, y, w, h),
-                subject: subjects[i],
-            });
-        }
-        shots.push((shot, CameraMode::Panning));
+        let (frames, mode) = plan_shot(analysis, shot, cfg, logos)?;
+        keyframes.extend(frames);
+        shots.push((shot, mode));
     }
     Ok(CropPlan {
         source_width: analysis.info.width,
@@ -237,7 +321,149 @@ pub fn plan_crop(analysis: &VideoAnalysis, range: TimeRange, cfg: &ReframeConfig
         active,
         keyframes,
         shots,
+        aspect: cfg.aspect,
     })
+}
+
+/// Keyframes and camera mode of one shot.
+fn plan_shot(
+    analysis: &VideoAnalysis,
+    shot: TimeRange,
+    cfg: &ReframeConfig,
+    logos: &[Rect],
+) -> Result<(Vec<CropKeyframe>, CameraMode)> {
+    let active = analysis.active;
+    // Subtitle bands shown during the shot.
+    let bands: Vec<Rect> = match cfg.subtitles {
+        SubtitlePolicy::Ignore => vec![],
+        SubtitlePolicy::Exclude => analysis
+            .segments
+            .iter()
+            .filter(|s| s.range.start_s < shot.end_s && s.range.end_s > shot.start_s)
+            .filter_map(|s| s.subtitles)
+            .collect(),
+    };
+    let (area, keep_whole) = match subtitle_free_area(active, &bands, cfg.min_height_after_subtitles) {
+        Ok(area) => (area, None),
+        Err(band) if cfg.pad == PadPolicy::Blur => (active, Some(band)),
+        Err(_) => (active, None),
+    };
+    let (w, h) = largest_window(area, cfg.aspect).ok_or(ReframeError::NoArea(area))?;
+    let y = (area.y + (area.height - h) / 2) & !1;
+    let (min_x, max_x) = (f64::from(area.x), f64::from(area.right() - w));
+    let place =
+        |left: f64, width: f64| avoid_logos(left, width, logos, f64::from(active.x), f64::from(active.right()) - width);
+    // The shot's timeline: a regular grid at the analysis rate (saliency may be missing
+    // inside a detected transition; faces and the camera are not).
+    let fps = analysis.sample_fps.max(1.0);
+    let times: Vec<f64> =
+        (0..).map(|i| shot.start_s + f64::from(i) / fps).take_while(|t| *t < shot.end_s - 1e-9).collect();
+    let gap_s = 3.0 / fps;
+    let salient = |t: f64| -> Option<(f32, f32)> {
+        let i = analysis.saliency.partition_point(|s| s.t_s < t);
+        [i.wrapping_sub(1), i]
+            .into_iter()
+            .filter_map(|j| analysis.saliency.get(j))
+            .filter(|s| (s.t_s - t).abs() <= 0.75 / fps && shot.contains(s.t_s))
+            .min_by(|a, b| (a.t_s - t).abs().total_cmp(&(b.t_s - t).abs()))
+            .and_then(|s| s.centre)
+    };
+
+    // Required subjects: the main face, and faces nearly as important that are seen at
+    // the same time as it (a duet; a track that only continues the main one is not).
+    let scored = face_scores(&analysis.faces, shot, active);
+    let required: Vec<&FaceTrack> = match scored.first() {
+        Some(&(main, top)) => scored
+            .iter()
+            .filter(|(t, s)| {
+                let together =
+                    t.detections.iter().filter(|d| shot.contains(d.0) && main.at(d.0, 0.5 / fps).is_some()).count();
+                t.id == main.id || (*s >= cfg.co_subject_ratio * top && together >= MIN_FACE_DETECTIONS)
+            })
+            .map(|(t, _)| *t)
+            .collect(),
+        None => vec![],
+    };
+    let centre_of = |r: Rect| (r.x as f32 + r.width as f32 / 2.0, r.y as f32 + r.height as f32 / 2.0);
+    let subjects: Vec<Option<(f32, f32)>> = match required.first() {
+        Some(main) => follow_subject(main, &analysis.faces, &times, gap_s, f64::from(w) / 2.0)
+            .into_iter()
+            .map(|r| r.map(centre_of))
+            .collect(),
+        None => times.iter().map(|&t| salient(t)).collect(),
+    };
+    let keyframe = |i: usize, t_s: f64, rect: Rect| CropKeyframe {
+        t_s: if i == 0 { shot.start_s } else { t_s },
+        rect,
+        subject: subjects.get(i).copied().flatten(),
+        exact_x: None,
+    };
+    let hold = |rect: Rect| -> Vec<CropKeyframe> {
+        if times.is_empty() {
+            return vec![CropKeyframe { t_s: shot.start_s, rect, subject: None, exact_x: None }];
+        }
+        times.iter().enumerate().map(|(i, &t)| keyframe(i, t, rect)).collect()
+    };
+
+    // Padded: the subjects together (or a subtitle band kept whole) are wider than the
+    // crop. One wider window for the shot, the full height of the active area.
+    // The test is per sample (one subject walking across the frame fits at every moment);
+    // the window covers where they are over the whole shot.
+    let margin = 0.04 * f64::from(w);
+    let boxes: Vec<Rect> = times.iter().filter_map(|&t| subjects_box(&required, t, gap_s)).collect();
+    let too_wide = boxes.iter().any(|b| f64::from(b.width) + 2.0 * margin > f64::from(w));
+    let extent = boxes.into_iter().chain(keep_whole).reduce(|u, r| u.union(&r));
+    if cfg.pad == PadPolicy::Blur
+        && (too_wide || keep_whole.is_some())
+        && let Some(extent) = extent
+    {
+        let pad_h = active.height & !1;
+        let min_w = (f64::from(pad_h) * cfg.aspect * 1.1).ceil();
+        let width = (f64::from(extent.width) * 1.12).max(min_w).min(f64::from(active.width)) as u32 & !1;
+        let cx = f64::from(extent.x) + f64::from(extent.width) / 2.0;
+        let left = (cx - f64::from(width) / 2.0).clamp(f64::from(active.x), f64::from(active.right() - width));
+        let left = place(left, f64::from(width));
+        let rect = Rect::new(left as u32 & !1, active.y & !1, width, pad_h);
+        return Ok((hold(rect), CameraMode::Padded));
+    }
+
+    let xs: Vec<Option<f64>> = subjects.iter().map(|c| c.map(|c| f64::from(c.0))).collect();
+    let known: Vec<f64> = xs.iter().flatten().copied().collect();
+    let at_x = |left: f64| {
+        let x = place(left.clamp(min_x, max_x), f64::from(w));
+        Rect::new((((x / 2.0).round() * 2.0).min(max_x) as u32) & !1, y, w, h)
+    };
+    if known.is_empty() {
+        let centre = f64::from(area.x) + f64::from(area.width) / 2.0;
+        return Ok((hold(at_x(centre - f64::from(w) / 2.0)), CameraMode::Stationary));
+    }
+    let spread =
+        known.iter().copied().fold(f64::NEG_INFINITY, f64::max) - known.iter().copied().fold(f64::INFINITY, f64::min);
+    if spread < cfg.stationary_fraction * f64::from(w) || times.len() < 3 {
+        let med = median(&mut known.clone());
+        return Ok((hold(at_x(med - f64::from(w) / 2.0)), CameraMode::Stationary));
+    }
+    // Moving: gaps hold the last known position, then the smoothed, bounded path.
+    let mut filled = Vec::with_capacity(xs.len());
+    let mut last = known[0];
+    for x in &xs {
+        last = x.unwrap_or(last);
+        filled.push(last);
+    }
+    let half = (cfg.smoothing_s * fps).round().max(1.0) as usize;
+    let max_step = cfg.max_pan_widths_per_s * f64::from(w) / fps;
+    let (path, mode) = camera_path(&filled, f64::from(w), half, max_step, min_x, max_x);
+    let frames = times
+        .iter()
+        .enumerate()
+        .map(|(i, &t)| {
+            let rect = at_x(path[i]);
+            // The exact place, unless the logo rule moved the window off the path.
+            let exact = (f64::from(rect.x) - path[i]).abs() <= 2.0;
+            CropKeyframe { exact_x: exact.then_some(path[i].clamp(min_x, max_x)), ..keyframe(i, t, rect) }
+        })
+        .collect();
+    Ok((frames, mode))
 }
 
 /// Files written for a rendered clip.
@@ -483,7 +709,90 @@ mod tests {
         let (c_ours, c_naive) = (covered(&ours), covered(&naive));
         assert!(j_ours <= 0.1 * j_naive, "jerk {j_ours:.2} vs naive {j_naive:.2} px/sample^2");
         assert!(c_ours >= 0.98 && c_ours >= c_naive, "coverage {c_ours:.2} vs naive {c_naive:.2}");
-        eprintln!("jerk {j_ours:.2} vs naive {j_naive:.2}; coverage {c_ours:.2} vs naive {c_naive:.2}");
+        eprintln!("jerk {j_ours:.3} vs naive {j_naive:.2}; coverage {c_ours:.2} vs naive {c_naive:.2}");
+    }
+
+    fn face(id: u32, x: u32, n: usize) -> FaceTrack {
+        FaceTrack { id, detections: (0..n).map(|i| (i as f64 / 10.0, Rect::new(x, 200, 100, 130), 0.9)).collect() }
+    }
+
+    #[test]
+    fn subtitles_are_left_out_of_the_frame_or_kept_whole() {
+        let mut a = analysis(&[640.0; 30], vec![]);
+        a.segments = vec![tuneclip_vision::SegmentStats {
+            range: TimeRange::new(0.0, 3.0),
+            motion: 1.0,
+            brightness: 100.0,
+            colourfulness: 10.0,
+            blank: false,
+            subtitles: Some(Rect::new(300, 560, 680, 50)),
+        }];
+        let range = TimeRange::new(0.0, 3.0);
+        let plan = plan_crop(&a, range, &ReframeConfig::default()).expect("plan");
+        for k in &plan.keyframes {
+            // Above the band (with its margin), as tall as the rest of the active area allows.
+            assert!(k.rect.bottom() <= 560 && k.rect.y >= 60, "{:?}", k.rect);
+            assert!(k.rect.height >= 480, "{:?}", k.rect);
+        }
+        let ignore = ReframeConfig { subtitles: SubtitlePolicy::Ignore, ..ReframeConfig::default() };
+        assert_eq!(plan_crop(&a, range, &ignore).expect("plan").keyframes[0].rect.height, 600);
+
+        // A band in the middle leaves too little: kept whole in a padded frame.
+        a.segments[0].subtitles = Some(Rect::new(300, 330, 680, 50));
+        let plan = plan_crop(&a, range, &ReframeConfig::default()).expect("plan");
+        assert_eq!(plan.shots[0].1, CameraMode::Padded);
+        let band = Rect::new(300, 330, 680, 50);
+        assert!(plan.keyframes.iter().all(|k| k.rect.contains_rect(&band) && plan.active.contains_rect(&k.rect)));
+        assert!(plan.is_padded(&plan.keyframes[0].rect));
+        // Without padding the band is ignored: a full-height crop.
+        let never = ReframeConfig { pad: PadPolicy::Never, ..ReframeConfig::default() };
+        let plan = plan_crop(&a, range, &never).expect("plan");
+        assert_eq!((plan.shots[0].1, plan.keyframes[0].rect.height), (CameraMode::Stationary, 600));
+    }
+
+    #[test]
+    fn a_duet_too_wide_for_the_crop_is_padded_and_a_bystander_is_not_required() {
+        let mut a = analysis(&[640.0; 30], vec![]);
+        a.faces = vec![face(0, 150, 30), face(1, 1000, 30)];
+        let range = TimeRange::new(0.0, 3.0);
+        let plan = plan_crop(&a, range, &ReframeConfig::default()).expect("plan");
+        assert_eq!(plan.shots[0].1, CameraMode::Padded);
+        for k in &plan.keyframes {
+            for f in &a.faces {
+                assert!(k.rect.contains_rect(&f.detections[0].1), "{:?} misses {:?}", k.rect, f.detections[0].1);
+            }
+            assert!(plan.active.contains_rect(&k.rect));
+        }
+        // Padding off: the crop follows one of them, full height, output aspect.
+        let never = ReframeConfig { pad: PadPolicy::Never, ..ReframeConfig::default() };
+        let plan = plan_crop(&a, range, &never).expect("plan");
+        assert_eq!((plan.keyframes[0].rect.width, plan.keyframes[0].rect.height), (336, 600));
+        // A small face at the edge is a bystander, not a second lead: no padding.
+        a.faces[1].detections.iter_mut().for_each(|d| d.1 = Rect::new(1200, 300, 30, 40));
+        a.faces[0].detections.iter_mut().for_each(|d| d.1.x = 600);
+        let plan = plan_crop(&a, range, &ReframeConfig::default()).expect("plan");
+        assert_eq!(plan.shots[0].1, CameraMode::Stationary);
+        assert!(!plan.is_padded(&plan.keyframes[0].rect));
+    }
+
+    /// A subject going back and forth is tracked (not panned), with the speed and the
+    /// acceleration of the camera bounded.
+    #[test]
+    fn tracking_bounds_speed_and_acceleration() {
+        let xs: Vec<f32> = (0..120).map(|i| if (i / 30) % 2 == 0 { 300.0 } else { 1000.0 }).collect();
+        let a = analysis(&xs, vec![]);
+        let cfg = ReframeConfig::default();
+        let plan = plan_crop(&a, TimeRange::new(0.0, 12.0), &cfg).expect("plan");
+        assert_eq!(plan.shots[0].1, CameraMode::Tracking);
+        let x: Vec<f64> = plan.keyframes.iter().map(|k| f64::from(k.rect.x)).collect();
+        let max_step = cfg.max_pan_widths_per_s * 336.0 / 10.0;
+        let half = 5.0;
+        let max_accel = 2.0 * max_step / (2.0 * half + 1.0);
+        for (i, v) in x.windows(3).enumerate() {
+            assert!((v[1] - v[0]).abs() <= max_step + 2.0, "speed {} at {i}", v[1] - v[0]);
+            // Rounding to even pixels adds up to 2 px to a second difference.
+            assert!((v[2] - 2.0 * v[1] + v[0]).abs() <= max_accel + 4.0, "acceleration at {i}: {v:?}");
+        }
     }
 
     #[test]

@@ -25,6 +25,8 @@ pub fn plan(p: &CropPlan) -> pb::CropPlan {
                 mode: match m {
                     CameraMode::Stationary => pb::CameraMode::Stationary,
                     CameraMode::Panning => pb::CameraMode::Panning,
+                    CameraMode::Tracking => pb::CameraMode::Tracking,
+                    CameraMode::Padded => pb::CameraMode::Padded,
                 } as i32,
             })
             .collect(),

@@ -120,8 +120,10 @@ fn checks_tell_sharp_from_blurred_black_and_silent() {
             t_s: 0.0,
             rect: tuneclip_core::Rect::new(220, 0, 202, 360),
             subject: None,
+            exact_x: None,
         }],
         shots: vec![(TimeRange::new(0.0, 3.0), tuneclip_core::CameraMode::Stationary)],
+        aspect: 9.0 / 16.0,
     };
     let out = f.dir.join("black.mp4");
     render_clip(&black, &plan, &out, &RenderConfig::default()).expect("render");
