@@ -736,8 +736,17 @@ async fn reframe_service_plans_renders_and_streams_the_mp4() {
         .expect_err("the song ends before the clip would");
     assert_eq!(e.code(), Code::InvalidArgument);
     assert!(e.message().contains("song_start_s"), "{e:?}");
-    let e = client.render(pb::RenderRequest { song_id: "nope".into(), ..req }).await.expect_err("unknown song");
+    let e = client.render(pb::RenderRequest { song_id: "nope".into(), ..req.clone() }).await.expect_err("unknown song");
     assert_eq!(e.code(), Code::NotFound);
+    // The output size: an absurd one refused by name, a small one obeyed.
+    let e = client.render(pb::RenderRequest { max_height: 100_000, ..req.clone() }).await.expect_err("absurd size");
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert!(e.message().starts_with("max_height"), "{e:?}");
+    let small = pb::RenderRequest { max_height: 160, stream_bytes: false, ..req };
+    let mut stream = client.render(small).await.expect("Render").into_inner();
+    let first = stream.message().await.expect("first").expect("a message");
+    let Some(pb::render_chunk::Chunk::Rendered(r)) = first.chunk else { panic!("first message {first:?}") };
+    assert_eq!(r.height, 160, "{r:?}");
     served.shutdown().await;
 }
 

@@ -516,6 +516,16 @@ impl Engine {
         let index = self.index();
         let (video, range, reframe) = self.reframe_target(&index, &req.video_id, req.range, req.aspect)?;
         let mut render = self.config.render.clone();
+        if req.max_height != 0 {
+            if !(16..=4096).contains(&req.max_height) {
+                return Err(ServerError::InvalidArgument(format!(
+                    "max_height: {} (expected 16..=4096 pixels, or 0 for the server's {})",
+                    req.max_height, render.max_height_px
+                )));
+            }
+            render.max_height_px = req.max_height;
+            render.max_width_px = ((f64::from(req.max_height) * reframe.aspect).round() as u32).clamp(16, 8192);
+        }
         if !req.song_id.is_empty() {
             let song = index
                 .song(&req.song_id)
@@ -535,11 +545,12 @@ impl Engine {
         std::fs::create_dir_all(&self.config.render_dir)
             .map_err(|e| ServerError::Internal(format!("{}: {e}", self.config.render_dir.display())))?;
         let name = format!(
-            "reframe_{}_{:06}ms_{:06}ms_{:04}{}{}.mp4",
+            "reframe_{}_{:06}ms_{:06}ms_{:04}_{}p{}{}.mp4",
             video.id,
             (range.start_s * 1000.0).round() as u64,
             (range.end_s * 1000.0).round() as u64,
             (reframe.aspect * 1000.0).round() as u64,
+            render.max_height_px,
             if req.song_id.is_empty() { String::new() } else { format!("_{}", req.song_id) },
             if req.song_id.is_empty() {
                 String::new()
