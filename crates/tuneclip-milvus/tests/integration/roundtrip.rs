@@ -1,0 +1,130 @@
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use tuneclip_ann::{ExactIndex, VectorIndex, Vectors};
+use tuneclip_milvus::client::{Column, ColumnData, MilvusClient, Rows, ScalarType};
+use tuneclip_milvus::server::MilvusServer;
+use tuneclip_milvus::{MilvusError, MilvusIndex};
+
+fn install() -> std::path::PathBuf {
+    MilvusServer::install_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../index-data"))
+}
+
+/// Unit vectors in a few clusters, deterministic.
+fn clustered(n: usize, dim: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed;
+    let mut rnd = move || {
+        s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        ((s >> 33) as f32 / (1u64 << 31) as f32) * 2.0 - 1.0
+    };
+    let centres: Vec<Vec<f32>> = (0..8).map(|_| (0..dim).map(|_| rnd()).collect()).collect();
+    let mut out = Vec::with_capacity(n * dim);
+    for i in 0..n {
+        let mut v: Vec<f32> = centres[i % 8].iter().map(|c| c + 0.35 * rnd()).collect();
+        let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        v.iter_mut().for_each(|x| *x /= norm);
+        out.extend(v);
+    }
+    out
+}
+
+#[test]
+fn a_real_milvus_stores_searches_filters_and_switches_generations() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let server = MilvusServer::start(&install(), dir.path(), Duration::from_secs(180)).expect("start Milvus");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let mut client = rt.block_on(MilvusClient::connect(&server.addr, Duration::from_secs(30))).expect("connect");
+    client.consistency = tuneclip_milvus::pb::common::ConsistencyLevel::Strong;
+    let (healthy, reasons) = rt.block_on(client.health()).expect("health");
+    assert!(healthy, "{reasons:?}");
+
+    let (n, dim) = (3000usize, 16usize);
+    let data = clustered(n, dim, 7);
+    let keys: Vec<i64> = (0..n as i64).map(|i| 1_000_000 + i * 7).collect();
+    let rows = |range: std::ops::Range<usize>| Rows {
+        keys: keys[range.clone()].to_vec(),
+        dim,
+        vectors: data[range.start * dim..range.end * dim].to_vec(),
+        columns: vec![
+            Column {
+                name: "video".into(),
+                data: ColumnData::VarChar(range.clone().map(|i| format!("v{}", i % 50)).collect()),
+            },
+            Column { name: "blank".into(), data: ColumnData::Bool(range.map(|i| i % 10 == 0).collect()) },
+        ],
+    };
+    let scalars = [("video", ScalarType::VarChar(64)), ("blank", ScalarType::Bool)];
+    let coll = "tc_test_segments_g1";
+    rt.block_on(async {
+        client.ensure_collection(coll, dim, &scalars).await.expect("create");
+        client.ensure_collection(coll, dim, &scalars).await.expect("create again is a no-op");
+        let e = client.ensure_collection(coll, dim + 1, &scalars).await.expect_err("another dim");
+        assert!(e.to_string().contains("16-dimensional"), "{e}");
+        // Upserts are idempotent: the second half twice, then everything once more.
+        for r in [0..1500, 1500..3000, 1500..3000, 0..3000] {
+            client.upsert(coll, &rows(r)).await.expect("upsert");
+        }
+        client.flush(coll).await.expect("flush");
+        client.ensure_hnsw_index(coll, 16, 200).await.expect("index");
+        client.load(coll, Duration::from_secs(120)).await.expect("load");
+        assert_eq!(client.count(coll, "").await.expect("count"), n as u64, "upserts duplicated rows");
+        assert_eq!(client.count(coll, "blank == true").await.expect("count"), 300);
+    });
+
+    // Search through the VectorIndex trait agrees with the exact index.
+    let vectors = Arc::new(Vectors::new(dim, data.clone()).expect("vectors"));
+    let milvus = MilvusIndex::open(&server.addr, coll, Arc::clone(&vectors), keys.clone(), Duration::from_secs(30))
+        .expect("open");
+    let exact = ExactIndex::new(Arc::clone(&vectors));
+    let mut agree = 0usize;
+    let queries = 50;
+    for q in 0..queries {
+        let query = vectors.row(q * 37).to_vec();
+        let want: Vec<u32> = exact.search(&query, 10, 10).iter().map(|h| h.id).collect();
+        let got = milvus.search(&query, 10, 64);
+        assert_eq!(got.len(), 10);
+        assert!(got.windows(2).all(|w| w[0].score >= w[1].score));
+        assert!((got[0].score - exact.search(&query, 1, 1)[0].score).abs() < 1e-4);
+        agree += got.iter().filter(|h| want.contains(&h.id)).count();
+    }
+    let recall = agree as f64 / (queries * 10) as f64;
+    eprintln!("recall@10 of Milvus HNSW (ef 64) vs exact: {recall:.3}");
+    assert!(recall >= 0.95, "{recall}");
+    assert_eq!(milvus.fallbacks(), 0);
+    // Filtered search: only rows matching the expression.
+    let hits = milvus.search_where(vectors.row(0), 20, 64, "blank == false and video != \"v0\"").expect("filtered");
+    assert_eq!(hits.len(), 20);
+    assert!(hits.iter().all(|h| h.id % 10 != 0 && h.id % 50 != 0), "{hits:?}");
+
+    // Generations: the alias moves from one collection to the next in one step.
+    let coll2 = "tc_test_segments_g2";
+    rt.block_on(async {
+        client.point_alias("tc_test_segments", coll).await.expect("alias");
+        assert_eq!(client.alias_target("tc_test_segments").await.expect("target").as_deref(), Some(coll));
+        client.ensure_collection(coll2, dim, &scalars).await.expect("create g2");
+        client.upsert(coll2, &rows(0..10)).await.expect("upsert g2");
+        client.flush(coll2).await.expect("flush");
+        client.ensure_hnsw_index(coll2, 16, 200).await.expect("index");
+        client.load(coll2, Duration::from_secs(120)).await.expect("load");
+        client.point_alias("tc_test_segments", coll2).await.expect("switch");
+        assert_eq!(client.alias_target("tc_test_segments").await.expect("target").as_deref(), Some(coll2));
+        assert_eq!(client.count("tc_test_segments", "").await.expect("count via alias"), 10);
+        // Deletes by key.
+        assert_eq!(client.delete(coll2, &format!("key in [{}, {}]", keys[0], keys[1])).await.expect("delete"), 2);
+        assert_eq!(client.count(coll2, "").await.expect("count"), 8);
+        assert!(client.list_collections().await.expect("list").contains(&coll2.to_string()));
+        // A bad request names the call and the collection.
+        let e = client.count("no_such_collection", "").await.expect_err("unknown");
+        assert!(matches!(e, MilvusError::Call { .. }) && e.to_string().contains("no_such_collection"), "{e}");
+    });
+
+    // Milvus gone: a clear error naming the address, and the index answers by exact scan.
+    let addr = server.addr.clone();
+    drop(server);
+    let got = milvus.search(vectors.row(5), 10, 64);
+    let want: Vec<u32> = exact.search(vectors.row(5), 10, 10).iter().map(|h| h.id).collect();
+    assert_eq!(got.iter().map(|h| h.id).collect::<Vec<_>>(), want);
+    assert_eq!(milvus.fallbacks(), 1);
+    let e = rt.block_on(MilvusClient::connect(&addr, Duration::from_secs(2))).expect_err("gone");
+    assert!(matches!(e, MilvusError::Unreachable { .. }) && e.to_string().contains(&addr), "{e}");
+}
