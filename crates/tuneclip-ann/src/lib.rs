@@ -63,6 +63,11 @@ pub trait VectorIndex: Send + Sync + std::fmt::Debug {
     /// Up to `k` ids with the highest dot product with `query`, best first, ties by id.
     /// `ef` widens an approximate search (at least `k` is used); exact indexes ignore it.
     fn search(&self, query: &[f32], k: usize, ef: usize) -> Vec<Hit>;
+    /// `Err` with the reason when the index cannot answer as configured (a remote
+    /// engine down: it may still answer, degraded). Local indexes always can.
+    fn health(&self) -> std::result::Result<(), String> {
+        Ok(())
+    }
 }
 
 /// `n` vectors of `dim` floats, row-major.

@@ -21,7 +21,7 @@ pub use catalogue::{
     Catalogue, Failure, IngestConfig, IngestStats, SegmentEntry, SongEntry, VideoEntry, clear_staging, content_id,
     ingest, ingest_incremental, ingest_song, ingest_video,
 };
-pub use search::{ClipFilter, ClipQuery, Index, SongHit, Window, WindowQuery};
+pub use search::{ClipFilter, ClipQuery, Index, SongHit, VectorBackend, VectorSet, Window, WindowQuery};
 pub use snapshot::{Manifest, PublishOptions, Snapshot};
 
 use std::path::PathBuf;
@@ -41,6 +41,8 @@ pub enum IndexError {
     Checksum { dir: PathBuf, file: String, expected: String, found: String },
     #[error("snapshot {dir}: {reason}")]
     Corrupt { dir: PathBuf, reason: String },
+    #[error("snapshot {dir}: its vectors cannot be served by the configured backend: {reason}")]
+    Backend { dir: PathBuf, reason: String },
     #[error("snapshot {dir} was built by model {found}, this build uses {expected}; rebuild the index")]
     ModelVersion { dir: PathBuf, expected: String, found: String },
     #[error("unknown song id {0}")]

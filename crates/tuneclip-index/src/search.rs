@@ -136,6 +136,27 @@ fn vector_index(
     }
 }
 
+/// Which of a snapshot's vector sets a [`VectorBackend`] is asked to serve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VectorSet {
+    Segments,
+    Songs,
+}
+
+/// Where a snapshot's vectors are searched when not by the snapshot's own HNSW graph
+/// (the default): a distributed engine holding the same vectors (tuneclip-milvus).
+/// `open` gets the catalogue to key its rows by; it must refuse a store that does not
+/// hold exactly the catalogue's rows.
+pub trait VectorBackend: Send + Sync + std::fmt::Debug {
+    fn open(
+        &self,
+        manifest: &Manifest,
+        catalogue: &Catalogue,
+        set: VectorSet,
+        vectors: Arc<Vectors>,
+    ) -> std::result::Result<Box<dyn VectorIndex>, String>;
+}
+
 impl Index {
     /// Load the current snapshot under `root`, refusing it if any file fails its
     /// checksum or it was built by another model version.
@@ -143,7 +164,17 @@ impl Index {
         Self::load(&Snapshot::current(root)?, expected_model)
     }
 
+    /// [`Index::load_current`] with the vectors served by `backend` (None: the
+    /// snapshot's own index).
+    pub fn load_current_with(root: &Path, expected_model: &str, backend: Option<&dyn VectorBackend>) -> Result<Self> {
+        Self::load_with(&Snapshot::current(root)?, expected_model, backend)
+    }
+
     pub fn load(dir: &Path, expected_model: &str) -> Result<Self> {
+        Self::load_with(dir, expected_model, None)
+    }
+
+    pub fn load_with(dir: &Path, expected_model: &str, backend: Option<&dyn VectorBackend>) -> Result<Self> {
         let manifest = Snapshot::verify(dir)?;
         if manifest.format_version != FORMAT_VERSION {
             return Err(IndexError::Corrupt {
@@ -185,8 +216,19 @@ impl Index {
             Vectors::from_rows(dim, catalogue.segments.iter().map(|s| s.embedding.as_slice())).map_err(corrupt)?;
         let song_vectors =
             Vectors::from_rows(dim, catalogue.songs.iter().map(|s| s.embedding.as_slice())).map_err(corrupt)?;
-        let segments = vector_index(dir, &manifest, seg_vectors, manifest.segment_graph.as_deref())?;
-        let songs = vector_index(dir, &manifest, song_vectors, manifest.song_graph.as_deref())?;
+        let (segments, songs) = match backend {
+            None => (
+                vector_index(dir, &manifest, seg_vectors, manifest.segment_graph.as_deref())?,
+                vector_index(dir, &manifest, song_vectors, manifest.song_graph.as_deref())?,
+            ),
+            Some(b) => {
+                let open = |set, v| {
+                    b.open(&manifest, &catalogue, set, Arc::new(v))
+                        .map_err(|reason| IndexError::Backend { dir: dir.to_path_buf(), reason })
+                };
+                (open(VectorSet::Segments, seg_vectors)?, open(VectorSet::Songs, song_vectors)?)
+            }
+        };
         let song_by_id = catalogue.songs.iter().enumerate().map(|(i, s)| (s.id.0.clone(), i)).collect();
         let video_by_id = catalogue.videos.iter().enumerate().map(|(i, v)| (v.id.0.clone(), i)).collect();
         let mut video_segments: HashMap<String, Vec<u32>> = HashMap::new();
@@ -209,9 +251,14 @@ impl Index {
         })
     }
 
-    /// "hnsw" or "exact": how segments are searched.
+    /// "hnsw", "exact" or "milvus": how segments are searched.
     pub fn segment_search_kind(&self) -> &'static str {
         self.segments.kind()
+    }
+
+    /// Whether the vector indexes answer as configured (a remote engine's health).
+    pub fn vector_health(&self) -> std::result::Result<(), String> {
+        self.segments.health().and(self.songs.health())
     }
 
     /// The catalogued song `id`.

@@ -15,7 +15,9 @@ use tuneclip_ann::{Hit, VectorIndex, Vectors, scan};
 /// to an exact scan of the local vectors (same results, slower), logs it, and counts it
 /// in [`MilvusIndex::fallbacks`], which the server's health reports.
 pub struct MilvusIndex {
-    rt: Arc<tokio::runtime::Runtime>,
+    /// The client's own runtime (searches come from blocking threads); `None` only
+    /// while dropping.
+    rt: Option<tokio::runtime::Runtime>,
     client: MilvusClient,
     collection: String,
     vectors: Arc<Vectors>,
@@ -72,14 +74,7 @@ impl MilvusIndex {
         if row_of.len() != keys.len() {
             return Err(MilvusError::Invalid("two catalogue rows share a key".into()));
         }
-        Ok(Self {
-            rt: Arc::new(rt),
-            client,
-            collection: collection.into(),
-            vectors,
-            row_of,
-            fallbacks: AtomicU64::new(0),
-        })
+        Ok(Self { rt: Some(rt), client, collection: collection.into(), vectors, row_of, fallbacks: AtomicU64::new(0) })
     }
 
     pub fn collection(&self) -> &str {
@@ -91,14 +86,33 @@ impl MilvusIndex {
         self.fallbacks.load(Ordering::Relaxed)
     }
 
+    fn runtime(&self) -> &tokio::runtime::Runtime {
+        self.rt.as_ref().expect("present until dropped")
+    }
+
+    /// Run a client call to completion from any thread: directly, or from a scoped
+    /// thread when the caller is inside an async runtime (where blocking would panic).
+    fn block<F>(&self, fut: F) -> F::Output
+    where
+        F: std::future::Future + Send,
+        F::Output: Send,
+    {
+        let rt = self.runtime();
+        if tokio::runtime::Handle::try_current().is_ok() {
+            std::thread::scope(|s| s.spawn(|| rt.block_on(fut)).join().expect("the Milvus client thread panicked"))
+        } else {
+            rt.block_on(fut)
+        }
+    }
+
     /// Milvus's own health check.
-    pub fn health(&self) -> Result<(bool, Vec<String>)> {
-        self.rt.block_on(self.client.health())
+    pub fn milvus_health(&self) -> Result<(bool, Vec<String>)> {
+        self.block(self.client.health())
     }
 
     /// The `k` nearest rows among those matching a Milvus filter expression.
     pub fn search_where(&self, query: &[f32], k: usize, ef: usize, filter: &str) -> Result<Vec<Hit>> {
-        let found = self.rt.block_on(self.client.search(&self.collection, &[query], k, ef, filter))?;
+        let found = self.block(self.client.search(&self.collection, &[query], k, ef, filter))?;
         let mut hits: Vec<Hit> = found
             .into_iter()
             .flatten()
@@ -106,6 +120,15 @@ impl MilvusIndex {
             .collect();
         hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
         Ok(hits)
+    }
+}
+
+impl Drop for MilvusIndex {
+    fn drop(&mut self) {
+        // The last reference may go inside an async task: never block there.
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_background();
+        }
     }
 }
 
@@ -124,6 +147,14 @@ impl VectorIndex for MilvusIndex {
 
     fn vector(&self, id: u32) -> &[f32] {
         self.vectors.row(id as usize)
+    }
+
+    fn health(&self) -> std::result::Result<(), String> {
+        match self.milvus_health() {
+            Ok((true, _)) => Ok(()),
+            Ok((false, reasons)) => Err(format!("Milvus {} is unhealthy: {}", self.client.addr(), reasons.join("; "))),
+            Err(e) => Err(e.to_string()),
+        }
     }
 
     fn search(&self, query: &[f32], k: usize, ef: usize) -> Vec<Hit> {

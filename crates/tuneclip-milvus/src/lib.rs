@@ -13,11 +13,13 @@
 pub mod client;
 pub mod generation;
 pub mod index;
+pub mod publish;
 pub mod server;
 
 pub use client::{Column, ColumnData, MilvusClient, Rows, ScalarType};
 pub use generation::{CollectionKind, Generation};
 pub use index::MilvusIndex;
+pub use publish::{MilvusBackend, Shard, publish_generation, upsert_snapshot};
 
 /// The generated protobuf types (packages `milvus.proto.{common,schema,milvus}`).
 #[allow(clippy::all, missing_docs)]
