@@ -2,6 +2,7 @@
 //! snapshot -> the real gRPC server on 127.0.0.1:0 -> a tonic client -> rendered 9:16
 //! H.264 clips checked by decoding them.
 
+mod milvus;
 mod review;
 
 use std::path::{Path, PathBuf};

@@ -5,6 +5,7 @@
 
 mod config;
 mod demo;
+mod milvus;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -38,6 +39,40 @@ struct Cli {
     config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Vectors {
+    Embedded,
+    Milvus,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum MilvusAction {
+    Upsert,
+    Publish,
+    Status,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+struct MilvusArgs {
+    /// The Milvus proxy, host:port.
+    #[arg(long, env = "TUNECLIP_MILVUS_ADDR", default_value = "127.0.0.1:19530")]
+    milvus_addr: String,
+    /// Collection names start with it (`<prefix>_segments_<generation>`, alias
+    /// `<prefix>_segments`).
+    #[arg(long, env = "TUNECLIP_MILVUS_PREFIX", default_value = "tuneclip")]
+    milvus_prefix: String,
+}
+
+impl MilvusArgs {
+    fn backend(&self) -> tuneclip_milvus::MilvusBackend {
+        tuneclip_milvus::MilvusBackend {
+            addr: self.milvus_addr.clone(),
+            prefix: self.milvus_prefix.clone(),
+            timeout: std::time::Duration::from_secs(30),
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -93,6 +128,32 @@ enum Command {
         /// Production folders the review page lists (default: <data-dir>/production).
         #[arg(long = "production", env = "TUNECLIP_PRODUCTIONS", value_delimiter = ',')]
         productions: Vec<PathBuf>,
+        /// Where vectors are searched: the snapshot's own HNSW index, or the generation
+        /// published to Milvus (`tuneclip milvus publish`).
+        #[arg(long, env = "TUNECLIP_VECTORS", value_enum, default_value = "embedded")]
+        vectors: Vectors,
+        #[command(flatten)]
+        milvus: MilvusArgs,
+    },
+    /// The Milvus backend: `upsert` the current snapshot's vectors (or one shard of
+    /// them, `--shard i/K`, on as many machines as you like) into a generation, then
+    /// `publish` it once every shard is in (checks, HNSW index, load, alias switch);
+    /// `status` shows what is published.
+    Milvus {
+        #[arg(value_enum)]
+        action: MilvusAction,
+        #[command(flatten)]
+        milvus: MilvusArgs,
+        /// The generation to write or publish (default: the current snapshot's name).
+        /// Every shard of one rebuild must name the same one.
+        #[arg(long)]
+        generation: Option<String>,
+        /// This process's share of the rows, i/K (upsert only).
+        #[arg(long, default_value = "0/1")]
+        shard: tuneclip_milvus::Shard,
+        /// Rows per upsert call.
+        #[arg(long, default_value_t = 2000)]
+        batch: usize,
     },
     /// Make a vertical background clip for every song (or the songs named): the song's
     /// highlight window over the best window of video, reframed, rendered and checked.
@@ -357,13 +418,15 @@ pub(crate) fn load_engine(
     media_roots: Vec<PathBuf>,
     auth_token: Option<String>,
     review: Option<std::sync::Arc<ReviewStore>>,
+    vectors: Option<std::sync::Arc<dyn tuneclip_index::VectorBackend>>,
 ) -> Result<std::sync::Arc<Engine>> {
-    let index = Index::load_current(&snapshots_dir(data), &model.version())?;
+    let index = Index::load_current_with(&snapshots_dir(data), &model.version(), vectors.as_deref())?;
     let config = ServerConfig {
         model: model.clone(),
         media_roots,
         auth_token,
         review,
+        vectors,
         ..ServerConfig::new(data.join("renders"))
     };
     Ok(Engine::new(index, config))
@@ -561,7 +624,10 @@ async fn main() -> Result<()> {
             ingest_and_publish(&cli.data_dir, &model, &songs, &videos, Mode::Add, files.workers).map(|_| ())
         }
         Command::Remove { songs, videos } => remove_and_publish(&cli.data_dir, &songs, &videos).map(|_| ()),
-        Command::Serve { addr, media_roots, metrics_addr, auth_token, review_addr, productions } => {
+        Command::Milvus { action, milvus, generation, shard, batch } => {
+            crate::milvus::run(&cli.data_dir, &model, action, &milvus, generation, shard, batch).await
+        }
+        Command::Serve { addr, media_roots, metrics_addr, auth_token, review_addr, productions, vectors, milvus } => {
             if !addr.ip().is_loopback() && auth_token.is_none() {
                 eprintln!(
                     "warning: serving on {addr} beyond loopback without --auth-token: anyone who reaches it can call it"
@@ -571,13 +637,19 @@ async fn main() -> Result<()> {
                 anyhow::bail!("the review page changes what is served: bind it beyond loopback only with --auth-token");
             }
             let review = std::sync::Arc::new(ReviewStore::open(&review_db(&cli.data_dir))?);
+            let backend: Option<std::sync::Arc<dyn tuneclip_index::VectorBackend>> = match vectors {
+                Vectors::Embedded => None,
+                Vectors::Milvus => Some(std::sync::Arc::new(milvus.backend())),
+            };
             let engine = load_engine(
                 &cli.data_dir,
                 &model,
                 media_roots,
                 auth_token.clone(),
                 Some(std::sync::Arc::clone(&review)),
+                backend,
             )?;
+            eprintln!("vectors searched by {}", engine.index().segment_search_kind());
             let productions = if productions.is_empty() { vec![cli.data_dir.join("production")] } else { productions };
             let page = std::sync::Arc::new(ReviewPage::new(review, productions, auth_token)?);
             let (review_listener, review_local) = tuneclip_server::bind(review_addr).await?;

@@ -226,3 +226,48 @@ fn a_config_file_sets_defaults_below_env_and_flags() {
     assert!(!out.status.success());
     assert!(err.contains("tuneclip.toml") && err.contains("`clip-seconds`") && err.contains("clip-s"), "{err}");
 }
+
+/// The Milvus commands on the real binary: two shards upserted (one twice, as a retried
+/// job would), then published; `status` names the generation; the index served from
+/// Milvus answers as the snapshot's own. An unreachable Milvus is a clear error.
+#[test]
+fn milvus_shards_are_upserted_then_published_by_the_cli() {
+    let (tmp, data) = ingested();
+    let install = tuneclip_milvus::server::MilvusServer::install_dir(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../../index-data"),
+    );
+    let server =
+        tuneclip_milvus::server::MilvusServer::start(&install, &tmp.path().join("milvus"), Duration::from_secs(180))
+            .expect("Milvus starts");
+    let milvus = |args: &[&str]| {
+        let mut cmd = tuneclip(&data);
+        cmd.arg("milvus").args(args).args(["--milvus-addr", &server.addr, "--milvus-prefix", "cli"]);
+        cmd.stdout(std::process::Stdio::piped());
+        cmd
+    };
+    for shard in ["0/2", "0/2", "1/2"] {
+        run_ok(milvus(&["upsert", "--generation", "g1", "--shard", shard]));
+    }
+    run_ok(milvus(&["publish", "--generation", "g1"]));
+    let out = milvus(&["status"]).output().expect("status");
+    let status = String::from_utf8_lossy(&out.stdout);
+    assert!(status.contains("cli_segments -> cli_segments_g1"), "{status}");
+    let root = data.join("snapshots");
+    let embedded = Index::load_current(&root, tuneclip_model::MODEL_VERSION).expect("embedded");
+    let backend = tuneclip_milvus::MilvusBackend {
+        addr: server.addr.clone(),
+        prefix: "cli".into(),
+        timeout: Duration::from_secs(10),
+    };
+    let served = Index::load_current_with(&root, tuneclip_model::MODEL_VERSION, Some(&backend)).expect("from Milvus");
+    assert_intact(&root, &embedded);
+    let q = tuneclip_index::ClipQuery { k: 2, clip_duration_s: 2.0, ..Default::default() };
+    let song = &embedded.catalogue.songs[0].embedding;
+    assert_eq!(served.best_clips(song, &q).expect("milvus"), embedded.best_clips(song, &q).expect("embedded"));
+
+    let mut cmd = tuneclip(&data);
+    cmd.args(["milvus", "publish", "--milvus-addr", "127.0.0.1:9", "--milvus-prefix", "cli"]);
+    let out = cmd.stderr(std::process::Stdio::piped()).output().expect("run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("127.0.0.1:9") && err.contains("unreachable"), "{err}");
+}

@@ -38,7 +38,22 @@ impl std::fmt::Debug for MilvusIndex {
 impl MilvusIndex {
     /// Bind to `collection` on the Milvus at `addr`: it must exist, be loaded, hold
     /// vectors of the same size and exactly `keys.len()` rows.
+    /// Works from any thread, async or not (it connects from a thread of its own).
     pub fn open(
+        addr: &str,
+        collection: &str,
+        vectors: Arc<Vectors>,
+        keys: Vec<i64>,
+        timeout: Duration,
+    ) -> Result<Self> {
+        std::thread::scope(|s| {
+            s.spawn(|| Self::open_here(addr, collection, vectors, keys, timeout))
+                .join()
+                .unwrap_or_else(|_| Err(MilvusError::Server("the connecting thread panicked".into())))
+        })
+    }
+
+    fn open_here(
         addr: &str,
         collection: &str,
         vectors: Arc<Vectors>,

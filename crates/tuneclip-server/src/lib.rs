@@ -54,6 +54,9 @@ pub struct ServerConfig {
     /// Review decisions: rejected clips are never returned, approved ones lead for
     /// their song.
     pub review: Option<Arc<tuneclip_studio::ReviewStore>>,
+    /// Where the snapshot's vectors are searched: `None` for the snapshot's own HNSW
+    /// index, else a distributed engine (tuneclip-milvus); reloads use it too.
+    pub vectors: Option<Arc<dyn tuneclip_index::VectorBackend>>,
 }
 
 impl ServerConfig {
@@ -69,6 +72,7 @@ impl ServerConfig {
             media_roots: Vec::new(),
             auth_token: None,
             review: None,
+            vectors: None,
         }
     }
 }
@@ -160,7 +164,10 @@ impl Engine {
         let current = self.index();
         let root =
             current.dir.parent().ok_or_else(|| ServerError::Internal("snapshot has no parent directory".into()))?;
-        let fresh = Arc::new(Index::load_current(root, &current.manifest.model_version).map_err(ServerError::Reload)?);
+        let fresh = Arc::new(
+            Index::load_current_with(root, &current.manifest.model_version, self.config.vectors.as_deref())
+                .map_err(ServerError::Reload)?,
+        );
         *self.index.write().unwrap_or_else(|e| e.into_inner()) = Arc::clone(&fresh);
         self.metrics.set_index(&fresh);
         tracing::info!(snapshot = %fresh.manifest.name, "reloaded");
@@ -452,6 +459,11 @@ impl Engine {
 
 /// Longest range ReframeService plans or renders, in seconds.
 pub const MAX_REFRAME_S: f64 = 600.0;
+/// The grpc.health.v1 service name that reports the vector index's health (NOT_SERVING
+/// while a distributed engine is unreachable or unhealthy).
+pub const VECTOR_HEALTH_SERVICE: &str = "tuneclip.v1.VectorIndex";
+const VECTOR_HEALTH_EVERY: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// Size of the chunks Render streams.
 pub const RENDER_CHUNK_BYTES: usize = 64 << 10;
 
@@ -812,12 +824,40 @@ pub async fn serve(
     health.set_serving::<pb::index_service_server::IndexServiceServer<IndexSvc>>().await;
     health.set_serving::<pb::reframe_service_server::ReframeServiceServer<ReframeSvc>>().await;
     health.set_service_status("", tonic_health::ServingStatus::Serving).await;
+    // The vector index's own health (a distributed engine's): checked every few
+    // seconds. Queries still answer while it is down (exact scan), slower.
+    health.set_service_status(VECTOR_HEALTH_SERVICE, tonic_health::ServingStatus::Serving).await;
+    let checker = {
+        let engine = Arc::clone(&engine);
+        let health = health.clone();
+        tokio::spawn(async move {
+            let mut last = true;
+            loop {
+                let index = engine.index();
+                let verdict = tokio::task::spawn_blocking(move || index.vector_health())
+                    .await
+                    .unwrap_or_else(|e| Err(format!("health check failed: {e}")));
+                let ok = verdict.is_ok();
+                if ok != last {
+                    match &verdict {
+                        Ok(()) => tracing::info!("vector index healthy again"),
+                        Err(e) => tracing::warn!(error = %e, "vector index unhealthy"),
+                    }
+                }
+                last = ok;
+                let status =
+                    if ok { tonic_health::ServingStatus::Serving } else { tonic_health::ServingStatus::NotServing };
+                health.set_service_status(VECTOR_HEALTH_SERVICE, status).await;
+                tokio::time::sleep(VECTOR_HEALTH_EVERY).await;
+            }
+        })
+    };
     // Register the health descriptors too, or reflection would not list health.
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()?;
-    tonic::transport::Server::builder()
+    let served = tonic::transport::Server::builder()
         .add_service(health_service)
         .add_service(reflection)
         .add_service(InterceptedService::new(
@@ -836,7 +876,9 @@ pub async fn serve(
             BearerAuth(engine.config.auth_token.clone()),
         ))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
-        .await?;
+        .await;
+    checker.abort();
+    served?;
     Ok(())
 }
 
