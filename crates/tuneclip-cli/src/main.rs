@@ -135,6 +135,13 @@ enum Command {
         #[command(flatten)]
         milvus: MilvusArgs,
     },
+    /// Merge the snapshots of a sharded rebuild (`ingest --shard i/K`, one data folder
+    /// per shard) into one snapshot published under --data-dir. Nothing is analysed.
+    Merge {
+        /// The shards' data folders (their current snapshots are read).
+        #[arg(long = "from", num_args = 1.., required = true)]
+        from: Vec<PathBuf>,
+    },
     /// The Milvus backend: `upsert` the current snapshot's vectors (or one shard of
     /// them, `--shard i/K`, on as many machines as you like) into a generation, then
     /// `publish` it once every shard is in (checks, HNSW index, load, alias switch);
@@ -219,6 +226,11 @@ struct FileArgs {
     /// Files analysed at once (0: one per core).
     #[arg(long, env = "TUNECLIP_WORKERS", default_value_t = 0)]
     workers: usize,
+    /// Analyse only this share of the files, i/K: a deterministic 1/K chosen by each
+    /// file's path as given. Run K of these (any machines, each its own --data-dir),
+    /// then `tuneclip merge` their snapshots.
+    #[arg(long, default_value = "0/1")]
+    shard: tuneclip_milvus::Shard,
 }
 
 impl FileArgs {
@@ -231,6 +243,19 @@ impl FileArgs {
         }
         if songs.is_empty() && videos.is_empty() {
             anyhow::bail!("nothing to ingest: give --songs, --videos or --manifest");
+        }
+        if self.shard.count > 1 {
+            let mine =
+                |p: &PathBuf| self.shard.owns(tuneclip_milvus::generation::key_of(&["file", &p.to_string_lossy()]));
+            songs.retain(mine);
+            videos.retain(mine);
+            eprintln!(
+                "shard {}/{}: {} songs and {} videos are this shard's",
+                self.shard.index,
+                self.shard.count,
+                songs.len(),
+                videos.len()
+            );
         }
         Ok((songs, videos))
     }
@@ -624,6 +649,33 @@ async fn main() -> Result<()> {
             ingest_and_publish(&cli.data_dir, &model, &songs, &videos, Mode::Add, files.workers).map(|_| ())
         }
         Command::Remove { songs, videos } => remove_and_publish(&cli.data_dir, &songs, &videos).map(|_| ()),
+        Command::Merge { from } => {
+            let mut parts = Vec::new();
+            for d in &from {
+                let cat = Snapshot::current_catalogue(&snapshots_dir(d))
+                    .with_context(|| format!("shard {}: no readable snapshot", d.display()))?;
+                if cat.model_version != model.version() {
+                    anyhow::bail!(
+                        "shard {} was built by model {}, this run uses {}",
+                        d.display(),
+                        cat.model_version,
+                        model.version()
+                    );
+                }
+                parts.push(cat);
+            }
+            let merged = tuneclip_index::Catalogue::merge(parts).map_err(anyhow::Error::msg)?;
+            let dir = publish(&cli.data_dir, &merged)?;
+            write_report(&cli.data_dir, &dir, &merged, None)?;
+            eprintln!(
+                "merged {} shards: {} songs, {} videos, {} segments",
+                from.len(),
+                merged.songs.len(),
+                merged.videos.len(),
+                merged.segments.len()
+            );
+            Ok(())
+        }
         Command::Milvus { action, milvus, generation, shard, batch } => {
             crate::milvus::run(&cli.data_dir, &model, action, &milvus, generation, shard, batch).await
         }

@@ -227,31 +227,76 @@ fn a_config_file_sets_defaults_below_env_and_flags() {
     assert!(err.contains("tuneclip.toml") && err.contains("`clip-seconds`") && err.contains("clip-s"), "{err}");
 }
 
-/// The Milvus commands on the real binary: two shards upserted (one twice, as a retried
-/// job would), then published; `status` names the generation; the index served from
+/// A sharded rebuild on the real binary, as K machines would run it: each shard
+/// analyses its 1/K of one manifest into its own data folder (one shard twice, as a
+/// retried job would) and upserts its rows into one Milvus generation; `merge` joins the
+/// shards' snapshots (the same catalogue a single ingest builds); `milvus publish`
+/// checks the generation against it and switches the aliases; the index served from
 /// Milvus answers as the snapshot's own. An unreachable Milvus is a clear error.
 #[test]
-fn milvus_shards_are_upserted_then_published_by_the_cli() {
-    let (tmp, data) = ingested();
+fn a_sharded_rebuild_is_merged_and_published_to_milvus() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (songs, videos) = make_media(tmp.path());
+    for (i, bpm) in [90.0, 140.0, 100.0].iter().enumerate() {
+        tuneclip_media::synth::make_song(&songs.join(format!("extra{i}.ogg")), *bpm, 6.0, 50.0).expect("song");
+    }
+    let manifest = tmp.path().join("manifest.txt");
+    let mut lines = Vec::new();
+    for dir in [&songs, &videos] {
+        let kind = if dir == &songs { "song" } else { "video" };
+        let mut files: Vec<_> = std::fs::read_dir(dir).expect("dir").map(|e| e.expect("entry").path()).collect();
+        files.sort();
+        lines.extend(files.iter().map(|f| format!("{kind} {}", f.display())));
+    }
+    std::fs::write(&manifest, lines.join("\n")).expect("manifest");
     let install = tuneclip_milvus::server::MilvusServer::install_dir(
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("../../index-data"),
     );
     let server =
         tuneclip_milvus::server::MilvusServer::start(&install, &tmp.path().join("milvus"), Duration::from_secs(180))
             .expect("Milvus starts");
-    let milvus = |args: &[&str]| {
-        let mut cmd = tuneclip(&data);
+    let milvus = |data: &Path, args: &[&str]| {
+        let mut cmd = tuneclip(data);
         cmd.arg("milvus").args(args).args(["--milvus-addr", &server.addr, "--milvus-prefix", "cli"]);
         cmd.stdout(std::process::Stdio::piped());
         cmd
     };
-    for shard in ["0/2", "0/2", "1/2"] {
-        run_ok(milvus(&["upsert", "--generation", "g1", "--shard", shard]));
+    let shard_dirs: Vec<PathBuf> = (0..2).map(|i| tmp.path().join(format!("shard{i}"))).collect();
+    for (i, dir) in [0usize, 0, 1].iter().map(|&i| (i, &shard_dirs[i])) {
+        let mut cmd = tuneclip(dir);
+        cmd.arg("ingest").arg("--manifest").arg(&manifest).args(["--shard", &format!("{i}/2")]);
+        run_ok(cmd);
+        run_ok(milvus(dir, &["upsert", "--generation", "g1"]));
     }
-    run_ok(milvus(&["publish", "--generation", "g1"]));
-    let out = milvus(&["status"]).output().expect("status");
+    let data = tmp.path().join("data");
+    let mut merge = tuneclip(&data);
+    merge.arg("merge").arg("--from").args(&shard_dirs);
+    run_ok(merge);
+    run_ok(milvus(&data, &["publish", "--generation", "g1"]));
+    let out = milvus(&data, &["status"]).output().expect("status");
     let status = String::from_utf8_lossy(&out.stdout);
     assert!(status.contains("cli_segments -> cli_segments_g1"), "{status}");
+
+    // The merged catalogue is what one ingest of the whole manifest builds.
+    let whole = tmp.path().join("whole");
+    let mut cmd = tuneclip(&whole);
+    cmd.arg("ingest").arg("--manifest").arg(&manifest);
+    run_ok(cmd);
+    let ids = |d: &Path| {
+        let c = Snapshot::current_catalogue(&d.join("snapshots")).expect("catalogue");
+        let mut songs: Vec<String> = c.songs.iter().map(|s| s.id.0.clone()).collect();
+        let mut segs: Vec<(String, u32)> = c.segments.iter().map(|s| (s.video.0.clone(), s.ordinal)).collect();
+        songs.sort();
+        segs.sort();
+        (songs, segs)
+    };
+    let (merged_songs, merged_segments) = ids(&data);
+    assert_eq!((merged_songs.len(), ids(&whole)), (4, (merged_songs.clone(), merged_segments)));
+    for d in &shard_dirs {
+        let (s, _) = ids(d);
+        assert!(!s.is_empty() && s.len() < 4, "a shard holds part of the songs: {s:?}");
+    }
+
     let root = data.join("snapshots");
     let embedded = Index::load_current(&root, tuneclip_model::MODEL_VERSION).expect("embedded");
     let backend = tuneclip_milvus::MilvusBackend {
@@ -260,10 +305,11 @@ fn milvus_shards_are_upserted_then_published_by_the_cli() {
         timeout: Duration::from_secs(10),
     };
     let served = Index::load_current_with(&root, tuneclip_model::MODEL_VERSION, Some(&backend)).expect("from Milvus");
-    assert_intact(&root, &embedded);
     let q = tuneclip_index::ClipQuery { k: 2, clip_duration_s: 2.0, ..Default::default() };
-    let song = &embedded.catalogue.songs[0].embedding;
-    assert_eq!(served.best_clips(song, &q).expect("milvus"), embedded.best_clips(song, &q).expect("embedded"));
+    for song in &embedded.catalogue.songs {
+        let want = embedded.best_clips(&song.embedding, &q).expect("embedded");
+        assert_eq!(served.best_clips(&song.embedding, &q).expect("milvus"), want);
+    }
 
     let mut cmd = tuneclip(&data);
     cmd.args(["milvus", "publish", "--milvus-addr", "127.0.0.1:9", "--milvus-prefix", "cli"]);

@@ -98,6 +98,29 @@ impl Catalogue {
 
     /// Add `older`'s songs and videos (with their segments) that this catalogue lacks:
     /// an incremental add keeps everything already served.
+    /// One catalogue from the shards of a sharded rebuild (each analysed its own part
+    /// of one manifest). They must share a model and a vector size; a file found by two
+    /// shards is kept once (the first); failures are all kept.
+    pub fn merge(parts: Vec<Catalogue>) -> std::result::Result<Catalogue, String> {
+        let mut it = parts.into_iter();
+        let Some(mut out) = it.next() else { return Err("no catalogues to merge".into()) };
+        for (i, part) in it.enumerate() {
+            if part.model_version != out.model_version || part.dim != out.dim {
+                return Err(format!(
+                    "shard {} was built by model {} (dim {}), shard 0 by {} (dim {}): rebuild it with the same model",
+                    i + 1,
+                    part.model_version,
+                    part.dim,
+                    out.model_version,
+                    out.dim
+                ));
+            }
+            out.keep_missing_from(&part);
+            out.failures.extend(part.failures);
+        }
+        Ok(out)
+    }
+
     pub fn keep_missing_from(&mut self, older: &Catalogue) {
         let songs: std::collections::HashSet<ContentId> = self.songs.iter().map(|s| s.id.clone()).collect();
         let videos: std::collections::HashSet<ContentId> = self.videos.iter().map(|v| v.id.clone()).collect();

@@ -371,6 +371,52 @@ impl MilvusClient {
         status_error("CreateIndex", collection, Some(&r))
     }
 
+    /// Wait until the vector index covers all `rows` rows (Milvus builds it in the
+    /// background after a flush; until then segments are searched without it).
+    pub async fn wait_indexed(&self, collection: &str, rows: u64, wait: Duration) -> Result<()> {
+        let start = Instant::now();
+        loop {
+            let r = self
+                .inner
+                .clone()
+                .describe_index(mv::DescribeIndexRequest {
+                    collection_name: collection.into(),
+                    field_name: VECTOR_FIELD.into(),
+                    ..Default::default()
+                })
+                .await
+                .map_err(|e| self.rpc_error("DescribeIndex", collection, e))?
+                .into_inner();
+            status_error("DescribeIndex", collection, r.status.as_ref())?;
+            let Some(d) = r.index_descriptions.first() else {
+                return Err(MilvusError::Call {
+                    call: "DescribeIndex",
+                    collection: collection.into(),
+                    reason: "no index on the vector field".into(),
+                });
+            };
+            if !d.index_state_fail_reason.is_empty() {
+                return Err(MilvusError::Call {
+                    call: "CreateIndex",
+                    collection: collection.into(),
+                    reason: d.index_state_fail_reason.clone(),
+                });
+            }
+            let total = d.total_rows.max(0) as u64;
+            if total >= rows && d.indexed_rows >= d.total_rows && d.pending_index_rows == 0 {
+                return Ok(());
+            }
+            if start.elapsed() > wait {
+                return Err(MilvusError::Timeout {
+                    call: "CreateIndex",
+                    collection: collection.into(),
+                    waited_s: start.elapsed().as_secs_f64(),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
     /// Load a collection into the query nodes and wait until it is served.
     pub async fn load(&self, collection: &str, wait: Duration) -> Result<()> {
         let r = self

@@ -192,6 +192,9 @@ pub async fn publish_generation(
                 "{collection} holds {stored} rows, the snapshot {expected}: a shard is missing or a key collides; nothing was published"
             )));
         }
+        // Every row indexed before anyone is sent here (loaded segments switch to the
+        // index as it is built).
+        client.wait_indexed(&collection, expected, wait).await?;
         // Spot check: a few stored vectors find their own rows first.
         let all = keys(catalogue, kind);
         let step = (all.len() / 8).max(1);
