@@ -128,3 +128,42 @@ fn a_real_milvus_stores_searches_filters_and_switches_generations() {
     let e = rt.block_on(MilvusClient::connect(&addr, Duration::from_secs(2))).expect_err("gone");
     assert!(matches!(e, MilvusError::Unreachable { .. }) && e.to_string().contains(&addr), "{e}");
 }
+
+/// A Milvus restarted in the middle of a rebuild keeps what was upserted before; the
+/// rebuild's shard, run again, stores nothing twice.
+#[test]
+fn a_rebuild_resumes_across_a_milvus_restart() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let data = dir.path().join("milvus");
+    let (n, dim) = (1000usize, 8usize);
+    let vectors = clustered(n, dim, 3);
+    let rows = |range: std::ops::Range<usize>| Rows {
+        keys: range.clone().map(|i| i as i64).collect(),
+        dim,
+        vectors: vectors[range.start * dim..range.end * dim].to_vec(),
+        columns: vec![],
+    };
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let coll = "tc_restart_segments_g1";
+    {
+        let server = MilvusServer::start(&install(), &data, Duration::from_secs(180)).expect("start");
+        rt.block_on(async {
+            let client = MilvusClient::connect(&server.addr, Duration::from_secs(30)).await.expect("connect");
+            client.ensure_collection(coll, dim, &[]).await.expect("create");
+            client.upsert(coll, &rows(0..600)).await.expect("first part");
+        });
+        // The server dies here (dropped: killed by pid) before the rebuild finished.
+    }
+    let server = MilvusServer::start(&install(), &data, Duration::from_secs(240)).expect("restart on the same data");
+    rt.block_on(async {
+        let mut client = MilvusClient::connect(&server.addr, Duration::from_secs(30)).await.expect("connect");
+        client.consistency = tuneclip_milvus::pb::common::ConsistencyLevel::Strong;
+        assert!(client.has_collection(coll).await.expect("has"), "the collection survived the restart");
+        // The rebuild runs its shard again, whole.
+        client.upsert(coll, &rows(0..n)).await.expect("again");
+        client.flush(coll).await.expect("flush");
+        client.ensure_hnsw_index(coll, 16, 200).await.expect("index");
+        client.load(coll, Duration::from_secs(120)).await.expect("load");
+        assert_eq!(client.count(coll, "").await.expect("count"), n as u64);
+    });
+}
