@@ -94,9 +94,11 @@ fn main() {
     }
     let checks = t.elapsed().as_secs_f64();
 
-    // Our render alone (decode, moving crop, scale, encode, AAC), no preview, no checks.
-    let t = Instant::now();
-    for (i, c) in m.clips.iter().enumerate() {
+    // Our render alone (decode, moving crop, scale, encode, AAC; no preview, no checks)
+    // against the peer: one ffmpeg per clip, static crop at the plan's median window,
+    // same size, codec settings and song window. Interleaved clip by clip, twice, the
+    // order swapped in the second round, so both see the same machine (it is shared).
+    let ours_render = |i: usize, c: &tuneclip_studio::ProducedClip| {
         let analysis = index.video_analysis(&c.video_id).expect("analysis");
         let plan = tuneclip_reframe::plan_crop(&analysis, c.range, &pcfg.reframe).expect("plan");
         let render = tuneclip_media::render::RenderConfig {
@@ -106,21 +108,19 @@ fn main() {
             }),
             ..pcfg.render.clone()
         };
+        let t = Instant::now();
         tuneclip_media::render::render_crop(&c.video_path, &plan, &dir.join(format!("ours{i}.mp4")), &render)
             .expect("render");
-    }
-    let render_only = t.elapsed().as_secs_f64();
-
-    // The peer: one ffmpeg per clip, static crop at the plan's median window, same size,
-    // codec settings and song window.
-    let t = Instant::now();
-    for (i, c) in m.clips.iter().enumerate() {
+        t.elapsed().as_secs_f64()
+    };
+    let peer_render = |i: usize, c: &tuneclip_studio::ProducedClip| {
         let analysis = index.video_analysis(&c.video_id).expect("analysis");
         let plan = tuneclip_reframe::plan_crop(&analysis, c.range, &pcfg.reframe).expect("plan");
         let mut xs: Vec<u32> = plan.keyframes.iter().map(|k| k.rect.x).collect();
         xs.sort_unstable();
         let r = plan.keyframes[plan.keyframes.len() / 2].rect;
         let x = xs[xs.len() / 2];
+        let t = Instant::now();
         let status = Command::new("ffmpeg")
             .args(["-v", "error", "-y", "-threads", "0"])
             .args(["-ss", &format!("{:.3}", c.range.start_s), "-t", &format!("{clip_s}")])
@@ -136,8 +136,25 @@ fn main() {
             .status()
             .expect("ffmpeg");
         assert!(status.success());
+        t.elapsed().as_secs_f64()
+    };
+    let (mut render_only, mut peer) = (0.0, 0.0);
+    let mut ratios = Vec::new();
+    for round in 0..2 {
+        for (i, c) in m.clips.iter().enumerate() {
+            let (o, p) = if round == 0 {
+                let o = ours_render(i, c);
+                (o, peer_render(i, c))
+            } else {
+                let p = peer_render(i, c);
+                (ours_render(i, c), p)
+            };
+            render_only += o / 2.0;
+            peer += p / 2.0;
+            ratios.push(o / p);
+        }
     }
-    let peer = t.elapsed().as_secs_f64();
+    ratios.sort_by(f64::total_cmp);
 
     let n = m.clips.len() as f64;
     println!("production of {songs_n} clips of {clip_s} s from 720p sources, {workers} worker(s), same run:");
@@ -146,6 +163,12 @@ fn main() {
     println!("  {:46} {:>8.2} {:>10.2}", "  of which the checks, timed again", checks, checks / n);
     println!("  {:46} {:>8.2} {:>10.2}", "  render alone (moving crop, video + audio)", render_only, render_only / n);
     println!("  {:46} {:>8.2} {:>10.2}", "ffmpeg CLI: static crop + scale + encode", peer, peer / n);
+    println!(
+        "  render / CLI per clip (2 interleaved rounds): median {:.2}, range {:.2}-{:.2}",
+        ratios[ratios.len() / 2],
+        ratios[0],
+        ratios[ratios.len() - 1]
+    );
     println!("  output {}x{}; checks of the first clip:", m.clips[0].width, m.clips[0].height);
     for k in &m.clips[0].checks {
         println!(
