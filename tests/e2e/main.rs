@@ -4,6 +4,7 @@
 
 mod milvus;
 mod review;
+mod tls;
 
 use std::path::{Path, PathBuf};
 use tonic::Code;

@@ -100,7 +100,7 @@ pub async fn run(data: &Path, model: &tuneclip_model::Embedder, clip_s: f64, k: 
     let (songs, videos) = prepare(data)?;
     ingest_and_publish(data, model, &[songs], &[videos], crate::Mode::Replace, 0)?;
     let review = std::sync::Arc::new(tuneclip_studio::ReviewStore::open(&crate::review_db(data))?);
-    let engine = load_engine(data, model, Vec::new(), None, Some(std::sync::Arc::clone(&review)), None)?;
+    let engine = load_engine(data, model, Vec::new(), None, Some(std::sync::Arc::clone(&review)), None, None)?;
     let (listener, addr) = tuneclip_server::bind(([127, 0, 0, 1], 0).into()).await?;
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(tuneclip_server::serve(listener, engine, async {

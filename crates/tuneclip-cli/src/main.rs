@@ -128,6 +128,15 @@ enum Command {
         /// Production folders the review page lists (default: <data-dir>/production).
         #[arg(long = "production", env = "TUNECLIP_PRODUCTIONS", value_delimiter = ',')]
         productions: Vec<PathBuf>,
+        /// Serve gRPC over TLS with this PEM certificate chain (with --tls-key).
+        #[arg(long, env = "TUNECLIP_TLS_CERT", requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The PEM private key of --tls-cert.
+        #[arg(long, env = "TUNECLIP_TLS_KEY", requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
+        /// Require client certificates that chain to this PEM CA (mutual TLS).
+        #[arg(long, env = "TUNECLIP_TLS_CLIENT_CA", requires = "tls_cert")]
+        tls_client_ca: Option<PathBuf>,
         /// Where vectors are searched: the snapshot's own HNSW index, or the generation
         /// published to Milvus (`tuneclip milvus publish`).
         #[arg(long, env = "TUNECLIP_VECTORS", value_enum, default_value = "embedded")]
@@ -444,6 +453,7 @@ pub(crate) fn load_engine(
     auth_token: Option<String>,
     review: Option<std::sync::Arc<ReviewStore>>,
     vectors: Option<std::sync::Arc<dyn tuneclip_index::VectorBackend>>,
+    tls: Option<tuneclip_server::TlsSettings>,
 ) -> Result<std::sync::Arc<Engine>> {
     let index = Index::load_current_with(&snapshots_dir(data), &model.version(), vectors.as_deref())?;
     let config = ServerConfig {
@@ -452,6 +462,7 @@ pub(crate) fn load_engine(
         auth_token,
         review,
         vectors,
+        tls,
         ..ServerConfig::new(data.join("renders"))
     };
     Ok(Engine::new(index, config))
@@ -679,7 +690,25 @@ async fn main() -> Result<()> {
         Command::Milvus { action, milvus, generation, shard, batch } => {
             crate::milvus::run(&cli.data_dir, &model, action, &milvus, generation, shard, batch).await
         }
-        Command::Serve { addr, media_roots, metrics_addr, auth_token, review_addr, productions, vectors, milvus } => {
+        Command::Serve {
+            addr,
+            media_roots,
+            metrics_addr,
+            auth_token,
+            review_addr,
+            productions,
+            tls_cert,
+            tls_key,
+            tls_client_ca,
+            vectors,
+            milvus,
+        } => {
+            let tls = match (&tls_cert, &tls_key) {
+                (Some(c), Some(k)) => Some(
+                    tuneclip_server::TlsSettings::load(c, k, tls_client_ca.as_deref()).map_err(anyhow::Error::msg)?,
+                ),
+                _ => None,
+            };
             if !addr.ip().is_loopback() && auth_token.is_none() {
                 eprintln!(
                     "warning: serving on {addr} beyond loopback without --auth-token: anyone who reaches it can call it"
@@ -700,6 +729,7 @@ async fn main() -> Result<()> {
                 auth_token.clone(),
                 Some(std::sync::Arc::clone(&review)),
                 backend,
+                tls,
             )?;
             eprintln!("vectors searched by {}", engine.index().segment_search_kind());
             let productions = if productions.is_empty() { vec![cli.data_dir.join("production")] } else { productions };

@@ -15,7 +15,7 @@ pub use error::ServerError;
 pub use metrics::{Metrics, serve_metrics};
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
@@ -57,6 +57,44 @@ pub struct ServerConfig {
     /// Where the snapshot's vectors are searched: `None` for the snapshot's own HNSW
     /// index, else a distributed engine (tuneclip-milvus); reloads use it too.
     pub vectors: Option<Arc<dyn tuneclip_index::VectorBackend>>,
+    /// TLS for the gRPC port (rustls): the server's certificate chain and key, and,
+    /// when set, the CA that client certificates must chain to (mutual TLS).
+    pub tls: Option<TlsSettings>,
+}
+
+/// PEM contents for [`ServerConfig::tls`], read and checked by [`TlsSettings::load`].
+#[derive(Clone)]
+pub struct TlsSettings {
+    pub cert_pem: Vec<u8>,
+    pub key_pem: Vec<u8>,
+    pub client_ca_pem: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for TlsSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print the key.
+        f.debug_struct("TlsSettings").field("mutual", &self.client_ca_pem.is_some()).finish_non_exhaustive()
+    }
+}
+
+impl TlsSettings {
+    /// Read the PEM files, refusing (by file name) one that is missing or holds no PEM
+    /// block of the expected kind.
+    pub fn load(cert: &Path, key: &Path, client_ca: Option<&Path>) -> Result<Self, String> {
+        let read = |p: &Path, what: &str, marker: &str| -> Result<Vec<u8>, String> {
+            let bytes = std::fs::read(p).map_err(|e| format!("{what} {}: {e}", p.display()))?;
+            let text = String::from_utf8_lossy(&bytes);
+            if !text.contains("-----BEGIN") || !text.contains(marker) {
+                return Err(format!("{what} {}: expected a PEM file holding {marker}", p.display()));
+            }
+            Ok(bytes)
+        };
+        Ok(Self {
+            cert_pem: read(cert, "TLS certificate", "CERTIFICATE")?,
+            key_pem: read(key, "TLS key", "PRIVATE KEY")?,
+            client_ca_pem: client_ca.map(|c| read(c, "client CA", "CERTIFICATE")).transpose()?,
+        })
+    }
 }
 
 impl ServerConfig {
@@ -73,6 +111,7 @@ impl ServerConfig {
             auth_token: None,
             review: None,
             vectors: None,
+            tls: None,
         }
     }
 }
@@ -857,7 +896,16 @@ pub async fn serve(
         .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()?;
-    let served = tonic::transport::Server::builder()
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = &engine.config.tls {
+        let mut cfg = tonic::transport::ServerTlsConfig::new()
+            .identity(tonic::transport::Identity::from_pem(&tls.cert_pem, &tls.key_pem));
+        if let Some(ca) = &tls.client_ca_pem {
+            cfg = cfg.client_ca_root(tonic::transport::Certificate::from_pem(ca));
+        }
+        builder = builder.tls_config(cfg)?;
+    }
+    let served = builder
         .add_service(health_service)
         .add_service(reflection)
         .add_service(InterceptedService::new(
