@@ -27,40 +27,6 @@ use tuneclip_ann::{ExactIndex, HnswIndex, HnswParams, VectorIndex, Vectors};
 const EFS: [usize; 8] = [10, 16, 24, 32, 48, 64, 128, 256];
 const K: usize = 10;
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn uniform(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-    fn gauss(&mut self) -> f32 {
-        let (u, v) = (self.uniform().max(1e-300), self.uniform());
-        ((-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()) as f32
-    }
-}
-
-fn unit(mut v: Vec<f32>) -> Vec<f32> {
-    tuneclip_core::l2_normalize(&mut v);
-    v
-}
-
-fn clustered(centres: &[Vec<f32>], n: usize, dim: usize, rng: &mut Rng) -> Vec<f32> {
-    let spread = 0.8 / (dim as f32).sqrt();
-    let mut out = Vec::with_capacity(n * dim);
-    for _ in 0..n {
-        let c = &centres[(rng.next() % centres.len() as u64) as usize];
-        out.extend(unit(c.iter().map(|x| x + spread * rng.gauss()).collect()));
-    }
-    out
-}
-
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
@@ -129,10 +95,11 @@ fn main() {
         params.m, params.ef_construction
     );
 
-    let mut rng = Rng(2026);
-    let centres: Vec<Vec<f32>> = (0..(n / 500).max(4)).map(|_| unit((0..dim).map(|_| rng.gauss()).collect())).collect();
-    let base = Arc::new(Vectors::new(dim, clustered(&centres, n, dim, &mut rng)).expect("vectors"));
-    let queries = Vectors::new(dim, clustered(&centres, nq, dim, &mut rng)).expect("queries");
+    let mut rng = tuneclip_ann::synthetic::Rng(2026);
+    let centres = tuneclip_ann::synthetic::centres((n / 500).max(4), dim, &mut rng);
+    let base =
+        Arc::new(Vectors::new(dim, tuneclip_ann::synthetic::clustered(&centres, n, dim, &mut rng)).expect("vectors"));
+    let queries = Vectors::new(dim, tuneclip_ann::synthetic::clustered(&centres, nq, dim, &mut rng)).expect("queries");
 
     let t = Instant::now();
     let exact = ExactIndex::new(base.clone());

@@ -591,6 +591,8 @@ impl VectorIndex for HnswIndex {
     }
 }
 
+pub mod synthetic;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -23,42 +23,6 @@ fn env_or(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
-/// The ANN bench's vectors (tuneclip-ann/benches/ann.rs): unit centres, one per 500
-/// vectors, Gaussian spread of norm ~0.8 around them, normalised. Deterministic.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn uniform(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-    fn gauss(&mut self) -> f32 {
-        let (u, v) = (self.uniform().max(1e-300), self.uniform());
-        ((-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()) as f32
-    }
-}
-
-fn unit(mut v: Vec<f32>) -> Vec<f32> {
-    tuneclip_core::l2_normalize(&mut v);
-    v
-}
-
-fn clustered(centres: &[Vec<f32>], n: usize, dim: usize, rng: &mut Rng) -> Vec<f32> {
-    let spread = 0.8 / (dim as f32).sqrt();
-    let mut out = Vec::with_capacity(n * dim);
-    for _ in 0..n {
-        let c = &centres[(rng.next() % centres.len() as u64) as usize];
-        out.extend(unit(c.iter().map(|x| x + spread * rng.gauss()).collect()));
-    }
-    out
-}
-
 fn recall(got: &[Vec<u32>], truth: &[Vec<u32>]) -> f64 {
     let hit: usize = got.iter().zip(truth).map(|(g, t)| g.iter().filter(|x| t.contains(x)).count()).sum();
     hit as f64 / (truth.len() * K) as f64
@@ -68,10 +32,11 @@ fn main() {
     let n = env_or("TUNECLIP_BACKENDS_N", 100_000);
     let dim = env_or("TUNECLIP_BACKENDS_DIM", 32);
     let nq = env_or("TUNECLIP_BACKENDS_QUERIES", 1000);
-    let mut rng = Rng(2026);
-    let centres: Vec<Vec<f32>> = (0..(n / 500).max(4)).map(|_| unit((0..dim).map(|_| rng.gauss()).collect())).collect();
-    let vectors = Arc::new(Vectors::new(dim, clustered(&centres, n, dim, &mut rng)).expect("vectors"));
-    let queries = Vectors::new(dim, clustered(&centres, nq, dim, &mut rng)).expect("queries");
+    let mut rng = tuneclip_ann::synthetic::Rng(2026);
+    let centres = tuneclip_ann::synthetic::centres((n / 500).max(4), dim, &mut rng);
+    let vectors =
+        Arc::new(Vectors::new(dim, tuneclip_ann::synthetic::clustered(&centres, n, dim, &mut rng)).expect("vectors"));
+    let queries = Vectors::new(dim, tuneclip_ann::synthetic::clustered(&centres, nq, dim, &mut rng)).expect("queries");
     eprintln!("{n} vectors of dim {dim}, {nq} queries, k {K}");
     let exact = ExactIndex::new(Arc::clone(&vectors));
     let truth: Vec<Vec<u32>> =

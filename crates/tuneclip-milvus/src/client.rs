@@ -337,20 +337,7 @@ impl MilvusClient {
 
     /// An HNSW index (inner product) on the vector field, unless one is there.
     pub async fn ensure_hnsw_index(&self, collection: &str, m: usize, ef_construction: usize) -> Result<()> {
-        let described = self
-            .inner
-            .clone()
-            .describe_index(mv::DescribeIndexRequest {
-                collection_name: collection.into(),
-                field_name: VECTOR_FIELD.into(),
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| self.rpc_error("DescribeIndex", collection, e))?
-            .into_inner();
-        if described.status.as_ref().is_some_and(|s| s.error_code == 0 && s.code == 0)
-            && !described.index_descriptions.is_empty()
-        {
+        if self.describe_index(collection).await.is_ok_and(|d| !d.is_empty()) {
             return Ok(());
         }
         let kv = |k: &str, v: &str| KeyValuePair { key: k.into(), value: v.into() };
@@ -371,24 +358,57 @@ impl MilvusClient {
         status_error("CreateIndex", collection, Some(&r))
     }
 
+    /// The indexes on the vector field (empty, or an error, when there is none).
+    async fn describe_index(&self, collection: &str) -> Result<Vec<mv::IndexDescription>> {
+        let r = self
+            .inner
+            .clone()
+            .describe_index(mv::DescribeIndexRequest {
+                collection_name: collection.into(),
+                field_name: VECTOR_FIELD.into(),
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| self.rpc_error("DescribeIndex", collection, e))?
+            .into_inner();
+        status_error("DescribeIndex", collection, r.status.as_ref())?;
+        Ok(r.index_descriptions)
+    }
+
+    /// Ask `done` every `every` until it says yes (or fails), at most `wait`; then a
+    /// Timeout naming `call` and the collection.
+    async fn poll<F, Fut>(
+        &self,
+        call: &'static str,
+        collection: &str,
+        wait: Duration,
+        every: Duration,
+        mut done: F,
+    ) -> Result<()>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<bool>>,
+    {
+        let start = Instant::now();
+        while !done().await? {
+            if start.elapsed() > wait {
+                return Err(MilvusError::Timeout {
+                    call,
+                    collection: collection.into(),
+                    waited_s: start.elapsed().as_secs_f64(),
+                });
+            }
+            tokio::time::sleep(every).await;
+        }
+        Ok(())
+    }
+
     /// Wait until the vector index covers all `rows` rows (Milvus builds it in the
     /// background after a flush; until then segments are searched without it).
     pub async fn wait_indexed(&self, collection: &str, rows: u64, wait: Duration) -> Result<()> {
-        let start = Instant::now();
-        loop {
-            let r = self
-                .inner
-                .clone()
-                .describe_index(mv::DescribeIndexRequest {
-                    collection_name: collection.into(),
-                    field_name: VECTOR_FIELD.into(),
-                    ..Default::default()
-                })
-                .await
-                .map_err(|e| self.rpc_error("DescribeIndex", collection, e))?
-                .into_inner();
-            status_error("DescribeIndex", collection, r.status.as_ref())?;
-            let Some(d) = r.index_descriptions.first() else {
+        self.poll("CreateIndex", collection, wait, Duration::from_millis(250), || async {
+            let descriptions = self.describe_index(collection).await?;
+            let Some(d) = descriptions.first() else {
                 return Err(MilvusError::Call {
                     call: "DescribeIndex",
                     collection: collection.into(),
@@ -403,18 +423,9 @@ impl MilvusClient {
                 });
             }
             let total = d.total_rows.max(0) as u64;
-            if total >= rows && d.indexed_rows >= d.total_rows && d.pending_index_rows == 0 {
-                return Ok(());
-            }
-            if start.elapsed() > wait {
-                return Err(MilvusError::Timeout {
-                    call: "CreateIndex",
-                    collection: collection.into(),
-                    waited_s: start.elapsed().as_secs_f64(),
-                });
-            }
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
+            Ok(total >= rows && d.indexed_rows >= d.total_rows && d.pending_index_rows == 0)
+        })
+        .await
     }
 
     /// Load a collection into the query nodes and wait until it is served.
@@ -431,8 +442,7 @@ impl MilvusClient {
             .map_err(|e| self.rpc_error("LoadCollection", collection, e))?
             .into_inner();
         status_error("LoadCollection", collection, Some(&r))?;
-        let start = Instant::now();
-        loop {
+        self.poll("LoadCollection", collection, wait, Duration::from_millis(200), || async {
             let s = self
                 .inner
                 .clone()
@@ -441,18 +451,9 @@ impl MilvusClient {
                 .map_err(|e| self.rpc_error("GetLoadState", collection, e))?
                 .into_inner();
             status_error("GetLoadState", collection, s.status.as_ref())?;
-            if s.state == common::LoadState::Loaded as i32 {
-                return Ok(());
-            }
-            if start.elapsed() > wait {
-                return Err(MilvusError::Timeout {
-                    call: "LoadCollection",
-                    collection: collection.into(),
-                    waited_s: start.elapsed().as_secs_f64(),
-                });
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+            Ok(s.state == common::LoadState::Loaded as i32)
+        })
+        .await
     }
 
     /// Rows of a loaded collection matching `expr` ("" = all), counted by the server.

@@ -63,11 +63,12 @@ pub fn keys(catalogue: &Catalogue, kind: CollectionKind) -> Vec<i64> {
     }
 }
 
-fn rows_of(catalogue: &Catalogue, kind: CollectionKind, picked: &[usize]) -> Rows {
+/// The rows `picked` (catalogue positions) of `kind`, keyed by `all_keys` (from [`keys`],
+/// computed once per upsert, not per batch).
+fn rows_of(catalogue: &Catalogue, kind: CollectionKind, all_keys: &[i64], picked: &[usize]) -> Rows {
     let dim = catalogue.dim;
     let model = catalogue.model_version.clone();
     let mut vectors = Vec::with_capacity(picked.len() * dim);
-    let all_keys = keys(catalogue, kind);
     let keys: Vec<i64> = picked.iter().map(|&i| all_keys[i]).collect();
     let columns = match kind {
         CollectionKind::Segments => {
@@ -137,20 +138,21 @@ pub async fn upsert_snapshot(
     progress: &dyn Fn(u64, u64),
 ) -> Result<Upserted> {
     let mut done = Upserted::default();
-    let plan: Vec<(CollectionKind, Vec<usize>)> = [CollectionKind::Segments, CollectionKind::Songs]
+    let plan: Vec<(CollectionKind, Vec<i64>, Vec<usize>)> = [CollectionKind::Segments, CollectionKind::Songs]
         .into_iter()
         .map(|kind| {
-            let picked = keys(catalogue, kind).into_iter().enumerate().filter(|(_, k)| shard.owns(*k)).map(|(i, _)| i);
-            (kind, picked.collect())
+            let all = keys(catalogue, kind);
+            let picked = all.iter().enumerate().filter(|(_, k)| shard.owns(**k)).map(|(i, _)| i).collect();
+            (kind, all, picked)
         })
         .collect();
-    let total: u64 = plan.iter().map(|(_, p)| p.len() as u64).sum();
+    let total: u64 = plan.iter().map(|(_, _, p)| p.len() as u64).sum();
     let mut sent = 0u64;
-    for (kind, picked) in plan {
+    for (kind, all, picked) in plan {
         let collection = generation.collection(kind);
         client.ensure_collection(&collection, catalogue.dim, kind.scalars()).await?;
         for chunk in picked.chunks(batch.max(1)) {
-            client.upsert(&collection, &rows_of(catalogue, kind, chunk)).await?;
+            client.upsert(&collection, &rows_of(catalogue, kind, &all, chunk)).await?;
             sent += chunk.len() as u64;
             progress(sent, total);
         }
@@ -174,7 +176,8 @@ pub async fn publish_generation(
     let mut previous = Vec::new();
     for kind in [CollectionKind::Segments, CollectionKind::Songs] {
         let collection = generation.collection(kind);
-        let expected = keys(catalogue, kind).len() as u64;
+        let all = keys(catalogue, kind);
+        let expected = all.len() as u64;
         if !client.has_collection(&collection).await? {
             return Err(MilvusError::Invalid(format!(
                 "generation {} has no {collection} collection: upsert every shard first",
@@ -196,7 +199,6 @@ pub async fn publish_generation(
         // index as it is built).
         client.wait_indexed(&collection, expected, wait).await?;
         // Spot check: a few stored vectors find their own rows first.
-        let all = keys(catalogue, kind);
         let step = (all.len() / 8).max(1);
         for i in (0..all.len()).step_by(step).take(8) {
             let v: &[f32] = match kind {
