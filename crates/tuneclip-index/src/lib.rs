@@ -13,6 +13,7 @@
 //! This crate does no network I/O.
 
 mod catalogue;
+mod frames;
 mod search;
 mod snapshot;
 pub mod synthetic;

@@ -1,4 +1,4 @@
-use crate::snapshot::{FORMAT_VERSION, Manifest, SEGMENT_GRAPH, SONG_GRAPH, Snapshot};
+use crate::snapshot::{FORMAT_VERSION, Manifest, PerFrame, SEGMENT_GRAPH, SONG_GRAPH, Snapshot};
 use crate::{Catalogue, IndexError, Result, SegmentEntry};
 use std::cmp::Ordering;
 use std::collections::{HashMap, HashSet};
@@ -91,8 +91,10 @@ pub struct Index {
     /// Songs, videos and segments with embeddings. Videos carry a light analysis (no
     /// per-frame saliency, no face tracks): [`Index::video_analysis`] reads a whole one.
     pub catalogue: Catalogue,
-    /// Byte range of each video's whole analysis in the snapshot's `analyses.jsonl`.
-    analysis_ranges: Vec<[u64; 2]>,
+    /// Where each video's per-frame analysis lies in the snapshot.
+    per_frame: PerFrame,
+    /// The snapshot's `frames.bin`, open (format 3).
+    frames: Option<crate::frames::FramesFile>,
     segments: Box<dyn VectorIndex>,
     songs: Box<dyn VectorIndex>,
     song_by_id: HashMap<String, usize>,
@@ -192,9 +194,9 @@ impl Index {
                 found: manifest.model_version,
             });
         }
-        let (catalogue, analysis_ranges) = Snapshot::read_light_catalogue(dir)?;
+        let (catalogue, per_frame) = Snapshot::read_light_catalogue(dir)?;
         let dim = manifest.dim;
-        if analysis_ranges.len() != catalogue.videos.len() {
+        if per_frame.len() != Some(catalogue.videos.len()) {
             return Err(IndexError::Corrupt {
                 dir: dir.to_path_buf(),
                 reason: "the catalogue does not locate every video's analysis".into(),
@@ -241,7 +243,11 @@ impl Index {
             dir: dir.to_path_buf(),
             manifest,
             catalogue,
-            analysis_ranges,
+            frames: match per_frame {
+                PerFrame::Binary(ref r) if !r.is_empty() => Some(crate::frames::FramesFile::open(dir)?),
+                _ => None,
+            },
+            per_frame,
             segments,
             songs,
             song_by_id,
@@ -272,10 +278,50 @@ impl Index {
     }
 
     /// The whole analysis of a catalogued video (per-frame saliency and face tracks
-    /// included), read from the snapshot: what planning a crop needs.
+    /// included), read from the snapshot.
     pub fn video_analysis(&self, id: &str) -> Result<tuneclip_vision::VideoAnalysis> {
         let &i = self.video_by_id.get(id).ok_or_else(|| IndexError::UnknownVideo(id.into()))?;
-        crate::snapshot::read_analysis(&self.dir, self.analysis_ranges[i])
+        match (&self.per_frame, &self.frames) {
+            (PerFrame::Binary(ranges), Some(file)) => {
+                let mut a = self.catalogue.videos[i].analysis.clone();
+                (a.saliency, a.faces) = file.read_all(ranges[i])?;
+                Ok(a)
+            }
+            (PerFrame::Json(ranges), _) => crate::snapshot::read_analysis(&self.dir, ranges[i]),
+            _ => Err(IndexError::Corrupt { dir: self.dir.clone(), reason: "no per-frame analysis".into() }),
+        }
+    }
+
+    /// A catalogued video's analysis with per-frame data (saliency, face detections)
+    /// only at times within `context_s` of `range`: what planning the crop of `range`
+    /// needs (see `tuneclip_reframe::context_s`), read without touching the rest of the
+    /// video's frames. Tracks keep their order and ids; those not seen in the window
+    /// are left out.
+    pub fn clip_analysis(
+        &self,
+        id: &str,
+        range: tuneclip_core::TimeRange,
+        context_s: f64,
+    ) -> Result<tuneclip_vision::VideoAnalysis> {
+        let &i = self.video_by_id.get(id).ok_or_else(|| IndexError::UnknownVideo(id.into()))?;
+        let (from, to) = (range.start_s - context_s.max(0.0), range.end_s + context_s.max(0.0));
+        match (&self.per_frame, &self.frames) {
+            (PerFrame::Binary(ranges), Some(file)) => {
+                let mut a = self.catalogue.videos[i].analysis.clone();
+                (a.saliency, a.faces) = file.read_window(ranges[i], from, to)?;
+                Ok(a)
+            }
+            _ => {
+                let mut a = self.video_analysis(id)?;
+                let inside = |t: f64| t >= from && t <= to;
+                a.saliency.retain(|s| inside(s.t_s));
+                for t in &mut a.faces {
+                    t.detections.retain(|d| inside(d.0));
+                }
+                a.faces.retain(|t| !t.detections.is_empty());
+                Ok(a)
+            }
+        }
     }
 
     /// The `n` segments nearest to `query`: only the named videos' segments when the

@@ -11,19 +11,22 @@ use std::sync::Arc;
 use tuneclip_ann::{HnswIndex, HnswParams, Vectors};
 use tuneclip_core::ContentId;
 
+/// 3: per-frame analysis in `frames.bin` (2: whole analyses in `analyses.jsonl`);
 /// 2: embeddings in flat vector files and the graphs in tuneclip-ann's layout
 /// (1 kept them in the catalogue JSON and an hnsw_rs dump).
-pub(crate) const FORMAT_VERSION: u32 = 2;
+pub(crate) const FORMAT_VERSION: u32 = 3;
 pub(crate) const CATALOGUE_FILE: &str = "catalogue.json";
 pub(crate) const MANIFEST_FILE: &str = "manifest.json";
 pub(crate) const SEGMENT_VECTORS: &str = "segments.vec";
 pub(crate) const SEGMENT_GRAPH: &str = "segments.graph";
 pub(crate) const SONG_VECTORS: &str = "songs.vec";
 pub(crate) const SONG_GRAPH: &str = "songs.graph";
-/// Every video's whole analysis, one JSON document per line in catalogue order; the
-/// catalogue holds a light copy (no per-frame saliency, no face tracks) and the byte
-/// range of each line, so that a server loads a million segments without parsing
-/// hours of per-frame data, and reads one video's analysis when it plans a crop.
+/// Format 2's per-frame store: every video's whole analysis, one JSON document per line
+/// in catalogue order (format 3 keeps the per-frame part in [`crate::frames`]'s
+/// `frames.bin`). In both the catalogue holds a light copy of each analysis (no
+/// per-frame saliency, no face tracks) and the byte range of the video's per-frame
+/// data, so that a server loads a million segments without parsing hours of per-frame
+/// data, and reads only what it needs when it plans a crop.
 pub(crate) const ANALYSES_FILE: &str = "analyses.jsonl";
 const CURRENT: &str = "CURRENT";
 
@@ -116,8 +119,8 @@ struct CatalogueFile<'a> {
     videos: Vec<VideoEntry>,
     segments: Vec<SegmentMeta<'a>>,
     failures: &'a [Failure],
-    /// Byte range `[offset, length]` of each video's line in `analyses.jsonl`.
-    analyses: Vec<[u64; 2]>,
+    /// Byte range `[offset, length]` of each video's block in `frames.bin`.
+    frames: Vec<[u64; 2]>,
 }
 
 #[derive(Serialize)]
@@ -157,7 +160,7 @@ pub(crate) fn light(v: &VideoEntry) -> VideoEntry {
 }
 
 impl<'a> CatalogueFile<'a> {
-    fn of(c: &'a Catalogue, analyses: Vec<[u64; 2]>) -> Self {
+    fn of(c: &'a Catalogue, frames: Vec<[u64; 2]>) -> Self {
         Self {
             model_version: &c.model_version,
             dim: c.dim,
@@ -173,30 +176,12 @@ impl<'a> CatalogueFile<'a> {
                 .map(|s| SegmentMeta { video: &s.video, ordinal: s.ordinal, stats: &s.stats })
                 .collect(),
             failures: &c.failures,
-            analyses,
+            frames,
         }
     }
 }
 
-/// Write every video's analysis as one line of `path`; returns each line's byte range.
-fn write_analyses(path: &Path, videos: &[VideoEntry]) -> Result<Vec<[u64; 2]>> {
-    let file = fs::File::create(path).map_err(io_err(path))?;
-    let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
-    let mut ranges = Vec::with_capacity(videos.len());
-    let mut at = 0u64;
-    for v in videos {
-        let line = serde_json::to_vec(&v.analysis)
-            .map_err(|e| IndexError::Json { path: path.to_path_buf(), reason: e.to_string() })?;
-        w.write_all(&line).and_then(|()| w.write_all(b"\n")).map_err(io_err(path))?;
-        ranges.push([at, line.len() as u64]);
-        at += line.len() as u64 + 1;
-    }
-    let file = w.into_inner().map_err(|e| IndexError::Io { path: path.to_path_buf(), source: e.into_error() })?;
-    file.sync_all().map_err(io_err(path))?;
-    Ok(ranges)
-}
-
-/// The catalogue file as read: a [`Catalogue`] and the analyses' byte ranges.
+/// The catalogue file as read: a [`Catalogue`] and where its per-frame data lie.
 #[derive(Deserialize)]
 struct CatalogueIn {
     model_version: String,
@@ -205,8 +190,32 @@ struct CatalogueIn {
     videos: Vec<VideoEntry>,
     segments: Vec<SegmentEntry>,
     failures: Vec<Failure>,
+    /// Format 2: byte ranges of the lines of `analyses.jsonl`.
     #[serde(default)]
     analyses: Vec<[u64; 2]>,
+    /// Format 3: byte ranges of the blocks of `frames.bin`.
+    #[serde(default)]
+    frames: Vec<[u64; 2]>,
+}
+
+/// Where a snapshot keeps each video's per-frame analysis (in catalogue order).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum PerFrame {
+    /// Format 1: inside the catalogue itself.
+    Inline,
+    /// Format 2: lines of `analyses.jsonl` (whole analyses).
+    Json(Vec<[u64; 2]>),
+    /// Format 3: blocks of `frames.bin`.
+    Binary(Vec<[u64; 2]>),
+}
+
+impl PerFrame {
+    pub(crate) fn len(&self) -> Option<usize> {
+        match self {
+            Self::Inline => None,
+            Self::Json(r) | Self::Binary(r) => Some(r.len()),
+        }
+    }
 }
 
 /// Read one video's whole analysis from a snapshot's `analyses.jsonl`.
@@ -283,7 +292,7 @@ impl Snapshot {
         let tmp = root.join(format!(".tmp-{name}"));
         fs::create_dir_all(&tmp).map_err(io_err(&tmp))?;
 
-        let ranges = write_analyses(&tmp.join(ANALYSES_FILE), &catalogue.videos)?;
+        let ranges = crate::frames::write(&tmp.join(crate::frames::FRAMES_FILE), &catalogue.videos)?;
         let cat_path = tmp.join(CATALOGUE_FILE);
         let file = fs::File::create(&cat_path).map_err(io_err(&cat_path))?;
         let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
@@ -379,11 +388,19 @@ impl Snapshot {
     /// [`Snapshot::verify`] first to check it). Reads format 1 snapshots too, so that an
     /// upgrade can reuse what they analysed.
     pub fn read_catalogue(dir: &Path) -> Result<Catalogue> {
-        let (mut cat, ranges) = Self::read_light_catalogue(dir)?;
-        if !ranges.is_empty() {
+        let (mut cat, per_frame) = Self::read_light_catalogue(dir)?;
+        if let PerFrame::Binary(ranges) = &per_frame
+            && !ranges.is_empty()
+        {
+            let file = crate::frames::FramesFile::open(dir)?;
+            for (v, r) in cat.videos.iter_mut().zip(ranges) {
+                (v.analysis.saliency, v.analysis.faces) = file.read_all(*r)?;
+            }
+        }
+        if let PerFrame::Json(ranges) = &per_frame {
             let path = dir.join(ANALYSES_FILE);
             let text = fs::read(&path).map_err(io_err(&path))?;
-            for (v, r) in cat.videos.iter_mut().zip(&ranges) {
+            for (v, r) in cat.videos.iter_mut().zip(ranges) {
                 let line = usize::try_from(r[0])
                     .ok()
                     .zip(usize::try_from(r[0] + r[1]).ok())
@@ -400,15 +417,19 @@ impl Snapshot {
     }
 
     /// The catalogue with embeddings but with each video's light analysis (no per-frame
-    /// saliency or face tracks), and the byte range of each whole analysis in
-    /// `analyses.jsonl` (empty for format 1 snapshots, whose catalogue holds them).
-    pub(crate) fn read_light_catalogue(dir: &Path) -> Result<(Catalogue, Vec<[u64; 2]>)> {
+    /// saliency or face tracks), and where each video's per-frame analysis lies.
+    pub(crate) fn read_light_catalogue(dir: &Path) -> Result<(Catalogue, PerFrame)> {
         let path = dir.join(CATALOGUE_FILE);
         let bytes = fs::read(&path).map_err(io_err(&path))?;
         let file: CatalogueIn =
             serde_json::from_slice(&bytes).map_err(|e| IndexError::Json { path, reason: e.to_string() })?;
         drop(bytes);
-        let ranges = file.analyses;
+        let per_frame = match (file.frames.is_empty(), file.analyses.is_empty()) {
+            (false, _) => PerFrame::Binary(file.frames),
+            (true, false) => PerFrame::Json(file.analyses),
+            (true, true) if file.videos.is_empty() => PerFrame::Binary(Vec::new()),
+            (true, true) => PerFrame::Inline,
+        };
         let mut cat = Catalogue {
             model_version: file.model_version,
             dim: file.dim,
@@ -417,10 +438,12 @@ impl Snapshot {
             segments: file.segments,
             failures: file.failures,
         };
-        if !ranges.is_empty() && ranges.len() != cat.videos.len() {
+        if let Some(n) = per_frame.len()
+            && n != cat.videos.len()
+        {
             return Err(IndexError::Corrupt {
                 dir: dir.to_path_buf(),
-                reason: format!("{} analysis ranges for {} videos", ranges.len(), cat.videos.len()),
+                reason: format!("{n} per-frame analysis ranges for {} videos", cat.videos.len()),
             });
         }
         let fill = |file: &str, n: usize| -> Result<Option<Vectors>> {
@@ -453,7 +476,7 @@ impl Snapshot {
                 s.embedding = v.row(i).to_vec();
             }
         }
-        Ok((cat, ranges))
+        Ok((cat, per_frame))
     }
 
     /// The verified catalogue of the current snapshot under `root`, if there is one.

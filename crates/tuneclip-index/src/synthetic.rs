@@ -3,7 +3,7 @@
 use crate::{Catalogue, SegmentEntry, SongEntry, VideoEntry};
 use tuneclip_audio::{Highlight, SongAnalysis, SongFeatures};
 use tuneclip_core::{ContentId, Rect, TimeRange, l2_normalize};
-use tuneclip_vision::{FrameSaliency, SegmentStats, VideoAnalysis};
+use tuneclip_vision::{FaceTrack, FrameSaliency, SegmentStats, VideoAnalysis};
 
 /// The model version synthetic catalogues carry.
 pub const MODEL_VERSION: &str = "synthetic-v1";
@@ -23,8 +23,30 @@ fn unit(rng: &mut Rng, centre: &[f32]) -> Vec<f32> {
     v
 }
 
+/// Face tracks like ingest's: a singer in two shots of three, seen at 10 fps while
+/// drifting sideways.
+fn faces(rng: &mut Rng, shots: usize, shot_s: f64) -> Vec<FaceTrack> {
+    (0..shots)
+        .filter(|i| i % 3 != 2)
+        .map(|i| {
+            let (x0, drift) = (700.0 + 300.0 * rng.next(), 40.0 * rng.next());
+            let start = i as f64 * shot_s;
+            let detections = (2..)
+                .map(|f| start + f64::from(f) / 10.0)
+                .take_while(|t| *t < start + shot_s - 0.2)
+                .map(|t| {
+                    let x = (f64::from(x0) + f64::from(drift) * (t - start)).clamp(0.0, 1700.0) as u32;
+                    (t, Rect::new(x, 300, 180, 220), 0.8 + 0.1 * rng.next())
+                })
+                .collect();
+            FaceTrack { id: i as u32, detections }
+        })
+        .collect()
+}
+
 /// A catalogue shaped like ingest's output at any size: `segments` segments in
-/// three-minute videos of `per_video` shots (10 fps saliency, cuts, statistics), `songs`
+/// three-minute videos of `per_video` shots (10 fps saliency, face tracks in two shots of
+/// three, cuts, statistics), `songs`
 /// songs (~400 beats each), clustered unit embeddings of dimension 32, model version
 /// `synthetic-v1`. Deterministic. For benches and load tests, never for serving.
 pub fn catalogue(segments: usize, per_video: usize, songs: usize) -> Catalogue {
@@ -63,7 +85,7 @@ pub fn catalogue(segments: usize, per_video: usize, songs: usize) -> Catalogue {
                     extent: Some(Rect::new(600, 300, 700, 500)),
                 })
                 .collect(),
-            faces: Vec::new(),
+            faces: faces(&mut rng, per_video, shot),
             faces_analysed: true,
             text_analysed: true,
         };

@@ -289,6 +289,14 @@ fn subjects_box(tracks: &[&FaceTrack], t_s: f64, gap_s: f64) -> Option<Rect> {
     tracks.iter().filter_map(|t| t.at(t_s, gap_s)).reduce(|u, r| u.union(&r))
 }
 
+/// How far outside a clip, in seconds, [`plan_crop`] looks at the per-frame analysis of
+/// a video sampled at `sample_fps`: an analysis holding only the saliency points and
+/// face detections within this of the clip plans exactly the crop the whole one does
+/// (faces are held for 3 samples, saliency matched within 0.75).
+pub fn context_s(sample_fps: f64) -> f64 {
+    4.0 / sample_fps.max(1.0)
+}
+
 /// Plan the crop of `range` of the analysed video.
 pub fn plan_crop(analysis: &VideoAnalysis, range: TimeRange, cfg: &ReframeConfig) -> Result<CropPlan> {
     let duration_s = analysis.info.duration_s;

@@ -5,7 +5,9 @@
 //! `cargo bench -p tuneclip-server --bench load` (add `--profile dev` to reuse the test
 //! build). Environment: `TUNECLIP_LOAD_SEGMENTS` (1,000,000), `TUNECLIP_LOAD_RATE`
 //! (1,000 q/s), `TUNECLIP_LOAD_SECONDS` (10 per phase), `TUNECLIP_LOAD_CONCURRENCY`
-//! (32 callers at saturation), `TUNECLIP_LOAD_K` (5).
+//! (32 callers at saturation), `TUNECLIP_LOAD_K` (5), `TUNECLIP_LOAD_CLIP_S` (3 s clips),
+//! `TUNECLIP_LOAD_ROOT` (a directory where the snapshot is kept and reused by later runs
+//! of the same size; default: a temporary one).
 //!
 //! Latency of the paced phase is measured from each request's scheduled send time, so a
 //! stalled server cannot hide its queue (no coordinated omission). The load generator
@@ -64,7 +66,8 @@ impl Tally {
 }
 
 fn request(songs: &[String], i: usize, k: u32) -> pb::BestClipsRequest {
-    pb::BestClipsRequest { song_id: songs[i % songs.len()].clone(), k, clip_duration_s: 3.0, ..Default::default() }
+    let clip_duration_s = std::env::var("TUNECLIP_LOAD_CLIP_S").ok().and_then(|v| v.parse().ok()).unwrap_or(3.0);
+    pb::BestClipsRequest { song_id: songs[i % songs.len()].clone(), k, clip_duration_s, ..Default::default() }
 }
 
 #[tokio::main]
@@ -76,16 +79,28 @@ async fn main() {
     let k = env_usize("TUNECLIP_LOAD_K", 5) as u32;
 
     let t = Instant::now();
-    let cat = catalogue(segments, 40, 10_000);
-    let songs: Vec<String> = cat.songs.iter().map(|s| s.id.0.clone()).collect();
     let tmp = tempfile::tempdir().expect("tempdir");
-    let root = tmp.path().join("snapshots");
-    let opts = PublishOptions { progress: true, ..PublishOptions::default() };
-    Snapshot::publish_with(&root, &cat, &opts).expect("publish");
-    drop(cat);
-    let index = Index::load_current(&root, MODEL_VERSION).expect("load");
+    // A kept snapshot of the same size is reused (a 1M-segment graph takes ~20 minutes).
+    let root = std::env::var_os("TUNECLIP_LOAD_ROOT")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| tmp.path().join("snapshots"));
+    let reuse = Index::load_current(&root, MODEL_VERSION).ok().filter(|i| i.manifest.segments == segments);
+    let index = match reuse {
+        Some(index) => {
+            println!("reusing the snapshot under {}", root.display());
+            index
+        }
+        None => {
+            let cat = catalogue(segments, 40, 10_000);
+            let opts = PublishOptions { progress: true, ..PublishOptions::default() };
+            Snapshot::publish_with(&root, &cat, &opts).expect("publish");
+            drop(cat);
+            Index::load_current(&root, MODEL_VERSION).expect("load")
+        }
+    };
+    let songs: Vec<String> = index.catalogue.songs.iter().map(|s| s.id.0.clone()).collect();
     println!(
-        "catalogue of {segments} segments published and loaded in {:.0} s ({} search)",
+        "catalogue of {segments} segments ready in {:.0} s ({} search)",
         t.elapsed().as_secs_f64(),
         index.segment_search_kind()
     );

@@ -446,7 +446,7 @@ impl Engine {
             let video = index
                 .video(&clip.video.0)
                 .ok_or_else(|| ServerError::Internal(format!("segment refers to unknown video {}", clip.video)))?;
-            let plan = plan_crop(&index.video_analysis(&video.id.0)?, clip.range, &self.config.reframe)?;
+            let plan = plan_clip(index, video, clip.range, &self.config.reframe)?;
             let rendered = if render_clips {
                 std::fs::create_dir_all(&self.config.render_dir)
                     .map_err(|e| ServerError::Internal(format!("{}: {e}", self.config.render_dir.display())))?;
@@ -494,6 +494,18 @@ impl Engine {
             clips: out,
         })
     }
+}
+
+/// The crop plan of `range` of a catalogued video, from the per-frame analysis around
+/// the range only.
+fn plan_clip(
+    index: &Index,
+    video: &tuneclip_index::VideoEntry,
+    range: tuneclip_core::TimeRange,
+    cfg: &ReframeConfig,
+) -> Result<tuneclip_core::CropPlan, ServerError> {
+    let context = tuneclip_reframe::context_s(video.analysis.sample_fps);
+    Ok(plan_crop(&index.clip_analysis(&video.id.0, range, context)?, range, cfg)?)
 }
 
 /// Longest range ReframeService plans or renders, in seconds.
@@ -550,7 +562,7 @@ impl Engine {
     pub fn reframe(&self, req: &pb::ReframeRequest) -> Result<pb::ReframeResponse, ServerError> {
         let index = self.index();
         let (video, range, reframe) = self.reframe_target(&index, &req.video_id, req.range, req.aspect)?;
-        let plan = plan_crop(&index.video_analysis(&video.id.0)?, range, &reframe)?;
+        let plan = plan_clip(&index, &video, range, &reframe)?;
         Ok(pb::ReframeResponse {
             video_id: video.id.0.clone(),
             crop_plan: Some(convert::plan(&plan)),
@@ -591,7 +603,7 @@ impl Engine {
             }
             render.audio = Some(SongAudio { path: song.path.clone(), start_s: req.song_start_s });
         }
-        let plan = plan_crop(&index.video_analysis(&video.id.0)?, range, &reframe)?;
+        let plan = plan_clip(&index, &video, range, &reframe)?;
         cancel.check()?;
         std::fs::create_dir_all(&self.config.render_dir)
             .map_err(|e| ServerError::Internal(format!("{}: {e}", self.config.render_dir.display())))?;

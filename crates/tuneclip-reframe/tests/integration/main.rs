@@ -114,6 +114,42 @@ fn keep(rendered: &tuneclip_reframe::RenderedClip, name: &str) {
     std::fs::copy(&rendered.preview_png, dir.join(format!("{name}.png"))).expect("copy preview");
 }
 
+/// Plans made from the index's windowed per-frame analysis (`Index::clip_analysis`, what
+/// the server reads) equal plans made from the whole analysis, for clips starting every
+/// half second, of several lengths.
+fn windowed_plans_match(analysis: &tuneclip_vision::VideoAnalysis) {
+    use tuneclip_index::{Catalogue, Index, Snapshot, VideoEntry};
+    let dir = tempfile::tempdir().expect("tmp");
+    let video = VideoEntry {
+        id: tuneclip_core::ContentId("v".into()),
+        path: "v.mp4".into(),
+        title: String::new(),
+        analysis: analysis.clone(),
+    };
+    let cat = Catalogue { model_version: "test-v1".into(), dim: 2, videos: vec![video], ..Catalogue::default() };
+    Snapshot::publish(dir.path(), &cat).expect("publish");
+    let index = Index::load_current(dir.path(), "test-v1").expect("load");
+    let context = tuneclip_reframe::context_s(analysis.sample_fps);
+    let duration = analysis.info.duration_s;
+    let mut compared = 0;
+    for len in [1.0f64, 2.5, 6.0, 30.0] {
+        for start in (0..).map(|i| f64::from(i) * 0.5).take_while(|s| s + len.min(duration) <= duration + 1e-9) {
+            let range = TimeRange::new(start, (start + len).min(duration));
+            let window = index.clip_analysis("v", range, context).expect("window");
+            assert!(window.saliency.len() < analysis.saliency.len() || range.duration_s() + 2.0 * context >= duration);
+            for cfg in [
+                ReframeConfig::default(),
+                ReframeConfig { pad: tuneclip_reframe::PadPolicy::Never, ..ReframeConfig::default() },
+            ] {
+                let whole = plan_crop(analysis, range, &cfg).expect("plan");
+                assert_eq!(plan_crop(&window, range, &cfg).expect("plan"), whole, "clip {range:?}");
+            }
+            compared += 1;
+        }
+    }
+    assert!(compared >= 10, "{compared} clips compared");
+}
+
 fn jerk(times: &[f64], x: &[f64]) -> f64 {
     let d: Vec<f64> = (2..x.len())
         .filter(|&i| times[i] - times[i - 2] < 2.5 / 25.0)
@@ -137,6 +173,7 @@ fn the_crop_follows_a_real_face_on_a_known_path() {
     let sampled = sample_frames(&src, SamplingConfig::default()).expect("decode");
     let analysis = analyse_with_faces(&sampled, Some(&mut det)).expect("analysis");
     assert!(analysis.cuts.iter().any(|c| (c - 4.0).abs() < 0.25), "the cut at 4 s is not found: {:?}", analysis.cuts);
+    windowed_plans_match(&analysis);
     let range = TimeRange::new(0.0, 12.0);
     let plan = plan_crop(&analysis, range, &ReframeConfig::default()).expect("plan");
     let truth = |t: f64| Rect::new((layer_x(t) + f64::from(face.x)) as u32, FG_Y + face.y, face.width, face.height);
@@ -280,6 +317,7 @@ fn a_real_duet_is_padded_over_a_blurred_background() {
     ]);
     let sampled = sample_frames(&src, SamplingConfig::default()).expect("decode");
     let analysis = analyse_with_faces(&sampled, Some(&mut det)).expect("analysis");
+    windowed_plans_match(&analysis);
     let plan: CropPlan = plan_crop(&analysis, TimeRange::new(0.0, 4.0), &ReframeConfig::default()).expect("plan");
     assert!(plan.shots.iter().all(|(_, m)| *m == CameraMode::Padded), "{:?} faces {:?}", plan.shots, analysis.faces);
     let out = dir.path().join("duet-vertical.mp4");
