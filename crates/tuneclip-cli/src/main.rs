@@ -371,6 +371,9 @@ pub(crate) fn ingest_and_publish(
     for f in &catalogue.failures {
         eprintln!("skipped {}: {}", f.path.display(), f.reason);
     }
+    for v in catalogue.videos.iter().filter(|v| !v.analysis.damage.is_clean()) {
+        eprintln!("damaged {}: {} (kept what decoded)", v.path.display(), v.analysis.damage);
+    }
     if mode == Mode::Add
         && let Some(prev) = &previous
     {
@@ -401,7 +404,8 @@ fn publish(data: &Path, catalogue: &tuneclip_index::Catalogue) -> Result<PathBuf
 }
 
 /// The quarantine report of a rebuild: `reports/<snapshot>.json` with every failed
-/// file and why, beside the counts.
+/// file and why, the videos kept despite damage (skipped packets, truncation), and the
+/// counts.
 fn write_report(
     data: &Path,
     snapshot: &Path,
@@ -419,6 +423,12 @@ fn write_report(
         "analysed": stats.map(|s| s.analysed),
         "reused": stats.map(|s| s.reused),
         "failures": catalogue.failures.iter().map(|f| serde_json::json!({"path": f.path, "reason": f.reason})).collect::<Vec<_>>(),
+        "damaged": catalogue
+            .videos
+            .iter()
+            .filter(|v| !v.analysis.damage.is_clean())
+            .map(|v| serde_json::json!({"path": v.path, "damage": v.analysis.damage, "note": v.analysis.damage.to_string()}))
+            .collect::<Vec<_>>(),
     });
     let path = dir.join(format!("{name}.json"));
     std::fs::write(&path, serde_json::to_vec_pretty(&report)?)

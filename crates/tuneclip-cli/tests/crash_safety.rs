@@ -153,6 +153,42 @@ fn a_killed_rebuild_resumes_and_the_catalogue_changes_without_a_full_rebuild() {
     assert_eq!(Snapshot::current(&root).expect("current"), current);
 }
 
+/// A truncated video (a Matroska file cut at 60%) is kept with what decoded, said on
+/// the terminal and listed under "damaged" in the rebuild's report.
+#[test]
+fn a_truncated_video_is_kept_and_reported() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (songs, _) = make_media(tmp.path());
+    let videos = tmp.path().join("cut");
+    std::fs::create_dir_all(&videos).expect("mkdir");
+    let whole = tmp.path().join("whole.mkv");
+    let shot = |s: &str| tuneclip_media::synth::ShotSpec { source: s.into(), seconds: 4.0 };
+    tuneclip_media::synth::make_video(
+        &whole,
+        320,
+        180,
+        &[shot("testsrc2=size=320x180:rate=25"), shot("mandelbrot=size=320x180:rate=25")],
+        None,
+    )
+    .expect("video");
+    let bytes = std::fs::read(&whole).expect("read");
+    let cut = videos.join("cut.mkv");
+    std::fs::write(&cut, &bytes[..bytes.len() * 6 / 10]).expect("write");
+    let data = tmp.path().join("data");
+    let said = run_ok(ingest(&data, &songs, &videos));
+    assert!(said.contains("damaged") && said.contains("cut.mkv") && said.contains("truncated"), "ingest said: {said}");
+    let index = Index::load_current(&data.join("snapshots"), tuneclip_model::MODEL_VERSION).expect("load");
+    let video = &index.catalogue.videos[0];
+    let at = video.analysis.damage.truncated_at_s.expect("truncation recorded in the catalogue");
+    assert!(at > 1.0 && at < 7.0 && video.analysis.info.duration_s == at, "{:?}", video.analysis.info);
+    assert!(index.catalogue.segments.iter().all(|s| s.stats.range.end_s <= at + 1e-6));
+    let report = std::fs::read_dir(data.join("reports")).expect("reports").next().expect("a report").expect("entry");
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(report.path()).expect("read")).expect("json");
+    assert!(report["damaged"][0]["path"].as_str().is_some_and(|p| p.ends_with("cut.mkv")), "{report}");
+    assert!(report["damaged"][0]["damage"]["truncated_at_s"].is_number(), "{report}");
+    assert_eq!(report["failures"].as_array().map(Vec::len), Some(0), "{report}");
+}
+
 /// A temporary folder with the test media ingested into `data/`.
 fn ingested() -> (tempfile::TempDir, PathBuf) {
     let tmp = tempfile::tempdir().expect("tempdir");

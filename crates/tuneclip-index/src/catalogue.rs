@@ -230,6 +230,9 @@ fn analyse_video(
     detectors: &mut Detectors,
 ) -> std::result::Result<(VideoEntry, Vec<SegmentEntry>), String> {
     let sampled = tuneclip_media::video::sample_frames(path, cfg.sampling).map_err(|e| e.to_string())?;
+    if !sampled.damage.is_clean() {
+        tracing::warn!(path = %path.display(), damage = %sampled.damage, "damaged video: kept what decoded");
+    }
     let mut analysis = tuneclip_vision::analyse_with_faces(&sampled, detectors.faces.as_mut())
         .map_err(|e| format!("{}: {e}", path.display()))?;
     refine_borders(path, &sampled, &mut analysis);

@@ -664,6 +664,7 @@ mod tests {
                 faces: Vec::new(),
                 faces_analysed: true,
                 text_analysed: true,
+                damage: Default::default(),
             },
         }
     }

@@ -155,6 +155,7 @@ pub(crate) fn light(v: &VideoEntry) -> VideoEntry {
         faces: Vec::new(),
         faces_analysed: a.faces_analysed,
         text_analysed: a.text_analysed,
+        damage: a.damage,
     };
     VideoEntry { id: v.id.clone(), path: v.path.clone(), title: v.title.clone(), analysis }
 }

@@ -88,6 +88,7 @@ pub fn catalogue(segments: usize, per_video: usize, songs: usize) -> Catalogue {
             faces: faces(&mut rng, per_video, shot),
             faces_analysed: true,
             text_analysed: true,
+            damage: Default::default(),
         };
         let centre = &centres[v % centres.len()];
         for (i, s) in stats.iter().enumerate() {

@@ -51,7 +51,44 @@ pub struct SampledVideo {
     pub info: VideoInfo,
     pub sample_fps: f64,
     pub frames: Vec<SampledFrame>,
+    /// What was wrong with the file, though it decoded.
+    pub damage: DecodeDamage,
 }
+
+/// Damage met while decoding a file that still gave frames.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct DecodeDamage {
+    /// Packets the demuxer could not read or the decoder refused; skipped, as a player
+    /// skips them (a decoder that conceals errors in a frame it still outputs is not
+    /// seen here).
+    pub bad_packets: u32,
+    /// The file ends before the duration its header declares (a truncated download or
+    /// copy): the time, in seconds, where the decodable picture stops. The video's
+    /// duration is then that time.
+    pub truncated_at_s: Option<f64>,
+}
+
+impl DecodeDamage {
+    pub fn is_clean(&self) -> bool {
+        self.bad_packets == 0 && self.truncated_at_s.is_none()
+    }
+}
+
+impl std::fmt::Display for DecodeDamage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut parts = Vec::new();
+        if self.bad_packets > 0 {
+            parts.push(format!("{} damaged packets skipped", self.bad_packets));
+        }
+        if let Some(t) = self.truncated_at_s {
+            parts.push(format!("truncated: picture ends at {t:.2} s"));
+        }
+        if parts.is_empty() { f.write_str("clean") } else { f.write_str(&parts.join(", ")) }
+    }
+}
+
+/// Read errors in a row after which a file is taken to end there.
+const MAX_READ_ERRORS: u32 = 64;
 
 /// How to sample a video for analysis.
 #[derive(Debug, Clone, Copy)]
@@ -222,13 +259,38 @@ pub fn sample_range(
         Ok(past_end)
     };
 
-    for (stream, packet) in ictx.packets() {
-        if stream.index() != stream_index {
+    // A damaged packet is skipped like a player would (and counted); the file fails
+    // only if nothing decodes at all.
+    let mut damage = DecodeDamage::default();
+    let mut errors_in_a_row = 0;
+    loop {
+        let mut packet = ff::Packet::empty();
+        match packet.read(&mut ictx) {
+            Ok(()) => errors_in_a_row = 0,
+            Err(ff::Error::Eof) => break,
+            // A demuxer resyncs past invalid data; any other read error (I/O) is
+            // latched and returned forever: the readable file ends here.
+            Err(ff::Error::InvalidData) => {
+                damage.bad_packets += 1;
+                errors_in_a_row += 1;
+                if errors_in_a_row >= MAX_READ_ERRORS {
+                    break;
+                }
+                continue;
+            }
+            Err(_) => {
+                damage.bad_packets += 1;
+                break;
+            }
+        }
+        if packet.stream() != stream_index {
             continue;
         }
-        // A damaged packet is skipped like a player would; the file fails only if
-        // nothing decodes at all.
-        if decoder.send_packet(&packet).is_ok() && take(&mut decoder, &mut frames)? {
+        if decoder.send_packet(&packet).is_err() {
+            damage.bad_packets += 1;
+            continue;
+        }
+        if take(&mut decoder, &mut frames)? {
             break;
         }
     }
@@ -238,8 +300,15 @@ pub fn sample_range(
         return Err(MediaError::EmptyVideo { path: path.to_path_buf() });
     }
     let frame_dur = if info.fps > 0.0 { 1.0 / info.fps } else { 0.0 };
-    info.duration_s = info.duration_s.max(last_t + frame_dur);
-    Ok(SampledVideo { info, sample_fps: config.fps, frames })
+    let decoded_end = last_t + frame_dur;
+    // Short of the declared duration by more than a second (and 2%): truncated. Only
+    // when the whole file was read.
+    if range.is_none() && info.duration_s - decoded_end > 1.0_f64.max(0.02 * info.duration_s) {
+        damage.truncated_at_s = Some(decoded_end);
+        info.duration_s = decoded_end;
+    }
+    info.duration_s = info.duration_s.max(decoded_end);
+    Ok(SampledVideo { info, sample_fps: config.fps, frames, damage })
 }
 
 /// Name of the codec of the best video stream (e.g. "h264"), for checks on outputs.

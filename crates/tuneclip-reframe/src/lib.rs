@@ -591,6 +591,7 @@ mod tests {
             faces: vec![],
             faces_analysed: false,
             text_analysed: false,
+            damage: Default::default(),
         }
     }
 

@@ -4,7 +4,7 @@ use crate::{
 };
 use serde::{Deserialize, Serialize};
 use tuneclip_core::{Rect, TimeRange};
-use tuneclip_media::video::{SampledFrame, SampledVideo, VideoInfo};
+use tuneclip_media::video::{DecodeDamage, SampledFrame, SampledVideo, VideoInfo};
 
 /// Statistics of one segment (a shot between two cuts).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -76,6 +76,9 @@ pub struct VideoAnalysis {
     /// Whether a text detector looked for subtitles (segments' `subtitles`).
     #[serde(default)]
     pub text_analysed: bool,
+    /// Damage met while decoding (skipped packets, truncation); clean when absent.
+    #[serde(default, skip_serializing_if = "DecodeDamage::is_clean")]
+    pub damage: DecodeDamage,
 }
 
 /// Hasler–Süsstrunk colourfulness of `area` in one frame (0 grey .. ~150 vivid).
@@ -280,6 +283,7 @@ pub fn analyse(video: &SampledVideo) -> VideoAnalysis {
         faces: Vec::new(),
         faces_analysed: false,
         text_analysed: false,
+        damage: video.damage,
     }
 }
 
@@ -317,6 +321,7 @@ mod tests {
             info: VideoInfo { width: 640, height: 360, duration_s: 4.0, fps: 10.0 },
             sample_fps: 10.0,
             frames,
+            damage: Default::default(),
         }
     }
 
