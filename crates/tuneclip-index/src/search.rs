@@ -67,14 +67,22 @@ pub struct ClipFilter {
 }
 
 impl ClipFilter {
-    fn allows(&self, s: &SegmentEntry, has_logo: bool) -> bool {
-        !self.exclude_videos.contains(&s.video.0)
+    /// Cheap tests first; the sets are only looked into when they hold something (the
+    /// exact stage of a search calls this for every segment).
+    fn allows(&self, s: &SegmentEntry, has_logo: impl FnOnce() -> bool) -> bool {
+        (self.allow_subtitled || s.stats.subtitles.is_none())
+            && (self.exclude_videos.is_empty() || !self.exclude_videos.contains(&s.video.0))
             && (self.only_videos.is_empty() || self.only_videos.contains(&s.video.0))
-            && !self.exclude_segments.contains(&(s.video.0.clone(), s.ordinal))
-            && (self.allow_subtitled || s.stats.subtitles.is_none())
-            && !(self.exclude_logos && has_logo)
+            && (self.exclude_segments.is_empty() || !self.exclude_segments.contains(&(s.video.0.clone(), s.ordinal)))
+            && !(self.exclude_logos && has_logo())
     }
 }
+
+/// The graph answers a search for `n` candidates (a beam of width `n`) while `n` is
+/// below 1/`SCAN_SHARE` of the set; above, one exact scan is cheaper (at 1M vectors of
+/// 32 dimensions a scan costs ~14 ms, a beam ~2 us per unit of width, so they cross
+/// near a width of total/135) and never misses.
+const SCAN_SHARE: usize = 128;
 
 /// A song found for a video or a segment.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -91,9 +99,9 @@ pub struct Index {
     /// Songs, videos and segments with embeddings. Videos carry a light analysis (no
     /// per-frame saliency, no face tracks): [`Index::video_analysis`] reads a whole one.
     pub catalogue: Catalogue,
-    /// Where each video's per-frame analysis lies in the snapshot.
-    per_frame: PerFrame,
-    /// The snapshot's `frames.bin`, open (format 3).
+    /// Each video's block in `frames.bin` (its per-frame analysis).
+    frame_ranges: Vec<[u64; 2]>,
+    /// The snapshot's `frames.bin`, open (absent when the catalogue has no video).
     frames: Option<crate::frames::FramesFile>,
     segments: Box<dyn VectorIndex>,
     songs: Box<dyn VectorIndex>,
@@ -103,6 +111,8 @@ pub struct Index {
     video_segments: HashMap<String, Vec<u32>>,
     /// Videos with a detected logo.
     logo_videos: HashSet<String>,
+    /// The longest usable (not blank) segment, in seconds: no clip is longer.
+    longest_segment_s: f64,
 }
 
 impl std::fmt::Debug for Index {
@@ -196,12 +206,15 @@ impl Index {
         }
         let (catalogue, per_frame) = Snapshot::read_light_catalogue(dir)?;
         let dim = manifest.dim;
-        if per_frame.len() != Some(catalogue.videos.len()) {
-            return Err(IndexError::Corrupt {
-                dir: dir.to_path_buf(),
-                reason: "the catalogue does not locate every video's analysis".into(),
-            });
-        }
+        let frame_ranges = match per_frame {
+            PerFrame::Binary(r) if r.len() == catalogue.videos.len() => r,
+            _ => {
+                return Err(IndexError::Corrupt {
+                    dir: dir.to_path_buf(),
+                    reason: "the catalogue does not locate every video's per-frame analysis".into(),
+                });
+            }
+        };
         if catalogue.segments.len() != manifest.segments
             || catalogue.songs.len() != manifest.songs
             || catalogue.dim != dim
@@ -239,21 +252,25 @@ impl Index {
         }
         let logo_videos =
             catalogue.videos.iter().filter(|v| !v.analysis.logos.is_empty()).map(|v| v.id.0.clone()).collect();
+        let longest_segment_s = catalogue
+            .segments
+            .iter()
+            .filter(|s| !s.stats.blank)
+            .map(|s| s.stats.range.duration_s())
+            .fold(0.0, f64::max);
         Ok(Self {
             dir: dir.to_path_buf(),
             manifest,
             catalogue,
-            frames: match per_frame {
-                PerFrame::Binary(ref r) if !r.is_empty() => Some(crate::frames::FramesFile::open(dir)?),
-                _ => None,
-            },
-            per_frame,
+            frames: if frame_ranges.is_empty() { None } else { Some(crate::frames::FramesFile::open(dir)?) },
+            frame_ranges,
             segments,
             songs,
             song_by_id,
             video_by_id,
             video_segments,
             logo_videos,
+            longest_segment_s,
         })
     }
 
@@ -280,16 +297,17 @@ impl Index {
     /// The whole analysis of a catalogued video (per-frame saliency and face tracks
     /// included), read from the snapshot.
     pub fn video_analysis(&self, id: &str) -> Result<tuneclip_vision::VideoAnalysis> {
+        let (i, file) = self.frames_of(id)?;
+        let mut a = self.catalogue.videos[i].analysis.clone();
+        (a.saliency, a.faces) = file.read_all(self.frame_ranges[i])?;
+        Ok(a)
+    }
+
+    fn frames_of(&self, id: &str) -> Result<(usize, &crate::frames::FramesFile)> {
         let &i = self.video_by_id.get(id).ok_or_else(|| IndexError::UnknownVideo(id.into()))?;
-        match (&self.per_frame, &self.frames) {
-            (PerFrame::Binary(ranges), Some(file)) => {
-                let mut a = self.catalogue.videos[i].analysis.clone();
-                (a.saliency, a.faces) = file.read_all(ranges[i])?;
-                Ok(a)
-            }
-            (PerFrame::Json(ranges), _) => crate::snapshot::read_analysis(&self.dir, ranges[i]),
-            _ => Err(IndexError::Corrupt { dir: self.dir.clone(), reason: "no per-frame analysis".into() }),
-        }
+        // A catalogued video implies a frames file (opened at load).
+        let file = self.frames.as_ref().ok_or_else(|| IndexError::UnknownVideo(id.into()))?;
+        Ok((i, file))
     }
 
     /// A catalogued video's analysis with per-frame data (saliency, face detections)
@@ -303,25 +321,11 @@ impl Index {
         range: tuneclip_core::TimeRange,
         context_s: f64,
     ) -> Result<tuneclip_vision::VideoAnalysis> {
-        let &i = self.video_by_id.get(id).ok_or_else(|| IndexError::UnknownVideo(id.into()))?;
+        let (i, file) = self.frames_of(id)?;
         let (from, to) = (range.start_s - context_s.max(0.0), range.end_s + context_s.max(0.0));
-        match (&self.per_frame, &self.frames) {
-            (PerFrame::Binary(ranges), Some(file)) => {
-                let mut a = self.catalogue.videos[i].analysis.clone();
-                (a.saliency, a.faces) = file.read_window(ranges[i], from, to)?;
-                Ok(a)
-            }
-            _ => {
-                let mut a = self.video_analysis(id)?;
-                let inside = |t: f64| t >= from && t <= to;
-                a.saliency.retain(|s| inside(s.t_s));
-                for t in &mut a.faces {
-                    t.detections.retain(|d| inside(d.0));
-                }
-                a.faces.retain(|t| !t.detections.is_empty());
-                Ok(a)
-            }
-        }
+        let mut a = self.catalogue.videos[i].analysis.clone();
+        (a.saliency, a.faces) = file.read_window(self.frame_ranges[i], from, to)?;
+        Ok(a)
     }
 
     /// The `n` segments nearest to `query`: only the named videos' segments when the
@@ -341,10 +345,18 @@ impl Index {
             hits.truncate(n);
             return hits;
         }
-        if n.saturating_mul(4) >= total {
+        if n.saturating_mul(SCAN_SHARE) >= total {
             return scan(self.segments.as_ref(), query, n);
         }
         self.segments.search(query, n, n)
+    }
+
+    /// Whether segment `i` may become a clip of `q` at all (score aside).
+    fn eligible(&self, i: usize, q: &ClipQuery) -> bool {
+        let s = &self.catalogue.segments[i];
+        !s.stats.blank
+            && s.stats.range.duration_s() + 1e-6 >= q.clip_duration_s
+            && q.filter.allows(s, || self.logo_videos.contains(&s.video.0))
     }
 
     /// Add the preferred segments to `hits`, scored exactly, when the search missed them.
@@ -389,7 +401,7 @@ impl Index {
             .map(|&id| {
                 let s = &self.catalogue.segments[id as usize];
                 let value = if s.stats.blank { 0.0 } else { tuneclip_core::dot(song, self.segments.vector(id)) };
-                (s, value, q.filter.allows(s, has_logo))
+                (s, value, q.filter.allows(s, || has_logo))
             })
             .collect();
         let latest = (dur - d).max(0.0);
@@ -466,27 +478,28 @@ impl Index {
         }
     }
 
-    /// Clips from `hits` (best first) under the query's rules, at most `q.k`.
-    fn select(&self, hits: &[Hit], q: &ClipQuery) -> Vec<Clip> {
+    /// The order clips are chosen in: preferred segments first, then by score, ties by
+    /// video id and segment order.
+    fn rank<'a>(&'a self, q: &'a ClipQuery) -> impl Fn((f32, usize), (f32, usize)) -> Ordering + 'a {
         let segs = &self.catalogue.segments;
-        let mut scored: Vec<(f32, usize)> = hits
-            .iter()
-            .map(|h| (h.score, h.id as usize))
-            .filter(|&(_, i)| {
-                let s = &segs[i];
-                !s.stats.blank
-                    && s.stats.range.duration_s() + 1e-6 >= q.clip_duration_s
-                    && q.filter.allows(s, self.logo_videos.contains(&s.video.0))
-            })
-            .collect();
-        let preferred = |i: usize| q.prefer.contains(&(segs[i].video.0.clone(), segs[i].ordinal));
-        scored.sort_by(|a, b| {
+        let preferred =
+            move |i: usize| !q.prefer.is_empty() && q.prefer.contains(&(segs[i].video.0.clone(), segs[i].ordinal));
+        move |a, b| {
             preferred(b.1)
                 .cmp(&preferred(a.1))
                 .then_with(|| b.0.partial_cmp(&a.0).unwrap_or(Ordering::Equal))
                 .then_with(|| segs[a.1].video.cmp(&segs[b.1].video))
                 .then_with(|| segs[a.1].ordinal.cmp(&segs[b.1].ordinal))
-        });
+        }
+    }
+
+    /// Clips from `hits` (best first) under the query's rules, at most `q.k`.
+    fn select(&self, hits: &[Hit], q: &ClipQuery) -> Vec<Clip> {
+        let segs = &self.catalogue.segments;
+        let mut scored: Vec<(f32, usize)> =
+            hits.iter().map(|h| (h.score, h.id as usize)).filter(|&(_, i)| self.eligible(i, q)).collect();
+        let cmp = self.rank(q);
+        scored.sort_by(|a, b| cmp(*a, *b));
         let mut per_video: HashMap<&str, usize> = HashMap::new();
         let mut clips = Vec::with_capacity(q.k);
         for (score, i) in scored {
@@ -517,17 +530,45 @@ impl Index {
     /// its segment, so it never crosses a cut.
     pub fn best_clips(&self, song: &[f32], q: &ClipQuery) -> Result<Vec<Clip>> {
         self.check_query(song, q.k, "clip", q.clip_duration_s)?;
-        // Candidates widen until the filters leave k clips or every segment was seen.
+        if q.clip_duration_s > self.longest_segment_s + 1e-6 {
+            return Ok(Vec::new());
+        }
+        // Candidates from the graph widen until the filters leave k clips, while the
+        // graph is cheaper than a scan.
         let total = self.segments.len();
         let mut n = (q.k * 20).max(200).min(total);
-        loop {
+        while n.saturating_mul(SCAN_SHARE) < total {
             let mut hits = self.nearest(song, n, &q.filter);
             self.add_preferred(song, &q.prefer, &mut hits);
             let clips = self.select(&hits, q);
-            if clips.len() >= q.k || n >= total {
+            if clips.len() >= q.k {
                 return Ok(clips);
             }
-            n = n.saturating_mul(4).min(total);
+            n = n.saturating_mul(4);
+        }
+        // Exact: every eligible segment scored once, the best `m` tried first, `m`
+        // widening until k clips are found or every eligible segment was tried.
+        let ids: Box<dyn Iterator<Item = u32>> = if q.filter.only_videos.is_empty() {
+            Box::new(0..total as u32)
+        } else {
+            Box::new(q.filter.only_videos.iter().filter_map(|v| self.video_segments.get(v)).flatten().copied())
+        };
+        let mut scored: Vec<(f32, usize)> = ids
+            .filter(|&id| self.eligible(id as usize, q))
+            .map(|id| (tuneclip_core::dot(song, self.segments.vector(id)), id as usize))
+            .collect();
+        let cmp = self.rank(q);
+        let mut m = n.min(scored.len());
+        loop {
+            if m < scored.len() {
+                scored.select_nth_unstable_by(m, |a, b| cmp(*a, *b));
+            }
+            let hits: Vec<Hit> = scored[..m].iter().map(|&(score, id)| Hit { id: id as u32, score }).collect();
+            let clips = self.select(&hits, q);
+            if clips.len() >= q.k || m == scored.len() {
+                return Ok(clips);
+            }
+            m = m.saturating_mul(4).min(scored.len());
         }
     }
 
@@ -753,6 +794,61 @@ mod tests {
         assert_eq!(ids(&allow), vec!["talk", "quiet"]);
     }
 
+    /// Under filters that leave few segments the search reaches its exact stage; its
+    /// clips equal a brute-force reference (every segment, the same rules). A clip
+    /// longer than every segment is answered at once, with nothing.
+    #[test]
+    fn heavily_filtered_searches_are_exact() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let cat = crate::synthetic::catalogue(8_000, 40, 6);
+        Snapshot::publish(root.path(), &cat).expect("publish");
+        let index = Index::load_current(root.path(), crate::synthetic::MODEL_VERSION).expect("load");
+        assert_eq!(index.segment_search_kind(), "hnsw");
+        let segs = &index.catalogue.segments;
+        let reference = |song: &[f32], q: &ClipQuery| -> Vec<(String, u32)> {
+            let mut all: Vec<(f32, usize)> = (0..segs.len())
+                .filter(|&i| {
+                    let s = &segs[i];
+                    !s.stats.blank
+                        && s.stats.range.duration_s() + 1e-6 >= q.clip_duration_s
+                        && !q.filter.exclude_videos.contains(&s.video.0)
+                })
+                .map(|i| (tuneclip_core::dot(song, &segs[i].embedding), i))
+                .collect();
+            all.sort_by(|a, b| b.0.total_cmp(&a.0).then(segs[a.1].video.cmp(&segs[b.1].video)));
+            let mut per_video: HashMap<&str, usize> = HashMap::new();
+            let mut out = Vec::new();
+            for (_, i) in all {
+                let c = per_video.entry(segs[i].video.0.as_str()).or_default();
+                if *c < q.max_per_video && out.len() < q.k {
+                    *c += 1;
+                    out.push((segs[i].video.0.clone(), segs[i].ordinal));
+                }
+            }
+            out
+        };
+        let videos: Vec<String> = index.catalogue.videos.iter().map(|v| v.id.0.clone()).collect();
+        for (song, keep) in index.catalogue.songs.iter().zip([3usize, 5, 8, 13, 40, 200]) {
+            // Every video but `keep` of them excluded (by a stride, so not the nearest).
+            let mut q = ClipQuery { k: 8, clip_duration_s: 3.0, max_per_video: 2, ..ClipQuery::default() };
+            q.filter.exclude_videos = videos
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| i % (200 / keep).max(1) != 0)
+                .map(|(_, v)| v.clone())
+                .collect();
+            let got: Vec<(String, u32)> = index
+                .best_clips(&song.embedding, &q)
+                .expect("search")
+                .into_iter()
+                .map(|c| (c.video.0, c.segment_ordinal))
+                .collect();
+            assert_eq!(got, reference(&song.embedding, &q), "{keep} videos left");
+        }
+        let long = ClipQuery { k: 5, clip_duration_s: 4.6, ..ClipQuery::default() };
+        assert!(index.best_clips(&index.catalogue.songs[0].embedding, &long).expect("search").is_empty());
+    }
+
     #[test]
     fn publish_load_search_and_refuse_corruption() {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -897,6 +993,50 @@ mod tests {
         assert_eq!(index.catalogue.songs[songs[0].index].id.0, "song1");
         assert!(matches!(index.best_songs_for_video("nope", None, 1), Err(IndexError::UnknownVideo(_))));
         assert!(matches!(index.best_songs_for_video("v03", Some(999), 1), Err(IndexError::UnknownSegment(..))));
+    }
+
+    #[test]
+    fn a_format_2_snapshot_is_reused_by_a_rebuild_but_not_served() {
+        // Format 2 kept each video's whole analysis as a JSON line of analyses.jsonl.
+        let root = tempfile::tempdir().expect("tempdir");
+        let cat = crate::synthetic::catalogue(80, 4, 2);
+        assert!(cat.videos.iter().all(|v| !v.analysis.faces.is_empty() && !v.analysis.saliency.is_empty()));
+        let dir = Snapshot::publish(root.path(), &cat).expect("publish");
+        let (mut lines, mut ranges) = (Vec::new(), Vec::new());
+        for v in &cat.videos {
+            let line = serde_json::to_vec(&v.analysis).expect("json");
+            ranges.push([lines.len() as u64, line.len() as u64]);
+            lines.extend(line);
+            lines.push(b'\n');
+        }
+        std::fs::write(dir.join("analyses.jsonl"), lines).expect("write");
+        std::fs::remove_file(dir.join("frames.bin")).expect("remove");
+        let cat_path = dir.join("catalogue.json");
+        let mut c: serde_json::Value = serde_json::from_slice(&std::fs::read(&cat_path).expect("read")).expect("json");
+        let obj = c.as_object_mut().expect("object");
+        obj.remove("frames");
+        obj.insert("analyses".into(), serde_json::json!(ranges));
+        std::fs::write(&cat_path, serde_json::to_vec(&c).expect("json")).expect("write");
+        let m_path = dir.join("manifest.json");
+        let mut m: serde_json::Value = serde_json::from_slice(&std::fs::read(&m_path).expect("read")).expect("json");
+        m["format_version"] = 2.into();
+        let files: serde_json::Map<String, serde_json::Value> =
+            ["catalogue.json", "analyses.jsonl", "segments.vec", "songs.vec"]
+                .iter()
+                .map(|f| (f.to_string(), crate::snapshot::sha256_file(&dir.join(f)).expect("sha").into()))
+                .collect();
+        m["files"] = files.into();
+        std::fs::write(&m_path, serde_json::to_vec(&m).expect("json")).expect("write");
+
+        let old = Snapshot::current_catalogue(root.path()).expect("a format 2 catalogue reads");
+        assert_eq!(old.videos.len(), cat.videos.len());
+        for (a, b) in old.videos.iter().zip(&cat.videos) {
+            assert_eq!(a.analysis, b.analysis, "video {}", a.id);
+        }
+        match Index::load_current(root.path(), crate::synthetic::MODEL_VERSION) {
+            Err(IndexError::Corrupt { reason, .. }) => assert!(reason.contains("tuneclip ingest"), "{reason}"),
+            other => panic!("expected a refusal asking for a rebuild, got {other:?}"),
+        }
     }
 
     #[test]

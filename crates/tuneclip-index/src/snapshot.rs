@@ -219,17 +219,6 @@ impl PerFrame {
     }
 }
 
-/// Read one video's whole analysis from a snapshot's `analyses.jsonl`.
-pub(crate) fn read_analysis(dir: &Path, range: [u64; 2]) -> Result<tuneclip_vision::VideoAnalysis> {
-    use std::io::{Read, Seek, SeekFrom};
-    let path = dir.join(ANALYSES_FILE);
-    let mut f = fs::File::open(&path).map_err(io_err(&path))?;
-    f.seek(SeekFrom::Start(range[0])).map_err(io_err(&path))?;
-    let mut buf = vec![0u8; usize::try_from(range[1]).unwrap_or(usize::MAX).min(1 << 30)];
-    f.read_exact(&mut buf).map_err(io_err(&path))?;
-    serde_json::from_slice(&buf).map_err(|e| IndexError::Json { path, reason: e.to_string() })
-}
-
 /// The embeddings of `rows` as one vector set, checked against the catalogue's dimension.
 fn vectors_of<'a>(dir: &Path, dim: usize, rows: impl Iterator<Item = &'a [f32]>) -> Result<Vectors> {
     Vectors::from_rows(dim, rows)

@@ -29,6 +29,8 @@ struct Tally {
     errors: std::collections::BTreeMap<String, usize>,
     /// The first message seen for each error code.
     first: std::collections::BTreeMap<String, String>,
+    /// Paced phase: (second of the schedule, latency) of every request.
+    by_second: Vec<(usize, Duration)>,
 }
 
 impl Tally {
@@ -99,8 +101,12 @@ async fn main() {
         }
     };
     let songs: Vec<String> = index.catalogue.songs.iter().map(|s| s.id.0.clone()).collect();
+    let rss_mb = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0);
     println!(
-        "catalogue of {segments} segments ready in {:.0} s ({} search)",
+        "catalogue of {segments} segments ready in {:.0} s ({} search), process RSS {rss_mb:.0} MB",
         t.elapsed().as_secs_f64(),
         index.segment_search_kind()
     );
@@ -132,7 +138,9 @@ async fn main() {
         tasks.push(tokio::spawn(async move {
             let result = c.best_clips(request(&songs, i, k)).await.map(|_| ());
             let latency = scheduled.elapsed();
-            tally.lock().expect("tally").record(latency, result);
+            let mut tally = tally.lock().expect("tally");
+            tally.by_second.push((i / rate, latency));
+            tally.record(latency, result);
         }));
     }
     for t in tasks {
@@ -142,6 +150,22 @@ async fn main() {
     println!("{}", tally.lock().expect("tally").line(&format!("paced {rate} q/s"), elapsed));
     for (code, message) in &tally.lock().expect("tally").first {
         println!("first {code}: {message}");
+    }
+    // Where the slow requests were: each second's p99 and worst, when its p99 > 10 ms.
+    let mut per_second: std::collections::BTreeMap<usize, Vec<Duration>> = std::collections::BTreeMap::new();
+    for (second, latency) in &tally.lock().expect("tally").by_second {
+        per_second.entry(*second).or_default().push(*latency);
+    }
+    for (second, mut l) in per_second {
+        l.sort();
+        let p99 = l[(l.len() * 99).div_ceil(100).clamp(1, l.len()) - 1];
+        if p99 > Duration::from_millis(10) {
+            println!(
+                "second {second}: p99 {:.1} ms, worst {:.1} ms",
+                p99.as_secs_f64() * 1e3,
+                l[l.len() - 1].as_secs_f64() * 1e3
+            );
+        }
     }
 
     // Closed loop: `concurrency` callers back to back for `seconds`.
