@@ -15,6 +15,7 @@ mod compose;
 pub use audio_ffmpeg::{StereoWindow, decode_stereo_window};
 pub mod error;
 pub mod render;
+pub mod rotate;
 pub mod synth;
 pub mod video;
 

@@ -103,7 +103,7 @@ pub fn render_crop(source: &Path, plan: &CropPlan, out: &Path, cfg: &RenderConfi
     if same_file(source, out) || cfg.audio.as_ref().is_some_and(|a| same_file(&a.path, out)) {
         return Err(invalid(format!("the output {} is an input of the render", out.display())));
     }
-    let OpenVideo { mut ictx, stream_index, time_base, mut decoder, info } = open_video(source)?;
+    let OpenVideo { mut ictx, stream_index, time_base, mut decoder, info, rotation } = open_video(source)?;
     if plan.keyframes.is_empty() {
         return Err(invalid("crop plan has no keyframes".into()));
     }
@@ -257,6 +257,14 @@ pub fn render_crop(source: &Path, plan: &CropPlan, out: &Path, cfg: &RenderConfi
             to_yuv.as_mut().expect("created above").run(frame, &mut tmp).map_err(|e| enc_err(e.to_string()))?;
             yuv_owned = tmp;
             &yuv_owned
+        };
+        // Plans are in display orientation: turn the picture as a player would.
+        let turned;
+        let yuv: &ff::frame::Video = if rotation == crate::rotate::Rotation::None {
+            yuv
+        } else {
+            turned = crate::rotate::rotate_yuv420(yuv, rotation);
+            &turned
         };
         if thumb_times.get(thumbnails.len()).is_some_and(|&at| t + 1e-6 >= at) {
             if to_thumb.is_none() {

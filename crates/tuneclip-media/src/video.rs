@@ -2,6 +2,7 @@
 //! swscale. Only sampled frames are converted, and the decoder runs with FFmpeg's own
 //! threads, so analysis costs little more than the decode itself.
 
+use crate::rotate::{Rotation, rotate_rgb};
 use crate::{MediaError, Result, ffmpeg_init};
 use ff::format::Pixel;
 use ff::media::Type;
@@ -110,7 +111,10 @@ pub(crate) struct OpenVideo {
     pub stream_index: usize,
     pub time_base: ff::Rational,
     pub decoder: ff::decoder::Video,
+    /// Size and timing as displayed: width and height after `rotation`.
     pub info: VideoInfo,
+    /// The turn from decoded frames to the displayed picture.
+    pub rotation: Rotation,
 }
 
 pub(crate) fn open_video(path: &Path) -> Result<OpenVideo> {
@@ -123,6 +127,10 @@ pub(crate) fn open_video(path: &Path) -> Result<OpenVideo> {
         ictx.streams().best(Type::Video).ok_or_else(|| MediaError::NoVideoStream { path: path.to_path_buf() })?;
     let stream_index = stream.index();
     let time_base = stream.time_base();
+    let rotation = stream
+        .side_data()
+        .find(|d| d.kind() == ff::codec::packet::side_data::Type::DisplayMatrix)
+        .map_or(Rotation::None, |d| Rotation::from_display_matrix(d.data()));
     let rate = stream.avg_frame_rate();
     let fps = if rate.denominator() != 0 { f64::from(rate) } else { 0.0 };
     let stream_duration = if stream.duration() > 0 { stream.duration() as f64 * f64::from(time_base) } else { 0.0 };
@@ -145,8 +153,9 @@ pub(crate) fn open_video(path: &Path) -> Result<OpenVideo> {
     }
     let container_duration = if ictx.duration() > 0 { ictx.duration() as f64 / 1e6 } else { 0.0 };
     let duration_s = if stream_duration > 0.0 { stream_duration } else { container_duration };
-    let info = VideoInfo { width: decoder.width(), height: decoder.height(), duration_s, fps };
-    Ok(OpenVideo { ictx, stream_index, time_base, decoder, info })
+    let (width, height) = rotation.display_size(decoder.width(), decoder.height());
+    let info = VideoInfo { width, height, duration_s, fps };
+    Ok(OpenVideo { ictx, stream_index, time_base, decoder, info, rotation })
 }
 
 /// Stream facts without decoding any frame.
@@ -192,9 +201,11 @@ pub fn sample_range(
             ),
         });
     }
-    let OpenVideo { mut ictx, stream_index, time_base, mut decoder, mut info } = open_video(path)?;
+    let OpenVideo { mut ictx, stream_index, time_base, mut decoder, mut info, rotation } = open_video(path)?;
+    // Output size as displayed; frames are scaled as stored, then turned.
     let out_w = config.width_px.min(info.width) & !1;
     let out_h = (((f64::from(info.height) * f64::from(out_w) / f64::from(info.width)).round() as u32) & !1).max(2);
+    let (scale_w, scale_h) = rotation.display_size(out_w, out_h);
     let mut scaler: Option<scaling::Context> = None;
     let mut frames = Vec::new();
     let mut next_t = f64::NEG_INFINITY;
@@ -241,8 +252,8 @@ pub fn sample_range(
                         frame.width(),
                         frame.height(),
                         Pixel::RGB24,
-                        out_w,
-                        out_h,
+                        scale_w,
+                        scale_h,
                         scaling::Flags::AREA,
                     )
                     .map_err(|e| MediaError::Decode { path: path.to_path_buf(), reason: format!("scaler: {e}") })?,
@@ -254,7 +265,9 @@ pub fn sample_range(
                 .expect("scaler was created above")
                 .run(&frame, &mut rgb)
                 .map_err(|e| MediaError::Decode { path: path.to_path_buf(), reason: format!("scaling: {e}") })?;
-            frames.push(SampledFrame { t_s: t, width: out_w, height: out_h, rgb: packed_rgb(&rgb) });
+            let rgb = packed_rgb(&rgb);
+            let rgb = if rotation == Rotation::None { rgb } else { rotate_rgb(&rgb, scale_w, scale_h, rotation).0 };
+            frames.push(SampledFrame { t_s: t, width: out_w, height: out_h, rgb });
         }
         Ok(past_end)
     };

@@ -74,10 +74,17 @@ pub fn detect_cuts(frames: &[SampledFrame], cfg: &CutDetectorConfig) -> Vec<f64>
         let lo = i.saturating_sub(cfg.window);
         let hi = (i + cfg.window + 1).min(d.len());
         let local_max = (lo..hi).filter(|&j| j != i).map(|j| d[j]).fold(0.0f32, f32::max);
+        let local_mean = (lo..hi).filter(|&j| j != i).map(|j| d[j]).sum::<f32>() / (hi - lo - 1).max(1) as f32;
         // A flash changes the picture and changes it back: the frame after the
         // flash matches the frame before it.
-        let flash = i + 2 < frames.len() && frame_change(&frames[i], &frames[i + 2]) < cfg.min_distance * 0.5;
-        if d[i] >= cfg.local_ratio * local_max && !flash {
+        // (and the change back out of a flash returns to the frame before it).
+        let flash = (i + 2 < frames.len() && frame_change(&frames[i], &frames[i + 2]) < cfg.min_distance * 0.5)
+            || (i >= 1 && frame_change(&frames[i - 1], &frames[i + 1]) < cfg.min_distance * 0.5);
+        // Stands out from every neighbour, or (fast motion on one side of the cut) far
+        // above their mean.
+        let stands_out = d[i] >= cfg.local_ratio * local_max
+            || (d[i] >= 2.0 * cfg.min_distance && d[i] >= 1.5 * cfg.local_ratio * local_mean);
+        if stands_out && !flash {
             let t = frames[i + 1].t_s;
             if cuts.last().is_none_or(|&last| t - last >= cfg.min_shot_s) && t - frames[0].t_s >= cfg.min_shot_s {
                 cuts.push(t);

@@ -2,3 +2,4 @@
 
 mod audio_formats;
 mod damaged_video;
+mod rotated_video;

@@ -6,3 +6,4 @@ mod logos;
 mod subtitles;
 mod transition_clips;
 mod transitions;
+mod vfr;
