@@ -87,6 +87,7 @@ fn baseline_segment(frames: &[SampledFrame], dur: f64) -> Vec<f32> {
         colourfulness: colour,
         blank: false,
         subtitles: None,
+        text_share: None,
     })
 }
 

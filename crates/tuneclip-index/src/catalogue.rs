@@ -292,6 +292,7 @@ fn find_subtitles(
         let frames: Vec<_> = v.frames.into_iter().take(3).collect();
         let boxes =
             frames.iter().map(|f| detector.detect(f)).collect::<Result<Vec<_>, _>>().map_err(|e| e.to_string())?;
+        seg.text_share = Some(tuneclip_vision::text_share(&frames, &boxes));
         seg.subtitles = subtitle_band(&frames, &boxes).and_then(|band| {
             let f = frames.first()?;
             let (sx, sy) = (info.width as f32 / f.width as f32, info.height as f32 / f.height as f32);

@@ -64,6 +64,9 @@ pub struct ClipFilter {
     pub allow_subtitled: bool,
     /// Skip videos with a burnt-in logo (a channel bug, a broadcaster's mark).
     pub exclude_logos: bool,
+    /// Also return segments flagged heavy text (title cards, credits, lyric videos;
+    /// skipped by default).
+    pub allow_heavy_text: bool,
 }
 
 impl ClipFilter {
@@ -71,6 +74,7 @@ impl ClipFilter {
     /// exact stage of a search calls this for every segment).
     fn allows(&self, s: &SegmentEntry, has_logo: impl FnOnce() -> bool) -> bool {
         (self.allow_subtitled || s.stats.subtitles.is_none())
+            && (self.allow_heavy_text || !s.stats.heavy_text())
             && (self.exclude_videos.is_empty() || !self.exclude_videos.contains(&s.video.0))
             && (self.only_videos.is_empty() || self.only_videos.contains(&s.video.0))
             && (self.exclude_segments.is_empty() || !self.exclude_segments.contains(&(s.video.0.clone(), s.ordinal)))
@@ -292,6 +296,12 @@ impl Index {
     /// The catalogued video `id`.
     pub fn video(&self, id: &str) -> Option<&crate::VideoEntry> {
         self.video_by_id.get(id).map(|&i| &self.catalogue.videos[i])
+    }
+
+    /// Segment `ordinal` of video `video`.
+    pub fn segment(&self, video: &str, ordinal: u32) -> Option<&SegmentEntry> {
+        let segs = &self.catalogue.segments;
+        self.video_segments.get(video)?.iter().map(|&i| &segs[i as usize]).find(|s| s.ordinal == ordinal)
     }
 
     /// The whole analysis of a catalogued video (per-frame saliency and face tracks
@@ -650,6 +660,7 @@ mod tests {
                 colourfulness: 10.0,
                 blank: false,
                 subtitles: None,
+                text_share: None,
             },
             embedding: e,
         }
@@ -777,14 +788,18 @@ mod tests {
     }
 
     #[test]
-    fn subtitled_segments_are_skipped_unless_allowed() {
+    fn subtitled_and_heavy_text_segments_are_skipped_unless_allowed() {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut talking = seg("talk", 0, 0.0, 6.0, [1.0, 0.0, 0.0]);
         talking.stats.subtitles = Some(tuneclip_core::Rect::new(100, 600, 400, 40));
-        let quiet = seg("quiet", 0, 0.0, 6.0, [1.0, 0.3, 0.0]);
-        Snapshot::publish(dir.path(), &catalogue(vec![talking, quiet])).expect("publish");
+        talking.stats.text_share = Some(0.06);
+        let mut titled = seg("title", 0, 0.0, 6.0, [1.0, 0.1, 0.0]);
+        titled.stats.text_share = Some(0.2);
+        let mut quiet = seg("quiet", 0, 0.0, 6.0, [1.0, 0.3, 0.0]);
+        quiet.stats.text_share = Some(0.0);
+        Snapshot::publish(dir.path(), &catalogue(vec![talking, titled, quiet])).expect("publish");
         let index = Index::load_current(dir.path(), "test-v1").expect("load");
-        let q = ClipQuery { k: 2, clip_duration_s: 4.0, max_per_video: 1, ..ClipQuery::default() };
+        let q = ClipQuery { k: 3, clip_duration_s: 4.0, max_per_video: 1, ..ClipQuery::default() };
         let ids = |q: &ClipQuery| -> Vec<String> {
             index.best_clips_for_song("song1", q).expect("search").iter().map(|c| c.video.0.clone()).collect()
         };
@@ -792,6 +807,10 @@ mod tests {
         let mut allow = q.clone();
         allow.filter.allow_subtitled = true;
         assert_eq!(ids(&allow), vec!["talk", "quiet"]);
+        allow.filter.allow_heavy_text = true;
+        assert_eq!(ids(&allow), vec!["talk", "title", "quiet"]);
+        let flags = |v: &str| index.segment(v, 0).expect("segment").stats.flags();
+        assert_eq!((flags("talk"), flags("title"), flags("quiet")), (vec!["subtitled"], vec!["heavy_text"], vec![]));
     }
 
     /// Under filters that leave few segments the search reaches its exact stage; its

@@ -67,6 +67,7 @@ pub fn catalogue(segments: usize, per_video: usize, songs: usize) -> Catalogue {
                 colourfulness: 30.0 + 20.0 * rng.next(),
                 blank: false,
                 subtitles: None,
+                text_share: None,
             })
             .collect();
         let analysis = VideoAnalysis {

@@ -96,6 +96,7 @@ mod tests {
             colourfulness: 45.0,
             blank: false,
             subtitles: None,
+            text_share: None,
         }
     }
 

@@ -735,6 +735,7 @@ mod tests {
             colourfulness: 10.0,
             blank: false,
             subtitles: Some(Rect::new(300, 560, 680, 50)),
+            text_share: None,
         }];
         let range = TimeRange::new(0.0, 3.0);
         let plan = plan_crop(&a, range, &ReframeConfig::default()).expect("plan");

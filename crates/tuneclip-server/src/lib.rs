@@ -234,6 +234,7 @@ impl Engine {
                 only_videos: req.only_video_ids.iter().cloned().collect(),
                 allow_subtitled: req.allow_subtitled,
                 exclude_logos: req.exclude_logos,
+                allow_heavy_text: req.allow_heavy_text,
                 ..ClipFilter::default()
             },
             ..ClipQuery::default()
@@ -484,6 +485,10 @@ impl Engine {
                 score: clip.score,
                 crop_plan: Some(convert::plan(&plan)),
                 rendered,
+                quality_flags: index
+                    .segment(&video.id.0, clip.segment_ordinal)
+                    .map(|s| s.stats.flags().into_iter().map(String::from).collect())
+                    .unwrap_or_default(),
             });
         }
         Ok(pb::BestClipsResponse {

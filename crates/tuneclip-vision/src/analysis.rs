@@ -22,6 +22,35 @@ pub struct SegmentStats {
     /// ingest, which runs the text detector (`None` when it did not look).
     #[serde(default)]
     pub subtitles: Option<Rect>,
+    /// Share of the picture covered by text (see [`crate::text_share`]), set by ingest
+    /// with the text detector (`None` when it did not look).
+    #[serde(default)]
+    pub text_share: Option<f32>,
+}
+
+/// Shorter than this, a segment is flagged `too_short` (a flash of a shot, too short to
+/// make a clip of).
+pub const MIN_SEGMENT_S: f64 = 1.0;
+
+impl SegmentStats {
+    /// Text covers much of the picture ([`crate::HEAVY_TEXT_SHARE`]).
+    pub fn heavy_text(&self) -> bool {
+        self.text_share.is_some_and(|s| s >= crate::HEAVY_TEXT_SHARE)
+    }
+
+    /// Quality flags, by name: `blank` (dark and flat), `too_short` (under
+    /// [`MIN_SEGMENT_S`]), `subtitled` (burnt-in subtitles), `heavy_text`.
+    pub fn flags(&self) -> Vec<&'static str> {
+        [
+            (self.blank, "blank"),
+            (self.range.duration_s() < MIN_SEGMENT_S, "too_short"),
+            (self.subtitles.is_some(), "subtitled"),
+            (self.heavy_text(), "heavy_text"),
+        ]
+        .into_iter()
+        .filter_map(|(on, name)| on.then_some(name))
+        .collect()
+    }
 }
 
 /// Where the eye goes in one sampled frame, in source pixels.
@@ -37,8 +66,8 @@ pub struct FrameSaliency {
 /// Version of the video analysis: bump it when what `analyse` computes changes, so that
 /// incremental rebuilds analyse again instead of reusing stale results.
 /// 1: hard cuts only; 2: typed transitions, segments between them; 3: logos;
-/// 4: subtitle bands per segment.
-pub const ANALYSIS_VERSION: u32 = 4;
+/// 4: subtitle bands per segment; 5: text share per segment (heavy text).
+pub const ANALYSIS_VERSION: u32 = 5;
 
 /// Everything tuneclip knows about a video after analysis.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -268,6 +297,7 @@ pub fn analyse(video: &SampledVideo) -> VideoAnalysis {
             colourfulness: colour / n,
             blank: brightness < 20.0 && sd < 8.0,
             subtitles: None,
+            text_share: None,
         });
     }
     VideoAnalysis {

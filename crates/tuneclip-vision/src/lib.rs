@@ -14,12 +14,13 @@ mod cuts;
 mod faces;
 
 pub use analysis::{
-    ANALYSIS_VERSION, FrameSaliency, SegmentStats, VideoAnalysis, analyse, analyse_with_faces, colourfulness,
+    ANALYSIS_VERSION, FrameSaliency, MIN_SEGMENT_S, SegmentStats, VideoAnalysis, analyse, analyse_with_faces,
+    colourfulness,
 };
 pub use borders::{detect_active_area, refine_active_area};
 pub mod logos;
 pub mod text;
-pub use text::{SubtitleBand, TextDetector, TextDetectorConfig, subtitle_band};
+pub use text::{HEAVY_TEXT_SHARE, SubtitleBand, TextDetector, TextDetectorConfig, subtitle_band, text_share};
 pub mod transitions;
 pub use cuts::{CutDetectorConfig, detect_cuts, frame_change, histogram_distance};
 pub use faces::{Face, FaceDetector, FaceDetectorConfig, FaceError, FaceTrack, link_tracks};

@@ -145,6 +145,36 @@ fn subtitle_like(r: &Rect, w: u32, h: u32) -> bool {
     band && (cx - wf / 2.0).abs() < 0.2 * wf && r.width as f32 > 0.08 * wf && (r.height as f32) < 0.15 * hf
 }
 
+/// Share of the picture covered by text, above which a segment is "heavy text" (a title
+/// card, credits, a lyric video's words): one or two subtitle lines cover 4-10%.
+pub const HEAVY_TEXT_SHARE: f32 = 0.15;
+
+/// Share of the picture covered by the text `boxes[i]` of `frames[i]`, the mean over the
+/// frames (each frame's boxes as a union, counted on a coarse grid, so overlaps count
+/// once); 0 without frames.
+pub fn text_share(frames: &[SampledFrame], boxes: &[Vec<Rect>]) -> f32 {
+    const CELL: u32 = 4;
+    let shares: Vec<f32> = frames
+        .iter()
+        .zip(boxes)
+        .map(|(f, b)| {
+            let (gw, gh) = (f.width.div_ceil(CELL), f.height.div_ceil(CELL));
+            let mut covered = vec![false; (gw * gh) as usize];
+            for r in b {
+                let (x0, y0) = (r.x / CELL, r.y / CELL);
+                let (x1, y1) = (r.right().div_ceil(CELL).min(gw), r.bottom().div_ceil(CELL).min(gh));
+                for y in y0..y1 {
+                    for x in x0..x1 {
+                        covered[(y * gw + x) as usize] = true;
+                    }
+                }
+            }
+            covered.iter().filter(|c| **c).count() as f32 / covered.len().max(1) as f32
+        })
+        .collect();
+    shares.iter().sum::<f32>() / shares.len().max(1) as f32
+}
+
 /// The subtitle band of a segment seen in `frames` with `boxes[i]` the text boxes of
 /// `frames[i]`; `None` when fewer than half the frames show subtitle-like text.
 pub fn subtitle_band(frames: &[SampledFrame], boxes: &[Vec<Rect>]) -> Option<SubtitleBand> {
@@ -172,4 +202,21 @@ pub fn subtitle_band(frames: &[SampledFrame], boxes: &[Vec<Rect>]) -> Option<Sub
             && p[0].iter().zip(&p[1]).map(|(a, b)| (a - b).abs()).sum::<f32>() / p[0].len().max(1) as f32 > 8.0
     });
     Some(SubtitleBand { rect, coverage: with as f32 / frames.len() as f32, changing })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_share_counts_overlaps_once_and_averages_frames() {
+        let frame = SampledFrame { t_s: 0.0, width: 100, height: 40, rgb: vec![0; 100 * 40 * 3] };
+        let frames = [frame.clone(), frame];
+        // Frame 1: two 20x20 boxes overlapping (union 32x20 = 640 of 4000 pixels).
+        // Frame 2: nothing.
+        let boxes = vec![vec![Rect::new(0, 0, 20, 20), Rect::new(12, 0, 20, 20)], vec![]];
+        let s = text_share(&frames, &boxes);
+        assert!((s - 0.08).abs() < 1e-6, "{s}");
+        assert_eq!(text_share(&[], &[]), 0.0);
+    }
 }

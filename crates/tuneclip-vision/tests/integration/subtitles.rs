@@ -131,3 +131,41 @@ fn subtitles_on_animation_and_a_talking_head() {
     eprintln!("subtitled windows found {hits}/{subtitled}, clean windows flagged {false_alarms}/{clean}");
     assert_eq!((hits, false_alarms), (subtitled, 0));
 }
+
+/// Heavy text: a three-line title card over one shot of bikes.mp4, a subtitle line over
+/// another, nothing over a third. Only the title card covers more than
+/// `HEAVY_TEXT_SHARE` of the picture.
+#[test]
+fn a_title_card_is_heavy_text_and_a_subtitle_is_not() {
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../index-data");
+    let mut detector = TextDetectorConfig::from_data_dir(&data).build().expect("run setup.sh first");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let font = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
+    let text = |t: &str, y: &str, size: &str, a: f64, b: f64| {
+        format!(
+            "drawtext=fontfile={font}:text='{t}':x=(w-tw)/2:y={y}:fontsize={size}:fontcolor=white:borderw=2:bordercolor=black:enable='between(t,{a},{b})'"
+        )
+    };
+    let filter = [
+        text("Where are you going tonight", "h-th-18", "22", 1.3, 2.9),
+        text("THE LONG RIDE", "h/2-th*2", "h/7", 3.1, 5.4),
+        text("a film in five parts", "h/2", "h/9", 3.1, 5.4),
+        text("summer 2026", "h/2+th*2", "h/9", 3.1, 5.4),
+    ]
+    .join(",");
+    let out = tmp.path().join("titled.mp4");
+    burn_in(&data.join("assets/media/bikes.mp4"), &filter, &out);
+    let share = |a: f64, b: f64, detector: &mut tuneclip_vision::TextDetector| {
+        let cfg = SamplingConfig { fps: 3.0 / (b - a), width_px: 640 };
+        let frames: Vec<_> =
+            sample_range(&out, cfg, Some(TimeRange::new(a, b))).expect("decodes").frames.into_iter().take(3).collect();
+        let boxes: Vec<_> = frames.iter().map(|f| detector.detect(f).expect("inference")).collect();
+        tuneclip_vision::text_share(&frames, &boxes)
+    };
+    let (subtitle, title, clean) =
+        (share(1.4, 2.8, &mut detector), share(3.2, 5.3, &mut detector), share(7.6, 9.6, &mut detector));
+    eprintln!("text share: subtitle {subtitle:.3}, title card {title:.3}, clean {clean:.3}");
+    assert!(title >= tuneclip_vision::HEAVY_TEXT_SHARE, "title card covers {title:.3}");
+    assert!(subtitle > 0.01 && subtitle < tuneclip_vision::HEAVY_TEXT_SHARE, "subtitle covers {subtitle:.3}");
+    assert!(clean < 0.01, "clean shot covers {clean:.3}");
+}
