@@ -154,7 +154,11 @@ async fn best_clips_through_the_real_server_render_vertical_h264() {
         assert!(info.height <= 360, "never upscaled past the source");
         let frames = tuneclip_media::video::sample_frames(
             path,
-            tuneclip_media::video::SamplingConfig { fps: 100.0, width_px: 16 },
+            tuneclip_media::video::SamplingConfig {
+                fps: 100.0,
+                width_px: 16,
+                ..tuneclip_media::video::SamplingConfig::default()
+            },
         )
         .expect("decode");
         let decoded_s = frames.frames.len() as f64 / 25.0;

@@ -19,7 +19,7 @@ use tuneclip_model::inputs::{
 use tuneclip_vision::{CutDetectorConfig, SegmentStats, colourfulness, detect_cuts};
 
 /// Frames per second and width at which video windows are sampled.
-pub const VIDEO_SAMPLING: SamplingConfig = SamplingConfig { fps: 10.0, width_px: 64 };
+pub const VIDEO_SAMPLING: SamplingConfig = SamplingConfig { fps: 10.0, width_px: 64, skip_loop_filter: true };
 
 /// One training example: a song window and the video window that goes with it.
 #[derive(Debug, Clone, PartialEq)]

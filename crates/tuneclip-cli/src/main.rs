@@ -236,15 +236,22 @@ struct FileArgs {
     #[arg(long, env = "TUNECLIP_WORKERS", default_value_t = 0)]
     workers: usize,
     /// Analyse only this share of the files, i/K: a deterministic 1/K chosen by each
-    /// file's path as given. Run K of these (any machines, each its own --data-dir),
-    /// then `tuneclip merge` their snapshots.
+    /// file's path as given (a manifest entry as written: use relative entries when the
+    /// machines mount the media at different places). Run K of these (any machines,
+    /// each its own --data-dir), then `tuneclip merge` their snapshots.
     #[arg(long, default_value = "0/1")]
     shard: tuneclip_milvus::Shard,
 }
 
 impl FileArgs {
     fn collect(&self) -> Result<(Vec<PathBuf>, Vec<PathBuf>)> {
-        let (mut songs, mut videos) = (expand(&self.songs)?, expand(&self.videos)?);
+        // Each file with the name it is sharded by: its path as given on the command
+        // line, or its entry as written in the manifest (relative entries are then the
+        // same on every machine, wherever the manifest and media are mounted).
+        let given = |paths: Vec<PathBuf>| -> Vec<Named> {
+            paths.into_iter().map(|p| (p.clone(), p.to_string_lossy().into_owned())).collect()
+        };
+        let (mut songs, mut videos) = (given(expand(&self.songs)?), given(expand(&self.videos)?));
         if let Some(m) = &self.manifest {
             let (s, v) = read_manifest(m)?;
             songs.extend(s);
@@ -255,7 +262,7 @@ impl FileArgs {
         }
         if self.shard.count > 1 {
             let mine =
-                |p: &PathBuf| self.shard.owns(tuneclip_milvus::generation::key_of(&["file", &p.to_string_lossy()]));
+                |(_, name): &(PathBuf, String)| self.shard.owns(tuneclip_milvus::generation::key_of(&["file", name]));
             songs.retain(mine);
             videos.retain(mine);
             eprintln!(
@@ -266,12 +273,17 @@ impl FileArgs {
                 videos.len()
             );
         }
-        Ok((songs, videos))
+        let paths = |v: Vec<Named>| v.into_iter().map(|(p, _)| p).collect();
+        Ok((paths(songs), paths(videos)))
     }
 }
 
 /// `song PATH` / `video PATH` lines.
-fn read_manifest(path: &Path) -> Result<(Vec<PathBuf>, Vec<PathBuf>)> {
+/// A file to ingest and the name it is sharded by.
+type Named = (PathBuf, String);
+
+/// Songs and videos of a manifest: each resolved path with its entry as written.
+fn read_manifest(path: &Path) -> Result<(Vec<Named>, Vec<Named>)> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read manifest {}", path.display()))?;
     let base = path.parent().unwrap_or(Path::new("."));
     let (mut songs, mut videos) = (Vec::new(), Vec::new());
@@ -283,7 +295,7 @@ fn read_manifest(path: &Path) -> Result<(Vec<PathBuf>, Vec<PathBuf>)> {
         let (kind, file) = line.split_once(char::is_whitespace).ok_or_else(|| {
             anyhow::anyhow!("{}:{}: expected `song PATH` or `video PATH`, found {line:?}", path.display(), n + 1)
         })?;
-        let file = base.join(file.trim());
+        let file = (base.join(file.trim()), file.trim().to_string());
         match kind {
             "song" => songs.push(file),
             "video" => videos.push(file),

@@ -282,7 +282,10 @@ fn a_sharded_rebuild_is_merged_and_published_to_milvus() {
         let kind = if dir == &songs { "song" } else { "video" };
         let mut files: Vec<_> = std::fs::read_dir(dir).expect("dir").map(|e| e.expect("entry").path()).collect();
         files.sort();
-        lines.extend(files.iter().map(|f| format!("{kind} {}", f.display())));
+        // Entries relative to the manifest: the shards are chosen by them, so the split
+        // does not depend on where the test's temporary folder is.
+        let rel = |f: &PathBuf| f.strip_prefix(tmp.path()).expect("inside").display().to_string();
+        lines.extend(files.iter().map(|f| format!("{kind} {}", rel(f))));
     }
     std::fs::write(&manifest, lines.join("\n")).expect("manifest");
     let install = tuneclip_milvus::server::MilvusServer::install_dir(

@@ -263,7 +263,7 @@ fn refine_borders(path: &Path, sampled: &tuneclip_media::video::SampledVideo, an
     let info = analysis.info;
     let scaled_w = sampled.frames.first().map_or(info.width, |f| f.width).max(1);
     let margin = info.width.div_ceil(scaled_w) + 2;
-    let full_res = SamplingConfig { fps: 1.0, width_px: info.width };
+    let full_res = SamplingConfig { fps: 1.0, width_px: info.width, skip_loop_filter: false };
     let mut full = Vec::new();
     for frac in [0.2, 0.5, 0.8] {
         let t = info.duration_s * frac;
@@ -287,7 +287,8 @@ fn find_subtitles(
     for seg in &mut analysis.segments {
         let r = seg.range;
         let inner = tuneclip_core::TimeRange::new(r.start_s + 0.05, (r.end_s - 0.05).max(r.start_s + 0.1));
-        let cfg = SamplingConfig { fps: (3.0 / inner.duration_s().max(0.1)).min(30.0), width_px };
+        let cfg =
+            SamplingConfig { fps: (3.0 / inner.duration_s().max(0.1)).min(30.0), width_px, skip_loop_filter: false };
         let Ok(v) = tuneclip_media::video::sample_range(path, cfg, Some(inner)) else { continue };
         let frames: Vec<_> = v.frames.into_iter().take(3).collect();
         let boxes =

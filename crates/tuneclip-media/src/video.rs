@@ -98,11 +98,16 @@ pub struct SamplingConfig {
     pub fps: f64,
     /// Width of the scaled frames in pixels (height keeps the display aspect, even).
     pub width_px: u32,
+    /// Let the decoder skip its in-loop deblocking filter: H.264/HEVC decode ~20-30%
+    /// faster at the price of block edges that downscaling to analysis size hides. On
+    /// for analysis (the default); off wherever full-quality pixels matter (borders at
+    /// source resolution, text, checks on renders).
+    pub skip_loop_filter: bool,
 }
 
 impl Default for SamplingConfig {
     fn default() -> Self {
-        Self { fps: 10.0, width_px: 192 }
+        Self { fps: 10.0, width_px: 192, skip_loop_filter: true }
     }
 }
 
@@ -202,6 +207,9 @@ pub fn sample_range(
         });
     }
     let OpenVideo { mut ictx, stream_index, time_base, mut decoder, mut info, rotation } = open_video(path)?;
+    if config.skip_loop_filter {
+        decoder.skip_loop_filter(ff::Discard::All);
+    }
     // Output size as displayed; frames are scaled as stored, then turned.
     let out_w = config.width_px.min(info.width) & !1;
     let out_h = (((f64::from(info.height) * f64::from(out_w) / f64::from(info.width)).round() as u32) & !1).max(2);

@@ -525,7 +525,8 @@ fn draw_rect(img: &mut RgbImage, r: (i64, i64, i64, i64), colour: Rgb<u8>, thick
 /// window drawn in green and the subject point in red.
 pub fn write_preview(source: &Path, plan: &CropPlan, path: &Path) -> Result<()> {
     let fps = (PREVIEW_TILES as f64 / plan.range.duration_s()).clamp(0.5, 30.0);
-    let sampled = sample_range(source, SamplingConfig { fps, width_px: 320 }, Some(plan.range))?;
+    let sampled =
+        sample_range(source, SamplingConfig { fps, width_px: 320, skip_loop_filter: false }, Some(plan.range))?;
     let frames: Vec<_> = sampled.frames.iter().take(PREVIEW_TILES).collect();
     draw_preview(&frames, plan, path)
 }

@@ -189,7 +189,9 @@ pub fn run_checks(
     t: &QualityThresholds,
 ) -> Result<Vec<Check>> {
     let media = |e: tuneclip_media::MediaError| StudioError::Check { path: mp4.to_path_buf(), reason: e.to_string() };
-    let sampled = sample_frames(mp4, SamplingConfig { fps: CHECK_FPS, width_px: CHECK_WIDTH_PX }).map_err(media)?;
+    let sampled =
+        sample_frames(mp4, SamplingConfig { fps: CHECK_FPS, width_px: CHECK_WIDTH_PX, skip_loop_filter: false })
+            .map_err(media)?;
     let frames = &sampled.frames;
     if frames.is_empty() {
         return Err(StudioError::Check { path: mp4.to_path_buf(), reason: "no frames decoded".into() });

@@ -54,7 +54,8 @@ fn rotated_videos_are_sampled_and_rendered_as_players_show_them() {
         assert_eq!((info.width, info.height), display, "rotate={tag}: displayed size");
 
         // Sampling: the same picture as the CLI's, at the same size.
-        let sampled = sample_frames(&rotated, SamplingConfig { fps: 5.0, width_px: 136 }).expect("sample");
+        let sampled = sample_frames(&rotated, SamplingConfig { fps: 5.0, width_px: 136, ..SamplingConfig::default() })
+            .expect("sample");
         let f = &sampled.frames[0];
         assert_eq!(f.width, 136, "rotate={tag}");
         let cli = cli_first_frame(&rotated, &format!("scale={}:{}:flags=area", f.width, f.height));

@@ -37,7 +37,9 @@ const FG_Y: u32 = 180;
 /// Where the carphone face is in the subject layer: the union of CenterFace's boxes over
 /// the whole clip at `FG` size (he moves his head a little; the union is the strict truth).
 fn face_in_layer(det: &mut FaceDetector) -> Rect {
-    let v = sample_frames(&media("carphone.mp4"), SamplingConfig { fps: 5.0, width_px: FG.0 }).expect("decode");
+    let v =
+        sample_frames(&media("carphone.mp4"), SamplingConfig { fps: 5.0, width_px: FG.0, ..SamplingConfig::default() })
+            .expect("decode");
     let mut union: Option<Rect> = None;
     for f in &v.frames {
         // The decoder does not upscale: boxes come at the source's size.
@@ -274,7 +276,8 @@ fn the_crop_follows_a_real_face_on_a_known_path() {
 }
 
 fn faces_per_frame(path: &Path, det: &mut FaceDetector) -> Vec<(f64, Vec<tuneclip_vision::Face>)> {
-    let v = sample_frames(path, SamplingConfig { fps: 5.0, width_px: 4096 }).expect("decode the render");
+    let v = sample_frames(path, SamplingConfig { fps: 5.0, width_px: 4096, ..SamplingConfig::default() })
+        .expect("decode the render");
     v.frames.iter().map(|f| (f.t_s, det.detect(f).expect("inference"))).collect()
 }
 
@@ -329,7 +332,8 @@ fn a_real_duet_is_padded_over_a_blurred_background() {
     assert!(both * 100 >= per_frame.len() * 90, "{both}/{}", per_frame.len());
     keep(&rendered, "duet-padded");
     // Above the picture: the blurred copy, not black and not sharp.
-    let v = sample_frames(&out, SamplingConfig { fps: 2.0, width_px: 404 }).expect("decode");
+    let v =
+        sample_frames(&out, SamplingConfig { fps: 2.0, width_px: 404, ..SamplingConfig::default() }).expect("decode");
     for f in &v.frames {
         let rows = 0..150u32;
         let luma: Vec<f64> = rows

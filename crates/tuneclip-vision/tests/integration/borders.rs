@@ -30,8 +30,11 @@ fn active_area(path: &Path) -> (Rect, Rect) {
         .iter()
         .filter_map(|f| {
             let t = info.duration_s * f;
-            let v =
-                sample_range(path, SamplingConfig { fps: 1.0, width_px: info.width }, Some(TimeRange::new(t, t + 1.0)));
+            let v = sample_range(
+                path,
+                SamplingConfig { fps: 1.0, width_px: info.width, skip_loop_filter: false },
+                Some(TimeRange::new(t, t + 1.0)),
+            );
             v.ok().and_then(|v| v.frames.into_iter().next())
         })
         .collect();

@@ -13,8 +13,11 @@ fn data_dir() -> PathBuf {
 fn centerface_finds_and_tracks_the_face_in_real_footage() {
     let data = data_dir();
     let mut detector = FaceDetectorConfig::from_data_dir(&data).build().expect("run setup.sh first");
-    let video = sample_frames(&data.join("assets/media/carphone.mp4"), SamplingConfig { fps: 5.0, width_px: 176 })
-        .expect("decode");
+    let video = sample_frames(
+        &data.join("assets/media/carphone.mp4"),
+        SamplingConfig { fps: 5.0, width_px: 176, ..SamplingConfig::default() },
+    )
+    .expect("decode");
     let mut per_frame = Vec::new();
     for f in &video.frames {
         per_frame.push((f.t_s, detector.detect(f).expect("inference")));

@@ -49,10 +49,13 @@ fn subtitle_bands_are_found_on_subtitled_shots_only() {
     let shots = [(0.1, 1.1, false), (1.3, 2.9, true), (3.1, 5.4, false), (5.6, 7.4, true), (7.6, 9.6, false)];
     let (mut found, mut false_alarms) = (0, 0);
     for (a, b, subtitled) in shots {
-        let frames =
-            sample_range(&out, SamplingConfig { fps: 4.0 / (b - a), width_px: 640 }, Some(TimeRange::new(a, b)))
-                .expect("decodes")
-                .frames;
+        let frames = sample_range(
+            &out,
+            SamplingConfig { fps: 4.0 / (b - a), width_px: 640, skip_loop_filter: false },
+            Some(TimeRange::new(a, b)),
+        )
+        .expect("decodes")
+        .frames;
         let boxes: Vec<_> = frames.iter().map(|f| detector.detect(f).expect("inference")).collect();
         let band = subtitle_band(&frames, &boxes);
         eprintln!("shot {a}-{b} s (subtitled: {subtitled}): {} frames, band {band:?}, boxes {boxes:?}", frames.len());
@@ -113,7 +116,7 @@ fn subtitles_on_animation_and_a_talking_head() {
         burn_in(&data.join("assets/media").join(name), &filter, &out);
         let info = tuneclip_media::video::probe(&out).expect("probe");
         for (a, b, truth) in windows {
-            let cfg = SamplingConfig { fps: 3.0 / (b - a), width_px: info.width.min(640) };
+            let cfg = SamplingConfig { fps: 3.0 / (b - a), width_px: info.width.min(640), skip_loop_filter: false };
             let frames = sample_range(&out, cfg, Some(TimeRange::new(a, b))).expect("decodes").frames;
             let frames: Vec<_> = frames.into_iter().take(3).collect();
             let boxes: Vec<_> = frames.iter().map(|f| detector.detect(f).expect("inference")).collect();
@@ -156,7 +159,7 @@ fn a_title_card_is_heavy_text_and_a_subtitle_is_not() {
     let out = tmp.path().join("titled.mp4");
     burn_in(&data.join("assets/media/bikes.mp4"), &filter, &out);
     let share = |a: f64, b: f64, detector: &mut tuneclip_vision::TextDetector| {
-        let cfg = SamplingConfig { fps: 3.0 / (b - a), width_px: 640 };
+        let cfg = SamplingConfig { fps: 3.0 / (b - a), width_px: 640, skip_loop_filter: false };
         let frames: Vec<_> =
             sample_range(&out, cfg, Some(TimeRange::new(a, b))).expect("decodes").frames.into_iter().take(3).collect();
         let boxes: Vec<_> = frames.iter().map(|f| detector.detect(f).expect("inference")).collect();
