@@ -78,8 +78,14 @@ pub fn detect_cuts(frames: &[SampledFrame], cfg: &CutDetectorConfig) -> Vec<f64>
         // A flash changes the picture and changes it back: the frame after the
         // flash matches the frame before it.
         // (and the change back out of a flash returns to the frame before it).
-        let flash = (i + 2 < frames.len() && frame_change(&frames[i], &frames[i + 2]) < cfg.min_distance * 0.5)
-            || (i >= 1 && frame_change(&frames[i - 1], &frames[i + 1]) < cfg.min_distance * 0.5);
+        // "Matches" is relative in fast motion: the pictures either side of the flash
+        // differ far less than each differs from the flash.
+        let returns = |a: usize, b: usize, into: f32, out: f32| {
+            let back = frame_change(&frames[a], &frames[b]);
+            back < cfg.min_distance * 0.5 || back < 0.5 * into.min(out)
+        };
+        let flash = (i + 2 < frames.len() && returns(i, i + 2, d[i], d[i + 1]))
+            || (i >= 1 && returns(i - 1, i + 1, d[i - 1], d[i]));
         // Stands out from every neighbour, or (fast motion on one side of the cut) far
         // above their mean.
         let stands_out = d[i] >= cfg.local_ratio * local_max

@@ -2,6 +2,7 @@
 
 mod borders;
 mod faces;
+mod flashes;
 mod logos;
 mod subtitles;
 mod transition_clips;
