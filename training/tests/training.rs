@@ -116,16 +116,17 @@ fn corpus_trains_checkpoints_resumes_exports_and_stops_on_nan() {
 fn training_fits_its_own_pairs() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let (ds, _) = corpus(tmp.path());
-    let cfg = TrainConfig { lr: 5e-3, ..tiny_train(25) };
+    let cfg = TrainConfig { lr: 5e-3, ..tiny_train(80) };
     let run = train(&ds, &cfg, &tmp.path().join("run"), false).expect("trains");
     let h = &run.state.history;
     // Multi-threaded CPU training is not bit-reproducible: the loss may sit near its
-    // start for a dozen epochs before it falls, and single epochs jump by 20%. The mean
-    // of the last three epochs against the first: a model that does not learn stays
-    // near 1.0 (a run under a loaded machine ended at 0.62, quiet runs lower).
+    // start for 15-20 epochs before it falls (runs under a loaded CI machine ended 25
+    // epochs at 0.62 and 0.81 of the start), and single epochs jump by 20%. So 80
+    // epochs, and the mean of the last five against the first: a model that does not
+    // learn stays near 1.0.
     let first = h[0].train_loss;
-    let last = h[h.len() - 3..].iter().map(|e| e.train_loss).sum::<f64>() / 3.0;
-    assert!(last < 0.75 * first, "training loss should fall: {first:.4} -> {last:.4} (mean of the last 3 epochs)");
+    let last = h[h.len() - 5..].iter().map(|e| e.train_loss).sum::<f64>() / 5.0;
+    assert!(last < 0.75 * first, "training loss should fall: {first:.4} -> {last:.4} (mean of the last 5 epochs)");
 }
 
 #[test]
