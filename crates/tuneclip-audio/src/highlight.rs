@@ -55,7 +55,7 @@ pub fn find_highlight(
             }
             for (m, v) in log_mel[t].iter().enumerate() {
                 f[12 + m * bands / n_mels] += f64::from(*v) / (n_mels / bands) as f64 / 10.0;
-                e += 10f64.powf(f64::from(*v) / 10.0);
+                e += (f64::from(*v) * (std::f64::consts::LN_10 / 10.0)).exp();
             }
         }
         energy.push(10.0 * (e / (per_block * n_mels) as f64).max(1e-10).log10());
@@ -72,28 +72,36 @@ pub fn find_highlight(
             f.iter_mut().for_each(|x| *x /= norm);
         }
     }
-    let sim = |i: usize, j: usize| feats[i].iter().zip(&feats[j]).map(|(a, b)| a * b).sum::<f64>();
+    let dim = 12 + bands;
+    let flat: Vec<f64> = feats.iter().flatten().copied().collect();
+    let sim = |i: usize, j: usize| {
+        flat[i * dim..(i + 1) * dim].iter().zip(&flat[j * dim..(j + 1) * dim]).map(|(a, b)| a * b).sum::<f64>()
+    };
     let win = (window_s / BLOCK_S).round() as usize;
     // Repetition of block i: the best matching run starting there, elsewhere in the song
     // (at least a window away: a section that merely goes on, like a long bridge on one
-    // chord, must not count as repeating itself).
+    // chord, must not count as repeating itself). A run may extend forwards or backwards
+    // from the block, so the last blocks of a section (whose forward run spills into what
+    // follows) still count as repeated. A pair's runs are the same seen from either
+    // block, so each diagonal of the similarity matrix (lag L, pairs (k, k + L)) is
+    // computed once and its runs credited to both blocks: O(n^2) time, O(n) memory.
     let min_lag = win.max(RUN_BLOCKS);
-    // A run may extend forwards or backwards from the block, so the last blocks of a
-    // section (whose forward run spills into what follows) still count as repeated.
-    let run = |i: usize, j: usize, forward: bool| -> f64 {
-        let len =
-            if forward { RUN_BLOCKS.min(n_blocks - i).min(n_blocks - j) } else { RUN_BLOCKS.min(i + 1).min(j + 1) };
-        let total: f64 = (0..len).map(|d| if forward { sim(i + d, j + d) } else { sim(i - d, j - d) }).sum();
-        total / len.max(1) as f64
-    };
-    let rep: Vec<f64> = (0..n_blocks)
-        .map(|i| {
-            (0..n_blocks)
-                .filter(|&j| i.abs_diff(j) >= min_lag)
-                .map(|j| run(i, j, true).max(run(i, j, false)))
-                .fold(0.0, f64::max)
-        })
-        .collect();
+    let mut rep = vec![0f64; n_blocks];
+    let mut diag = Vec::with_capacity(n_blocks);
+    for lag in min_lag..n_blocks {
+        diag.clear();
+        diag.extend((0..n_blocks - lag).map(|k| sim(k, k + lag)));
+        for i in 0..diag.len() {
+            let j = i + lag;
+            let fwd_len = RUN_BLOCKS.min(n_blocks - j);
+            let fwd = diag[i..i + fwd_len].iter().sum::<f64>() / fwd_len as f64;
+            let bwd_len = RUN_BLOCKS.min(i + 1);
+            let bwd = diag[i + 1 - bwd_len..=i].iter().rev().sum::<f64>() / bwd_len as f64;
+            let v = fwd.max(bwd);
+            rep[i] = rep[i].max(v);
+            rep[j] = rep[j].max(v);
+        }
+    }
     let (rep_z, energy_z) = (zscore(&rep), zscore(&energy));
     let score: Vec<f64> = rep_z.iter().zip(&energy_z).map(|(r, e)| r + e).collect();
     let n_windows = n_blocks.saturating_sub(win) + 1;

@@ -1,11 +1,12 @@
 //! Music analysis on decoded mono PCM (this crate never opens a file).
 //!
-//! - [`Stft`]: short-time Fourier transform with rustfft (Hann window, centred frames).
+//! - [`Stft`]: short-time Fourier transform with realfft (rustfft's real-input planner; Hann window, centred frames).
 //! - [`MelFilterbank`] and [`log_mel`]: log-mel spectrogram with librosa's default
 //!   conventions (Slaney mel scale, Slaney area normalisation, power 2, dB with a floor).
 //! - [`onset_strength`] and [`estimate_tempo`]: spectral flux and an autocorrelation tempo.
 //! - [`track_beats`]: dynamic-programming beat tracker; [`chroma`]: pitch-class profile.
-//! - [`loudness`]: EBU R128 integrated and short-term loudness (the `ebur128` crate).
+//! - [`loudness`] / [`LoudnessMeter`]: EBU R128 integrated and short-term loudness
+//!   (checked against the `ebur128` crate and FFmpeg's filter).
 //! - [`find_highlight`]: the chorus-like window (repetition + energy) for a background clip.
 //! - [`SongFeatures`]: the per-song statistics the first embedding consumes;
 //!   [`SongAnalysis`]: all of the above from one STFT pass.
@@ -22,7 +23,7 @@ pub use beats::{beat_f_measure, track_beats};
 pub use chroma::{ChromaMap, chroma};
 pub use features::{AnalysisConfig, SongAnalysis, SongFeatures, estimate_tempo, onset_strength};
 pub use highlight::{Highlight, find_highlight};
-pub use loudness::{Loudness, loudness};
+pub use loudness::{Loudness, LoudnessMeter, loudness};
 pub use mel::{MelFilterbank, hz_to_mel, log_mel, mel_to_hz, power_to_db};
 pub use stft::Stft;
 

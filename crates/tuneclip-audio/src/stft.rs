@@ -1,5 +1,5 @@
 use crate::{AudioError, Result};
-use rustfft::{Fft, FftPlanner, num_complex::Complex32};
+use realfft::{RealFftPlanner, RealToComplex};
 use std::sync::Arc;
 
 /// Short-time Fourier transform: periodic Hann window, frames centred on
@@ -9,7 +9,8 @@ pub struct Stft {
     n_fft: usize,
     hop: usize,
     window: Vec<f32>,
-    fft: Arc<dyn Fft<f32>>,
+    /// Real-input FFT (half the work of a complex FFT of the same length).
+    fft: Arc<dyn RealToComplex<f32>>,
 }
 
 impl std::fmt::Debug for Stft {
@@ -25,7 +26,7 @@ impl Stft {
         }
         let window =
             (0..n_fft).map(|i| 0.5 - 0.5 * (2.0 * std::f32::consts::PI * i as f32 / n_fft as f32).cos()).collect();
-        let fft = FftPlanner::new().plan_fft_forward(n_fft);
+        let fft = RealFftPlanner::new().plan_fft_forward(n_fft);
         Ok(Self { n_fft, hop, window, fft })
     }
 
@@ -54,18 +55,28 @@ impl Stft {
     pub fn for_each_power(&self, signal: &[f32], mut f: impl FnMut(&[f32])) {
         let pad = self.n_fft / 2;
         let n_frames = self.n_frames(signal.len());
-        let mut scratch = vec![Complex32::default(); self.fft.get_inplace_scratch_len()];
-        let mut buf = vec![Complex32::default(); self.n_fft];
+        let mut input = self.fft.make_input_vec();
+        let mut spectrum = self.fft.make_output_vec();
+        let mut scratch = self.fft.make_scratch_vec();
         let mut power = vec![0f32; self.n_bins()];
         for frame in 0..n_frames {
             let start = (frame * self.hop) as isize - pad as isize;
-            for (i, b) in buf.iter_mut().enumerate() {
-                let idx = start + i as isize;
-                let x = if idx >= 0 && (idx as usize) < signal.len() { signal[idx as usize] } else { 0.0 };
-                *b = Complex32::new(x * self.window[i], 0.0);
+            if start >= 0 && start as usize + self.n_fft <= signal.len() {
+                let s = start as usize;
+                for ((b, x), w) in input.iter_mut().zip(&signal[s..s + self.n_fft]).zip(&self.window) {
+                    *b = x * w;
+                }
+            } else {
+                // Frames overlapping either end see zeros beyond the signal.
+                for (i, b) in input.iter_mut().enumerate() {
+                    let idx = start + i as isize;
+                    let x = if idx >= 0 && (idx as usize) < signal.len() { signal[idx as usize] } else { 0.0 };
+                    *b = x * self.window[i];
+                }
             }
-            self.fft.process_with_scratch(&mut buf, &mut scratch);
-            for (p, c) in power.iter_mut().zip(&buf) {
+            // The lengths come from the plan itself, so this cannot fail.
+            let _ = self.fft.process_with_scratch(&mut input, &mut spectrum, &mut scratch);
+            for (p, c) in power.iter_mut().zip(&spectrum) {
                 *p = c.norm_sqr();
             }
             f(&power);

@@ -222,6 +222,7 @@ pub fn l2_normalize(v: &mut [f32]) -> bool {
 /// Dot product over the common length, with eight independent accumulators so the
 /// compiler can vectorise it (a plain iterator sum must keep the sequential float order
 /// and cannot). Hot in resampling, mel filtering and exact re-ranking.
+#[inline]
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     let n = a.len().min(b.len());
     let (a, b) = (&a[..n], &b[..n]);

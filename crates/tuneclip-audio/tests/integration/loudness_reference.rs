@@ -4,6 +4,7 @@ const SONG: &str = "/usr/share/games/wesnoth/1.16/data/core/music/battle-epic.og
 
 /// Integrated loudness of a real song against FFmpeg's `ebur128` filter on the same
 /// mono PCM. FFmpeg prints one decimal, so they must agree to 0.1 LU (plus rounding).
+/// The `ebur128` crate, which prints more, must agree to 0.01 LU every second.
 #[test]
 fn integrated_loudness_matches_ffmpeg_ebur128() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -33,4 +34,17 @@ fn integrated_loudness_matches_ffmpeg_ebur128() {
     let integrated = ours.integrated_lufs.expect("not silent");
     assert!((integrated - theirs).abs() <= 0.15, "ours {integrated:.2} LUFS, ffmpeg {theirs} LUFS");
     assert_eq!(ours.short_term_lufs.len(), 30);
+
+    // And every reading against the `ebur128` crate (a port of libebur128) on the same PCM.
+    use ebur128::{EbuR128, Mode};
+    let rate = audio.sample_rate;
+    let mut meter = EbuR128::new(1, rate, Mode::I | Mode::S).expect("meter");
+    for (i, chunk) in audio.samples.chunks(rate as usize).enumerate() {
+        meter.add_frames_f32(chunk).expect("frames");
+        let theirs = meter.loudness_shortterm().expect("short-term");
+        let mine = ours.short_term_lufs[i].unwrap_or(f64::NEG_INFINITY);
+        assert!((mine - theirs).abs() <= 0.01 || mine.max(theirs) < -100.0, "second {i}: {mine:.3} vs {theirs:.3}");
+    }
+    let theirs = meter.loudness_global().expect("integrated");
+    assert!((integrated - theirs).abs() <= 0.01, "ours {integrated:.3} LUFS, ebur128 crate {theirs:.3}");
 }
