@@ -10,34 +10,37 @@ pub fn chroma(power: &[Vec<f32>], sample_rate: u32, n_fft: usize) -> Vec<[f32; 1
     power.iter().map(|frame| map.apply(frame)).collect()
 }
 
-/// The bin -> pitch-class assignment for one sample rate and FFT size.
+/// The bin -> pitch-class assignment for one sample rate and FFT size, as runs of
+/// consecutive bins sharing a class (one bin each at low frequencies, a dozen near
+/// 5 kHz), so a frame is a few hundred contiguous sums instead of a branch per bin.
 #[derive(Debug, Clone)]
 pub struct ChromaMap {
-    classes: Vec<Option<usize>>,
+    runs: Vec<(usize, std::ops::Range<usize>)>,
 }
 
 impl ChromaMap {
     pub fn new(sample_rate: u32, n_fft: usize) -> Self {
         let bin_hz = f64::from(sample_rate) / n_fft as f64;
-        let classes = (0..n_fft / 2 + 1)
-            .map(|k| {
-                let f = k as f64 * bin_hz;
-                (55.0..=5000.0).contains(&f).then(|| {
-                    let midi = (69.0 + 12.0 * (f / 440.0).log2()).round() as i64;
-                    midi.rem_euclid(12) as usize
-                })
-            })
-            .collect();
-        Self { classes }
+        let mut runs: Vec<(usize, std::ops::Range<usize>)> = Vec::new();
+        for k in 0..n_fft / 2 + 1 {
+            let f = k as f64 * bin_hz;
+            if !(55.0..=5000.0).contains(&f) {
+                continue;
+            }
+            let class = ((69.0 + 12.0 * (f / 440.0).log2()).round() as i64).rem_euclid(12) as usize;
+            match runs.last_mut() {
+                Some((c, r)) if *c == class && r.end == k => r.end = k + 1,
+                _ => runs.push((class, k..k + 1)),
+            }
+        }
+        Self { runs }
     }
 
     /// Chroma of one power-spectrum frame, normalised to a maximum of 1.
     pub fn apply(&self, frame: &[f32]) -> [f32; 12] {
         let mut c = [0f32; 12];
-        for (p, class) in frame.iter().zip(&self.classes) {
-            if let Some(i) = class {
-                c[*i] += p;
-            }
+        for (class, bins) in &self.runs {
+            c[*class] += frame.get(bins.clone()).map_or(0.0, |p| p.iter().sum::<f32>());
         }
         let max = c.iter().copied().fold(0.0f32, f32::max);
         if max > 1e-10 {

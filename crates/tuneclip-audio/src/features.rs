@@ -58,6 +58,28 @@ pub fn estimate_tempo(onset: &[f32], frame_rate: f64) -> Option<f64> {
     Some(60.0 * frame_rate / (best as f64 + offset))
 }
 
+/// Sum of a power spectrum and its first moment `sum(k * p[k])`, in eight f32 lanes
+/// (vectorisable; exact enough for level and centroid statistics).
+fn power_and_moment(frame: &[f32]) -> (f32, f32) {
+    let (mut sum, mut moment) = ([0f32; 8], [0f32; 8]);
+    let chunks = frame.chunks_exact(8);
+    let tail = chunks.remainder();
+    for (c, chunk) in chunks.enumerate() {
+        let base = (c * 8) as f32;
+        for i in 0..8 {
+            sum[i] += chunk[i];
+            moment[i] += (base + i as f32) * chunk[i];
+        }
+    }
+    let start = frame.len() - tail.len();
+    let (mut s, mut m) = (sum.iter().sum::<f32>(), moment.iter().sum::<f32>());
+    for (i, p) in tail.iter().enumerate() {
+        s += p;
+        m += (start + i) as f32 * p;
+    }
+    (s, m)
+}
+
 /// Per-song statistics, computed from the whole signal.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct SongFeatures {
@@ -123,21 +145,18 @@ impl SongFeatures {
         stft.for_each_power(samples, |frame| {
             log_mel.push(bank.apply(frame).into_iter().map(power_to_db).collect::<Vec<_>>());
             chroma.push(chroma_map.apply(frame));
-            // Parseval: mean square of the windowed frame from its one-sided spectrum.
-            let e: f64 = frame
-                .iter()
-                .enumerate()
-                .map(|(k, p)| {
-                    let twice = if k == 0 || k == frame.len() - 1 { 1.0 } else { 2.0 };
-                    twice * f64::from(*p)
-                })
-                .sum::<f64>()
-                / (cfg.n_fft as f64 * win_energy);
+            // One pass for the frame's total power and its first moment (f32 lanes; the
+            // song-level sums below are f64).
+            let (s, moment) = power_and_moment(frame);
+            let (s, moment) = (f64::from(s), f64::from(moment));
+            // Parseval: mean square of the windowed frame from its one-sided spectrum
+            // (interior bins count twice).
+            let edges = f64::from(frame[0]) + f64::from(frame[frame.len() - 1]);
+            let e = (2.0 * s - edges) / (cfg.n_fft as f64 * win_energy);
             levels.push(10.0 * e.max(1e-10).log10());
-            let s: f64 = frame.iter().map(|p| f64::from(*p)).sum();
             if s > 1e-12 {
-                let c: f64 = frame.iter().enumerate().map(|(k, p)| k as f64 * bin_hz * f64::from(*p)).sum::<f64>() / s;
-                centroid_acc += c * s;
+                // Power-weighted mean of the frame centroids = sum(k p) / sum(p) over frames.
+                centroid_acc += moment * bin_hz;
                 centroid_w += s;
             }
             bass += frame[..bass_bins.min(frame.len())].iter().map(|p| f64::from(*p)).sum::<f64>();

@@ -60,18 +60,25 @@ pub struct SampledVideo {
 #[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct DecodeDamage {
     /// Packets the demuxer could not read or the decoder refused; skipped, as a player
-    /// skips them (a decoder that conceals errors in a frame it still outputs is not
-    /// seen here).
+    /// skips them.
     pub bad_packets: u32,
+    /// Frames the decoder still output but with errors concealed (the frame's decode
+    /// error flags or its corrupt flag set): damaged data inside a packet, or a frame
+    /// whose reference was lost. Counted over every decoded frame, not only samples.
+    #[serde(default)]
+    pub concealed_frames: u32,
     /// The file ends before the duration its header declares (a truncated download or
     /// copy): the time, in seconds, where the decodable picture stops. The video's
-    /// duration is then that time.
+    /// duration is then that time. MPEG-TS declares no duration: a transport stream
+    /// whose size is not a whole number of its packets was cut mid-packet and counts
+    /// as truncated where its picture stops (a cut exactly on a packet boundary, one in
+    /// 188, cannot be told from a shorter file).
     pub truncated_at_s: Option<f64>,
 }
 
 impl DecodeDamage {
     pub fn is_clean(&self) -> bool {
-        self.bad_packets == 0 && self.truncated_at_s.is_none()
+        self.bad_packets == 0 && self.concealed_frames == 0 && self.truncated_at_s.is_none()
     }
 }
 
@@ -80,6 +87,9 @@ impl std::fmt::Display for DecodeDamage {
         let mut parts = Vec::new();
         if self.bad_packets > 0 {
             parts.push(format!("{} damaged packets skipped", self.bad_packets));
+        }
+        if self.concealed_frames > 0 {
+            parts.push(format!("{} frames with concealed errors", self.concealed_frames));
         }
         if let Some(t) = self.truncated_at_s {
             parts.push(format!("truncated: picture ends at {t:.2} s"));
@@ -230,11 +240,16 @@ pub fn sample_range(
         decoder.flush();
     }
 
+    let mut concealed_frames = 0u32;
+    let concealed = &mut concealed_frames;
     let mut take = |decoder: &mut ff::decoder::Video, frames: &mut Vec<SampledFrame>| -> Result<bool> {
         let mut past_end = false;
         let mut frame = ff::frame::Video::empty();
         while decoder.receive_frame(&mut frame).is_ok() {
             decoded += 1;
+            if frame.has_decode_errors() || frame.is_corrupt() {
+                *concealed += 1;
+            }
             let t = frame_time_s(&frame, time_base).unwrap_or(decoded as f64 / info.fps.max(1.0));
             last_t = last_t.max(t);
             if t >= end_s {
@@ -317,6 +332,8 @@ pub fn sample_range(
     }
     let _ = decoder.send_eof();
     take(&mut decoder, &mut frames)?;
+    drop(take);
+    damage.concealed_frames = concealed_frames;
     if frames.is_empty() {
         return Err(MediaError::EmptyVideo { path: path.to_path_buf() });
     }
@@ -324,12 +341,19 @@ pub fn sample_range(
     let decoded_end = last_t + frame_dur;
     // Short of the declared duration by more than a second (and 2%): truncated. Only
     // when the whole file was read.
-    if range.is_none() && info.duration_s - decoded_end > 1.0_f64.max(0.02 * info.duration_s) {
+    let short = info.duration_s - decoded_end > 1.0_f64.max(0.02 * info.duration_s);
+    if range.is_none() && (short || cut_mid_packet(path, &ictx)) {
         damage.truncated_at_s = Some(decoded_end);
         info.duration_s = decoded_end;
     }
     info.duration_s = info.duration_s.max(decoded_end);
     Ok(SampledVideo { info, sample_fps: config.fps, frames, damage })
+}
+
+/// An MPEG transport stream (188-byte packets; 192 in M2TS) whose size is a whole
+/// number of neither: the file was cut inside its last packet.
+fn cut_mid_packet(path: &Path, ictx: &ff::format::context::Input) -> bool {
+    ictx.format().name() == "mpegts" && std::fs::metadata(path).is_ok_and(|m| m.len() % 188 != 0 && m.len() % 192 != 0)
 }
 
 /// Name of the codec of the best video stream (e.g. "h264"), for checks on outputs.

@@ -36,7 +36,9 @@ fn a_truncated_file_yields_what_decoded_and_says_where_it_stops() {
 
         let bytes = std::fs::read(&whole).expect("read");
         let cut = dir.path().join(format!("cut.{ext}"));
-        std::fs::write(&cut, &bytes[..bytes.len() * 6 / 10]).expect("write");
+        // Where a download stops is arbitrary: here inside a transport-stream packet.
+        let at = bytes.len() * 6 / 10 / 188 * 188 + 100;
+        std::fs::write(&cut, &bytes[..at]).expect("write");
         let part = sample(&cut);
         let (n, whole_n) = (part.frames.len(), full.frames.len());
         eprintln!(
@@ -51,13 +53,11 @@ fn a_truncated_file_yields_what_decoded_and_says_where_it_stops() {
         let last = part.frames.last().expect("frames").t_s;
         assert!(part.info.duration_s < full.info.duration_s * 0.85, "{ext}: duration {}", part.info.duration_s);
         assert!(part.info.duration_s >= last, "{ext}: duration {} before the last frame {last}", part.info.duration_s);
-        if ext == "mkv" {
-            // Matroska declares its duration up front: the cut is seen as truncation.
-            let at =
-                part.damage.truncated_at_s.unwrap_or_else(|| panic!("mkv: no truncation reported: {}", part.damage));
-            assert!((at - part.info.duration_s).abs() < 1e-9 && at > last, "mkv: truncated at {at}, last frame {last}");
-            assert!(part.damage.to_string().contains("truncated"), "{}", part.damage);
-        }
+        // Matroska declares its duration up front; a transport stream declares none,
+        // but its size is no longer a whole number of 188-byte packets.
+        let at = part.damage.truncated_at_s.unwrap_or_else(|| panic!("{ext}: no truncation reported: {}", part.damage));
+        assert!((at - part.info.duration_s).abs() < 1e-9 && at > last, "{ext}: truncated at {at}, last frame {last}");
+        assert!(part.damage.to_string().contains("truncated"), "{}", part.damage);
     }
 }
 
@@ -83,6 +83,35 @@ fn damaged_packets_are_skipped_and_counted() {
     let got = sample(&bad);
     eprintln!("damaged mp4: {}/{} frames, {}", got.frames.len(), full.frames.len(), got.damage);
     assert!(got.damage.bad_packets >= 1, "no damage counted: {}", got.damage);
+    assert!(got.damage.truncated_at_s.is_none(), "{}", got.damage);
+    assert!(got.frames.len() * 10 >= full.frames.len() * 9, "{} of {} frames", got.frames.len(), full.frames.len());
+}
+
+/// A few bytes flipped inside picture data, the container intact: the decoder still
+/// outputs every frame, concealing the damage, and the frames it concealed are counted.
+#[test]
+fn concealed_errors_inside_frames_are_counted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Raw H.264 in MPEG-TS: every packet is read whatever its payload holds.
+    let whole = dir.path().join("whole.ts");
+    remux(&media("bigbuckbunny.mp4"), &whole);
+    let full = sample(&whole);
+    assert!(full.damage.is_clean(), "{}", full.damage);
+    let mut bytes = std::fs::read(&whole).expect("read");
+    // Invert 8 payload bytes in each of 12 transport packets spread over the file's
+    // middle (headers, the first 4 bytes of each packet, untouched).
+    let packets = bytes.len() / 188;
+    for k in 0..12 {
+        let p = packets * 3 / 10 + k * packets / 30;
+        for b in &mut bytes[p * 188 + 100..p * 188 + 108] {
+            *b = !*b;
+        }
+    }
+    let bad = dir.path().join("flipped.ts");
+    std::fs::write(&bad, &bytes).expect("write");
+    let got = sample(&bad);
+    eprintln!("flipped ts: {}/{} frames, {}", got.frames.len(), full.frames.len(), got.damage);
+    assert!(got.damage.concealed_frames >= 1, "damage seen only as refused packets: {}", got.damage);
     assert!(got.damage.truncated_at_s.is_none(), "{}", got.damage);
     assert!(got.frames.len() * 10 >= full.frames.len() * 9, "{} of {} frames", got.frames.len(), full.frames.len());
 }
