@@ -332,7 +332,6 @@ pub fn sample_range(
     }
     let _ = decoder.send_eof();
     take(&mut decoder, &mut frames)?;
-    drop(take);
     damage.concealed_frames = concealed_frames;
     if frames.is_empty() {
         return Err(MediaError::EmptyVideo { path: path.to_path_buf() });
