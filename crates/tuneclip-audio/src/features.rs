@@ -1,6 +1,6 @@
 use crate::{
-    AudioError, ChromaMap, Highlight, Loudness, MelFilterbank, Result, Stft, find_highlight, loudness, power_to_db,
-    track_beats,
+    AudioError, ChromaMap, Highlight, Loudness, MelFilterbank, Result, Stft, choose_beat_phase, find_highlight,
+    harmony_change, loudness, power_to_db, track_beats,
 };
 use serde::{Deserialize, Serialize};
 
@@ -220,7 +220,13 @@ impl SongAnalysis {
         let cfg = AnalysisConfig::default();
         let (features, log_mel, chroma, onset) = SongFeatures::compute_with_frames(samples, sample_rate)?;
         let frame_rate = f64::from(sample_rate) / cfg.hop as f64;
-        let beats_s = track_beats(&onset, frame_rate, f64::from(features.tempo_bpm));
+        let tracked = track_beats(&onset, frame_rate, f64::from(features.tempo_bpm));
+        // Bass onsets: the mel bands centred below 150 Hz.
+        let bank = MelFilterbank::new(sample_rate, cfg.n_fft, cfg.n_mels, 0.0, f64::from(sample_rate) / 2.0)?;
+        let bass_bands = bank.bands_below(150.0).max(1);
+        let low: Vec<Vec<f32>> = log_mel.iter().map(|f| f[..bass_bands.min(f.len())].to_vec()).collect();
+        let low_onset = onset_strength(&low);
+        let beats_s = choose_beat_phase(&tracked, &low_onset, &harmony_change(&chroma, 8), frame_rate);
         let mut chroma_mean = [0f32; 12];
         for c in &chroma {
             for (m, v) in chroma_mean.iter_mut().zip(c) {

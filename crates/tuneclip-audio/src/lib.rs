@@ -19,7 +19,7 @@ mod loudness;
 mod mel;
 mod stft;
 
-pub use beats::{beat_f_measure, track_beats};
+pub use beats::{beat_f_measure, choose_beat_phase, harmony_change, track_beats};
 pub use chroma::{ChromaMap, chroma};
 pub use features::{AnalysisConfig, SongAnalysis, SongFeatures, estimate_tempo, onset_strength};
 pub use highlight::{Highlight, find_highlight};

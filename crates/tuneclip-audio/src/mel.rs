@@ -22,6 +22,8 @@ pub struct MelFilterbank {
     pub weights: Vec<Vec<f32>>,
     /// Per mel band, the range of bins with non-zero weight (the filters are sparse).
     support: Vec<std::ops::Range<usize>>,
+    /// Per mel band, the frequency where its triangle peaks.
+    centres_hz: Vec<f64>,
 }
 
 impl MelFilterbank {
@@ -58,11 +60,17 @@ impl MelFilterbank {
                 lo..hi
             })
             .collect();
-        Ok(Self { weights, support })
+        let centres_hz = edges[1..=n_mels].to_vec();
+        Ok(Self { weights, support, centres_hz })
     }
 
     pub fn n_mels(&self) -> usize {
         self.weights.len()
+    }
+
+    /// Number of leading bands whose filter peaks below `hz`.
+    pub fn bands_below(&self, hz: f64) -> usize {
+        self.centres_hz.iter().take_while(|c| **c < hz).count()
     }
 
     /// Mel power of one power-spectrum frame.

@@ -14,13 +14,16 @@ fn midi_tempo_bpm(bytes: &[u8]) -> f64 {
 
 /// Real multi-instrument music rendered from MIDI (Debian packages planetblupi-music-midi,
 /// fluidsynth, fluid-soundfont-gm): the first 60 s of each, tempo against the MIDI
-/// file's own tempo, within 2%. Beat F-measure against the grid k * 60 / bpm from MIDI
-/// time 0 is printed, not yet asserted: the tracker often locks onto off-beats on these
-/// songs (measured F 0.01..0.89; issue 3 target 0.9).
+/// file's own tempo, within 2%. Beat F-measure (70 ms) against the grid k * 60 / bpm
+/// from MIDI time 0: at least 3 of the 5 songs reach 0.85 (measured 2026-11-26: 0.53,
+/// 0.89, 0.96, 0.27, 0.89; before the beat-phase check 3 of 5 sat on the off-beats,
+/// F 0.01-0.03). Issue 3's target is 0.9 on every song: music000 and music007 still
+/// drift between on- and off-beat over the minute.
 #[test]
 fn tempo_and_beats_of_midi_rendered_songs() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut report = Vec::new();
+    let mut good = 0;
     for name in ["music000.mid", "music004.mid", "music006.mid", "music007.mid", "music008.mid"] {
         let midi = Path::new(MIDI_DIR).join(name);
         let bpm = midi_tempo_bpm(&std::fs::read(&midi).expect("MIDI file (run setup.sh)"));
@@ -52,6 +55,8 @@ fn tempo_and_beats_of_midi_rendered_songs() {
             phases[phases.len() / 2]
         ));
         assert!((tempo - bpm).abs() / bpm <= 0.02, "{name}: tempo {tempo:.2} BPM, MIDI says {bpm:.2}");
+        good += usize::from(f >= 0.85);
     }
     eprintln!("{}", report.join("\n"));
+    assert!(good >= 3, "only {good} of 5 songs with beat F >= 0.85:\n{}", report.join("\n"));
 }
