@@ -1,7 +1,4 @@
-use crate::{
-    AudioError, ChromaMap, Highlight, Loudness, MelFilterbank, Result, Stft, choose_beat_phase, find_highlight,
-    harmony_change, loudness, power_to_db, track_beats,
-};
+use crate::{Highlight, Loudness, Result, SongAnalyzer};
 use serde::{Deserialize, Serialize};
 
 /// Onset strength envelope: mean over mel bands of the positive first difference of the
@@ -60,7 +57,7 @@ pub fn estimate_tempo(onset: &[f32], frame_rate: f64) -> Option<f64> {
 
 /// Sum of a power spectrum and its first moment `sum(k * p[k])`, in eight f32 lanes
 /// (vectorisable; exact enough for level and centroid statistics).
-fn power_and_moment(frame: &[f32]) -> (f32, f32) {
+pub(crate) fn power_and_moment(frame: &[f32]) -> (f32, f32) {
     let (mut sum, mut moment) = ([0f32; 8], [0f32; 8]);
     let chunks = frame.chunks_exact(8);
     let tail = chunks.remainder();
@@ -115,90 +112,9 @@ impl Default for AnalysisConfig {
 
 impl SongFeatures {
     pub fn compute(samples: &[f32], sample_rate: u32) -> Result<Self> {
-        Ok(Self::compute_with_frames(samples, sample_rate)?.0)
-    }
-
-    /// The features, plus the per-frame log-mel, chroma and onset envelope they were
-    /// computed from (one STFT pass; the power spectrogram itself is never stored).
-    #[allow(clippy::type_complexity)]
-    fn compute_with_frames(
-        samples: &[f32],
-        sample_rate: u32,
-    ) -> Result<(Self, Vec<Vec<f32>>, Vec<[f32; 12]>, Vec<f32>)> {
-        let cfg = AnalysisConfig::default();
-        if samples.len() < cfg.n_fft * 4 {
-            return Err(AudioError::TooShort { samples: samples.len(), needed: cfg.n_fft * 4 });
-        }
-        let stft = Stft::new(cfg.n_fft, cfg.hop)?;
-        let bank = MelFilterbank::new(sample_rate, cfg.n_fft, cfg.n_mels, 0.0, f64::from(sample_rate) / 2.0)?;
-        let chroma_map = ChromaMap::new(sample_rate, cfg.n_fft);
-        let n_frames = stft.n_frames(samples.len());
-        let bin_hz = f64::from(sample_rate) / cfg.n_fft as f64;
-        let bass_bins = (250.0 / bin_hz).ceil() as usize;
-
-        let mut log_mel = Vec::with_capacity(n_frames);
-        let mut chroma = Vec::with_capacity(n_frames);
-        let mut levels = Vec::with_capacity(n_frames);
-        let (mut centroid_acc, mut centroid_w) = (0.0f64, 0.0f64);
-        let (mut bass, mut total) = (0.0f64, 0.0f64);
-        let win_energy = cfg.n_fft as f64 * 0.375; // sum of squared Hann weights
-        stft.for_each_power(samples, |frame| {
-            log_mel.push(bank.apply(frame).into_iter().map(power_to_db).collect::<Vec<_>>());
-            chroma.push(chroma_map.apply(frame));
-            // One pass for the frame's total power and its first moment (f32 lanes; the
-            // song-level sums below are f64).
-            let (s, moment) = power_and_moment(frame);
-            let (s, moment) = (f64::from(s), f64::from(moment));
-            // Parseval: mean square of the windowed frame from its one-sided spectrum
-            // (interior bins count twice).
-            let edges = f64::from(frame[0]) + f64::from(frame[frame.len() - 1]);
-            let e = (2.0 * s - edges) / (cfg.n_fft as f64 * win_energy);
-            levels.push(10.0 * e.max(1e-10).log10());
-            if s > 1e-12 {
-                // Power-weighted mean of the frame centroids = sum(k p) / sum(p) over frames.
-                centroid_acc += moment * bin_hz;
-                centroid_w += s;
-            }
-            bass += frame[..bass_bins.min(frame.len())].iter().map(|p| f64::from(*p)).sum::<f64>();
-            total += s;
-        });
-        // Silence does not describe the song: level statistics over frames within 60 dB of the peak.
-        let peak = levels.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-        let active: Vec<f64> = levels.iter().cloned().filter(|l| *l > peak - 60.0).collect();
-        let mean_db = active.iter().sum::<f64>() / active.len().max(1) as f64;
-        let std_db = (active.iter().map(|l| (l - mean_db).powi(2)).sum::<f64>() / active.len().max(1) as f64).sqrt();
-
-        let onset = onset_strength(&log_mel);
-        let frame_rate = f64::from(sample_rate) / cfg.hop as f64;
-        let o_mean = onset.iter().sum::<f32>() / onset.len() as f32;
-        let o_std = (onset.iter().map(|v| (v - o_mean).powi(2)).sum::<f32>() / onset.len() as f32).sqrt();
-        let threshold = o_mean + o_std;
-        // A peak is the maximum of its +-100 ms neighbourhood (librosa's peak_pick waits similarly).
-        let half = (0.1 * frame_rate).round().max(1.0) as usize;
-        let peaks = (0..onset.len())
-            .filter(|&i| {
-                let lo = i.saturating_sub(half);
-                let hi = (i + half + 1).min(onset.len());
-                onset[i] > threshold
-                    && onset[lo..hi]
-                        .iter()
-                        .enumerate()
-                        .all(|(j, v)| *v < onset[i] || (lo + j >= i && (lo + j == i || *v <= onset[i])))
-            })
-            .count();
-        let duration_s = samples.len() as f64 / f64::from(sample_rate);
-        let tempo_bpm = estimate_tempo(&onset, frame_rate).unwrap_or(0.0) as f32;
-        let features = Self {
-            duration_s,
-            loudness_db: mean_db as f32,
-            dynamics_db: std_db as f32,
-            centroid_hz: if centroid_w > 0.0 { (centroid_acc / centroid_w) as f32 } else { 0.0 },
-            bass_ratio: if total > 0.0 { (bass / total) as f32 } else { 0.0 },
-            onset_mean: o_mean,
-            onset_rate_hz: (peaks as f64 / duration_s) as f32,
-            tempo_bpm,
-        };
-        Ok((features, log_mel, chroma, onset))
+        let mut analyzer = SongAnalyzer::features_only(sample_rate)?;
+        analyzer.push(samples);
+        analyzer.finish_features()
     }
 }
 
@@ -216,25 +132,12 @@ pub struct SongAnalysis {
 }
 
 impl SongAnalysis {
+    /// Analysis of a whole signal held in memory; [`SongAnalyzer`] gives the same from
+    /// chunks as they are decoded.
     pub fn compute(samples: &[f32], sample_rate: u32, highlight_s: f64) -> Result<Self> {
-        let cfg = AnalysisConfig::default();
-        let (features, log_mel, chroma, onset) = SongFeatures::compute_with_frames(samples, sample_rate)?;
-        let frame_rate = f64::from(sample_rate) / cfg.hop as f64;
-        let tracked = track_beats(&onset, frame_rate, f64::from(features.tempo_bpm));
-        // Bass onsets: the mel bands centred below 150 Hz.
-        let bank = MelFilterbank::new(sample_rate, cfg.n_fft, cfg.n_mels, 0.0, f64::from(sample_rate) / 2.0)?;
-        let bass_bands = bank.bands_below(150.0).max(1);
-        let low: Vec<Vec<f32>> = log_mel.iter().map(|f| f[..bass_bands.min(f.len())].to_vec()).collect();
-        let low_onset = onset_strength(&low);
-        let beats_s = choose_beat_phase(&tracked, &low_onset, &harmony_change(&chroma, 8), frame_rate);
-        let mut chroma_mean = [0f32; 12];
-        for c in &chroma {
-            for (m, v) in chroma_mean.iter_mut().zip(c) {
-                *m += v / chroma.len() as f32;
-            }
-        }
-        let highlight = find_highlight(&log_mel, &chroma, frame_rate, features.duration_s, highlight_s, &beats_s);
-        Ok(Self { features, beats_s, loudness: loudness(samples, sample_rate), chroma_mean, highlight })
+        let mut analyzer = SongAnalyzer::new(sample_rate, highlight_s)?;
+        analyzer.push(samples);
+        analyzer.finish()
     }
 }
 
@@ -293,6 +196,6 @@ mod tests {
 
     #[test]
     fn too_short_is_refused() {
-        assert!(matches!(SongFeatures::compute(&[0.0; 100], 22_050), Err(AudioError::TooShort { .. })));
+        assert!(matches!(SongFeatures::compute(&[0.0; 100], 22_050), Err(crate::AudioError::TooShort { .. })));
     }
 }

@@ -34,89 +34,126 @@ pub fn find_highlight(
     window_s: f64,
     beats_s: &[f64],
 ) -> Highlight {
-    if duration_s <= window_s || log_mel.is_empty() {
-        return Highlight { range: TimeRange::new(0.0, duration_s.min(window_s).max(0.0)), score: 0.0 };
+    let mut blocks = HighlightBlocks::new(frame_rate, log_mel.first().map_or(0, Vec::len));
+    for (m, c) in log_mel.iter().zip(chroma) {
+        blocks.push_frame(m, c);
     }
-    let per_block = (BLOCK_S * frame_rate).round().max(1.0) as usize;
-    let n_blocks = log_mel.len() / per_block;
-    let n_mels = log_mel[0].len();
-    let bands = 16.min(n_mels);
-    // Block features: mean chroma (timbre-independent harmony) and a coarse spectral
-    // envelope relative to the song's mean (timbre), unit-normalised for cosines.
-    let mut feats: Vec<Vec<f64>> = Vec::with_capacity(n_blocks);
-    let mut energy = Vec::with_capacity(n_blocks);
-    for b in 0..n_blocks {
-        let frames = b * per_block..(b + 1) * per_block;
-        let mut f = vec![0f64; 12 + bands];
-        let mut e = 0f64;
-        for t in frames.clone() {
-            for (i, c) in chroma[t].iter().enumerate() {
-                f[i] += f64::from(*c);
+    blocks.finish(duration_s, window_s, beats_s)
+}
+
+/// The highlight's inputs gathered frame by frame: per 0.5 s block, the summed chroma,
+/// a coarse spectral envelope and the energy, so a song is never held as a whole
+/// spectrogram (an hour is 7,200 blocks of 29 numbers).
+#[derive(Debug, Clone)]
+pub struct HighlightBlocks {
+    per_block: usize,
+    n_mels: usize,
+    bands: usize,
+    frames: usize,
+    current: Vec<f64>,
+    current_energy: f64,
+    feats: Vec<Vec<f64>>,
+    energy: Vec<f64>,
+}
+
+impl HighlightBlocks {
+    pub fn new(frame_rate: f64, n_mels: usize) -> Self {
+        let bands = 16.min(n_mels);
+        Self {
+            per_block: (BLOCK_S * frame_rate).round().max(1.0) as usize,
+            n_mels,
+            bands,
+            frames: 0,
+            current: vec![0f64; 12 + bands],
+            current_energy: 0.0,
+            feats: Vec::new(),
+            energy: Vec::new(),
+        }
+    }
+
+    /// Add one frame's log-mel (dB) and chroma.
+    pub fn push_frame(&mut self, log_mel: &[f32], chroma: &[f32; 12]) {
+        let (n_mels, bands) = (self.n_mels, self.bands);
+        for (i, c) in chroma.iter().enumerate() {
+            self.current[i] += f64::from(*c);
+        }
+        for (m, v) in log_mel.iter().enumerate().take(n_mels) {
+            self.current[12 + m * bands / n_mels] += f64::from(*v) / (n_mels / bands) as f64 / 10.0;
+            self.current_energy += (f64::from(*v) * (std::f64::consts::LN_10 / 10.0)).exp();
+        }
+        self.frames += 1;
+        if self.frames.is_multiple_of(self.per_block) {
+            let e = std::mem::take(&mut self.current_energy);
+            self.energy.push(10.0 * (e / (self.per_block * n_mels) as f64).max(1e-10).log10());
+            self.feats.push(std::mem::replace(&mut self.current, vec![0f64; 12 + bands]));
+        }
+    }
+
+    /// The best `window_s` window of a song of `duration_s`; `beats_s`, when given,
+    /// snaps the start to the nearest beat. A final partial block is left out.
+    pub fn finish(self, duration_s: f64, window_s: f64, beats_s: &[f64]) -> Highlight {
+        if duration_s <= window_s || self.frames == 0 {
+            return Highlight { range: TimeRange::new(0.0, duration_s.min(window_s).max(0.0)), score: 0.0 };
+        }
+        let Self { bands, mut feats, energy, .. } = self;
+        let n_blocks = feats.len();
+        let mean_env: Vec<f64> =
+            (0..bands).map(|k| feats.iter().map(|f| f[12 + k]).sum::<f64>() / n_blocks.max(1) as f64).collect();
+        for f in &mut feats {
+            for k in 0..bands {
+                f[12 + k] -= mean_env[k];
             }
-            for (m, v) in log_mel[t].iter().enumerate() {
-                f[12 + m * bands / n_mels] += f64::from(*v) / (n_mels / bands) as f64 / 10.0;
-                e += (f64::from(*v) * (std::f64::consts::LN_10 / 10.0)).exp();
+            let norm = f.iter().map(|x| x * x).sum::<f64>().sqrt();
+            if norm > 1e-12 {
+                f.iter_mut().for_each(|x| *x /= norm);
             }
         }
-        energy.push(10.0 * (e / (per_block * n_mels) as f64).max(1e-10).log10());
-        feats.push(f);
-    }
-    let mean_env: Vec<f64> =
-        (0..bands).map(|k| feats.iter().map(|f| f[12 + k]).sum::<f64>() / n_blocks.max(1) as f64).collect();
-    for f in &mut feats {
-        for k in 0..bands {
-            f[12 + k] -= mean_env[k];
+        let dim = 12 + bands;
+        let flat: Vec<f64> = feats.iter().flatten().copied().collect();
+        let sim = |i: usize, j: usize| {
+            flat[i * dim..(i + 1) * dim].iter().zip(&flat[j * dim..(j + 1) * dim]).map(|(a, b)| a * b).sum::<f64>()
+        };
+        let win = (window_s / BLOCK_S).round() as usize;
+        // Repetition of block i: the best matching run starting there, elsewhere in the song
+        // (at least a window away: a section that merely goes on, like a long bridge on one
+        // chord, must not count as repeating itself). A run may extend forwards or backwards
+        // from the block, so the last blocks of a section (whose forward run spills into what
+        // follows) still count as repeated. A pair's runs are the same seen from either
+        // block, so each diagonal of the similarity matrix (lag L, pairs (k, k + L)) is
+        // computed once and its runs credited to both blocks: O(n^2) time, O(n) memory.
+        let min_lag = win.max(RUN_BLOCKS);
+        let mut rep = vec![0f64; n_blocks];
+        let mut diag = Vec::with_capacity(n_blocks);
+        for lag in min_lag..n_blocks {
+            diag.clear();
+            diag.extend((0..n_blocks - lag).map(|k| sim(k, k + lag)));
+            for i in 0..diag.len() {
+                let j = i + lag;
+                let fwd_len = RUN_BLOCKS.min(n_blocks - j);
+                let fwd = diag[i..i + fwd_len].iter().sum::<f64>() / fwd_len as f64;
+                let bwd_len = RUN_BLOCKS.min(i + 1);
+                let bwd = diag[i + 1 - bwd_len..=i].iter().rev().sum::<f64>() / bwd_len as f64;
+                let v = fwd.max(bwd);
+                rep[i] = rep[i].max(v);
+                rep[j] = rep[j].max(v);
+            }
         }
-        let norm = f.iter().map(|x| x * x).sum::<f64>().sqrt();
-        if norm > 1e-12 {
-            f.iter_mut().for_each(|x| *x /= norm);
+        let (rep_z, energy_z) = (zscore(&rep), zscore(&energy));
+        let score: Vec<f64> = rep_z.iter().zip(&energy_z).map(|(r, e)| r + e).collect();
+        let n_windows = n_blocks.saturating_sub(win) + 1;
+        let (best, best_score) = (0..n_windows)
+            .map(|w| (w, score[w..(w + win).min(n_blocks)].iter().sum::<f64>() / win as f64))
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+            .unwrap_or((0, 0.0));
+        let mut start = best as f64 * BLOCK_S;
+        if let Some(b) = beats_s.iter().min_by(|a, b| (*a - start).abs().total_cmp(&(*b - start).abs()))
+            && (b - start).abs() <= BLOCK_S
+        {
+            start = *b;
         }
+        let start = start.clamp(0.0, duration_s - window_s);
+        Highlight { range: TimeRange::new(start, start + window_s), score: best_score }
     }
-    let dim = 12 + bands;
-    let flat: Vec<f64> = feats.iter().flatten().copied().collect();
-    let sim = |i: usize, j: usize| {
-        flat[i * dim..(i + 1) * dim].iter().zip(&flat[j * dim..(j + 1) * dim]).map(|(a, b)| a * b).sum::<f64>()
-    };
-    let win = (window_s / BLOCK_S).round() as usize;
-    // Repetition of block i: the best matching run starting there, elsewhere in the song
-    // (at least a window away: a section that merely goes on, like a long bridge on one
-    // chord, must not count as repeating itself). A run may extend forwards or backwards
-    // from the block, so the last blocks of a section (whose forward run spills into what
-    // follows) still count as repeated. A pair's runs are the same seen from either
-    // block, so each diagonal of the similarity matrix (lag L, pairs (k, k + L)) is
-    // computed once and its runs credited to both blocks: O(n^2) time, O(n) memory.
-    let min_lag = win.max(RUN_BLOCKS);
-    let mut rep = vec![0f64; n_blocks];
-    let mut diag = Vec::with_capacity(n_blocks);
-    for lag in min_lag..n_blocks {
-        diag.clear();
-        diag.extend((0..n_blocks - lag).map(|k| sim(k, k + lag)));
-        for i in 0..diag.len() {
-            let j = i + lag;
-            let fwd_len = RUN_BLOCKS.min(n_blocks - j);
-            let fwd = diag[i..i + fwd_len].iter().sum::<f64>() / fwd_len as f64;
-            let bwd_len = RUN_BLOCKS.min(i + 1);
-            let bwd = diag[i + 1 - bwd_len..=i].iter().rev().sum::<f64>() / bwd_len as f64;
-            let v = fwd.max(bwd);
-            rep[i] = rep[i].max(v);
-            rep[j] = rep[j].max(v);
-        }
-    }
-    let (rep_z, energy_z) = (zscore(&rep), zscore(&energy));
-    let score: Vec<f64> = rep_z.iter().zip(&energy_z).map(|(r, e)| r + e).collect();
-    let n_windows = n_blocks.saturating_sub(win) + 1;
-    let (best, best_score) = (0..n_windows)
-        .map(|w| (w, score[w..(w + win).min(n_blocks)].iter().sum::<f64>() / win as f64))
-        .max_by(|a, b| a.1.total_cmp(&b.1))
-        .unwrap_or((0, 0.0));
-    let mut start = best as f64 * BLOCK_S;
-    if let Some(b) = beats_s.iter().min_by(|a, b| (*a - start).abs().total_cmp(&(*b - start).abs()))
-        && (b - start).abs() <= BLOCK_S
-    {
-        start = *b;
-    }
-    let start = start.clamp(0.0, duration_s - window_s);
-    Highlight { range: TimeRange::new(start, start + window_s), score: best_score }
 }
 
 #[cfg(test)]

@@ -9,8 +9,11 @@
 //!   (checked against the `ebur128` crate and FFmpeg's filter).
 //! - [`find_highlight`]: the chorus-like window (repetition + energy) for a background clip.
 //! - [`SongFeatures`]: the per-song statistics the first embedding consumes;
-//!   [`SongAnalysis`]: all of the above from one STFT pass.
+//!   [`SongAnalysis`]: all of the above from one STFT pass; [`SongAnalyzer`]: the same
+//!   from chunks as they are decoded, in memory that does not grow with the signal's
+//!   sample count (an hour-long song: about 12 MB).
 
+mod analyzer;
 mod beats;
 mod chroma;
 mod features;
@@ -19,13 +22,14 @@ mod loudness;
 mod mel;
 mod stft;
 
+pub use analyzer::SongAnalyzer;
 pub use beats::{beat_f_measure, choose_beat_phase, harmony_change, track_beats};
 pub use chroma::{ChromaMap, chroma};
 pub use features::{AnalysisConfig, SongAnalysis, SongFeatures, estimate_tempo, onset_strength};
-pub use highlight::{Highlight, find_highlight};
+pub use highlight::{Highlight, HighlightBlocks, find_highlight};
 pub use loudness::{Loudness, LoudnessMeter, loudness};
 pub use mel::{MelFilterbank, hz_to_mel, log_mel, mel_to_hz, power_to_db};
-pub use stft::Stft;
+pub use stft::{Stft, StftScratch};
 
 /// Errors of audio analysis.
 #[derive(Debug, thiserror::Error)]

@@ -50,37 +50,62 @@ impl Stft {
         out
     }
 
+    /// Buffers for [`frame_power`](Self::frame_power), made once per stream.
+    pub fn scratch(&self) -> StftScratch {
+        StftScratch {
+            input: self.fft.make_input_vec(),
+            spectrum: self.fft.make_output_vec(),
+            scratch: self.fft.make_scratch_vec(),
+            power: vec![0f32; self.n_bins()],
+        }
+    }
+
+    /// Power spectrum of the frame whose first sample is `signal[start]`; samples before
+    /// the slice (negative `start`) or past its end are zeros, as the centred padding
+    /// at both ends of a song needs.
+    pub fn frame_power<'a>(&self, signal: &[f32], start: isize, s: &'a mut StftScratch) -> &'a [f32] {
+        if start >= 0 && start as usize + self.n_fft <= signal.len() {
+            let at = start as usize;
+            for ((b, x), w) in s.input.iter_mut().zip(&signal[at..at + self.n_fft]).zip(&self.window) {
+                *b = x * w;
+            }
+        } else {
+            for (i, b) in s.input.iter_mut().enumerate() {
+                let idx = start + i as isize;
+                let x = if idx >= 0 && (idx as usize) < signal.len() { signal[idx as usize] } else { 0.0 };
+                *b = x * self.window[i];
+            }
+        }
+        // The lengths come from the plan itself, so this cannot fail.
+        let _ = self.fft.process_with_scratch(&mut s.input, &mut s.spectrum, &mut s.scratch);
+        for (p, c) in s.power.iter_mut().zip(&s.spectrum) {
+            *p = c.norm_sqr();
+        }
+        &s.power
+    }
+
     /// Call `f` with the power spectrum of each frame in order, reusing one buffer, so
     /// a long song never holds its whole spectrogram in memory.
     pub fn for_each_power(&self, signal: &[f32], mut f: impl FnMut(&[f32])) {
-        let pad = self.n_fft / 2;
-        let n_frames = self.n_frames(signal.len());
-        let mut input = self.fft.make_input_vec();
-        let mut spectrum = self.fft.make_output_vec();
-        let mut scratch = self.fft.make_scratch_vec();
-        let mut power = vec![0f32; self.n_bins()];
-        for frame in 0..n_frames {
-            let start = (frame * self.hop) as isize - pad as isize;
-            if start >= 0 && start as usize + self.n_fft <= signal.len() {
-                let s = start as usize;
-                for ((b, x), w) in input.iter_mut().zip(&signal[s..s + self.n_fft]).zip(&self.window) {
-                    *b = x * w;
-                }
-            } else {
-                // Frames overlapping either end see zeros beyond the signal.
-                for (i, b) in input.iter_mut().enumerate() {
-                    let idx = start + i as isize;
-                    let x = if idx >= 0 && (idx as usize) < signal.len() { signal[idx as usize] } else { 0.0 };
-                    *b = x * self.window[i];
-                }
-            }
-            // The lengths come from the plan itself, so this cannot fail.
-            let _ = self.fft.process_with_scratch(&mut input, &mut spectrum, &mut scratch);
-            for (p, c) in power.iter_mut().zip(&spectrum) {
-                *p = c.norm_sqr();
-            }
-            f(&power);
+        let pad = (self.n_fft / 2) as isize;
+        let mut scratch = self.scratch();
+        for frame in 0..self.n_frames(signal.len()) {
+            f(self.frame_power(signal, (frame * self.hop) as isize - pad, &mut scratch));
         }
+    }
+}
+
+/// Reusable buffers of one STFT stream.
+pub struct StftScratch {
+    input: Vec<f32>,
+    spectrum: Vec<realfft::num_complex::Complex<f32>>,
+    scratch: Vec<realfft::num_complex::Complex<f32>>,
+    power: Vec<f32>,
+}
+
+impl std::fmt::Debug for StftScratch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StftScratch").field("n_fft", &self.input.len()).finish()
     }
 }
 

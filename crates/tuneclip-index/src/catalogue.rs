@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use tuneclip_audio::SongAnalysis;
+use tuneclip_audio::{SongAnalysis, SongAnalyzer};
 use tuneclip_core::{ContentId, Embedding};
 use tuneclip_media::video::SamplingConfig;
 use tuneclip_model::Embedder;
@@ -183,13 +183,21 @@ pub fn ingest_song(path: &Path, cfg: &IngestConfig) -> std::result::Result<SongE
 }
 
 fn analyse_song(path: &Path, id: ContentId, cfg: &IngestConfig) -> std::result::Result<SongEntry, String> {
-    let audio = tuneclip_media::audio::decode_mono(path, cfg.sample_rate).map_err(|e| e.to_string())?;
-    let analysis = SongAnalysis::compute(&audio.samples, audio.sample_rate, cfg.highlight_s)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    let embedding = cfg
-        .model
-        .embed_song(&audio.samples, audio.sample_rate, &analysis)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let named = |e: tuneclip_audio::AudioError| format!("{}: {e}", path.display());
+    // The song is analysed as it decodes; its PCM is kept only for a model that reads it.
+    let mut analyzer = SongAnalyzer::new(cfg.sample_rate, cfg.highlight_s).map_err(named)?;
+    let mut samples = Vec::new();
+    let keep = cfg.model.needs_song_samples();
+    tuneclip_media::audio::decode_mono_streaming(path, cfg.sample_rate, &mut |chunk| {
+        analyzer.push(chunk);
+        if keep {
+            samples.extend_from_slice(chunk);
+        }
+    })
+    .map_err(|e| e.to_string())?;
+    let analysis = analyzer.finish().map_err(named)?;
+    let embedding =
+        cfg.model.embed_song(&samples, cfg.sample_rate, &analysis).map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(SongEntry { id, path: path.to_path_buf(), title: title_of(path), analysis, embedding })
 }
 

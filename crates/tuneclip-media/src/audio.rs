@@ -32,22 +32,64 @@ impl MonoAudio {
 /// Corrupt packets inside an otherwise valid stream are skipped (as players do); a file
 /// that yields no audio at all is an error naming the file.
 pub fn decode_mono(path: &Path, target_rate: u32) -> Result<MonoAudio> {
+    // Resample while decoding: the song is never held at its source rate.
+    let mut samples = Vec::new();
+    let info = decode_mono_streaming(path, target_rate, &mut |chunk| samples.extend_from_slice(chunk))?;
+    Ok(MonoAudio {
+        samples,
+        sample_rate: target_rate,
+        source_rate: info.source_rate,
+        source_channels: info.source_channels,
+    })
+}
+
+/// What a streamed decode delivered.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StreamedAudio {
+    /// Mono samples handed to the sink, at the requested rate.
+    pub samples: u64,
+    pub sample_rate: u32,
+    pub source_rate: u32,
+    pub source_channels: usize,
+}
+
+impl StreamedAudio {
+    pub fn duration_s(&self) -> f64 {
+        self.samples as f64 / f64::from(self.sample_rate.max(1))
+    }
+}
+
+/// [`decode_mono`] without collecting: the mono PCM at `target_rate` goes to `sink`
+/// chunk by chunk as it is decoded, so memory does not grow with the song (an
+/// hour-long file is analysed in a few MB with `tuneclip_audio::SongAnalyzer`).
+pub fn decode_mono_streaming(path: &Path, target_rate: u32, sink: &mut dyn FnMut(&[f32])) -> Result<StreamedAudio> {
     if !(8000..=192_000).contains(&target_rate) {
         return Err(MediaError::InvalidRequest {
             path: path.to_path_buf(),
             reason: format!("invalid target sample rate {target_rate} Hz (expected 8000..=192000)"),
         });
     }
-    // Resample while decoding: the song is never held at its source rate.
-    let mut samples = Vec::new();
+    let mut out = Vec::new();
+    let mut delivered = 0u64;
     let mut resampler: Option<StreamResampler> = None;
     let info = decode_checked(path, &mut |chunk, rate| {
-        resampler.get_or_insert_with(|| StreamResampler::new(rate, target_rate)).push(chunk, &mut samples);
+        out.clear();
+        resampler.get_or_insert_with(|| StreamResampler::new(rate, target_rate)).push(chunk, &mut out);
+        delivered += out.len() as u64;
+        sink(&out);
     })?;
     if let Some(r) = resampler {
-        r.finish(&mut samples);
+        out.clear();
+        r.finish(&mut out);
+        delivered += out.len() as u64;
+        sink(&out);
     }
-    Ok(MonoAudio { samples, sample_rate: target_rate, source_rate: info.rate, source_channels: info.channels })
+    Ok(StreamedAudio {
+        samples: delivered,
+        sample_rate: target_rate,
+        source_rate: info.rate,
+        source_channels: info.channels,
+    })
 }
 
 /// Shortest stream accepted as a song: anything shorter is a broken or empty file.

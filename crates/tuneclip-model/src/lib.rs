@@ -129,6 +129,13 @@ pub enum Embedder {
 pub const LEARNED_WINDOW_S: f64 = 4.0;
 
 impl Embedder {
+    /// Whether [`embed_song`](Self::embed_song) reads the song's samples (the learned
+    /// encoder reads the highlight window); the handcrafted one uses the analysis alone,
+    /// so an ingest can analyse the song as it decodes and keep no PCM.
+    pub fn needs_song_samples(&self) -> bool {
+        matches!(self, Self::Learned(_))
+    }
+
     /// Load the trained model in `dir` (see [`learned::LearnedModel::load`]).
     pub fn learned(dir: &std::path::Path) -> Result<Self, learned::LearnedError> {
         Ok(Self::Learned(std::sync::Arc::new(learned::LearnedModel::load(dir)?)))
