@@ -70,11 +70,33 @@ pub trait VectorIndex: Send + Sync + std::fmt::Debug {
     }
 }
 
-/// `n` vectors of `dim` floats, row-major.
-#[derive(Debug, Clone, PartialEq)]
+/// `n` vectors of `dim` floats, row-major. The first row starts on a 64-byte cache
+/// line (the buffer is over-allocated and the rows placed at the first aligned
+/// float), so a 32-dimensional row is exactly two cache lines, never three: a graph
+/// search reads rows at random, one memory fetch per line.
+#[derive(Debug, Clone)]
 pub struct Vectors {
     dim: usize,
+    /// Floats before the first row (0..16), there only for the alignment.
+    offset: usize,
     data: Vec<f32>,
+}
+
+impl PartialEq for Vectors {
+    fn eq(&self, other: &Self) -> bool {
+        self.dim == other.dim && self.as_slice() == other.as_slice()
+    }
+}
+
+/// A buffer for `len` floats, filled by `fill`, whose float at the returned offset
+/// starts a cache line.
+fn cache_aligned(len: usize, fill: impl FnOnce(&mut Vec<f32>)) -> (usize, Vec<f32>) {
+    let mut data: Vec<f32> = Vec::with_capacity(len + 16);
+    // Filled within this capacity the buffer never moves, so its address is final.
+    let offset = (64 - data.as_ptr() as usize % 64) % 64 / std::mem::size_of::<f32>();
+    data.resize(offset, 0.0);
+    fill(&mut data);
+    (offset, data)
 }
 
 const VECTORS_MAGIC: &[u8; 8] = b"TCVEC001";
@@ -82,19 +104,26 @@ const GRAPH_MAGIC: &[u8; 8] = b"TCHNSW01";
 
 impl Vectors {
     pub fn new(dim: usize, data: Vec<f32>) -> Result<Self> {
+        let (offset, data) = cache_aligned(data.len(), |d| d.extend_from_slice(&data));
+        Self::checked(dim, offset, data)
+    }
+
+    /// Rows at `data[offset..]`, checked: whole rows, u32-addressable, all finite.
+    fn checked(dim: usize, offset: usize, data: Vec<f32>) -> Result<Self> {
         if dim == 0 {
             return Err(AnnError::Invalid("dimension 0".into()));
         }
-        if !data.len().is_multiple_of(dim) {
-            return Err(AnnError::Invalid(format!("{} floats is not a whole number of {dim}-vectors", data.len())));
+        let rows = &data[offset.min(data.len())..];
+        if !rows.len().is_multiple_of(dim) {
+            return Err(AnnError::Invalid(format!("{} floats is not a whole number of {dim}-vectors", rows.len())));
         }
-        if data.len() / dim >= NONE as usize {
-            return Err(AnnError::Invalid(format!("{} vectors (at most {} fit u32 ids)", data.len() / dim, NONE - 1)));
+        if rows.len() / dim >= NONE as usize {
+            return Err(AnnError::Invalid(format!("{} vectors (at most {} fit u32 ids)", rows.len() / dim, NONE - 1)));
         }
-        if let Some(i) = data.iter().position(|x| !x.is_finite()) {
+        if let Some(i) = rows.iter().position(|x| !x.is_finite()) {
             return Err(AnnError::Invalid(format!("vector {} holds a non-finite value", i / dim)));
         }
-        Ok(Self { dim, data })
+        Ok(Self { dim, offset, data })
     }
 
     pub fn from_rows<'a>(dim: usize, rows: impl IntoIterator<Item = &'a [f32]>) -> Result<Self> {
@@ -112,16 +141,17 @@ impl Vectors {
         self.dim
     }
     pub fn len(&self) -> usize {
-        self.data.len() / self.dim
+        self.as_slice().len() / self.dim
     }
     pub fn is_empty(&self) -> bool {
-        self.data.is_empty()
+        self.as_slice().is_empty()
     }
     pub fn row(&self, i: usize) -> &[f32] {
-        &self.data[i * self.dim..(i + 1) * self.dim]
+        let at = self.offset + i * self.dim;
+        &self.data[at..at + self.dim]
     }
     pub fn as_slice(&self) -> &[f32] {
-        &self.data
+        &self.data[self.offset..]
     }
     /// Bytes held.
     pub fn memory_bytes(&self) -> usize {
@@ -138,7 +168,7 @@ impl Vectors {
         put(&(self.len() as u64).to_le_bytes())?;
         put(&(self.dim as u32).to_le_bytes())?;
         put(&0u32.to_le_bytes())?;
-        for x in &self.data {
+        for x in self.as_slice() {
             put(&x.to_le_bytes())?;
         }
         let f = w.into_inner().map_err(|e| AnnError::Io { path: path.to_path_buf(), source: e.into_error() })?;
@@ -159,8 +189,11 @@ impl Vectors {
         if r.rest() != want {
             return Err(bad(format!("{n} vectors of {dim} need {want} bytes of data, found {}", r.rest())));
         }
-        let data = bytes[r.at..].chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
-        Self::new(dim, data).map_err(|e| bad(e.to_string()))
+        // Decoded straight into the aligned buffer (a 1M-vector file is 128 MB).
+        let (offset, data) = cache_aligned(n * dim, |d| {
+            d.extend(bytes[r.at..].chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])))
+        });
+        Self::checked(dim, offset, data).map_err(|e| bad(e.to_string()))
     }
 }
 
@@ -612,6 +645,22 @@ mod tests {
             data.extend(v);
         }
         Vectors::new(dim, data).expect("valid")
+    }
+
+    #[test]
+    fn rows_start_on_cache_lines_when_made_and_when_read_back() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for _ in 0..4 {
+            let v = Vectors::new(32, (0..32 * 50).map(|i| (i % 7) as f32).collect()).expect("vectors");
+            assert_eq!(v.row(0).as_ptr() as usize % 64, 0);
+            assert_eq!(v.row(49).as_ptr() as usize % 64, 0);
+            let p = dir.path().join("v.bin");
+            v.write(&p).expect("write");
+            let back = Vectors::read(&p).expect("read");
+            assert_eq!(back.row(0).as_ptr() as usize % 64, 0);
+            assert_eq!(back, v);
+            assert_eq!(back.len(), 50);
+        }
     }
 
     #[test]
