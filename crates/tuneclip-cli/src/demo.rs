@@ -98,7 +98,7 @@ fn engine_index(data: &Path, model: &tuneclip_model::Embedder) -> Result<tunecli
 pub async fn run(data: &Path, model: &tuneclip_model::Embedder, clip_s: f64, k: u32) -> Result<()> {
     eprintln!("demo: preparing catalogue under {}", data.join("demo").display());
     let (songs, videos) = prepare(data)?;
-    ingest_and_publish(data, model, &[songs], &[videos], crate::Mode::Replace, 0)?;
+    ingest_and_publish(data, model, &[songs], &[videos], crate::Mode::Replace, 0, false)?;
     let review = std::sync::Arc::new(tuneclip_studio::ReviewStore::open(&crate::review_db(data))?);
     let engine = load_engine(data, model, Vec::new(), None, Some(std::sync::Arc::clone(&review)), None, None)?;
     let (listener, addr) = tuneclip_server::bind(([127, 0, 0, 1], 0).into()).await?;

@@ -241,6 +241,11 @@ struct FileArgs {
     /// each its own --data-dir), then `tuneclip merge` their snapshots.
     #[arg(long, default_value = "0/1")]
     shard: tuneclip_milvus::Shard,
+    /// Also run Basic Pitch (installed by setup.sh) over each song's highlight window
+    /// for note features (pitch classes, note rate, polyphony, register): about 0.6 s
+    /// more per song on one core.
+    #[arg(long)]
+    pitch: bool,
 }
 
 impl FileArgs {
@@ -356,6 +361,7 @@ pub(crate) fn ingest_and_publish(
     videos: &[PathBuf],
     mode: Mode,
     workers: usize,
+    pitch: bool,
 ) -> Result<PathBuf> {
     let faces = FaceDetectorConfig::from_data_dir(data);
     let text = tuneclip_vision::TextDetectorConfig::from_data_dir(data);
@@ -363,9 +369,14 @@ pub(crate) fn ingest_and_publish(
         eprintln!("no face model at {} (run setup.sh): videos are analysed without faces", faces.model.display());
     }
     let staging = data.join("staging");
+    let pitch = pitch.then(|| tuneclip_model::pitch::PitchModelConfig::from_data_dir(data));
+    if let Some(p) = pitch.as_ref().filter(|p| !p.model.is_file()) {
+        anyhow::bail!("--pitch: no Basic Pitch model at {} (run setup.sh)", p.model.display());
+    }
     let cfg = IngestConfig {
         faces: faces.model.is_file().then_some(faces),
         text: text.model.is_file().then_some(text),
+        pitch,
         model: model.clone(),
         workers,
         staging: Some(staging.clone()),
@@ -675,11 +686,13 @@ async fn main() -> Result<()> {
         Command::Demo { clip_s, k } => demo::run(&cli.data_dir, &model, clip_s, k).await,
         Command::Ingest { files } => {
             let (songs, videos) = files.collect()?;
-            ingest_and_publish(&cli.data_dir, &model, &songs, &videos, Mode::Replace, files.workers).map(|_| ())
+            ingest_and_publish(&cli.data_dir, &model, &songs, &videos, Mode::Replace, files.workers, files.pitch)
+                .map(|_| ())
         }
         Command::Add { files } => {
             let (songs, videos) = files.collect()?;
-            ingest_and_publish(&cli.data_dir, &model, &songs, &videos, Mode::Add, files.workers).map(|_| ())
+            ingest_and_publish(&cli.data_dir, &model, &songs, &videos, Mode::Add, files.workers, files.pitch)
+                .map(|_| ())
         }
         Command::Remove { songs, videos } => remove_and_publish(&cli.data_dir, &songs, &videos).map(|_| ()),
         Command::Merge { from } => {

@@ -9,6 +9,7 @@ use tuneclip_core::{ContentId, Embedding};
 use tuneclip_media::video::SamplingConfig;
 use tuneclip_model::Embedder;
 use tuneclip_model::inputs::FaceSummary;
+use tuneclip_model::pitch::{PitchFeatures, PitchModel, PitchModelConfig};
 use tuneclip_vision::{
     FaceDetector, FaceDetectorConfig, SegmentStats, TextDetector, TextDetectorConfig, VideoAnalysis, subtitle_band,
 };
@@ -20,6 +21,10 @@ pub struct SongEntry {
     pub title: String,
     /// Features, beats, loudness, chroma and the highlight window.
     pub analysis: SongAnalysis,
+    /// Basic Pitch's note features over the highlight window, when the model was
+    /// installed at ingest (pitch classes, note rate, polyphony, register).
+    #[serde(default)]
+    pub pitch: Option<PitchFeatures>,
     /// Kept in the snapshot's vector file, not in its catalogue JSON.
     #[serde(default)]
     pub embedding: Embedding,
@@ -141,6 +146,9 @@ pub struct IngestConfig {
     /// Text detection (PP-OCRv4 through ONNX Runtime) for burnt-in subtitles; `None`
     /// analyses without it.
     pub text: Option<TextDetectorConfig>,
+    /// Basic Pitch (through ONNX Runtime) over each song's highlight window; `None`
+    /// leaves [`SongEntry::pitch`] empty.
+    pub pitch: Option<PitchModelConfig>,
     /// The model songs and segments are embedded with (its version is recorded).
     pub model: Embedder,
     pub progress: bool,
@@ -160,6 +168,7 @@ impl Default for IngestConfig {
             highlight_s: 30.0,
             faces: None,
             text: None,
+            pitch: None,
             model: Embedder::Handcrafted,
             progress: true,
             workers: 0,
@@ -178,16 +187,27 @@ fn title_of(path: &Path) -> String {
 }
 
 /// Decode, analyse and embed one song.
+/// Basic Pitch is loaded for the call when `cfg.pitch` asks for it.
 pub fn ingest_song(path: &Path, cfg: &IngestConfig) -> std::result::Result<SongEntry, String> {
-    analyse_song(path, content_id(path).map_err(|e| e.to_string())?, cfg)
+    let mut pitch = cfg.pitch.as_ref().and_then(build_pitch);
+    analyse_song(path, content_id(path).map_err(|e| e.to_string())?, cfg, pitch.as_mut())
 }
 
-fn analyse_song(path: &Path, id: ContentId, cfg: &IngestConfig) -> std::result::Result<SongEntry, String> {
+fn build_pitch(c: &PitchModelConfig) -> Option<PitchModel> {
+    c.build().map_err(|e| tracing::warn!(error = %e, "Basic Pitch unavailable; songs are analysed without it")).ok()
+}
+
+fn analyse_song(
+    path: &Path,
+    id: ContentId,
+    cfg: &IngestConfig,
+    pitch_model: Option<&mut PitchModel>,
+) -> std::result::Result<SongEntry, String> {
     let named = |e: tuneclip_audio::AudioError| format!("{}: {e}", path.display());
     // The song is analysed as it decodes; its PCM is kept only for a model that reads it.
     let mut analyzer = SongAnalyzer::new(cfg.sample_rate, cfg.highlight_s).map_err(named)?;
     let mut samples = Vec::new();
-    let keep = cfg.model.needs_song_samples();
+    let keep = cfg.model.needs_song_samples() || pitch_model.is_some();
     tuneclip_media::audio::decode_mono_streaming(path, cfg.sample_rate, &mut |chunk| {
         analyzer.push(chunk);
         if keep {
@@ -198,7 +218,19 @@ fn analyse_song(path: &Path, id: ContentId, cfg: &IngestConfig) -> std::result::
     let analysis = analyzer.finish().map_err(named)?;
     let embedding =
         cfg.model.embed_song(&samples, cfg.sample_rate, &analysis).map_err(|e| format!("{}: {e}", path.display()))?;
-    Ok(SongEntry { id, path: path.to_path_buf(), title: title_of(path), analysis, embedding })
+    // Note features over the highlight (the part the background clip plays under); a
+    // failure costs the song its pitch features, not its place in the catalogue.
+    let pitch = pitch_model.and_then(|m| {
+        let h = analysis.highlight.range;
+        let rate = f64::from(cfg.sample_rate);
+        let (a, b) = ((h.start_s * rate) as usize, (h.end_s * rate) as usize);
+        let window = &samples[a.min(samples.len())..b.min(samples.len())];
+        m.posteriors(window, cfg.sample_rate)
+            .map(|p| p.features())
+            .map_err(|e| tracing::warn!(path = %path.display(), error = %e, "Basic Pitch failed on this song"))
+            .ok()
+    });
+    Ok(SongEntry { id, path: path.to_path_buf(), title: title_of(path), analysis, pitch, embedding })
 }
 
 /// The ONNX detectors an ingest runs, each optional (built once per ingest).
@@ -206,6 +238,7 @@ fn analyse_song(path: &Path, id: ContentId, cfg: &IngestConfig) -> std::result::
 pub struct Detectors {
     pub faces: Option<FaceDetector>,
     pub text: Option<TextDetector>,
+    pub pitch: Option<PitchModel>,
 }
 
 impl Detectors {
@@ -218,7 +251,7 @@ impl Detectors {
         let text = cfg.text.as_ref().map(TextDetectorConfig::build).and_then(|r| {
             r.map_err(|e| tracing::warn!(error = %e, "text detection unavailable; videos are analysed without it")).ok()
         });
-        Self { faces, text }
+        Self { faces, text, pitch: cfg.pitch.as_ref().and_then(build_pitch) }
     }
 }
 
@@ -584,13 +617,18 @@ fn run_job(
     let (path_buf, title) = (path.to_path_buf(), title_of(path));
     match kind {
         Kind::Song => {
-            if let Some(old) = previous.and_then(|p| p.song(&id.0)) {
+            // Reused unless pitch features are wanted now and were not computed then.
+            let reusable = |old: &SongEntry| cfg.pitch.is_none() || old.pitch.is_some();
+            if let Some(old) = previous.and_then(|p| p.song(&id.0)).filter(|o| reusable(o)) {
                 return Ok((Staged::Song(SongEntry { path: path_buf, title, ..old.clone() }), true));
             }
-            if let Some(Staged::Song(old)) = staged_at.as_deref().and_then(read_staged) {
+            if let Some(Staged::Song(old)) = staged_at.as_deref().and_then(read_staged)
+                && reusable(&old)
+            {
                 return Ok((Staged::Song(SongEntry { path: path_buf, title, ..old }), true));
             }
-            let song = analyse_song(path, id, cfg)?;
+            let dets = detectors.get_or_insert_with(|| Detectors::build(cfg));
+            let song = analyse_song(path, id, cfg, dets.pitch.as_mut())?;
             let staged = Staged::Song(song);
             if let Some(at) = &staged_at {
                 write_staged(at, &staged);

@@ -690,6 +690,7 @@ mod tests {
                     chroma_mean: [0.0; 12],
                     highlight: Highlight { range: TimeRange::new(0.0, 1.0), score: 0.0 },
                 },
+                pitch: None,
                 embedding: vec![1.0, 0.0, 0.0],
             }],
             videos: vec![],

@@ -129,6 +129,8 @@ struct SongMeta<'a> {
     path: &'a Path,
     title: &'a str,
     analysis: &'a tuneclip_audio::SongAnalysis,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pitch: &'a Option<tuneclip_model::pitch::PitchFeatures>,
 }
 
 #[derive(Serialize)]
@@ -168,7 +170,7 @@ impl<'a> CatalogueFile<'a> {
             songs: c
                 .songs
                 .iter()
-                .map(|s| SongMeta { id: &s.id, path: &s.path, title: &s.title, analysis: &s.analysis })
+                .map(|s| SongMeta { id: &s.id, path: &s.path, title: &s.title, analysis: &s.analysis, pitch: &s.pitch })
                 .collect(),
             videos: c.videos.iter().map(light).collect(),
             segments: c

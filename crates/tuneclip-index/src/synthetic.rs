@@ -132,6 +132,7 @@ pub fn catalogue(segments: usize, per_video: usize, songs: usize) -> Catalogue {
                 chroma_mean: [0.1; 12],
                 highlight: Highlight { range: TimeRange::new(60.0, 90.0), score: 1.0 },
             },
+            pitch: None,
             embedding: unit(&mut rng, centre),
         });
     }

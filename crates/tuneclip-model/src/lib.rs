@@ -20,6 +20,7 @@
 
 pub mod inputs;
 pub mod learned;
+pub mod pitch;
 
 use tuneclip_audio::SongFeatures;
 use tuneclip_core::{Embedding, l2_normalize};

@@ -89,7 +89,7 @@ fn environment(lib: &Path) -> Result<&'static ort::environment::Environment, Fac
 
 /// An ONNX Runtime session for `model` (one intra-op thread: ingest parallelises
 /// across files, not inside a frame).
-pub(crate) fn open_session(lib: &Path, model: &Path) -> Result<ort::session::Session, FaceError> {
+pub fn open_session(lib: &Path, model: &Path) -> Result<ort::session::Session, FaceError> {
     let env = environment(lib)?;
     if !model.is_file() {
         return Err(FaceError::Model { path: model.to_path_buf(), reason: "file not found".into() });

@@ -23,6 +23,6 @@ pub mod text;
 pub use text::{HEAVY_TEXT_SHARE, SubtitleBand, TextDetector, TextDetectorConfig, subtitle_band, text_share};
 pub mod transitions;
 pub use cuts::{CutDetectorConfig, detect_cuts, frame_change, histogram_distance};
-pub use faces::{Face, FaceDetector, FaceDetectorConfig, FaceError, FaceTrack, link_tracks};
+pub use faces::{Face, FaceDetector, FaceDetectorConfig, FaceError, FaceTrack, link_tracks, open_session};
 pub use logos::detect_logos;
 pub use transitions::{FadeColour, Transition, TransitionKind, detect_transitions};

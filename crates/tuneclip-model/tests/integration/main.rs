@@ -1,0 +1,3 @@
+//! The model crate's integration tests (one binary).
+
+mod pitch;
