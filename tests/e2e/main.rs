@@ -113,6 +113,9 @@ async fn best_clips_through_the_real_server_render_vertical_h264() {
     let mut matcher = MatchServiceClient::connect(url).await.expect("connect");
     let songs = idx.list_songs(pb::ListSongsRequest {}).await.expect("list").into_inner().songs;
     assert_eq!(songs.len(), 1);
+    let listed = songs[0].pitch.as_ref().expect("the catalogue was built with pitch features");
+    assert_eq!(listed.pitch_classes.len(), 12);
+    assert_eq!(listed.note_rate_hz, pitch.note_rate_hz);
 
     let clip_s = 2.0;
     let resp = matcher

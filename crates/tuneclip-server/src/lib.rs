@@ -841,6 +841,13 @@ impl pb::index_service_server::IndexService for IndexSvc {
                 tempo_bpm: s.analysis.features.tempo_bpm,
                 highlight: Some(convert::range(s.analysis.highlight.range)),
                 integrated_lufs: s.analysis.loudness.as_ref().and_then(|l| l.integrated_lufs),
+                pitch: s.pitch.map(|p| pb::PitchFeatures {
+                    pitch_classes: p.pitch_classes.to_vec(),
+                    note_rate_hz: p.note_rate_hz,
+                    polyphony: p.polyphony,
+                    median_midi: u32::from(p.median_midi),
+                    range_semitones: u32::from(p.range_semitones),
+                }),
             })
             .collect();
         Ok(Response::new(pb::ListSongsResponse { songs }))
