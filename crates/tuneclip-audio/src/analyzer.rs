@@ -4,7 +4,7 @@
 //! about 12 MB here, whatever its sample rate; neither the signal nor its spectrogram
 //! is ever held whole.
 
-use crate::features::{AnalysisConfig, power_and_moment};
+use crate::features::{AnalysisConfig, positive_flux, power_and_moment};
 use crate::highlight::HighlightBlocks;
 use crate::{
     AudioError, ChromaMap, LoudnessMeter, MelFilterbank, Result, SongAnalysis, SongFeatures, Stft, StftScratch,
@@ -30,26 +30,12 @@ pub struct SongAnalyzer {
     highlight_s: f64,
     stft: Stft,
     scratch: StftScratch,
-    bank: MelFilterbank,
-    chroma_map: ChromaMap,
-    bass_bands: usize,
-    bass_bins: usize,
-    bin_hz: f64,
     /// Input not yet behind every future frame; `buf[0]` is sample `buf_start`.
     buf: Vec<f32>,
     buf_start: usize,
     n_samples: usize,
     next_frame: usize,
-    prev_log_mel: Vec<f32>,
-    onset: Vec<f32>,
-    low_onset: Vec<f32>,
-    chroma: Vec<[f32; 12]>,
-    levels: Vec<f64>,
-    centroid_acc: f64,
-    centroid_w: f64,
-    bass: f64,
-    total: f64,
-    blocks: HighlightBlocks,
+    frames: FrameStats,
     /// `None` when only [`SongFeatures`] are wanted.
     meter: Option<LoudnessMeter>,
 }
@@ -87,25 +73,28 @@ impl SongAnalyzer {
             highlight_s: 0.0,
             scratch: stft.scratch(),
             stft,
-            bass_bands: bank.bands_below(BASS_ONSET_HZ).max(1),
-            bank,
-            chroma_map: ChromaMap::new(sample_rate, cfg.n_fft),
-            bass_bins: (250.0 / bin_hz).ceil() as usize,
-            bin_hz,
             buf: Vec::new(),
             buf_start: 0,
             n_samples: 0,
             next_frame: 0,
-            prev_log_mel: Vec::new(),
-            onset: Vec::new(),
-            low_onset: Vec::new(),
-            chroma: Vec::new(),
-            levels: Vec::new(),
-            centroid_acc: 0.0,
-            centroid_w: 0.0,
-            bass: 0.0,
-            total: 0.0,
-            blocks: HighlightBlocks::new(frame_rate, cfg.n_mels),
+            frames: FrameStats {
+                bass_bands: bank.bands_below(BASS_ONSET_HZ).max(1),
+                bank,
+                chroma_map: ChromaMap::new(sample_rate, cfg.n_fft),
+                bass_bins: (250.0 / bin_hz).ceil() as usize,
+                bin_hz,
+                n_fft: cfg.n_fft,
+                prev_log_mel: Vec::new(),
+                onset: Vec::new(),
+                low_onset: Vec::new(),
+                chroma: Vec::new(),
+                levels: Vec::new(),
+                centroid_acc: 0.0,
+                centroid_w: 0.0,
+                bass: 0.0,
+                total: 0.0,
+                blocks: HighlightBlocks::new(frame_rate, cfg.n_mels),
+            },
             meter: None,
         })
     }
@@ -138,24 +127,7 @@ impl SongAnalyzer {
             }
             let local = start - self.buf_start as isize;
             let power = self.stft.frame_power(&self.buf, local, &mut self.scratch);
-            Self::add_frame(
-                power,
-                FrameSinks {
-                    bank: &self.bank,
-                    chroma_map: &self.chroma_map,
-                    bass_bands: self.bass_bands,
-                    bass_bins: self.bass_bins,
-                    bin_hz: self.bin_hz,
-                    n_fft: self.cfg.n_fft,
-                    prev_log_mel: &mut self.prev_log_mel,
-                    onset: &mut self.onset,
-                    low_onset: &mut self.low_onset,
-                    chroma: &mut self.chroma,
-                    levels: &mut self.levels,
-                    sums: [&mut self.centroid_acc, &mut self.centroid_w, &mut self.bass, &mut self.total],
-                    blocks: &mut self.blocks,
-                },
-            );
+            self.frames.add(power);
             self.next_frame += 1;
         }
         // Drop what no later frame reads.
@@ -165,42 +137,6 @@ impl SongAnalyzer {
             self.buf.drain(..drop);
             self.buf_start += drop;
         }
-    }
-
-    fn add_frame(frame: &[f32], s: FrameSinks<'_>) {
-        let log_mel: Vec<f32> = s.bank.apply(frame).into_iter().map(power_to_db).collect();
-        let chroma = s.chroma_map.apply(frame);
-        // Onset strength (librosa's `onset_strength`, lag 1, mean over bands): the mean
-        // positive change from the previous frame; 0 for the first. The same over the
-        // bass bands alone for the beat-phase check.
-        let flux = |bands: usize| -> f32 {
-            if s.prev_log_mel.is_empty() {
-                return 0.0;
-            }
-            let (b, a) = (&log_mel[..bands.min(log_mel.len())], &s.prev_log_mel[..bands.min(log_mel.len())]);
-            b.iter().zip(a).map(|(b, a)| (b - a).max(0.0)).sum::<f32>() / b.len().max(1) as f32
-        };
-        s.onset.push(flux(log_mel.len()));
-        s.low_onset.push(flux(s.bass_bands));
-        // One pass for the frame's total power and its first moment.
-        let (p, moment) = power_and_moment(frame);
-        let (p, moment) = (f64::from(p), f64::from(moment));
-        // Parseval: mean square of the windowed frame from its one-sided spectrum
-        // (interior bins count twice; the Hann window's squares sum to 3/8 n_fft).
-        let edges = f64::from(frame[0]) + f64::from(frame[frame.len() - 1]);
-        let e = (2.0 * p - edges) / (s.n_fft as f64 * (s.n_fft as f64 * 0.375));
-        s.levels.push(10.0 * e.max(1e-10).log10());
-        let [centroid_acc, centroid_w, bass, total] = s.sums;
-        if p > 1e-12 {
-            // Power-weighted mean of the frame centroids = sum(k p) / sum(p) over frames.
-            *centroid_acc += moment * s.bin_hz;
-            *centroid_w += p;
-        }
-        *bass += frame[..s.bass_bins.min(frame.len())].iter().map(|v| f64::from(*v)).sum::<f64>();
-        *total += p;
-        s.blocks.push_frame(&log_mel, &chroma);
-        s.chroma.push(chroma);
-        *s.prev_log_mel = log_mel;
     }
 
     fn frame_rate(&self) -> f64 {
@@ -218,16 +154,20 @@ impl SongAnalyzer {
         self.complete()?;
         let features = self.features();
         let frame_rate = self.frame_rate();
-        let tracked = track_beats(&self.onset, frame_rate, f64::from(features.tempo_bpm));
-        let beats_s =
-            choose_beat_phase(&tracked, &self.low_onset, &harmony_change(&self.chroma, HARMONY_HALF), frame_rate);
+        let tracked = track_beats(&self.frames.onset, frame_rate, f64::from(features.tempo_bpm));
+        let beats_s = choose_beat_phase(
+            &tracked,
+            &self.frames.low_onset,
+            &harmony_change(&self.frames.chroma, HARMONY_HALF),
+            frame_rate,
+        );
         let mut chroma_mean = [0f32; 12];
-        for c in &self.chroma {
+        for c in &self.frames.chroma {
             for (m, v) in chroma_mean.iter_mut().zip(c) {
-                *m += v / self.chroma.len() as f32;
+                *m += v / self.frames.chroma.len() as f32;
             }
         }
-        let highlight = self.blocks.finish(features.duration_s, self.highlight_s, &beats_s);
+        let highlight = self.frames.blocks.finish(features.duration_s, self.highlight_s, &beats_s);
         let loudness = self.meter.map(LoudnessMeter::finish);
         Ok(SongAnalysis { features, beats_s, loudness, chroma_mean, highlight })
     }
@@ -243,13 +183,13 @@ impl SongAnalyzer {
 
     fn features(&self) -> SongFeatures {
         // Silence does not describe the song: level statistics over frames within 60 dB of the peak.
-        let levels = &self.levels;
+        let levels = &self.frames.levels;
         let peak = levels.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
         let active: Vec<f64> = levels.iter().cloned().filter(|l| *l > peak - 60.0).collect();
         let mean_db = active.iter().sum::<f64>() / active.len().max(1) as f64;
         let std_db = (active.iter().map(|l| (l - mean_db).powi(2)).sum::<f64>() / active.len().max(1) as f64).sqrt();
 
-        let onset = &self.onset;
+        let onset = &self.frames.onset;
         let frame_rate = self.frame_rate();
         let o_mean = onset.iter().sum::<f32>() / onset.len() as f32;
         let o_std = (onset.iter().map(|v| (v - o_mean).powi(2)).sum::<f32>() / onset.len() as f32).sqrt();
@@ -272,8 +212,12 @@ impl SongAnalyzer {
             duration_s,
             loudness_db: mean_db as f32,
             dynamics_db: std_db as f32,
-            centroid_hz: if self.centroid_w > 0.0 { (self.centroid_acc / self.centroid_w) as f32 } else { 0.0 },
-            bass_ratio: if self.total > 0.0 { (self.bass / self.total) as f32 } else { 0.0 },
+            centroid_hz: if self.frames.centroid_w > 0.0 {
+                (self.frames.centroid_acc / self.frames.centroid_w) as f32
+            } else {
+                0.0
+            },
+            bass_ratio: if self.frames.total > 0.0 { (self.frames.bass / self.frames.total) as f32 } else { 0.0 },
             onset_mean: o_mean,
             onset_rate_hz: (peaks as f64 / duration_s) as f32,
             tempo_bpm: estimate_tempo(onset, frame_rate).unwrap_or(0.0) as f32,
@@ -281,22 +225,61 @@ impl SongAnalyzer {
     }
 }
 
-/// Where one frame's results go (borrowed apart from the analyzer so the STFT buffer
-/// can be read while they are written).
-struct FrameSinks<'a> {
-    bank: &'a MelFilterbank,
-    chroma_map: &'a ChromaMap,
+/// What each STFT frame leaves behind: the compact series and sums the song-level
+/// results are computed from.
+struct FrameStats {
+    bank: MelFilterbank,
+    chroma_map: ChromaMap,
+    /// Mel bands below [`BASS_ONSET_HZ`] and FFT bins below 250 Hz.
     bass_bands: usize,
     bass_bins: usize,
     bin_hz: f64,
     n_fft: usize,
-    prev_log_mel: &'a mut Vec<f32>,
-    onset: &'a mut Vec<f32>,
-    low_onset: &'a mut Vec<f32>,
-    chroma: &'a mut Vec<[f32; 12]>,
-    levels: &'a mut Vec<f64>,
-    sums: [&'a mut f64; 4],
-    blocks: &'a mut HighlightBlocks,
+    prev_log_mel: Vec<f32>,
+    onset: Vec<f32>,
+    low_onset: Vec<f32>,
+    chroma: Vec<[f32; 12]>,
+    levels: Vec<f64>,
+    centroid_acc: f64,
+    centroid_w: f64,
+    bass: f64,
+    total: f64,
+    blocks: HighlightBlocks,
+}
+
+impl FrameStats {
+    fn add(&mut self, frame: &[f32]) {
+        let log_mel: Vec<f32> = self.bank.apply(frame).into_iter().map(power_to_db).collect();
+        let chroma = self.chroma_map.apply(frame);
+        // Onset strength (librosa's `onset_strength`, lag 1, mean over bands); 0 for the
+        // first frame. The same over the bass bands alone for the beat-phase check.
+        let (onset, low) = if self.prev_log_mel.is_empty() {
+            (0.0, 0.0)
+        } else {
+            let bass = self.bass_bands.min(log_mel.len());
+            (positive_flux(&log_mel, &self.prev_log_mel), positive_flux(&log_mel[..bass], &self.prev_log_mel[..bass]))
+        };
+        self.onset.push(onset);
+        self.low_onset.push(low);
+        // One pass for the frame's total power and its first moment.
+        let (p, moment) = power_and_moment(frame);
+        let (p, moment) = (f64::from(p), f64::from(moment));
+        // Parseval: mean square of the windowed frame from its one-sided spectrum
+        // (interior bins count twice; the Hann window's squares sum to 3/8 n_fft).
+        let edges = f64::from(frame[0]) + f64::from(frame[frame.len() - 1]);
+        let e = (2.0 * p - edges) / (self.n_fft as f64 * (self.n_fft as f64 * 0.375));
+        self.levels.push(10.0 * e.max(1e-10).log10());
+        if p > 1e-12 {
+            // Power-weighted mean of the frame centroids = sum(k p) / sum(p) over frames.
+            self.centroid_acc += moment * self.bin_hz;
+            self.centroid_w += p;
+        }
+        self.bass += frame[..self.bass_bins.min(frame.len())].iter().map(|v| f64::from(*v)).sum::<f64>();
+        self.total += p;
+        self.blocks.push_frame(&log_mel, &chroma);
+        self.chroma.push(chroma);
+        self.prev_log_mel = log_mel;
+    }
 }
 
 #[cfg(test)]

@@ -7,11 +7,13 @@ use serde::{Deserialize, Serialize};
 pub fn onset_strength(log_mel: &[Vec<f32>]) -> Vec<f32> {
     let mut env = Vec::with_capacity(log_mel.len());
     env.push(0.0);
-    for w in log_mel.windows(2) {
-        let n = w[1].len().max(1) as f32;
-        env.push(w[1].iter().zip(&w[0]).map(|(b, a)| (b - a).max(0.0)).sum::<f32>() / n);
-    }
+    env.extend(log_mel.windows(2).map(|w| positive_flux(&w[1], &w[0])));
     env
+}
+
+/// Mean over bands of the rise from `prev` to `cur` (falls count 0).
+pub(crate) fn positive_flux(cur: &[f32], prev: &[f32]) -> f32 {
+    cur.iter().zip(prev).map(|(b, a)| (b - a).max(0.0)).sum::<f32>() / cur.len().max(1) as f32
 }
 
 /// Tempo in BPM from an onset envelope sampled at `frame_rate` Hz: the lag in
