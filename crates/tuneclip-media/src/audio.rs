@@ -4,6 +4,7 @@
 use crate::{MediaError, Result};
 use std::fs::File;
 use std::path::Path;
+use symphonia::core::audio::{Audio, GenericAudioBufferRef};
 use symphonia::core::codecs::audio::AudioDecoderOptions;
 use symphonia::core::errors::Error as SymError;
 use symphonia::core::formats::probe::Hint;
@@ -181,11 +182,32 @@ fn decode_symphonia(path: &Path, sink: &mut Sink) -> Result<DecodeInfo> {
                 let spec = buf.spec();
                 source_rate = spec.rate();
                 channels = spec.channels().count().max(1);
-                buf.copy_to_vec_interleaved(&mut interleaved);
                 mono.clear();
-                mono.extend(
-                    interleaved.chunks_exact(channels).map(|frame| frame.iter().sum::<f32>() / channels as f32),
-                );
+                match &buf {
+                    // Float planes (MP3, Vorbis, ...): summed plane by plane, which
+                    // vectorises, in the per-frame sum's order (the same bits); skips
+                    // the interleaved copy (~6% of an MP3's whole analysis).
+                    GenericAudioBufferRef::F32(b) if b.num_planes() == channels => {
+                        for c in 0..channels {
+                            let plane = b.plane(c).unwrap_or_default();
+                            if c == 0 {
+                                mono.extend_from_slice(plane);
+                            } else {
+                                mono.iter_mut().zip(plane).for_each(|(m, x)| *m += x);
+                            }
+                        }
+                        if channels > 1 {
+                            let n = channels as f32;
+                            mono.iter_mut().for_each(|m| *m /= n);
+                        }
+                    }
+                    _ => {
+                        buf.copy_to_vec_interleaved(&mut interleaved);
+                        mono.extend(
+                            interleaved.chunks_exact(channels).map(|frame| frame.iter().sum::<f32>() / channels as f32),
+                        );
+                    }
+                }
                 frames += mono.len() as u64;
                 sink(&mono, source_rate);
             }
