@@ -18,7 +18,8 @@ pub(crate) fn positive_flux(cur: &[f32], prev: &[f32]) -> f32 {
 
 /// Tempo in BPM from an onset envelope sampled at `frame_rate` Hz: the lag in
 /// 40..=240 BPM with the largest autocorrelation, weighted by a log-normal prior
-/// centred on 120 BPM (one octave wide), as librosa's `beat.tempo` does.
+/// centred on 120 BPM (one octave wide), as librosa's `beat.tempo` does; then refined
+/// by the autocorrelation peaks at its multiples (`refine_period`).
 pub fn estimate_tempo(onset: &[f32], frame_rate: f64) -> Option<f64> {
     let mean = onset.iter().sum::<f32>() / onset.len().max(1) as f32;
     // Smooth first: a click train's period falls between integer lags, and a sharp
@@ -51,10 +52,49 @@ pub fn estimate_tempo(onset: &[f32], frame_rate: f64) -> Option<f64> {
         return None;
     }
     // Parabolic interpolation of the peak: integer lags alone are ~2.5% apart at 120 BPM.
-    let (l, c, r) = (ac(best - 1), ac(best), ac(best + 1));
-    let denom = l - 2.0 * c + r;
-    let offset = if denom.abs() > 1e-12 { (0.5 * (l - r) / denom).clamp(-0.5, 0.5) } else { 0.0 };
-    Some(60.0 * frame_rate / (best as f64 + offset))
+    let peak = |l: f64, c: f64, r: f64| {
+        let denom = l - 2.0 * c + r;
+        if denom.abs() > 1e-12 { (0.5 * (l - r) / denom).clamp(-0.5, 0.5) } else { 0.0 }
+    };
+    let p0 = best as f64 + peak(ac(best - 1), ac(best), ac(best + 1));
+    Some(60.0 * frame_rate / refine_period(&x, p0))
+}
+
+/// The beat period refined by its multiples: the autocorrelation peaks near `k p0`
+/// (k = 1..=8, each found within 3% and interpolated) fitted by one period in weighted
+/// least squares. A peak's position is as uncertain at lag 8p as at p, so the fit is
+/// about eight times finer than the first peak alone, whose interpolation is biased by
+/// the peak's asymmetry (140.06 BPM read as 139.1 on a MIDI-rendered song; refined,
+/// the ten such songs of the tests come within 0.02% of their MIDI tempo).
+fn refine_period(x: &[f32], p0: f64) -> f64 {
+    let ac = |lag: usize| -> f64 {
+        if lag >= x.len() {
+            return 0.0;
+        }
+        f64::from(x[lag..].iter().zip(x).map(|(a, b)| a * b).sum::<f32>()) / (x.len() - lag) as f64
+    };
+    let (mut num, mut den, mut peaks) = (0.0, 0.0, 0);
+    for k in 1..=8u32 {
+        let centre = f64::from(k) * p0;
+        let (lo, hi) = ((centre * 0.97 - 1.0).floor().max(1.0) as usize, (centre * 1.03 + 1.0).ceil() as usize);
+        if hi + 1 >= x.len() / 2 {
+            break;
+        }
+        let values: Vec<f64> = (lo - 1..=hi + 1).map(ac).collect();
+        let at = |lag: usize| values[lag + 1 - lo];
+        let Some(j) = (lo..=hi).max_by(|&a, &b| at(a).total_cmp(&at(b))) else { break };
+        // A maximum on the window's edge is no peak; a negative one is no periodicity.
+        if j == lo || j == hi || at(j) <= 0.0 {
+            continue;
+        }
+        let (l, c, r) = (at(j - 1), at(j), at(j + 1));
+        let denom = l - 2.0 * c + r;
+        let t = j as f64 + if denom.abs() > 1e-12 { (0.5 * (l - r) / denom).clamp(-0.5, 0.5) } else { 0.0 };
+        num += c * f64::from(k) * t;
+        den += c * f64::from(k * k);
+        peaks += 1;
+    }
+    if peaks >= 2 && den > 0.0 { num / den } else { p0 }
 }
 
 /// Sum of a power spectrum and its first moment `sum(k * p[k])`, in eight f32 lanes
@@ -172,6 +212,38 @@ mod tests {
             assert!((f64::from(f.tempo_bpm) - bpm).abs() / bpm < 0.02, "{bpm} BPM estimated as {}", f.tempo_bpm);
             let rate = bpm / 60.0;
             assert!((f64::from(f.onset_rate_hz) - rate).abs() / rate < 0.1, "onset rate {} vs {rate}", f.onset_rate_hz);
+        }
+    }
+
+    /// Clicks on the beat and softer ones (`swing_gain`) three quarters into it.
+    fn swung_clicks(bpm: f64, sr: u32, seconds: f64, swing_gain: f32) -> Vec<f32> {
+        let period = 60.0 / bpm * f64::from(sr);
+        let click = |k: f64| {
+            if (0.0..2000.0).contains(&k) {
+                let t = k as f32 / sr as f32;
+                (2.0 * std::f32::consts::PI * 1000.0 * t).sin() * (-t * 60.0).exp()
+            } else {
+                0.0
+            }
+        };
+        (0..(f64::from(sr) * seconds) as usize)
+            .map(|i| {
+                let k = i as f64 % period;
+                click(k) + swing_gain * click((k - 0.75 * period).rem_euclid(period))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn tempo_between_integer_lags_is_refined_by_its_multiples() {
+        // At 43.07 frames/s these periods fall between lags (18.49, 23.68, 26.88
+        // frames). Measured: within 0.015% with the refinement, 0.07-0.16% off without
+        // (the first peak's interpolation alone).
+        for bpm in [139.77, 109.13, 96.13] {
+            let x = swung_clicks(bpm, 22_050, 30.0, 0.5);
+            let f = SongFeatures::compute(&x, 22_050).expect("long enough");
+            let err = (f64::from(f.tempo_bpm) - bpm).abs() / bpm;
+            assert!(err < 0.0005, "{bpm} BPM estimated as {} ({:.3}%)", f.tempo_bpm, err * 100.0);
         }
     }
 
