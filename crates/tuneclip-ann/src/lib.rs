@@ -437,15 +437,19 @@ impl HnswIndex {
                 "HNSW parameters {params:?}: need m >= 2 and ef_construction > 2 m (hnsw_rs prunes nothing below)"
             )));
         }
-        let scaled: Vec<Vec<f32>> = (0..n).map(|i| for_dist_dot(vectors.row(i))).collect();
         let hnsw: Hnsw<f32, DistDot> = Hnsw::new(params.m, n, HNSW_RS_LAYERS, params.ef_construction, DistDot {});
+        // hnsw_rs copies each point in, so the scaled copies are made a batch at a time.
+        let dim = vectors.dim();
+        let mut scaled: Vec<f32> = Vec::with_capacity(INSERT_BATCH.min(n) * dim);
         for start in (0..n).step_by(INSERT_BATCH) {
             let end = (start + INSERT_BATCH).min(n);
-            let batch: Vec<(&[f32], usize)> = (start..end).map(|i| (scaled[i].as_slice(), i)).collect();
+            scaled.clear();
+            (start..end).for_each(|i| scaled.extend(for_dist_dot(vectors.row(i))));
+            let batch: Vec<(&[f32], usize)> =
+                scaled.chunks_exact(dim).zip(start..end).map(|(row, i)| (row, i)).collect();
             hnsw.parallel_insert_slice(&batch);
             progress.inc((end - start) as u64);
         }
-        drop(scaled);
         Self::freeze(&hnsw, vectors)
     }
 
