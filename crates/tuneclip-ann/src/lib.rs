@@ -445,8 +445,7 @@ impl HnswIndex {
             let end = (start + INSERT_BATCH).min(n);
             scaled.clear();
             (start..end).for_each(|i| scaled.extend(for_dist_dot(vectors.row(i))));
-            let batch: Vec<(&[f32], usize)> =
-                scaled.chunks_exact(dim).zip(start..end).map(|(row, i)| (row, i)).collect();
+            let batch: Vec<(&[f32], usize)> = scaled.chunks_exact(dim).zip(start..end).collect();
             hnsw.parallel_insert_slice(&batch);
             progress.inc((end - start) as u64);
         }
