@@ -8,7 +8,7 @@ use crate::features::{AnalysisConfig, positive_flux, power_and_moment};
 use crate::highlight::HighlightBlocks;
 use crate::{
     AudioError, ChromaMap, LoudnessMeter, MelFilterbank, Result, SongAnalysis, SongFeatures, Stft, StftScratch,
-    choose_beat_phase, estimate_tempo, harmony_change, power_to_db, track_beats,
+    choose_beat_phase, estimate_tempo, harmony_change, power_to_db, steady_grid, track_beats,
 };
 
 /// Input kept before the oldest sample a future frame needs is dropped from the buffer
@@ -155,6 +155,9 @@ impl SongAnalyzer {
         let features = self.features();
         let frame_rate = self.frame_rate();
         let tracked = track_beats(&self.frames.onset, frame_rate, f64::from(features.tempo_bpm));
+        // Steady music (most of it is made to a click) gets one constant grid.
+        let tracked =
+            steady_grid(&tracked, &self.frames.onset, frame_rate, f64::from(features.tempo_bpm)).unwrap_or(tracked);
         let beats_s = choose_beat_phase(
             &tracked,
             &self.frames.low_onset,

@@ -76,6 +76,61 @@ pub fn track_beats(onset: &[f32], frame_rate: f64, tempo_bpm: f64) -> Vec<f64> {
     beats[first..end].iter().map(|&b| b as f64 / frame_rate).collect()
 }
 
+/// For steady music, a constant grid in place of the tracked beats. Music made to a
+/// click (most produced music, and anything rendered from MIDI) keeps one tempo, and the
+/// tempo estimate is exact to a few hundredths of a percent; the tracker, free to bend,
+/// can slip from the beat to the off-beat halfway through a song. When nearly all
+/// tracked beats (90%) lie within an eighth of a period of one constant grid or its
+/// midpoints, the grid is returned: over the tracked span, phased where the onset
+/// envelope is strongest (searched in quarter frames). Otherwise `None`: the music
+/// moves, and the tracked beats stand. The on/off-beat choice is left to
+/// [`choose_beat_phase`].
+pub fn steady_grid(beats: &[f64], onset: &[f32], frame_rate: f64, tempo_bpm: f64) -> Option<Vec<f64>> {
+    if beats.len() < 8 || tempo_bpm.is_nan() || tempo_bpm <= 0.0 || onset.len() < 4 {
+        return None;
+    }
+    let period = 60.0 * frame_rate / tempo_bpm; // frames
+    let (first, last) = (beats[0] * frame_rate, beats[beats.len() - 1] * frame_rate);
+    let count = ((last - first) / period).floor() as usize + 1;
+    // Mean over the grid of the envelope's peak within a frame of each point.
+    let strength = |phase: f64| -> f64 {
+        let mut sum = 0.0;
+        for k in 0..count {
+            let j = (first + phase + k as f64 * period).round() as usize;
+            let lo = j.saturating_sub(1);
+            sum += onset.get(lo..(j + 2).min(onset.len())).map_or(0.0, |w| w.iter().copied().fold(0.0f32, f32::max))
+                as f64;
+        }
+        sum / count as f64
+    };
+    // The strongest phase; the peak-within-a-frame makes a plateau about two frames
+    // wide around the true phase, so the middle of the (first) best run is taken.
+    let steps = (period * 4.0).ceil() as usize;
+    let phase_of = |s: usize| s as f64 * 0.25 - period / 2.0;
+    let (mut run, mut best_s) = ((0, 0), f64::MIN);
+    for s in 0..steps {
+        let v = strength(phase_of(s));
+        if v > best_s + 1e-9 {
+            (run, best_s) = ((s, s), v);
+        } else if (v - best_s).abs() <= 1e-9 && run.1 + 1 == s {
+            run.1 = s;
+        }
+    }
+    let start = first + 0.5 * (phase_of(run.0) + phase_of(run.1));
+    let half = period / 2.0;
+    let near = beats
+        .iter()
+        .filter(|b| {
+            let x = ((*b * frame_rate - start) / half).rem_euclid(1.0);
+            x.min(1.0 - x) < 0.25
+        })
+        .count();
+    if (near as f64) < 0.9 * beats.len() as f64 {
+        return None;
+    }
+    Some((0..count).map(|k| (start + k as f64 * period) / frame_rate).filter(|t| *t >= 0.0).collect())
+}
+
 /// Which of two beat grids a half period apart is on the beat. The tracker follows the
 /// strongest onsets, and in much music (a snare on every off-beat, a syncopated
 /// accompaniment) those sit on the off-beats. Two cues that belong to the beat decide:
@@ -165,4 +220,57 @@ pub fn beat_f_measure(reference: &[f64], estimated: &[f64], window_s: f64) -> f6
     let p = hits as f64 / estimated.len() as f64;
     let r = hits as f64 / reference.len() as f64;
     if p + r == 0.0 { 0.0 } else { 2.0 * p * r / (p + r) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An onset envelope with a pulse every `period` frames from `phase`.
+    fn pulses(n: usize, period: f64, phase: f64) -> Vec<f32> {
+        let mut env = vec![0.05f32; n];
+        let mut t = phase;
+        while (t.round() as usize) < n {
+            env[t.round() as usize] = 1.0;
+            t += period;
+        }
+        env
+    }
+
+    #[test]
+    fn steady_beats_that_slip_to_the_off_beat_become_one_grid_on_the_onsets() {
+        let (rate, bpm) = (43.066, 120.0);
+        let period = 60.0 * rate / bpm;
+        let onset = pulses(2600, period, 10.3);
+        // Tracked beats: on the pulses, jittered by a frame, then on the off-beats.
+        let beats: Vec<f64> = (0..110)
+            .map(|k| {
+                let slip = if k >= 55 { period / 2.0 } else { 0.0 };
+                let jitter = [0.0, 1.0, -1.0][k % 3];
+                (10.3 + k as f64 * period + slip + jitter) / rate
+            })
+            .collect();
+        let grid = steady_grid(&beats, &onset, rate, bpm).expect("steady");
+        let gaps: Vec<f64> = grid.windows(2).map(|w| w[1] - w[0]).collect();
+        assert!(gaps.iter().all(|g| (g - 0.5).abs() < 1e-9), "constant spacing");
+        // Every grid point sits on a pulse (within one frame).
+        for t in &grid {
+            let x = ((t * rate - 10.3) / period).rem_euclid(1.0);
+            assert!(x.min(1.0 - x) * period < 1.0, "grid point {t} off the pulses");
+        }
+    }
+
+    #[test]
+    fn beats_of_music_that_changes_tempo_are_left_alone() {
+        let rate = 43.066;
+        // 120 BPM speeding up by 0.3% per beat (to ~165 BPM over 110 beats).
+        let mut beats = vec![0.2];
+        for k in 0..109 {
+            let gap = 0.5 / 1.003f64.powi(k);
+            beats.push(beats[beats.len() - 1] + gap);
+        }
+        let onset = vec![0.1f32; 2600];
+        assert!(steady_grid(&beats, &onset, rate, 120.0).is_none());
+        assert!(steady_grid(&beats[..5], &onset, rate, 120.0).is_none(), "too few beats to judge");
+    }
 }
