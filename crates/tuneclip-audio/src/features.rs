@@ -42,9 +42,7 @@ pub fn estimate_tempo(onset: &[f32], frame_rate: f64) -> Option<f64> {
     if x.len() <= max_lag + 1 {
         return None;
     }
-    let acs: Vec<f64> = (min_lag - 1..=max_lag + 1)
-        .map(|lag| f64::from(x[lag..].iter().zip(&x).map(|(a, b)| a * b).sum::<f32>()) / (x.len() - lag) as f64)
-        .collect();
+    let acs: Vec<f64> = (min_lag - 1..=max_lag + 1).map(|lag| autocorrelation(&x, lag)).collect();
     let ac = |lag: usize| acs[lag + 1 - min_lag];
     let prior = |lag: f64| (-0.5 * ((60.0 * frame_rate / lag / 120.0).log2()).powi(2)).exp();
     let best = (min_lag..=max_lag).max_by(|&a, &b| (ac(a) * prior(a as f64)).total_cmp(&(ac(b) * prior(b as f64))))?;
@@ -52,12 +50,22 @@ pub fn estimate_tempo(onset: &[f32], frame_rate: f64) -> Option<f64> {
         return None;
     }
     // Parabolic interpolation of the peak: integer lags alone are ~2.5% apart at 120 BPM.
-    let peak = |l: f64, c: f64, r: f64| {
-        let denom = l - 2.0 * c + r;
-        if denom.abs() > 1e-12 { (0.5 * (l - r) / denom).clamp(-0.5, 0.5) } else { 0.0 }
-    };
-    let p0 = best as f64 + peak(ac(best - 1), ac(best), ac(best + 1));
+    let p0 = best as f64 + parabolic_offset(ac(best - 1), ac(best), ac(best + 1));
     Some(60.0 * frame_rate / refine_period(&x, p0))
+}
+
+/// Mean product of `x` with itself `lag` samples later (0 beyond its length).
+fn autocorrelation(x: &[f32], lag: usize) -> f64 {
+    if lag >= x.len() {
+        return 0.0;
+    }
+    f64::from(x[lag..].iter().zip(x).map(|(a, b)| a * b).sum::<f32>()) / (x.len() - lag) as f64
+}
+
+/// Where a peak sampled as `l, c, r` (c the largest) lies between samples, in -0.5..=0.5.
+fn parabolic_offset(l: f64, c: f64, r: f64) -> f64 {
+    let denom = l - 2.0 * c + r;
+    if denom.abs() > 1e-12 { (0.5 * (l - r) / denom).clamp(-0.5, 0.5) } else { 0.0 }
 }
 
 /// The beat period refined by its multiples: the autocorrelation peaks near `k p0`
@@ -65,14 +73,9 @@ pub fn estimate_tempo(onset: &[f32], frame_rate: f64) -> Option<f64> {
 /// least squares. A peak's position is as uncertain at lag 8p as at p, so the fit is
 /// about eight times finer than the first peak alone, whose interpolation is biased by
 /// the peak's asymmetry (140.06 BPM read as 139.1 on a MIDI-rendered song; refined,
-/// the ten such songs of the tests come within 0.02% of their MIDI tempo).
+/// 8 of the 10 such songs come within 0.02% of their MIDI tempo, the other two being
+/// octave and two-thirds errors this does not touch).
 fn refine_period(x: &[f32], p0: f64) -> f64 {
-    let ac = |lag: usize| -> f64 {
-        if lag >= x.len() {
-            return 0.0;
-        }
-        f64::from(x[lag..].iter().zip(x).map(|(a, b)| a * b).sum::<f32>()) / (x.len() - lag) as f64
-    };
     let (mut num, mut den, mut peaks) = (0.0, 0.0, 0);
     for k in 1..=8u32 {
         let centre = f64::from(k) * p0;
@@ -80,16 +83,15 @@ fn refine_period(x: &[f32], p0: f64) -> f64 {
         if hi + 1 >= x.len() / 2 {
             break;
         }
-        let values: Vec<f64> = (lo - 1..=hi + 1).map(ac).collect();
+        let values: Vec<f64> = (lo - 1..=hi + 1).map(|lag| autocorrelation(x, lag)).collect();
         let at = |lag: usize| values[lag + 1 - lo];
         let Some(j) = (lo..=hi).max_by(|&a, &b| at(a).total_cmp(&at(b))) else { break };
         // A maximum on the window's edge is no peak; a negative one is no periodicity.
         if j == lo || j == hi || at(j) <= 0.0 {
             continue;
         }
-        let (l, c, r) = (at(j - 1), at(j), at(j + 1));
-        let denom = l - 2.0 * c + r;
-        let t = j as f64 + if denom.abs() > 1e-12 { (0.5 * (l - r) / denom).clamp(-0.5, 0.5) } else { 0.0 };
+        let c = at(j);
+        let t = j as f64 + parabolic_offset(at(j - 1), c, at(j + 1));
         num += c * f64::from(k) * t;
         den += c * f64::from(k * k);
         peaks += 1;
