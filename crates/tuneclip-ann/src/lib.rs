@@ -320,8 +320,8 @@ const HNSW_RS_LAYERS: usize = 16;
 const INSERT_BATCH: usize = 8192;
 
 /// Hashing for point ids in the upper layers' maps: one multiplication (the ids are
-/// row numbers from our own files, not keys an attacker picks; SipHash cost ~10% of a
-/// search in the descent).
+/// row numbers from our own files, not keys an attacker picks). The descent through
+/// the upper layers, SipHash lookups included, took ~10% of a 1M search.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 struct IdHash;
 
