@@ -154,16 +154,20 @@ impl SongAnalyzer {
         self.complete()?;
         let features = self.features();
         let frame_rate = self.frame_rate();
-        let tracked = track_beats(&self.frames.onset, frame_rate, f64::from(features.tempo_bpm));
-        // Steady music (most of it is made to a click) gets one constant grid.
-        let tracked =
-            steady_grid(&tracked, &self.frames.onset, frame_rate, f64::from(features.tempo_bpm)).unwrap_or(tracked);
-        let beats_s = choose_beat_phase(
-            &tracked,
-            &self.frames.low_onset,
-            &harmony_change(&self.frames.chroma, HARMONY_HALF),
-            frame_rate,
-        );
+        let tempo = f64::from(features.tempo_bpm);
+        let tracked = track_beats(&self.frames.onset, frame_rate, tempo);
+        // Steady music (most of it is made to a click) gets one constant grid, placed
+        // on the beat by where chords change; music that moves keeps the tracked beats,
+        // on or off the beat by bass onsets and harmonic change.
+        let beats_s = match steady_grid(&tracked, &self.frames.onset, &self.frames.chroma, frame_rate, tempo) {
+            Some(grid) => grid,
+            None => choose_beat_phase(
+                &tracked,
+                &self.frames.low_onset,
+                &harmony_change(&self.frames.chroma, HARMONY_HALF),
+                frame_rate,
+            ),
+        };
         let mut chroma_mean = [0f32; 12];
         for c in &self.frames.chroma {
             for (m, v) in chroma_mean.iter_mut().zip(c) {

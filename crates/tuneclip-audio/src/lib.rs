@@ -23,7 +23,7 @@ mod mel;
 mod stft;
 
 pub use analyzer::SongAnalyzer;
-pub use beats::{beat_f_measure, choose_beat_phase, harmony_change, steady_grid, track_beats};
+pub use beats::{beat_f_measure, choose_beat_phase, chord_change_at, harmony_change, steady_grid, track_beats};
 pub use chroma::{ChromaMap, chroma};
 pub use features::{AnalysisConfig, SongAnalysis, SongFeatures, estimate_tempo, onset_strength};
 pub use highlight::{Highlight, HighlightBlocks, find_highlight};
