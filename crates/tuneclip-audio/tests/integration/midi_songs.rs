@@ -22,8 +22,9 @@ fn midi_ppq(bytes: &[u8]) -> u32 {
 /// Walks every track chunk of a standard MIDI file, calling `on_event(track, tick,
 /// start, status, data)` for each event with its track's index, its absolute tick, its
 /// first byte's offset in `bytes`, its (running) status and its data bytes; returns
-/// each track body's byte range. Enough of the format for planetblupi's files: chunks, variable-length
-/// delta times, running status, meta and sysex events skipped by their lengths.
+/// each track body's byte range. Enough of the format for planetblupi's files: chunks,
+/// variable-length delta times, running status, meta and sysex events skipped by their
+/// lengths.
 fn walk_midi(bytes: &[u8], mut on_event: impl FnMut(usize, u64, usize, u8, &[u8])) -> Vec<(usize, usize)> {
     let mut tracks = Vec::new();
     let mut at = 14;
@@ -71,12 +72,12 @@ fn walk_midi(bytes: &[u8], mut on_event: impl FnMut(usize, u64, usize, u8, &[u8]
     tracks
 }
 
-/// Every note-on of a standard MIDI file as (absolute tick, channel).
-fn midi_note_ons(bytes: &[u8]) -> Vec<(u64, u8)> {
+/// The absolute tick of every note-on of a standard MIDI file.
+fn midi_note_ons(bytes: &[u8]) -> Vec<u64> {
     let mut notes = Vec::new();
     walk_midi(bytes, |_, tick, _, status, data| {
         if status & 0xf0 == 0x90 && data[1] > 0 {
-            notes.push((tick, status & 0x0f));
+            notes.push(tick);
         }
     });
     notes
@@ -119,7 +120,7 @@ fn midi_beat_offset_s(bytes: &[u8], bpm: f64) -> f64 {
     let (ppq, notes) = (midi_ppq(bytes), midi_note_ons(bytes));
     let sixteenth = u64::from(ppq / 4);
     let mut counts = std::collections::HashMap::new();
-    for (tick, _) in &notes {
+    for tick in &notes {
         *counts.entry(tick % sixteenth).or_insert(0usize) += 1;
     }
     let (offset, _) = counts.into_iter().max_by_key(|&(off, n)| (n, std::cmp::Reverse(off))).expect("notes");
