@@ -84,6 +84,8 @@ impl SongAnalyzer {
                 bass_bins: (250.0 / bin_hz).ceil() as usize,
                 bin_hz,
                 n_fft: cfg.n_fft,
+                mel: Vec::new(),
+                spare_log_mel: Vec::new(),
                 prev_log_mel: Vec::new(),
                 onset: Vec::new(),
                 low_onset: Vec::new(),
@@ -242,6 +244,9 @@ struct FrameStats {
     bass_bins: usize,
     bin_hz: f64,
     n_fft: usize,
+    /// Buffers reused from frame to frame: mel power, and the log-mel before last.
+    mel: Vec<f32>,
+    spare_log_mel: Vec<f32>,
     prev_log_mel: Vec<f32>,
     onset: Vec<f32>,
     low_onset: Vec<f32>,
@@ -256,7 +261,10 @@ struct FrameStats {
 
 impl FrameStats {
     fn add(&mut self, frame: &[f32]) {
-        let log_mel: Vec<f32> = self.bank.apply(frame).into_iter().map(power_to_db).collect();
+        self.bank.apply_into(frame, &mut self.mel);
+        let mut log_mel = std::mem::take(&mut self.spare_log_mel);
+        log_mel.clear();
+        log_mel.extend(self.mel.iter().map(|&p| power_to_db(p)));
         let chroma = self.chroma_map.apply(frame);
         // Onset strength (librosa's `onset_strength`, lag 1, mean over bands); 0 for the
         // first frame. The same over the bass bands alone for the beat-phase check.
@@ -283,9 +291,9 @@ impl FrameStats {
         }
         self.bass += frame[..self.bass_bins.min(frame.len())].iter().map(|v| f64::from(*v)).sum::<f64>();
         self.total += p;
-        self.blocks.push_frame(&log_mel, &chroma);
+        self.blocks.push_frame(&log_mel, &self.mel, &chroma);
         self.chroma.push(chroma);
-        self.prev_log_mel = log_mel;
+        self.spare_log_mel = std::mem::replace(&mut self.prev_log_mel, log_mel);
     }
 }
 

@@ -35,14 +35,15 @@ pub fn track_beats(onset: &[f32], frame_rate: f64, tempo_bpm: f64) -> Vec<f64> {
     let (lo, hi) = ((period / 2.0).round() as usize, (2.0 * period).round() as usize);
     let mut cum = vec![0.0f64; n];
     let mut back = vec![usize::MAX; n];
+    let lo = lo.max(1);
+    // The penalty depends only on the gap: tabulated once, not a logarithm per pair.
+    let penalty: Vec<f64> = (0..=hi).map(|gap| TIGHTNESS * (gap as f64 / period).ln().powi(2)).collect();
     for t in 0..n {
         let mut best = (0.0f64, usize::MAX);
-        let lo = lo.max(1);
         let first = t.saturating_sub(hi);
         let last = t.checked_sub(lo);
         for prev in last.map_or(1..1, |l| first..l + 1) {
-            let gap = (t - prev) as f64;
-            let s = cum[prev] - TIGHTNESS * (gap / period).ln().powi(2);
+            let s = cum[prev] - penalty[t - prev];
             if best.1 == usize::MAX || s > best.0 {
                 best = (s, prev);
             }

@@ -36,7 +36,8 @@ pub fn find_highlight(
 ) -> Highlight {
     let mut blocks = HighlightBlocks::new(frame_rate, log_mel.first().map_or(0, Vec::len));
     for (m, c) in log_mel.iter().zip(chroma) {
-        blocks.push_frame(m, c);
+        let power: Vec<f32> = m.iter().map(|db| 10f32.powf(db / 10.0)).collect();
+        blocks.push_frame(m, &power, c);
     }
     blocks.finish(duration_s, window_s, beats_s)
 }
@@ -50,6 +51,8 @@ pub struct HighlightBlocks {
     n_mels: usize,
     bands: usize,
     frames: usize,
+    /// The coarse band of each mel band (`m * bands / n_mels`).
+    band_of: Vec<usize>,
     current: Vec<f64>,
     current_energy: f64,
     feats: Vec<Vec<f64>>,
@@ -64,6 +67,7 @@ impl HighlightBlocks {
             n_mels,
             bands,
             frames: 0,
+            band_of: (0..n_mels).map(|m| m * bands / n_mels).collect(),
             current: vec![0f64; 12 + bands],
             current_energy: 0.0,
             feats: Vec::new(),
@@ -71,16 +75,18 @@ impl HighlightBlocks {
         }
     }
 
-    /// Add one frame's log-mel (dB) and chroma.
-    pub fn push_frame(&mut self, log_mel: &[f32], chroma: &[f32; 12]) {
+    /// Add one frame's log-mel (dB), the mel power it came from, and its chroma.
+    pub fn push_frame(&mut self, log_mel: &[f32], mel_power: &[f32], chroma: &[f32; 12]) {
         let (n_mels, bands) = (self.n_mels, self.bands);
         for (i, c) in chroma.iter().enumerate() {
             self.current[i] += f64::from(*c);
         }
-        for (m, v) in log_mel.iter().enumerate().take(n_mels) {
-            self.current[12 + m * bands / n_mels] += f64::from(*v) / (n_mels / bands) as f64 / 10.0;
-            self.current_energy += (f64::from(*v) * (std::f64::consts::LN_10 / 10.0)).exp();
+        let scale = 1.0 / (n_mels / bands) as f64 / 10.0;
+        for (band, v) in self.band_of.iter().zip(log_mel) {
+            self.current[12 + band] += f64::from(*v) * scale;
         }
+        // The power the dB values stand for (floored as they are).
+        self.current_energy += f64::from(mel_power.iter().take(n_mels).map(|p| p.max(1e-10)).sum::<f32>());
         self.frames += 1;
         if self.frames.is_multiple_of(self.per_block) {
             let e = std::mem::take(&mut self.current_energy);

@@ -1,6 +1,6 @@
 //! Music analysis on decoded mono PCM (this crate never opens a file).
 //!
-//! - [`Stft`]: short-time Fourier transform with realfft (rustfft's real-input planner; Hann window, centred frames).
+//! - [`Stft`]: short-time Fourier transform: rustfft at half length, real-input split to power (Hann window, centred frames).
 //! - [`MelFilterbank`] and [`log_mel`]: log-mel spectrogram with librosa's default
 //!   conventions (Slaney mel scale, Slaney area normalisation, power 2, dB with a floor).
 //! - [`onset_strength`] and [`estimate_tempo`]: spectral flux and an autocorrelation tempo.
