@@ -311,9 +311,12 @@ fn phase_table(filter: &SincFilter, l: u64) -> Vec<Vec<f32>> {
 /// Band-limited resampling of a whole signal (see [`StreamResampler`] for the same
 /// filter applied chunk by chunk; both give identical samples).
 pub fn resample(input: &[f32], from_hz: u32, to_hz: u32) -> Vec<f32> {
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity((input.len() as f64 * f64::from(to_hz) / f64::from(from_hz.max(1))) as usize + 1);
     let mut r = StreamResampler::new(from_hz, to_hz);
-    r.push(input, &mut out);
+    // In slices, so the resampler's buffer stays small (it copies what it is given).
+    for chunk in input.chunks(1 << 16) {
+        r.push(chunk, &mut out);
+    }
     r.finish(&mut out);
     out
 }
