@@ -1,8 +1,8 @@
 """Tempo and beat accuracy on MIDI-rendered songs: tuneclip beside librosa, same excerpts.
 
 The ten planetblupi songs (Debian planetblupi-music-midi), each cut at 335 s and
-rendered by fluidsynth with the General MIDI soundfont (both from setup.sh); four
-one-minute excerpts of each (from 0, 90, 180, 270 s). Truth: the MIDI tempo, and the
+rendered by fluidsynth with the General MIDI soundfont (both from setup.sh), scored
+whole and as four one-minute excerpts of each (from 0, 90, 180, 270 s). Truth: the MIDI tempo, and the
 notated beat grid shifted to where the notes sound (the most common offset of note
 starts from the sixteenth grid), as in tests/integration/midi_songs.rs. Scores: tempo
 within 2%, beat F-measure with a 70 ms window.
@@ -79,12 +79,12 @@ def cut(midi, seconds, bpm):
     return out
 
 
-def score(bpm, offset, start, tempo, beats):
+def score(bpm, offset, start, tempo, beats, length=EXCERPT_S):
     if len(beats) == 0:
         return abs(tempo / bpm - 1) <= 0.02, 0.0
     period = 60 / bpm
     lo, hi = beats[0], beats[-1]
-    grid = [offset + k * period - start for k in range(int((start + EXCERPT_S) / period) + 2)]
+    grid = [offset + k * period - start for k in range(int((start + length) / period) + 2)]
     grid = [g for g in grid if lo - 0.035 <= g <= hi + 0.035]
     return abs(tempo / bpm - 1) <= 0.02, f_measure(grid, list(beats))
 
@@ -92,6 +92,7 @@ def score(bpm, offset, start, tempo, beats):
 def main():
     warnings.filterwarnings("ignore")
     results = {"tuneclip": [], "librosa": []}
+    songs = {"tuneclip": [], "librosa": []}
     with tempfile.TemporaryDirectory() as tmp:
         for n in range(10):
             name = f"music00{n}"
@@ -103,6 +104,15 @@ def main():
                 check=True,
                 timeout=300,
             )
+            whole = f"{tmp}/{name}.wav"
+            ours = json.loads(
+                subprocess.run([BEATS, whole], env={**os.environ, "SECONDS": "100000"}, capture_output=True, check=True, text=True).stdout
+            )
+            y, sr = librosa.load(whole, sr=SR)
+            length = len(y) / sr
+            songs["tuneclip"].append((name, 0, *score(bpm, offset, 0, ours["tempo_bpm"], ours["beats_s"], length)))
+            tempo, beats = librosa.beat.beat_track(y=y, sr=sr, units="time")
+            songs["librosa"].append((name, 0, *score(bpm, offset, 0, float(np.atleast_1d(tempo)[0]), beats, length)))
             for start in STARTS_S:
                 wav = f"{tmp}/{name}_{start}.wav"
                 subprocess.run(
@@ -116,12 +126,19 @@ def main():
                 y, sr = librosa.load(wav, sr=SR, duration=EXCERPT_S)
                 tempo, beats = librosa.beat.beat_track(y=y, sr=sr, units="time")
                 results["librosa"].append((name, start, *score(bpm, offset, start, float(np.atleast_1d(tempo)[0]), beats)))
-            print(f"{name}: " + "  ".join(f"{who} " + " ".join(f"{r[3]:.2f}" for r in res[-4:]) for who, res in results.items()), file=sys.stderr)
-    print(f"librosa {librosa.__version__}; {len(results['tuneclip'])} one-minute excerpts")
-    print("| tracker | tempo within 2% | beat F >= 0.9 | mean beat F |")
-    print("|---|---|---|---|")
+            print(
+                f"{name}: " + "  ".join(f"{who} {songs[who][-1][3]:.2f} / " + " ".join(f"{r[3]:.2f}" for r in res[-4:]) for who, res in results.items()),
+                file=sys.stderr,
+            )
+    print(f"librosa {librosa.__version__}; {len(songs['tuneclip'])} whole songs (335 s), {len(results['tuneclip'])} one-minute excerpts")
+    print("| tracker | songs: tempo within 2% | songs: beat F >= 0.9 | excerpts: tempo within 2% | excerpts: beat F >= 0.9 | excerpts: mean beat F |")
+    print("|---|---|---|---|---|---|")
     for who, res in results.items():
-        print(f"| {who} | {sum(r[2] for r in res)} | {sum(r[3] >= 0.9 for r in res)} | {np.mean([r[3] for r in res]):.3f} |")
+        whole = songs[who]
+        print(
+            f"| {who} | {sum(r[2] for r in whole)} | {sum(r[3] >= 0.9 for r in whole)} "
+            f"| {sum(r[2] for r in res)} | {sum(r[3] >= 0.9 for r in res)} | {np.mean([r[3] for r in res]):.3f} |"
+        )
 
 
 if __name__ == "__main__":
