@@ -35,7 +35,7 @@ pub use stft::{Stft, StftScratch};
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum AudioError {
-    #[error("invalid STFT parameters: n_fft {n_fft}, hop {hop} (expected n_fft >= 16, 0 < hop <= n_fft)")]
+    #[error("invalid STFT parameters: n_fft {n_fft}, hop {hop} (expected an even n_fft >= 16 and 0 < hop <= n_fft)")]
     InvalidStft { n_fft: usize, hop: usize },
     #[error("invalid mel parameters: {0}")]
     InvalidMel(String),
