@@ -587,9 +587,9 @@ mod tests {
         assert_eq!(y.len(), 2205);
         // Every output: the first ones (the filter reaching before the signal) are
         // evaluated one by one, the rest in vectorised blocks.
-        for n in 0..y.len() {
+        for (n, v) in y.iter().enumerate() {
             let direct = direct_sinc(&x, 2.0 * n as f64, 0.5);
-            assert!((f64::from(y[n]) - direct).abs() < 1e-4, "sample {n}: {} vs {direct}", y[n]);
+            assert!((f64::from(*v) - direct).abs() < 1e-4, "sample {n}: {v} vs {direct}");
         }
     }
 
