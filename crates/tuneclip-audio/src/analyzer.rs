@@ -164,7 +164,7 @@ impl SongAnalyzer {
         let beats_s = match steady_grid(&tracked, &self.frames.onset, &self.frames.chroma, frame_rate, tempo) {
             Some(grid) => {
                 // The grid's period is fitted to hundreds of beats: a closer tempo than
-                // the estimate (within 0.001% on the MIDI songs, against 0.02%).
+                // the estimate (ten MIDI songs within 0.002%, against 0.017%).
                 if let (Some(a), Some(b)) = (grid.first(), grid.last())
                     && grid.len() > 1
                 {
