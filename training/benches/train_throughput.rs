@@ -10,7 +10,7 @@ use burn::nn::loss::TripletMarginLossConfig;
 use burn::optim::{AdamWConfig, GradientsParams};
 use burn::prelude::*;
 use std::time::Instant;
-use tuneclip_model::inputs::{AudioInput, MOTION_DIMS, VisualInput};
+use tuneclip_model::inputs::{AUDIO_PROFILE_DIMS, AudioInput, MOTION_DIMS, VISUAL_PROFILE_DIMS, VisualInput};
 use tuneclip_training::corpus::Rng;
 use tuneclip_training::dataset::Example;
 use tuneclip_training::manifest::Split;
@@ -32,10 +32,12 @@ fn main() {
             audio: AudioInput {
                 mel: random(m.n_mels * m.mel_frames, &mut rng),
                 rhythm: random(m.rhythm_lags, &mut rng),
+                profile: random(AUDIO_PROFILE_DIMS, &mut rng),
             },
             visual: VisualInput {
                 pixels: random(m.frames * 3 * m.frame_px * m.frame_px, &mut rng),
                 motion: random(MOTION_DIMS, &mut rng),
+                profile: random(VISUAL_PROFILE_DIMS, &mut rng),
             },
             baseline_song: vec![],
             baseline_segment: vec![],

@@ -8,9 +8,11 @@ use serde::{Deserialize, Serialize};
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use tuneclip_model::HandcraftedModel;
-use tuneclip_model::inputs::{AudioInput, InputShape, MOTION_DIMS, VisualInput};
+use tuneclip_model::inputs::{
+    AUDIO_PROFILE_DIMS, AudioInput, InputShape, MOTION_DIMS, VISUAL_PROFILE_DIMS, VisualInput,
+};
 
-const MAGIC: &[u8; 8] = b"TCFEAT01";
+const MAGIC: &[u8; 8] = b"TCFEAT02";
 
 #[derive(Serialize, Deserialize)]
 struct Header {
@@ -18,15 +20,17 @@ struct Header {
     pairs: usize,
     groups: Vec<String>,
     skipped: Vec<(PathBuf, String)>,
-    lens: [usize; 6],
+    lens: [usize; 8],
 }
 
-fn lens(shape: &InputShape) -> [usize; 6] {
+fn lens(shape: &InputShape) -> [usize; 8] {
     [
         shape.n_mels * shape.mel_frames,
         shape.rhythm_lags,
+        AUDIO_PROFILE_DIMS,
         shape.frames * 3 * shape.frame_px * shape.frame_px,
         MOTION_DIMS,
+        VISUAL_PROFILE_DIMS,
         HandcraftedModel::DIM,
         HandcraftedModel::DIM,
     ]
@@ -59,9 +63,16 @@ pub fn write(path: &Path, ds: &Dataset, shape: &InputShape) -> Result<(), String
         w.write_all(&(e.pair as u64).to_le_bytes()).map_err(err)?;
         w.write_all(&(e.group as u64).to_le_bytes()).map_err(err)?;
         w.write_all(&[split_code(e.split)]).map_err(err)?;
-        for part in
-            [&e.audio.mel, &e.audio.rhythm, &e.visual.pixels, &e.visual.motion, &e.baseline_song, &e.baseline_segment]
-        {
+        for part in [
+            &e.audio.mel,
+            &e.audio.rhythm,
+            &e.audio.profile,
+            &e.visual.pixels,
+            &e.visual.motion,
+            &e.visual.profile,
+            &e.baseline_song,
+            &e.baseline_segment,
+        ] {
             for v in part {
                 w.write_all(&v.to_le_bytes()).map_err(err)?;
             }
@@ -100,20 +111,21 @@ pub fn read(path: &Path, manifest: &PairManifest, shape: &InputShape) -> Result<
             2 => Split::Test,
             _ => return Err(bad("split")),
         };
-        let mut parts: Vec<Vec<f32>> = Vec::with_capacity(6);
+        let mut parts: Vec<Vec<f32>> = Vec::with_capacity(8);
         for n in header.lens {
             let raw = take(n * 4)?;
             parts.push(raw.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect());
         }
         let mut it = parts.into_iter();
         let mut next = || it.next().unwrap_or_default();
-        let (mel, rhythm, pixels, motion) = (next(), next(), next(), next());
+        let (mel, rhythm, audio_profile) = (next(), next(), next());
+        let (pixels, motion, visual_profile) = (next(), next(), next());
         examples.push(Example {
             pair,
             group,
             split,
-            audio: AudioInput { mel, rhythm },
-            visual: VisualInput { pixels, motion },
+            audio: AudioInput { mel, rhythm, profile: audio_profile },
+            visual: VisualInput { pixels, motion, profile: visual_profile },
             baseline_song: next(),
             baseline_segment: next(),
         });

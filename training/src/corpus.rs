@@ -266,13 +266,26 @@ pub fn synth_frames(l: &Latents, cfg: &CorpusConfig, rng: &mut Rng) -> Vec<u8> {
 }
 
 fn encode(out: &Path, frames: &[u8], audio: &[f32], cfg: &CorpusConfig) -> Result<(), String> {
+    encode_rgb(out, frames, (cfg.width, cfg.height, cfg.fps), audio, cfg.sample_rate)
+}
+
+/// Encode RGB24 `frames` of `(width, height, fps)` and mono `audio` at `sample_rate`
+/// into one H.264 + AAC MP4 with the `ffmpeg` CLI (bit-exact flags: the same bytes on
+/// every machine with the same FFmpeg).
+pub(crate) fn encode_rgb(
+    out: &Path,
+    frames: &[u8],
+    (width, height, fps): (u32, u32, u32),
+    audio: &[f32],
+    sample_rate: u32,
+) -> Result<(), String> {
     let raw_audio = out.with_extension("f32");
     let bytes: Vec<u8> = audio.iter().flat_map(|v| v.to_le_bytes()).collect();
     std::fs::write(&raw_audio, bytes).map_err(|e| format!("cannot write {} ({e})", raw_audio.display()))?;
     let mut child = Command::new("ffmpeg")
         .args(["-hide_banner", "-loglevel", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24"])
-        .args(["-s", &format!("{}x{}", cfg.width, cfg.height), "-r", &cfg.fps.to_string(), "-i", "-"])
-        .args(["-f", "f32le", "-ar", &cfg.sample_rate.to_string(), "-ac", "1", "-i"])
+        .args(["-s", &format!("{width}x{height}"), "-r", &fps.to_string(), "-i", "-"])
+        .args(["-f", "f32le", "-ar", &sample_rate.to_string(), "-ac", "1", "-i"])
         .arg(&raw_audio)
         .args(["-c:v", "libx264", "-preset", "veryfast", "-crf", "20", "-pix_fmt", "yuv420p", "-g", "48"])
         .args(["-c:a", "aac", "-b:a", "96k", "-shortest", "-threads", "1"])
@@ -341,6 +354,7 @@ pub fn generate(dir: &Path, cfg: &CorpusConfig, workers: usize) -> Result<PairMa
                 duration_s: f64::from(cfg.window_s),
                 group: format!("mv-{i:05}"),
                 split: cfg.split_of(i),
+                family: Some("synthetic".to_string()),
             });
         }
     }

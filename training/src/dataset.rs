@@ -102,7 +102,7 @@ fn resolve(root: &Path, p: &Path) -> PathBuf {
 fn cache_key(manifest: &PairManifest, shape: &InputShape) -> String {
     let mut h = Sha256::new();
     h.update(serde_json::to_vec(manifest).unwrap_or_default());
-    h.update(format!("{shape:?} motion={MOTION_DIMS} sampling={VIDEO_SAMPLING:?} v1").as_bytes());
+    h.update(format!("{shape:?} motion={MOTION_DIMS} sampling={VIDEO_SAMPLING:?} v2").as_bytes());
     h.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect()
 }
 
@@ -195,7 +195,7 @@ fn examples_of(
         let (a0, a1) = ((p.song_start_s * sr) as usize, ((p.song_start_s + p.duration_s) * sr) as usize);
         let window = &audio.samples[a0.min(audio.samples.len())..a1.min(audio.samples.len())];
         let vf = window_frames(&frames, p.video_start_s, p.duration_s);
-        let built = audio_input(window, shape).zip(visual_input(&vf, None, shape)).zip(baseline_song(window));
+        let built = audio_input(window, shape).zip(visual_input(&vf, None, None, shape)).zip(baseline_song(window));
         match built {
             Some(((a, v), bs)) => out.push(Example {
                 pair: i,

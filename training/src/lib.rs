@@ -1,10 +1,14 @@
 //! Training and evaluation of the shared song/video space.
 //!
 //! - [`corpus`]: synthetic music videos whose sound and picture share latent factors;
+//! - [`families`]: music videos edited from real footage and songs in distinct styles,
+//!   some held out whole for the transfer benchmark;
 //! - [`manifest`]: pair manifests (song window, video window, group, split);
 //! - [`dataset`] (+ its cache): pairs decoded with tuneclip's media stack into encoder
 //!   inputs, with the handcrafted baseline's embeddings of the same windows;
 //! - [`train`]: triplet-margin training of `tuneclip_model::learned::Encoders` (burn);
+//! - [`transfer`]: the transfer benchmark (song -> own video per held-out family,
+//!   beside the handcrafted model, a tempo + busyness rule and chance);
 //! - [`eval`]: held-out Recall@K beside the baseline and chance;
 //! - [`evaluate`]: the retrieval metrics every model is judged by (Recall@K and median
 //!   rank of the true match, beside the chance level).
@@ -13,9 +17,11 @@ pub mod cache;
 pub mod corpus;
 pub mod dataset;
 pub mod eval;
+pub mod families;
 pub mod manifest;
 pub mod plot;
 pub mod train;
+pub mod transfer;
 
 use serde::{Deserialize, Serialize};
 use tuneclip_core::dot;
@@ -66,17 +72,22 @@ pub fn rank_of(query: &[f32], gallery: &[Vec<f32>], truth: usize) -> usize {
     1 + gallery.iter().enumerate().filter(|(i, g)| *i != truth && dot(query, g) >= s).count()
 }
 
+/// The median of sorted ranks (NaN when there are none).
+pub fn median(sorted: &[usize]) -> f64 {
+    match sorted.len() {
+        0 => f64::NAN,
+        l if l % 2 == 1 => sorted[l / 2] as f64,
+        l => (sorted[l / 2 - 1] + sorted[l / 2]) as f64 / 2.0,
+    }
+}
+
 /// Evaluate `queries[i]` whose true match is `gallery[truth[i]]`.
 pub fn evaluate(queries: &[Vec<f32>], gallery: &[Vec<f32>], truth: &[usize], ks: &[usize]) -> RetrievalReport {
     assert_eq!(queries.len(), truth.len(), "one truth per query");
     let mut ranks: Vec<usize> = queries.iter().zip(truth).map(|(q, &t)| rank_of(q, gallery, t)).collect();
     ranks.sort_unstable();
     let n = ranks.len().max(1) as f64;
-    let median_rank = match ranks.len() {
-        0 => f64::NAN,
-        l if l % 2 == 1 => ranks[l / 2] as f64,
-        l => (ranks[l / 2 - 1] + ranks[l / 2]) as f64 / 2.0,
-    };
+    let median_rank = median(&ranks);
     RetrievalReport {
         queries: queries.len(),
         gallery: gallery.len(),

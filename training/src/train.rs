@@ -197,10 +197,10 @@ pub fn batch_loss(
     let n = batch.len();
     let audios: Vec<_> = batch.iter().map(|e| &e.audio).collect();
     let visuals: Vec<_> = batch.iter().map(|e| &e.visual).collect();
-    let (mel, rhythm) = audio_batch(&audios, &cfg.model, device);
-    let (px, motion) = visual_batch(&visuals, &cfg.model, device);
-    let a = model.audio.forward(mel, rhythm);
-    let v = model.visual.forward(px, motion);
+    let audio_in = audio_batch(&audios, &cfg.model, device);
+    let visual_in = visual_batch(&visuals, &cfg.model, device);
+    let a = model.audio.forward(audio_in);
+    let v = model.visual.forward(visual_in);
     let sim: Vec<f32> =
         a.clone().detach().matmul(v.clone().detach().transpose()).into_data().try_to_vec().unwrap_or_default();
     let groups: Vec<usize> = batch.iter().map(|e| e.group).collect();
@@ -227,10 +227,10 @@ fn hard_negative_term(
 ) -> Tensor<1> {
     let audios: Vec<_> = hard.iter().map(|e| &e.audio).collect();
     let visuals: Vec<_> = hard.iter().map(|e| &e.visual).collect();
-    let (mel, rhythm) = audio_batch(&audios, &cfg.model, device);
-    let (px, motion) = visual_batch(&visuals, &cfg.model, device);
-    let songs = model.audio.forward(mel, rhythm);
-    let rejected = model.visual.forward(px, motion);
+    let audio_in = audio_batch(&audios, &cfg.model, device);
+    let visual_in = visual_batch(&visuals, &cfg.model, device);
+    let songs = model.audio.forward(audio_in);
+    let rejected = model.visual.forward(visual_in);
     // Unit vectors: the dot product is the cosine.
     let with_rejected = (songs.clone() * rejected).sum_dim(1);
     let typical = songs.matmul(v.transpose()).mean_dim(1);
@@ -248,10 +248,10 @@ pub fn embed(
     for chunk in examples.chunks(128) {
         let audios: Vec<_> = chunk.iter().map(|e| &e.audio).collect();
         let visuals: Vec<_> = chunk.iter().map(|e| &e.visual).collect();
-        let (mel, rhythm) = audio_batch(&audios, cfg, device);
-        let (px, motion) = visual_batch(&visuals, cfg, device);
-        songs.extend(rows(model.audio.forward(mel, rhythm)));
-        videos.extend(rows(model.visual.forward(px, motion)));
+        let audio_in = audio_batch(&audios, cfg, device);
+        let visual_in = visual_batch(&visuals, cfg, device);
+        songs.extend(rows(model.audio.forward(audio_in)));
+        videos.extend(rows(model.visual.forward(visual_in)));
     }
     (songs, videos)
 }

@@ -48,6 +48,7 @@ fn corpus(dir: &Path) -> (Dataset, PairManifest) {
             duration_s: 2.0,
             group: bad.into(),
             split: Split::Train,
+            family: None,
         });
     }
     manifest.save(&dir.join("pairs.json")).expect("manifest");
@@ -217,4 +218,121 @@ fn reviewers_rejections_are_pushed_below_a_typical_video() {
     std::fs::write(&file, "{\"song_id\": \"a\"}\n").expect("write");
     let e = read_hard_negatives(&file).expect_err("incomplete");
     assert!(e.contains("rejected.jsonl:1") && e.contains("expected"), "{e}");
+}
+
+fn ffmpeg(args: &[&str]) {
+    let status = std::process::Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-y"])
+        .args(args)
+        .status()
+        .expect("the ffmpeg CLI (setup.sh installs it)");
+    assert!(status.success(), "ffmpeg {args:?}");
+}
+
+#[test]
+fn music_video_folders_become_pair_manifests_with_every_skip_named() {
+    use tuneclip_training::manifest::{MusicVideoPairing, music_video_pairs};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    std::fs::create_dir_all(d.join("artist")).expect("mkdir");
+    let music_video = |path: &Path, seconds: &str| {
+        let p = path.to_string_lossy().into_owned();
+        ffmpeg(&[
+            "-f",
+            "lavfi",
+            "-i",
+            &format!("testsrc2=s=96x54:r=10:d={seconds}"),
+            "-f",
+            "lavfi",
+            "-i",
+            &format!("sine=f=440:d={seconds}"),
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-c:a",
+            "aac",
+            "-shortest",
+            &p,
+        ]);
+    };
+    music_video(&d.join("artist/long.mp4"), "17");
+    music_video(&d.join("short.mkv"), "3");
+    // A real video without a soundtrack, and a file that is not a video at all.
+    let silent = d.join("silent.mp4").to_string_lossy().into_owned();
+    ffmpeg(&["-f", "lavfi", "-i", "testsrc2=s=96x54:r=10:d=9", "-c:v", "libx264", "-preset", "ultrafast", &silent]);
+    std::fs::write(d.join("broken.mov"), b"not a video").expect("write");
+    std::fs::write(d.join("notes.txt"), b"ignored: not a video extension").expect("write");
+
+    let cfg = MusicVideoPairing { window_s: 8.0, hop_s: 4.0, split: [100, 0, 0] };
+    let scan = music_video_pairs(d, cfg, 2).expect("scan");
+    assert_eq!(scan.videos, 1);
+    // 17 s in 8 s windows every 4 s: starts 0, 4, 8 (12 + 8 > 17).
+    let starts: Vec<f64> = scan.manifest.pairs.iter().map(|p| p.video_start_s).collect();
+    assert_eq!(starts, [0.0, 4.0, 8.0]);
+    for p in &scan.manifest.pairs {
+        assert_eq!(p.song, p.video, "a music video's own soundtrack is its song");
+        assert_eq!((p.song_start_s, p.duration_s, p.split), (p.video_start_s, 8.0, Split::Train));
+        assert_eq!(p.group, "artist/long.mp4");
+        assert!(p.video.is_absolute());
+    }
+    let reason = |name: &str| {
+        scan.skipped
+            .iter()
+            .find(|(f, _)| f.file_name().is_some_and(|n| n == name))
+            .map(|(_, r)| r.clone())
+            .unwrap_or_else(|| panic!("{name} not listed as skipped: {:?}", scan.skipped))
+    };
+    assert!(reason("short.mkv").contains("shorter than one 8 s window"), "{}", reason("short.mkv"));
+    assert!(reason("silent.mp4").contains("no audio track"), "{}", reason("silent.mp4"));
+    assert!(reason("broken.mov").starts_with("video:"), "{}", reason("broken.mov"));
+    assert_eq!(scan.skipped.len(), 3, "{:?}", scan.skipped);
+
+    // The written manifest loads, and its windows decode into examples.
+    scan.manifest.save(&d.join("pairs.json")).expect("save");
+    let shape = tiny_model().input_shape();
+    let ds = dataset::load(&d.join("pairs.json"), &shape, &d.join("cache"), 2).expect("load");
+    assert_eq!(ds.examples.len(), 3);
+    assert!(ds.skipped.is_empty(), "{:?}", ds.skipped);
+}
+
+/// The default model on a small fixture of two held-out families (never trained on),
+/// held-out footage and held-out songs: each video's own song must rank it well above
+/// chance among the fixture's videos.
+#[test]
+fn the_default_model_ranks_held_out_music_videos_by_their_own_songs() {
+    use tuneclip_training::families::{FamiliesConfig, Family};
+    use tuneclip_training::transfer::evaluate_transfer;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let cfg = FamiliesConfig {
+        seed: 2024,
+        train_per_family: 0,
+        val_per_family: 0,
+        test_per_family: 12,
+        held_out: vec![Family::ZoomBeat, Family::Mixed],
+        seconds: 16.0,
+        media_dir: root.join("index-data/assets/media"),
+        ..FamiliesConfig::default()
+    };
+    let manifest = tuneclip_training::families::generate(dir.path(), &cfg, 2).expect("fixture corpus");
+    let model = tuneclip_model::default_model().expect("the default model is compiled in");
+    assert!(model.config.profiles, "the default model reads the shared profiles");
+    let shape = model.config.input_shape();
+    let ds = dataset::load(&dir.path().join("pairs.json"), &shape, &dir.path().join("cache"), 2).expect("load");
+    assert!(ds.skipped.is_empty(), "{:?}", ds.skipped);
+    let report = evaluate_transfer(&manifest, &ds, Split::Test, Some(&model)).expect("report");
+    eprintln!("{}", report.table());
+    for family in &report.families {
+        let (name, videos, _) = &family.models[0];
+        assert!(name.starts_with("default learned"), "{name}");
+        let chance_median = (family.videos as f64 + 1.0) / 2.0;
+        assert!(
+            videos.median_rank <= chance_median / 2.0,
+            "{}: median rank {} of {} videos (chance {chance_median})",
+            family.family,
+            videos.median_rank,
+            family.videos
+        );
+    }
 }

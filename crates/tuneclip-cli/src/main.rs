@@ -27,9 +27,10 @@ struct Cli {
     /// Home of snapshots, renders and demo media.
     #[arg(long, global = true, env = "TUNECLIP_DATA_DIR", default_value = "index-data")]
     data_dir: PathBuf,
-    /// A trained model folder (config.json + weights.bpk, from `tuneclip-train`) to
-    /// embed with; without it, the handcrafted model. Ingest, serve and demo must agree:
-    /// a snapshot built by one model is refused by another.
+    /// The embedding model: `default` (the learned model compiled into tuneclip),
+    /// `handcrafted` (the four perceptual axes), or a trained model folder (config.json
+    /// + weights.bpk, from `tuneclip-train`). Ingest, serve and demo must agree: a
+    /// snapshot built by one model is refused by another.
     #[arg(long, global = true, env = "TUNECLIP_MODEL")]
     model: Option<PathBuf>,
     /// A TOML file of settings: top-level keys for global flags, a table per command
@@ -337,10 +338,12 @@ fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-/// The embedding model chosen by `--model` (handcrafted without it).
+/// The embedding model chosen by `--model` (the default learned model without it).
 pub(crate) fn embedder(model: Option<&Path>) -> Result<Embedder> {
     match model {
-        None => Ok(Embedder::Handcrafted),
+        None => Ok(Embedder::default_learned()?),
+        Some(p) if p == Path::new("default") => Ok(Embedder::default_learned()?),
+        Some(p) if p == Path::new("handcrafted") => Ok(Embedder::Handcrafted),
         Some(dir) => Ok(Embedder::learned(dir)?),
     }
 }

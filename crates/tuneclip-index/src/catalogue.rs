@@ -285,11 +285,9 @@ fn analyse_video(
         .iter()
         .enumerate()
         .map(|(i, s)| {
-            let frames: Vec<_> =
-                sampled.frames.iter().filter(|f| f.t_s >= s.range.start_s && f.t_s < s.range.end_s).cloned().collect();
             let embedding = cfg
                 .model
-                .embed_segment(&frames, s, face_summary(&analysis, s))
+                .embed_segment(&sampled.frames, s, face_summary(&analysis, s))
                 .map_err(|e| format!("{}: {e}", path.display()))?;
             Ok(SegmentEntry { video: id.clone(), ordinal: i as u32, stats: *s, embedding })
         })

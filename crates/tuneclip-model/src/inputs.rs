@@ -14,6 +14,18 @@
 //!   colourfulness, and two face slots (share of frames with a face, mean face height
 //!   as a share of the frame) that are 0 when no detector looked.
 //!
+//! - The **profiles** (models with `profiles` set; [`AUDIO_PROFILE_DIMS`],
+//!   [`VISUAL_PROFILE_DIMS`]): what transfers across editing styles, computed the same
+//!   way on both sides. Each side is reduced to event envelopes on one 0.1 s grid
+//!   ([`PROFILE_STEP_S`]; sound: onset strength and energy; picture: frame difference
+//!   on a 32-column luma grid, brightness change and brightness), and each envelope to
+//!   its normalised autocorrelation at the same lags in seconds (0.2 to 4.0 s): a cut on
+//!   every beat, a flash on every bar and a zoom pulse at the tempo all peak at the
+//!   lags where the song's onsets do. A few intensity scalars ride beside them
+//!   (loudness, onset density, spectral balance; motion, cut rate, brightness, colour,
+//!   flashes, faces). The visual profile of a segment is read from a context window
+//!   around it ([`context_range`]), since a shot of one beat has no rhythm of its own.
+//!
 //! Scaling conventions are part of the model: changing them changes the model version.
 
 use tuneclip_audio::{MelFilterbank, Stft, log_mel, onset_strength};
@@ -31,6 +43,18 @@ const MOTION_LAGS: usize = 16;
 /// Length of [`VisualInput::motion`].
 pub const MOTION_DIMS: usize = MOTION_LAGS + 9;
 
+/// Seconds per step of the shared event envelopes of the profiles.
+pub const PROFILE_STEP_S: f64 = 0.1;
+/// First and last lag of the profiles' autocorrelations, in steps (0.2 s .. 4.0 s).
+const PROFILE_LAGS: std::ops::RangeInclusive<usize> = 2..=40;
+/// Values of one periodicity block (one envelope's autocorrelation).
+pub const PERIODICITY_DIMS: usize = 39;
+/// Length of [`AudioInput::profile`]: onset and energy periodicity, 8 scalars.
+pub const AUDIO_PROFILE_DIMS: usize = 2 * PERIODICITY_DIMS + 8;
+/// Length of [`VisualInput::profile`]: difference, brightness-change and brightness
+/// periodicity, 11 scalars.
+pub const VISUAL_PROFILE_DIMS: usize = 3 * PERIODICITY_DIMS + 11;
+
 /// Shapes of the encoder inputs (part of the model config).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct InputShape {
@@ -47,6 +71,8 @@ pub struct AudioInput {
     /// `n_mels x mel_frames`, band-major.
     pub mel: Vec<f32>,
     pub rhythm: Vec<f32>,
+    /// [`AUDIO_PROFILE_DIMS`] values (see the module docs).
+    pub profile: Vec<f32>,
 }
 
 /// One video window, ready for the visual encoder.
@@ -55,6 +81,8 @@ pub struct VisualInput {
     /// `frames x 3 x frame_px x frame_px`.
     pub pixels: Vec<f32>,
     pub motion: Vec<f32>,
+    /// [`VISUAL_PROFILE_DIMS`] values (see the module docs).
+    pub profile: Vec<f32>,
 }
 
 /// Face evidence of a segment, when a face detector looked at it.
@@ -121,7 +149,187 @@ pub fn audio_input(samples: &[f32], shape: &InputShape) -> Option<AudioInput> {
         }
     }
     let rhythm = autocorrelation(&onset, (0..shape.rhythm_lags).map(|i| RHYTHM_FIRST_LAG + 2 * i));
-    Some(AudioInput { mel, rhythm })
+    let profile = audio_profile(&frames, &onset);
+    Some(AudioInput { mel, rhythm, profile })
+}
+
+/// Average `values` (one per `step_s`-long frame, the first starting at 0) into
+/// [`PROFILE_STEP_S`] bins.
+fn bin_envelope(values: impl Iterator<Item = (f64, f32)>) -> Vec<f32> {
+    let mut sum: Vec<f32> = Vec::new();
+    let mut count: Vec<u32> = Vec::new();
+    for (t, v) in values {
+        let b = (t.max(0.0) / PROFILE_STEP_S) as usize;
+        if b >= sum.len() {
+            sum.resize(b + 1, 0.0);
+            count.resize(b + 1, 0);
+        }
+        sum[b] += v;
+        count[b] += 1;
+    }
+    // An empty bin (a dropped frame) takes its left neighbour's value.
+    let mut out = Vec::with_capacity(sum.len());
+    let mut last = 0.0;
+    for (s, c) in sum.iter().zip(&count) {
+        if *c > 0 {
+            last = s / *c as f32;
+        }
+        out.push(last);
+    }
+    out
+}
+
+fn periodicity(envelope: &[f32]) -> Vec<f32> {
+    autocorrelation(envelope, PROFILE_LAGS)
+}
+
+/// The audio profile of one window from its log-mel frames (hop [`HOP`] at
+/// [`SAMPLE_RATE`]) and their onset envelope.
+fn audio_profile(frames: &[Vec<f32>], onset: &[f32]) -> Vec<f32> {
+    let hop_s = HOP as f64 / f64::from(SAMPLE_RATE);
+    // Energy per frame in dB: the log of the mean band power.
+    let energy: Vec<f32> = frames
+        .iter()
+        .map(|f| {
+            let p = f.iter().map(|db| 10f32.powf(db / 10.0)).sum::<f32>() / f.len().max(1) as f32;
+            10.0 * p.max(1e-10).log10()
+        })
+        .collect();
+    let onset_env = bin_envelope(onset.iter().enumerate().map(|(i, v)| (i as f64 * hop_s, *v)));
+    let energy_env = bin_envelope(energy.iter().enumerate().map(|(i, v)| (i as f64 * hop_s, *v)));
+    let mut out = periodicity(&onset_env);
+    out.extend(periodicity(&energy_env));
+    let (e_mean, e_std) = mean_std(&energy);
+    let (o_mean, o_std) = mean_std(&onset);
+    // Onset peaks per second: local maxima above mean + one spread.
+    let peaks = (1..onset.len().saturating_sub(1))
+        .filter(|&i| onset[i] > onset[i - 1] && onset[i] >= onset[i + 1] && onset[i] > o_mean + o_std)
+        .count() as f32
+        / (onset.len() as f32 * hop_s as f32).max(0.1);
+    // Spectral balance from the mean band power: centre of mass over the bands, and the
+    // share of the lowest and highest quarters.
+    let n_mels = frames.first().map_or(1, Vec::len).max(1);
+    let mut band = vec![0f32; n_mels];
+    for f in frames {
+        for (b, db) in band.iter_mut().zip(f) {
+            *b += 10f32.powf(db / 10.0);
+        }
+    }
+    let total = band.iter().sum::<f32>().max(1e-12);
+    let centre = band.iter().enumerate().map(|(i, p)| i as f32 * p).sum::<f32>() / total / n_mels as f32;
+    let q = (n_mels / 4).max(1);
+    let low = band[..q].iter().sum::<f32>() / total;
+    let high = band[n_mels - q..].iter().sum::<f32>() / total;
+    out.extend([
+        (e_mean + 30.0) / 15.0,
+        e_std / 6.0,
+        o_mean / 2.0,
+        o_std / 2.0,
+        peaks / 4.0,
+        centre * 2.0 - 0.5,
+        low * 2.0,
+        high * 8.0,
+    ]);
+    debug_assert_eq!(out.len(), AUDIO_PROFILE_DIMS);
+    out
+}
+
+/// Luma of `f` box-filtered to a grid `cols` wide (rows in proportion), so the frame
+/// difference does not depend on the decoding resolution.
+fn small_luma(f: &SampledFrame, cols: usize) -> Vec<f32> {
+    let (w, h) = (f.width as usize, f.height as usize);
+    let cols = cols.min(w).max(1);
+    let rows = (cols * h / w.max(1)).clamp(1, h.max(1));
+    let mut out = Vec::with_capacity(cols * rows);
+    for ty in 0..rows {
+        let (y0, y1) = (ty * h / rows, ((ty + 1) * h / rows).max(ty * h / rows + 1).min(h));
+        for tx in 0..cols {
+            let (x0, x1) = (tx * w / cols, ((tx + 1) * w / cols).max(tx * w / cols + 1).min(w));
+            let mut acc = 0f32;
+            for y in y0..y1 {
+                for x in x0..x1 {
+                    let i = (y * w + x) * 3;
+                    acc +=
+                        0.299 * f32::from(f.rgb[i]) + 0.587 * f32::from(f.rgb[i + 1]) + 0.114 * f32::from(f.rgb[i + 2]);
+                }
+            }
+            out.push(acc / ((y1 - y0) * (x1 - x0)).max(1) as f32);
+        }
+    }
+    out
+}
+
+/// The window of `window_s` seconds, centred on `range`, that a segment's profile is
+/// read from, moved inside `[video_start_s, video_end_s]` (and cut to it when the video
+/// is shorter).
+pub fn context_range(
+    range: tuneclip_core::TimeRange,
+    window_s: f64,
+    video_start_s: f64,
+    video_end_s: f64,
+) -> (f64, f64) {
+    let mid = 0.5 * (range.start_s + range.end_s);
+    let mut start = mid - 0.5 * window_s;
+    let mut end = mid + 0.5 * window_s;
+    if start < video_start_s {
+        end += video_start_s - start;
+        start = video_start_s;
+    }
+    if end > video_end_s {
+        start = (start - (end - video_end_s)).max(video_start_s);
+        end = video_end_s;
+    }
+    (start, end)
+}
+
+/// The visual profile of sampled frames (in time order, any size and rate).
+pub fn visual_profile(frames: &[SampledFrame], faces: FaceSummary) -> Vec<f32> {
+    let t0 = frames.first().map_or(0.0, |f| f.t_s);
+    let lumas: Vec<Vec<f32>> = frames.iter().map(|f| small_luma(f, 32)).collect();
+    let brightness: Vec<f32> = lumas.iter().map(|l| l.iter().sum::<f32>() / l.len().max(1) as f32).collect();
+    let mut diff = vec![0f32; frames.len()];
+    let mut bchange = vec![0f32; frames.len()];
+    for i in 1..frames.len() {
+        let (a, b) = (&lumas[i - 1], &lumas[i]);
+        diff[i] = if a.len() == b.len() {
+            a.iter().zip(b).map(|(x, y)| (x - y).abs()).sum::<f32>() / a.len().max(1) as f32
+        } else {
+            0.0
+        };
+        bchange[i] = (brightness[i] - brightness[i - 1]).abs();
+    }
+    let times = || frames.iter().map(move |f| f.t_s - t0);
+    let mut out = periodicity(&bin_envelope(times().zip(diff.iter().copied())));
+    out.extend(periodicity(&bin_envelope(times().zip(bchange.iter().copied()))));
+    out.extend(periodicity(&bin_envelope(times().zip(brightness.iter().copied()))));
+    let body = if diff.len() > 1 { &diff[1..] } else { &diff[..] };
+    let (d_mean, d_std) = mean_std(body);
+    let d_max = body.iter().copied().fold(0f32, f32::max);
+    let cut_share = body.iter().filter(|d| **d > 25.0).count() as f32 / body.len().max(1) as f32;
+    let (b_mean, b_std) = mean_std(&brightness);
+    let colours: Vec<f32> =
+        frames.iter().map(|f| tuneclip_vision::colourfulness(f, Rect::new(0, 0, f.width, f.height))).collect();
+    let (c_mean, c_std) = mean_std(&colours);
+    let span_s = (frames.last().map_or(0.0, |f| f.t_s) - t0).max(PROFILE_STEP_S) as f32;
+    let flashes = (1..brightness.len().saturating_sub(1))
+        .filter(|&i| brightness[i] > brightness[i - 1] + 20.0 && brightness[i] > brightness[i + 1] + 20.0)
+        .count() as f32
+        / span_s;
+    out.extend([
+        d_mean / 20.0,
+        d_std / 20.0,
+        d_max / 50.0,
+        cut_share * 4.0,
+        b_mean / 128.0 - 1.0,
+        b_std / 32.0,
+        c_mean / 50.0,
+        c_std / 20.0,
+        flashes,
+        faces.presence,
+        faces.size * 4.0,
+    ]);
+    debug_assert_eq!(out.len(), VISUAL_PROFILE_DIMS);
+    out
 }
 
 fn mean_std(x: &[f32]) -> (f32, f32) {
@@ -151,12 +359,19 @@ fn thumbnail(f: &SampledFrame, px: usize, out: &mut Vec<f32>) {
     }
 }
 
-/// The visual input of the sampled frames of one window (in time order, any size).
-/// `None` without frames.
-pub fn visual_input(frames: &[SampledFrame], faces: Option<FaceSummary>, shape: &InputShape) -> Option<VisualInput> {
+/// The visual input of the sampled frames of one window (in time order, any size);
+/// the profile is read from `context` (the frames around it, see [`context_range`];
+/// the window itself when `None`). `None` without frames.
+pub fn visual_input(
+    frames: &[SampledFrame],
+    context: Option<&[SampledFrame]>,
+    faces: Option<FaceSummary>,
+    shape: &InputShape,
+) -> Option<VisualInput> {
     if frames.is_empty() {
         return None;
     }
+    let context = context.filter(|c| !c.is_empty()).unwrap_or(frames);
     let mut pixels = Vec::with_capacity(shape.frames * 3 * shape.frame_px * shape.frame_px);
     for i in 0..shape.frames {
         let idx = ((2 * i + 1) * frames.len() / (2 * shape.frames)).min(frames.len() - 1);
@@ -189,7 +404,8 @@ pub fn visual_input(frames: &[SampledFrame], faces: Option<FaceSummary>, shape: 
         faces.size * 4.0,
     ]);
     debug_assert_eq!(motion.len(), MOTION_DIMS);
-    Some(VisualInput { pixels, motion })
+    let profile = visual_profile(context, faces);
+    Some(VisualInput { pixels, motion, profile })
 }
 
 #[cfg(test)]
@@ -230,8 +446,8 @@ mod tests {
         };
         let still: Vec<_> = (0..20).map(|i| frame(f64::from(i) * 0.1, 200, 0)).collect();
         let moving: Vec<_> = (0..20).map(|i| frame(f64::from(i) * 0.1, 200, i as u32)).collect();
-        let s = visual_input(&still, None, &SHAPE).expect("frames");
-        let m = visual_input(&moving, None, &SHAPE).expect("frames");
+        let s = visual_input(&still, None, None, &SHAPE).expect("frames");
+        let m = visual_input(&moving, None, None, &SHAPE).expect("frames");
         assert_eq!(s.pixels.len(), 4 * 3 * 16 * 16);
         assert_eq!(s.motion.len(), MOTION_DIMS);
         // Red channel bright, others dark.
@@ -241,6 +457,6 @@ mod tests {
         assert!(red > green + 0.3, "red {red} green {green}");
         assert_eq!(s.motion[MOTION_LAGS], 0.0, "a still picture has no frame difference");
         assert!(m.motion[MOTION_LAGS] > 0.3, "moving stripes differ frame to frame: {}", m.motion[MOTION_LAGS]);
-        assert!(visual_input(&[], None, &SHAPE).is_none());
+        assert!(visual_input(&[], None, None, &SHAPE).is_none());
     }
 }

