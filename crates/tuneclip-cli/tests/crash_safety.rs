@@ -8,6 +8,12 @@ use std::process::Command;
 use std::time::Duration;
 use tuneclip_index::{Index, Snapshot};
 
+
+/// The version of the model the `tuneclip` binary embeds with by default.
+fn cli_model_version() -> String {
+    tuneclip_model::default_model().expect("the default model is compiled in").version().to_string()
+}
+
 fn make_media(dir: &Path) -> (PathBuf, PathBuf) {
     let songs = dir.join("songs");
     let videos = dir.join("videos");
@@ -49,7 +55,7 @@ fn run_ok(mut cmd: Command) -> String {
 
 /// The served snapshot loads, verifies and answers the same query as `expected`.
 fn assert_intact(root: &Path, expected: &Index) {
-    let index = Index::load_current(root, tuneclip_model::MODEL_VERSION).expect("current snapshot loads after a crash");
+    let index = Index::load_current(root, &cli_model_version()).expect("current snapshot loads after a crash");
     let song = &index.catalogue.songs[0];
     let q = tuneclip_index::ClipQuery { k: 2, clip_duration_s: 2.0, max_per_video: 0, ..Default::default() };
     let got = index.best_clips(&song.embedding, &q).expect("query");
@@ -65,7 +71,7 @@ fn killed_rebuilds_never_damage_the_served_snapshot() {
     let root = data.join("snapshots");
     assert!(ingest(&data, &songs, &videos).status().expect("run").success());
     let first = Snapshot::current(&root).expect("published");
-    let served = Index::load(&first, tuneclip_model::MODEL_VERSION).expect("load");
+    let served = Index::load(&first, &cli_model_version()).expect("load");
 
     // Crash at every step of a publish.
     for point in ["publish:catalogue-written", "publish:graph-written", "publish:snapshot-renamed"] {
@@ -130,7 +136,7 @@ fn a_killed_rebuild_resumes_and_the_catalogue_changes_without_a_full_rebuild() {
     add.arg("add").arg("--videos").arg(&second);
     let said = run_ok(add);
     assert!(said.contains("1 analysed, 0 reused"), "add said: {said}");
-    let index = Index::load_current(&root, tuneclip_model::MODEL_VERSION).expect("load");
+    let index = Index::load_current(&root, &cli_model_version()).expect("load");
     assert_eq!((index.catalogue.songs.len(), index.catalogue.videos.len()), (1, 2));
     let before = index.catalogue.segments.len();
     let w_id = index.catalogue.videos.iter().find(|v| v.path == second).expect("added").id.clone();
@@ -141,7 +147,7 @@ fn a_killed_rebuild_resumes_and_the_catalogue_changes_without_a_full_rebuild() {
     let mut remove = tuneclip(&data);
     remove.arg("remove").arg("--videos").arg(&second);
     run_ok(remove);
-    let index = Index::load_current(&root, tuneclip_model::MODEL_VERSION).expect("load");
+    let index = Index::load_current(&root, &cli_model_version()).expect("load");
     assert_eq!(index.catalogue.videos.len(), 1);
     assert_eq!(index.catalogue.segments.len(), before - w_segments);
     assert!(index.catalogue.segments.iter().all(|s| s.video != w_id));
@@ -177,7 +183,7 @@ fn a_truncated_video_is_kept_and_reported() {
     let data = tmp.path().join("data");
     let said = run_ok(ingest(&data, &songs, &videos));
     assert!(said.contains("damaged") && said.contains("cut.mkv") && said.contains("truncated"), "ingest said: {said}");
-    let index = Index::load_current(&data.join("snapshots"), tuneclip_model::MODEL_VERSION).expect("load");
+    let index = Index::load_current(&data.join("snapshots"), &cli_model_version()).expect("load");
     let video = &index.catalogue.videos[0];
     let at = video.analysis.damage.truncated_at_s.expect("truncation recorded in the catalogue");
     assert!(at > 1.0 && at < 7.0 && video.analysis.info.duration_s == at, "{:?}", video.analysis.info);
@@ -337,13 +343,13 @@ fn a_sharded_rebuild_is_merged_and_published_to_milvus() {
     }
 
     let root = data.join("snapshots");
-    let embedded = Index::load_current(&root, tuneclip_model::MODEL_VERSION).expect("embedded");
+    let embedded = Index::load_current(&root, &cli_model_version()).expect("embedded");
     let backend = tuneclip_milvus::MilvusBackend {
         addr: server.addr.clone(),
         prefix: "cli".into(),
         timeout: Duration::from_secs(10),
     };
-    let served = Index::load_current_with(&root, tuneclip_model::MODEL_VERSION, Some(&backend)).expect("from Milvus");
+    let served = Index::load_current_with(&root, &cli_model_version(), Some(&backend)).expect("from Milvus");
     let q = tuneclip_index::ClipQuery { k: 2, clip_duration_s: 2.0, ..Default::default() };
     for song in &embedded.catalogue.songs {
         let want = embedded.best_clips(&song.embedding, &q).expect("embedded");
