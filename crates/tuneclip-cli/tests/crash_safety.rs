@@ -8,7 +8,6 @@ use std::process::Command;
 use std::time::Duration;
 use tuneclip_index::{Index, Snapshot};
 
-
 /// The version of the model the `tuneclip` binary embeds with by default.
 fn cli_model_version() -> String {
     tuneclip_model::default_model().expect("the default model is compiled in").version().to_string()
