@@ -28,9 +28,9 @@ struct Cli {
     #[arg(long, global = true, env = "TUNECLIP_DATA_DIR", default_value = "index-data")]
     data_dir: PathBuf,
     /// The embedding model: `default` (the learned model compiled into tuneclip),
-    /// `handcrafted` (the four perceptual axes), or a trained model folder (config.json
-    /// + weights.bpk, from `tuneclip-train`). Ingest, serve and demo must agree: a
-    /// snapshot built by one model is refused by another.
+    /// `handcrafted` (the four perceptual axes), or a trained model folder (with
+    /// config.json and weights.bpk, from `tuneclip-train`). Ingest, serve and demo must
+    /// agree: a snapshot built by one model is refused by another.
     #[arg(long, global = true, env = "TUNECLIP_MODEL")]
     model: Option<PathBuf>,
     /// A TOML file of settings: top-level keys for global flags, a table per command

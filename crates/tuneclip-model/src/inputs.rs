@@ -200,7 +200,7 @@ fn audio_profile(frames: &[Vec<f32>], onset: &[f32]) -> Vec<f32> {
     let mut out = periodicity(&onset_env);
     out.extend(periodicity(&energy_env));
     let (e_mean, e_std) = mean_std(&energy);
-    let (o_mean, o_std) = mean_std(&onset);
+    let (o_mean, o_std) = mean_std(onset);
     // Onset peaks per second: local maxima above mean + one spread.
     let peaks = (1..onset.len().saturating_sub(1))
         .filter(|&i| onset[i] > onset[i - 1] && onset[i] >= onset[i + 1] && onset[i] > o_mean + o_std)
