@@ -14,7 +14,7 @@ use tuneclip_model::inputs::{AUDIO_PROFILE_DIMS, AudioInput, MOTION_DIMS, VISUAL
 use tuneclip_training::corpus::Rng;
 use tuneclip_training::dataset::Example;
 use tuneclip_training::manifest::Split;
-use tuneclip_training::train::{TrainConfig, batch_loss, embed};
+use tuneclip_training::train::{TrainConfig, batch_inputs, batch_loss, embed};
 
 fn random(n: usize, rng: &mut Rng) -> Vec<f32> {
     (0..n).map(|_| rng.range(-1.0, 1.0)).collect()
@@ -51,7 +51,7 @@ fn main() {
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
 
     let step = |model: Encoders, optim: &mut burn::optim::ModuleOptimizer, batch: &[&Example]| -> Encoders {
-        let loss = batch_loss(&model, batch, &[], &cfg, &loss_fn, &device);
+        let loss = batch_loss(&model, batch_inputs(batch, &cfg, &device), batch, &[], &cfg, &loss_fn, &device);
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         optim.step(1e-3, model, grads)
     };

@@ -1,10 +1,15 @@
-//! The feature cache: a flat little-endian file (`TCFEAT01`, a JSON header, then one
+//! The feature cache: a flat little-endian file (`TCFEAT02`, a JSON header, then one
 //! fixed-size record per example), written to a temporary name and renamed, so a crash
 //! never leaves a half cache that would be read back.
+//!
+//! A cache made to be carried (`tuneclip-train features`) may leave out the appearance
+//! inputs (log-mel windows and thumbnails, four fifths of every record): their lengths
+//! are then 0 in the header, and a model that reads appearance refuses such a cache.
 
 use crate::dataset::{Dataset, Example};
 use crate::manifest::{PairManifest, Split};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use tuneclip_model::HandcraftedModel;
@@ -44,30 +49,95 @@ fn split_code(s: Split) -> u8 {
     }
 }
 
+/// What a cache holds: every example with every input ([`write`]), or a selection.
+#[derive(Debug, Clone)]
+pub struct Selection {
+    /// Keep the log-mel windows and thumbnails.
+    pub appearance: bool,
+    /// Splits kept.
+    pub splits: Vec<Split>,
+    /// At most this many examples per split, taken by whole group (video) in an order
+    /// fixed by a hash of the group's name.
+    pub max_per_split: Option<usize>,
+}
+
+impl Default for Selection {
+    fn default() -> Self {
+        Self { appearance: true, splits: vec![Split::Train, Split::Val, Split::Test], max_per_split: None }
+    }
+}
+
+/// The examples of `ds` that `sel` keeps.
+pub fn select<'a>(ds: &'a Dataset, sel: &Selection) -> Vec<&'a Example> {
+    let mut kept = Vec::new();
+    for &split in &sel.splits {
+        let examples = ds.split(split);
+        let Some(max) = sel.max_per_split else {
+            kept.extend(examples);
+            continue;
+        };
+        let mut groups: Vec<usize> = examples.iter().map(|e| e.group).collect();
+        groups.sort_unstable();
+        groups.dedup();
+        let name = |g: usize| ds.groups.get(g).map_or(&b""[..], |n| n.as_bytes());
+        let key = |g: usize| {
+            let d = Sha256::digest(name(g));
+            u64::from_le_bytes([d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]])
+        };
+        groups.sort_by_key(|&g| (key(g), g));
+        let mut chosen = std::collections::HashSet::new();
+        let mut count = 0;
+        for g in groups {
+            let n = examples.iter().filter(|e| e.group == g).count();
+            if count + n > max {
+                break;
+            }
+            chosen.insert(g);
+            count += n;
+        }
+        kept.extend(examples.into_iter().filter(|e| chosen.contains(&e.group)));
+    }
+    kept
+}
+
+/// Write every example of `ds` with every input.
 pub fn write(path: &Path, ds: &Dataset, shape: &InputShape) -> Result<(), String> {
+    write_selected(path, ds, shape, &Selection::default()).map(|_| ())
+}
+
+/// Write the examples and inputs `sel` keeps; returns how many examples were written.
+pub fn write_selected(path: &Path, ds: &Dataset, shape: &InputShape, sel: &Selection) -> Result<usize, String> {
     let err = |e: std::io::Error| format!("cannot write feature cache {} ({e})", path.display());
     let tmp = path.with_extension("bin.tmp");
+    let examples = select(ds, sel);
+    let mut lens = lens(shape);
+    if !sel.appearance {
+        lens[0] = 0;
+        lens[3] = 0;
+    }
     let header = Header {
-        count: ds.examples.len(),
+        count: examples.len(),
         pairs: ds.examples.iter().map(|e| e.pair + 1).max().unwrap_or(0),
         groups: ds.groups.clone(),
         skipped: ds.skipped.clone(),
-        lens: lens(shape),
+        lens,
     };
     let header = serde_json::to_vec(&header).map_err(|e| e.to_string())?;
     let mut w = BufWriter::new(std::fs::File::create(&tmp).map_err(err)?);
     w.write_all(MAGIC).map_err(err)?;
     w.write_all(&(header.len() as u64).to_le_bytes()).map_err(err)?;
     w.write_all(&header).map_err(err)?;
-    for e in &ds.examples {
+    let empty: Vec<f32> = Vec::new();
+    for e in &examples {
         w.write_all(&(e.pair as u64).to_le_bytes()).map_err(err)?;
         w.write_all(&(e.group as u64).to_le_bytes()).map_err(err)?;
         w.write_all(&[split_code(e.split)]).map_err(err)?;
+        let (mel, pixels) = if sel.appearance { (&e.audio.mel, &e.visual.pixels) } else { (&empty, &empty) };
         for part in [
-            &e.audio.mel,
+            mel,
             &e.audio.rhythm,
             &e.audio.profile,
-            &e.visual.pixels,
+            pixels,
             &e.visual.motion,
             &e.visual.profile,
             &e.baseline_song,
@@ -79,7 +149,13 @@ pub fn write(path: &Path, ds: &Dataset, shape: &InputShape) -> Result<(), String
         }
     }
     w.into_inner().map_err(|e| err(e.into_error()))?.sync_all().map_err(err)?;
-    std::fs::rename(&tmp, path).map_err(err)
+    std::fs::rename(&tmp, path).map_err(err)?;
+    Ok(examples.len())
+}
+
+/// Whether the examples carry appearance inputs (a carried cache may leave them out).
+pub fn has_appearance(ds: &Dataset) -> bool {
+    ds.examples.iter().all(|e| !e.audio.mel.is_empty() && !e.visual.pixels.is_empty())
 }
 
 pub fn read(path: &Path, manifest: &PairManifest, shape: &InputShape) -> Result<Dataset, String> {
@@ -92,7 +168,15 @@ pub fn read(path: &Path, manifest: &PairManifest, shape: &InputShape) -> Result<
     let hlen = u64::from_le_bytes(bytes[8..16].try_into().map_err(|_| bad("header length"))?) as usize;
     let header: Header =
         serde_json::from_slice(bytes.get(16..16 + hlen).ok_or_else(|| bad("header"))?).map_err(|_| bad("header"))?;
-    if header.lens != lens(shape) || header.pairs > manifest.pairs.len() {
+    // Appearance inputs (parts 0 and 3) may have been left out.
+    let expected = lens(shape);
+    let fits = header
+        .lens
+        .iter()
+        .zip(&expected)
+        .enumerate()
+        .all(|(i, (&got, &want))| got == want || (got == 0 && (i == 0 || i == 3)));
+    if !fits || header.pairs > manifest.pairs.len() {
         return Err(bad("shapes"));
     }
     let mut pos = 16 + hlen;

@@ -4,6 +4,7 @@
 //! - [`families`]: music videos edited from real footage and songs in distinct styles,
 //!   some held out whole for the transfer benchmark;
 //! - [`manifest`]: pair manifests (song window, video window, group, split);
+//! - [`cli`]: the training options `tuneclip-train` and `tuneclip-fit` share;
 //! - [`dataset`] (+ its cache): pairs decoded with tuneclip's media stack into encoder
 //!   inputs, with the handcrafted baseline's embeddings of the same windows;
 //! - [`train`]: triplet-margin training of `tuneclip_model::learned::Encoders` (burn);
@@ -14,6 +15,7 @@
 //!   rank of the true match, beside the chance level).
 
 pub mod cache;
+pub mod cli;
 pub mod corpus;
 pub mod dataset;
 pub mod eval;

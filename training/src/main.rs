@@ -10,12 +10,13 @@ use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use tuneclip_model::learned::LearnedModel;
+use tuneclip_training::cli::{TrainArgs, fit};
 use tuneclip_training::corpus::{CorpusConfig, generate};
 use tuneclip_training::dataset;
 use tuneclip_training::eval::evaluate_model;
 use tuneclip_training::families::{FamiliesConfig, Family};
 use tuneclip_training::manifest::{MusicVideoPairing, PairManifest, Split, music_video_pairs, parse_split};
-use tuneclip_training::train::{Mining, TrainConfig, train_on};
+use tuneclip_training::train::TrainConfig;
 
 #[derive(Parser)]
 #[command(version, about = "Train and evaluate tuneclip's song/video encoders")]
@@ -37,46 +38,6 @@ struct CorpusArgs {
     test: usize,
     #[arg(long, default_value_t = 7)]
     seed: u64,
-}
-
-#[derive(clap::Args, Clone)]
-struct TrainArgs {
-    #[arg(long, default_value_t = 30)]
-    epochs: usize,
-    #[arg(long, default_value_t = 64)]
-    batch: usize,
-    #[arg(long, default_value_t = 2e-3)]
-    lr: f64,
-    #[arg(long, default_value_t = 0.3)]
-    margin: f64,
-    /// Negative mining: semi-hard or batch-hard.
-    #[arg(long, default_value = "semi-hard")]
-    mining: String,
-    /// Shared-space dimensions.
-    #[arg(long, default_value_t = 32)]
-    dim: usize,
-    /// Width of the encoders' hidden layers.
-    #[arg(long, default_value_t = 128)]
-    hidden: usize,
-    /// Read the shared rhythm and intensity profiles (what transfers across styles).
-    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
-    profiles: bool,
-    /// Read appearance too: convolutions over log-mel windows and thumbnails.
-    #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
-    appearance: bool,
-    /// Continue from the output folder's checkpoint.
-    #[arg(long)]
-    resume: bool,
-    /// cpu (burn's flex backend), or cuda / wgpu when built with those features.
-    #[arg(long, default_value = "cpu")]
-    device: String,
-    /// Reviewers' rejections (`tuneclip review --export-negatives FILE`), pushed below a
-    /// typical video by the loss's hard-negative term.
-    #[arg(long)]
-    hard_negatives: Option<PathBuf>,
-    /// Weight of the hard-negative term.
-    #[arg(long, default_value_t = 1.0)]
-    hard_negative_weight: f64,
 }
 
 #[derive(Subcommand)]
@@ -160,6 +121,25 @@ enum Command {
         #[arg(long)]
         json: Option<PathBuf>,
     },
+    /// Write a feature cache to carry to another machine (for `tuneclip-fit`, which
+    /// trains from it without decoding anything): the pairs decoded once, with or
+    /// without the appearance inputs, some splits, at most N examples per split.
+    Features {
+        #[arg(long, default_value = "index-data/training/families/pairs.json")]
+        pairs: PathBuf,
+        /// The cache file to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// Keep the log-mel windows and thumbnails (four fifths of every record).
+        #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+        appearance: bool,
+        /// Splits to keep (comma-separated).
+        #[arg(long, value_delimiter = ',', default_value = "train,val")]
+        splits: Vec<String>,
+        /// At most this many examples per split (whole videos, a fixed hash order).
+        #[arg(long)]
+        max_per_split: Option<usize>,
+    },
     /// Corpus, training and held-out evaluation in one go.
     Run {
         #[arg(long, default_value = "index-data/training")]
@@ -185,45 +165,12 @@ fn load_data(pairs: &Path, cfg: &TrainConfig) -> Result<dataset::Dataset, String
     Ok(ds)
 }
 
-fn train_config(a: &TrainArgs) -> Result<TrainConfig, String> {
-    let mining = match a.mining.as_str() {
-        "semi-hard" => Mining::SemiHard,
-        "batch-hard" => Mining::BatchHard,
-        other => return Err(format!("--mining {other}: expected semi-hard or batch-hard")),
-    };
-    let d = TrainConfig::default();
-    Ok(TrainConfig {
-        model: d
-            .model
-            .clone()
-            .with_dim(a.dim)
-            .with_hidden(a.hidden)
-            .with_profiles(a.profiles)
-            .with_appearance(a.appearance),
-        epochs: a.epochs,
-        batch: a.batch.max(2),
-        lr: a.lr,
-        margin: a.margin,
-        mining,
-        hard_negative_weight: a.hard_negative_weight,
-        ..d
-    })
-}
-
 fn corpus_config(a: &CorpusArgs) -> CorpusConfig {
     CorpusConfig { seed: a.seed, train: a.train, val: a.val, test: a.test, ..CorpusConfig::default() }
 }
 
 fn do_train(pairs: &Path, out: &Path, args: &TrainArgs) -> Result<PathBuf, String> {
-    let mut cfg = train_config(args)?;
-    // The model's window is the pairs' window: songs and segment contexts are embedded
-    // at the length it was trained on.
-    let manifest = PairManifest::load(pairs)?;
-    let mut durations: Vec<f64> = manifest.pairs.iter().map(|p| p.duration_s).collect();
-    durations.sort_by(f64::total_cmp);
-    if let Some(d) = durations.get(durations.len() / 2) {
-        cfg.model.window_s = *d;
-    }
+    let cfg = args.config(&PairManifest::load(pairs)?)?;
     let mut data = load_data(pairs, &cfg)?;
     if let Some(file) = &args.hard_negatives {
         let negatives = tuneclip_training::manifest::read_hard_negatives(file)?;
@@ -234,18 +181,7 @@ fn do_train(pairs: &Path, out: &Path, args: &TrainArgs) -> Result<PathBuf, Strin
         eprintln!("{} hard negatives from {} ({} skipped)", hard.len(), file.display(), skipped.len());
         data.hard_negatives = hard;
     }
-    let device = tuneclip_model::learned::device_named(&args.device)?;
-    let outcome = train_on(&data, &cfg, out, args.resume, &device).map_err(|e| e.to_string())?;
-    let best = outcome.state.best_epoch.unwrap_or(0);
-    eprintln!(
-        "trained {} epochs{}; best val epoch {best} (mean R@1/5/10 {:.3}); model in {}, curves in {}",
-        outcome.state.epochs_done,
-        if outcome.stopped_early { " (early stop)" } else { "" },
-        outcome.state.best_score,
-        outcome.model_dir.display(),
-        out.join("curves.png").display()
-    );
-    Ok(outcome.model_dir)
+    fit(&data, &cfg, out, args)
 }
 
 fn do_eval(pairs: &Path, model_dir: &Path) -> Result<(), String> {
@@ -278,6 +214,23 @@ fn do_eval_transfer(pairs: &Path, model: &str, json: Option<&Path>) -> Result<()
         std::fs::write(path, serde_json::to_vec_pretty(&report).map_err(|e| e.to_string())?)
             .map_err(|e| format!("cannot write {} ({e})", path.display()))?;
     }
+    Ok(())
+}
+
+fn do_features(
+    pairs: &Path,
+    out: &Path,
+    appearance: bool,
+    splits: &[String],
+    max_per_split: Option<usize>,
+) -> Result<(), String> {
+    let splits = splits.iter().map(|s| Split::parse(s)).collect::<Result<Vec<_>, _>>()?;
+    let cfg = TrainConfig::default();
+    let data = load_data(pairs, &cfg)?;
+    let sel = tuneclip_training::cache::Selection { appearance, splits, max_per_split };
+    let n = tuneclip_training::cache::write_selected(out, &data, &cfg.model.input_shape(), &sel)?;
+    let size = std::fs::metadata(out).map(|m| m.len()).unwrap_or(0);
+    eprintln!("{n} examples in {} ({:.1} MB)", out.display(), size as f64 / 1e6);
     Ok(())
 }
 
@@ -334,6 +287,9 @@ fn main() -> ExitCode {
         }
         Command::Pairs { music_videos, window_s, hop_s, split, out } => {
             do_pairs(&music_videos, window_s, hop_s, &split, &out)
+        }
+        Command::Features { pairs, out, appearance, splits, max_per_split } => {
+            do_features(&pairs, &out, appearance, &splits, max_per_split)
         }
         Command::EvalTransfer { pairs, model, json } => do_eval_transfer(&pairs, &model, json.as_deref()),
         Command::Run { dir, corpus, train } => {

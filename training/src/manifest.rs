@@ -17,6 +17,18 @@ pub enum Split {
     Test,
 }
 
+impl Split {
+    /// `train`, `val` or `test`.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        match s {
+            "train" => Ok(Self::Train),
+            "val" => Ok(Self::Val),
+            "test" => Ok(Self::Test),
+            other => Err(format!("split {other:?}: expected train, val or test")),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PairSpec {
     pub song: PathBuf,

@@ -22,7 +22,9 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 use tuneclip_core::Embedding;
-use tuneclip_model::learned::{CONFIG_FILE, Encoders, EncodersConfig, WEIGHTS_FILE, audio_batch, rows, visual_batch};
+use tuneclip_model::learned::{
+    AudioBatch, CONFIG_FILE, Encoders, EncodersConfig, VisualBatch, WEIGHTS_FILE, audio_batch, rows, visual_batch,
+};
 
 /// How negatives are chosen inside a batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -95,6 +97,10 @@ pub struct EpochRecord {
     pub train_loss: f64,
     pub lr: f64,
     pub pairs_per_s: f64,
+    /// Share of the epoch's training time spent building batches and handing them to
+    /// the device (the rest is the steps themselves).
+    #[serde(default)]
+    pub input_share: f64,
     pub song_to_video: RetrievalReport,
     pub video_to_song: RetrievalReport,
 }
@@ -167,6 +173,32 @@ pub fn mine_negatives(sim: &[f32], n: usize, groups: &[usize], mining: Mining) -
         .collect()
 }
 
+/// [`mine_negatives`] on the device: `sim` is `[n, n]` (anchor rows, candidate columns),
+/// `same[i][j]` whether candidate j shares anchor i's group. Returns the `[n]` indices.
+pub fn mine_on_device(sim: Tensor<2>, same: Tensor<2, Bool>, mining: Mining) -> Tensor<1, Int> {
+    let [n, _] = sim.dims();
+    let device = sim.device();
+    // Cosines lie in [-1, 1]: -4 is below every candidate.
+    let masked = sim.clone().mask_fill(same, -4.0);
+    let best = masked.clone().max_dim(1);
+    let hardest = masked.clone().argmax(1);
+    let chosen = match mining {
+        Mining::BatchHard => hardest,
+        Mining::SemiHard => {
+            // The positive's similarity: the diagonal (every other entry zeroed, row sums).
+            let off_diagonal = Tensor::<2, Bool>::diag_mask([n, n], 0, &device);
+            let pos = sim.mask_fill(off_diagonal, 0.0).sum_dim(1);
+            let farther = masked.clone().lower(pos.expand([n, n]));
+            let semi = masked.mask_fill(farther.bool_not(), -4.0);
+            let found = semi.clone().max_dim(1).greater_elem(-3.0);
+            hardest.mask_where(found, semi.argmax(1))
+        }
+    };
+    // An anchor whose every candidate shares its group gets itself (a zero-margin term).
+    let own = Tensor::<1, Int>::arange(0..n as i64, &device).reshape([n, 1]);
+    own.mask_where(best.greater_elem(-3.0), chosen).reshape([n])
+}
+
 /// The hard negatives of training step `step`: `per_batch` of them, cycling.
 fn hard_slice(hard: &[Example], step: usize, per_batch: usize) -> Vec<&Example> {
     if hard.is_empty() || per_batch == 0 {
@@ -175,11 +207,15 @@ fn hard_slice(hard: &[Example], step: usize, per_batch: usize) -> Vec<&Example> 
     (0..per_batch.min(hard.len())).map(|i| &hard[(step * per_batch + i) % hard.len()]).collect()
 }
 
-fn transpose(sim: &[f32], n: usize) -> Vec<f32> {
-    (0..n * n).map(|k| sim[(k % n) * n + k / n]).collect()
+/// A batch's encoder inputs, on `device`.
+pub fn batch_inputs(batch: &[&Example], cfg: &TrainConfig, device: &Device) -> (AudioBatch, VisualBatch) {
+    let audios: Vec<_> = batch.iter().map(|e| &e.audio).collect();
+    let visuals: Vec<_> = batch.iter().map(|e| &e.visual).collect();
+    (audio_batch(&audios, &cfg.model, device), visual_batch(&visuals, &cfg.model, device))
 }
 
-/// Loss of one batch (both directions averaged), on `device` (autodiff for training).
+/// Loss of one batch (both directions averaged) given its inputs from [`batch_inputs`],
+/// on `device` (autodiff for training).
 ///
 /// `hard` are reviewers' rejections (a song window and a video window a person said do
 /// not go together) whose song has no positive in the batch. Each adds
@@ -188,6 +224,7 @@ fn transpose(sim: &[f32], n: usize) -> Vec<f32> {
 /// margin below what the song scores with a typical video.
 pub fn batch_loss(
     model: &Encoders,
+    (audio_in, visual_in): (AudioBatch, VisualBatch),
     batch: &[&Example],
     hard: &[&Example],
     cfg: &TrainConfig,
@@ -195,19 +232,16 @@ pub fn batch_loss(
     device: &Device,
 ) -> Tensor<1> {
     let n = batch.len();
-    let audios: Vec<_> = batch.iter().map(|e| &e.audio).collect();
-    let visuals: Vec<_> = batch.iter().map(|e| &e.visual).collect();
-    let audio_in = audio_batch(&audios, &cfg.model, device);
-    let visual_in = visual_batch(&visuals, &cfg.model, device);
     let a = model.audio.forward(audio_in);
     let v = model.visual.forward(visual_in);
-    let sim: Vec<f32> =
-        a.clone().detach().matmul(v.clone().detach().transpose()).into_data().try_to_vec().unwrap_or_default();
+    // Negatives are mined on the device: reading the similarities back every step would
+    // make the host wait for the GPU twice a step.
     let groups: Vec<usize> = batch.iter().map(|e| e.group).collect();
-    let neg_v = mine_negatives(&sim, n, &groups, cfg.mining);
-    let neg_a = mine_negatives(&transpose(&sim, n), n, &groups, cfg.mining);
-    let idx_v = Tensor::<1, Int>::from_data(TensorData::new(neg_v, [n]), device);
-    let idx_a = Tensor::<1, Int>::from_data(TensorData::new(neg_a, [n]), device);
+    let same: Vec<bool> = (0..n * n).map(|k| groups[k / n] == groups[k % n]).collect();
+    let same = Tensor::<2, Bool>::from_data(TensorData::new(same, [n, n]), device);
+    let sim = a.clone().detach().matmul(v.clone().detach().transpose());
+    let idx_v = mine_on_device(sim.clone(), same.clone(), cfg.mining);
+    let idx_a = mine_on_device(sim.transpose(), same, cfg.mining);
     let song_to_video = loss.forward(a.clone(), v.clone(), v.clone().select(0, idx_v), Reduction::Mean);
     let video_to_song = loss.forward(v.clone(), a.clone(), a.select(0, idx_a), Reduction::Mean);
     let pairs = (song_to_video + video_to_song) / 2.0;
@@ -289,6 +323,49 @@ fn write_json(path: &Path, value: &impl Serialize) -> Result<(), TrainError> {
     std::fs::write(path, serde_json::to_vec_pretty(value).map_err(io)?).map_err(io)
 }
 
+/// Steps between reads of the loss: each read makes the host wait for the device, so the
+/// losses are summed there and read (and checked for NaN) every this many steps.
+const READ_EVERY: usize = 16;
+
+/// Losses summed on the device since the last read.
+#[derive(Default)]
+struct LossReads {
+    sum: Option<Tensor<1>>,
+    steps: usize,
+}
+
+impl LossReads {
+    fn add(&mut self, loss: Tensor<1>) {
+        self.sum = Some(match self.sum.take() {
+            Some(s) => s + loss,
+            None => loss,
+        });
+        self.steps += 1;
+    }
+
+    fn due(&self, last: bool) -> bool {
+        self.steps > 0 && (last || self.steps >= READ_EVERY)
+    }
+
+    /// The sum and the number of steps in it; starts a new sum.
+    fn read(&mut self) -> (f64, usize) {
+        let sum = self.sum.take().map_or(0.0, |s| f64::from(s.into_scalar::<f32>()));
+        (sum, std::mem::take(&mut self.steps))
+    }
+}
+
+/// A model that reads appearance needs examples that carry it (a carried feature cache
+/// may leave it out).
+fn check_inputs(data: &Dataset, cfg: &TrainConfig) -> Result<(), TrainError> {
+    if cfg.model.appearance && !crate::cache::has_appearance(data) {
+        return Err(TrainError::NoData {
+            split: Split::Train,
+            reason: "the model reads appearance (--appearance true) but the examples carry no log-mel windows or thumbnails (a feature cache written with --appearance false)".into(),
+        });
+    }
+    Ok(())
+}
+
 /// What a finished run reports.
 #[derive(Debug, Clone)]
 pub struct TrainOutcome {
@@ -319,6 +396,7 @@ pub fn train_on(
     if val_set.is_empty() {
         return Err(TrainError::NoData { split: Split::Val, reason: "the manifest has no val pairs".into() });
     }
+    check_inputs(data, cfg)?;
     std::fs::create_dir_all(out).map_err(io)?;
     write_json(&out.join("train.json"), cfg)?;
     let plain = device.clone();
@@ -356,31 +434,40 @@ pub fn train_on(
         );
         bar.set_prefix(format!("{epoch}/{}", cfg.epochs));
         let started = Instant::now();
-        let (mut loss_sum, mut batches, mut lr) = (0.0f64, 0usize, cfg.lr);
-        for batch in order.chunks(cfg.batch).filter(|b| b.len() >= 2) {
+        let (mut loss_sum, mut batches, mut lr, mut input_s) = (0.0f64, 0usize, cfg.lr, 0.0f64);
+        let batches_of_epoch: Vec<&[&Example]> = order.chunks(cfg.batch).filter(|b| b.len() >= 2).collect();
+        let mut pending = LossReads::default();
+        for (i, batch) in batches_of_epoch.iter().enumerate() {
             lr = learning_rate(cfg, state.step, total_steps);
             let hard = hard_slice(&data.hard_negatives, state.step, cfg.hard_per_batch);
-            let loss = batch_loss(&model, batch, &hard, cfg, &loss_fn, &device);
-            let value: f64 = loss.clone().into_scalar::<f32>().into();
-            if !value.is_finite() {
-                bar.abandon();
-                return Err(TrainError::NonFinite {
-                    value,
-                    epoch,
-                    step: state.step,
-                    checkpoint: if ckpt.is_dir() { ckpt.display().to_string() } else { "none yet".into() },
-                });
-            }
+            let fed = Instant::now();
+            let inputs = batch_inputs(batch, cfg, &device);
+            input_s += fed.elapsed().as_secs_f64();
+            let loss = batch_loss(&model, inputs, batch, &hard, cfg, &loss_fn, &device);
+            pending.add(loss.clone().detach());
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             model = optim.step(lr, model, grads);
             state.step += 1;
-            loss_sum += value;
-            batches += 1;
-            bar.set_message(format!("loss {:.4}", loss_sum / batches as f64));
-            bar.inc(1);
+            if pending.due(i + 1 == batches_of_epoch.len()) {
+                let (sum, steps) = pending.read();
+                if !sum.is_finite() {
+                    bar.abandon();
+                    return Err(TrainError::NonFinite {
+                        value: sum,
+                        epoch,
+                        step: state.step,
+                        checkpoint: if ckpt.is_dir() { ckpt.display().to_string() } else { "none yet".into() },
+                    });
+                }
+                loss_sum += sum;
+                batches += steps;
+                bar.set_message(format!("loss {:.4}", loss_sum / batches as f64));
+                bar.inc(steps as u64);
+            }
         }
         bar.finish_and_clear();
-        let pairs_per_s = (batches * cfg.batch).min(train_set.len()) as f64 / started.elapsed().as_secs_f64();
+        let train_s = started.elapsed().as_secs_f64();
+        let pairs_per_s = (batches * cfg.batch).min(train_set.len()) as f64 / train_s;
         let valid = model.valid();
         let (songs, videos) = embed(&valid, &cfg.model, &val_set, &plain);
         let (s2v, v2s) = retrieval(&songs, &videos);
@@ -389,13 +476,18 @@ pub fn train_on(
             train_loss: loss_sum / batches.max(1) as f64,
             lr,
             pairs_per_s,
+            input_share: input_s / train_s,
             song_to_video: s2v,
             video_to_song: v2s,
         };
         let score = record.score();
         eprintln!(
-            "epoch {epoch}: loss {:.4}, val R@10 song->video {:.3} video->song {:.3}, {:.0} pairs/s",
-            record.train_loss, record.song_to_video.recall_at[2].1, record.video_to_song.recall_at[2].1, pairs_per_s
+            "epoch {epoch}: loss {:.4}, val R@10 song->video {:.3} video->song {:.3}, {:.0} pairs/s ({:.0}% feeding)",
+            record.train_loss,
+            record.song_to_video.recall_at[2].1,
+            record.video_to_song.recall_at[2].1,
+            pairs_per_s,
+            record.input_share * 100.0
         );
         state.history.push(record);
         state.epochs_done = epoch;
@@ -423,6 +515,62 @@ pub fn train_on(
     Ok(TrainOutcome { state, model_dir: out.join("model"), stopped_early })
 }
 
+/// Training speed measured on real examples: pairs per second through whole steps and
+/// the share of that time spent building and handing over batches.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct Throughput {
+    pub pairs_per_s: f64,
+    pub input_share: f64,
+    pub steps: usize,
+}
+
+/// Run `steps` training steps of `cfg` (after 3 warm-up steps, which also compile the
+/// GPU's kernels) on the train split of `data` on `device`, cycling through it, and
+/// time them. The loss is read back as in training (every few steps and after the
+/// last), so the time includes the device's work.
+pub fn throughput(data: &Dataset, cfg: &TrainConfig, device: &Device, steps: usize) -> Result<Throughput, TrainError> {
+    let train_set = data.split(Split::Train);
+    if train_set.len() < cfg.batch {
+        return Err(TrainError::NoData {
+            split: Split::Train,
+            reason: format!("{} examples, fewer than one batch of {}", train_set.len(), cfg.batch),
+        });
+    }
+    check_inputs(data, cfg)?;
+    let device = device.clone().autodiff();
+    let mut model = cfg.model.init(&device);
+    let mut optim: ModuleOptimizer = AdamWConfig::new().with_weight_decay(cfg.weight_decay).init();
+    let loss_fn = TripletMarginLossConfig::new().with_margin(cfg.margin).init();
+    let batches: Vec<&[&Example]> = train_set.chunks_exact(cfg.batch).collect();
+    let (mut input_s, mut started, mut pending) = (0.0, Instant::now(), LossReads::default());
+    for step in 0..steps + 3 {
+        if step == 3 {
+            (input_s, started) = (0.0, Instant::now());
+        }
+        let batch = batches[step % batches.len()];
+        let fed = Instant::now();
+        let inputs = batch_inputs(batch, cfg, &device);
+        input_s += fed.elapsed().as_secs_f64();
+        let loss = batch_loss(&model, inputs, batch, &[], cfg, &loss_fn, &device);
+        pending.add(loss.clone().detach());
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        model = optim.step(cfg.lr, model, grads);
+        if pending.due(step == 2 || step == steps + 2) {
+            let (value, _) = pending.read();
+            if !value.is_finite() {
+                return Err(TrainError::NonFinite {
+                    value,
+                    epoch: 0,
+                    step,
+                    checkpoint: "none (throughput run)".into(),
+                });
+            }
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    Ok(Throughput { pairs_per_s: (steps * cfg.batch) as f64 / elapsed, input_share: input_s / elapsed, steps })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -437,6 +585,34 @@ mod tests {
         let semi = mine_negatives(&sim, 3, &groups, Mining::SemiHard);
         // Anchor 2: candidate 1 (0.99) is closer than its positive (0.7), candidate 0 (0.6) is not.
         assert_eq!(semi, vec![2, 2, 0]);
+    }
+
+    #[test]
+    fn negatives_mined_on_the_device_are_the_host_reference_ones() {
+        let n = 12;
+        let mut rng = crate::corpus::Rng::new(3);
+        let device = Device::flex();
+        let groups: Vec<usize> = (0..n).map(|i| i / 3).collect();
+        let same: Vec<bool> = (0..n * n).map(|k| groups[k / n] == groups[k % n]).collect();
+        for round in 0..20 {
+            let sim: Vec<f32> = (0..n * n).map(|_| rng.range(-1.0, 1.0)).collect();
+            let t = Tensor::<2>::from_data(TensorData::new(sim.clone(), [n, n]), &device);
+            let mask = Tensor::<2, Bool>::from_data(TensorData::new(same.clone(), [n, n]), &device);
+            for mining in [Mining::SemiHard, Mining::BatchHard] {
+                let got: Vec<i64> = mine_on_device(t.clone(), mask.clone(), mining)
+                    .into_data()
+                    .convert::<i64>()
+                    .try_to_vec::<i64>()
+                    .expect("ints");
+                assert_eq!(got, mine_negatives(&sim, n, &groups, mining), "round {round}, {mining:?}");
+            }
+        }
+        // One group only: every anchor gets itself.
+        let one = Tensor::<2, Bool>::from_data(TensorData::new(vec![true; 9], [3, 3]), &device);
+        let sim = Tensor::<2>::from_data(TensorData::new(vec![0.5f32; 9], [3, 3]), &device);
+        let got: Vec<i64> =
+            mine_on_device(sim, one, Mining::SemiHard).into_data().convert::<i64>().try_to_vec::<i64>().expect("ints");
+        assert_eq!(got, vec![0, 1, 2]);
     }
 
     #[test]

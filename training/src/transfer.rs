@@ -153,7 +153,7 @@ fn report(name: &str, videos: &[Vec<&Example>], learned: Option<&LearnedModel>) 
             at += w.len();
         }
         let (rv, rc) = rankings(n, &clip_video, |q, c| dot(&queries[q], &clip_emb[c]));
-        models.push((format!("default learned ({})", model.version()), rv, rc));
+        models.push((format!("learned ({})", model.version()), rv, rc));
     }
     // The handcrafted model on the same windows.
     let queries: Vec<Embedding> = videos

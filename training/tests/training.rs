@@ -4,6 +4,7 @@
 use sha2::{Digest, Sha256};
 use std::path::Path;
 use tuneclip_model::learned::{EncodersConfig, LearnedModel};
+use tuneclip_training::cache::{self, Selection};
 use tuneclip_training::corpus::{CorpusConfig, generate};
 use tuneclip_training::dataset::{self, Dataset};
 use tuneclip_training::manifest::{HardNegative, PairManifest, PairSpec, Split, read_hard_negatives};
@@ -80,6 +81,34 @@ fn corpus_trains_checkpoints_resumes_exports_and_stops_on_nan() {
     )
     .expect("cached");
     assert_eq!(again.examples, ds.examples);
+
+    // A cache to carry (tuneclip-train features): profiles only, train and val.
+    let shape = tiny_model().input_shape();
+    let manifest = PairManifest::load(&tmp.path().join("corpus/pairs.json")).expect("manifest");
+    let carried = tmp.path().join("carried.bin");
+    let sel = Selection { appearance: false, splits: vec![Split::Train, Split::Val], max_per_split: None };
+    assert_eq!(cache::write_selected(&carried, &ds, &shape, &sel).expect("written"), 16);
+    let light = cache::read(&carried, &manifest, &shape).expect("read back");
+    assert_eq!(light.examples.len(), 16);
+    assert!(!cache::has_appearance(&light) && light.split(Split::Test).is_empty());
+    for (a, b) in light.examples.iter().zip(ds.examples.iter().filter(|e| e.split != Split::Test)) {
+        assert!(a.audio.mel.is_empty() && a.visual.pixels.is_empty());
+        assert_eq!((a.pair, &a.audio.profile, &a.visual.profile), (b.pair, &b.audio.profile, &b.visual.profile));
+    }
+    // A model that reads appearance refuses it by name; one that reads profiles only trains.
+    let err = train(&light, &tiny_train(1), &tmp.path().join("refused"), false).expect_err("no appearance");
+    assert!(err.to_string().contains("--appearance"), "{err}");
+    let profiles_only = TrainConfig { model: tiny_model().with_appearance(false).with_profiles(true), ..tiny_train(1) };
+    train(&light, &profiles_only, &tmp.path().join("light-run"), false).expect("trains from the carried cache");
+    // At most 5 per split, by whole video (two windows each): 4 of each split.
+    let sel = Selection { max_per_split: Some(5), ..Selection::default() };
+    assert_eq!(cache::write_selected(&carried, &ds, &shape, &sel).expect("written"), 12);
+    let subset = cache::read(&carried, &manifest, &shape).expect("read back");
+    assert_eq!((subset.split(Split::Train).len(), subset.split(Split::Test).len()), (4, 4));
+    assert!(cache::has_appearance(&subset));
+    for e in &subset.examples {
+        assert_eq!(subset.examples.iter().filter(|o| o.group == e.group).count(), 2, "whole videos kept");
+    }
 
     // Two epochs, then resume to three: the first two records are kept as they were.
     let out = tmp.path().join("run");
@@ -325,7 +354,7 @@ fn the_default_model_ranks_held_out_music_videos_by_their_own_songs() {
     eprintln!("{}", report.table());
     for family in &report.families {
         let (name, videos, _) = &family.models[0];
-        assert!(name.starts_with("default learned"), "{name}");
+        assert!(name.starts_with("learned (learned-"), "{name}");
         let chance_median = (family.videos as f64 + 1.0) / 2.0;
         assert!(
             videos.median_rank <= chance_median / 2.0,

@@ -242,19 +242,42 @@ pub fn visual_batch(items: &[&VisualInput], cfg: &EncodersConfig, device: &Devic
     }
 }
 
-/// The device called `name`: `cpu` (burn's flex backend, always there), `cuda` (GPU 0)
-/// or `wgpu` when built with those cargo features.
-pub fn device_named(name: &str) -> Result<Device, String> {
+/// The device called `name` and a line describing it: `cpu` (burn's flex backend, always
+/// there), `cuda` (GPU 0) or `wgpu` (the first high-power GPU wgpu finds) when built with
+/// those cargo features.
+///
+/// `wgpu` is opened at once rather than lazily, so a machine without a usable GPU gets an
+/// error here naming what to check, not a panic at the first tensor; a software adapter
+/// (llvmpipe, lavapipe) is refused, since training on it would be the CPU in disguise.
+pub fn device_named(name: &str) -> Result<(Device, String), String> {
     match name {
-        "cpu" | "flex" => Ok(Device::flex()),
+        "cpu" | "flex" => Ok((Device::flex(), "cpu (burn flex)".into())),
         #[cfg(feature = "cuda")]
-        "cuda" => Ok(Device::cuda(0)),
+        "cuda" => Ok((Device::cuda(0), "cuda:0".into())),
         #[cfg(feature = "wgpu")]
-        "wgpu" => Ok(Device::wgpu(Default::default())),
+        "wgpu" => wgpu_device(),
         other => Err(format!(
             "device {other:?} is not available in this build (cpu always; cuda and wgpu with the cargo features of the same names)"
         )),
     }
+}
+
+/// What to check when wgpu finds no GPU.
+pub const WGPU_HINT: &str = "check that the GPU driver's Vulkan ICD is found (VK_DRIVER_FILES or VK_ICD_FILENAMES naming its JSON file), that libvulkan.so.1 is on LD_LIBRARY_PATH, and WGPU_BACKEND / CUBECL_WGPU_DEFAULT_DEVICE if set";
+
+#[cfg(feature = "wgpu")]
+fn wgpu_device() -> Result<(Device, String), String> {
+    let (device, setup) = Device::wgpu_options()
+        .init_with_setup()
+        .map_err(|e| format!("wgpu: no usable GPU adapter ({e}); {WGPU_HINT}"))?;
+    let info = setup.adapter.get_info();
+    if info.device_type == burn::tensor::wgpu::wgpu::DeviceType::Cpu {
+        return Err(format!(
+            "wgpu: the only adapter is a software one ({} on {:?}), not a GPU; {WGPU_HINT}",
+            info.name, info.backend
+        ));
+    }
+    Ok((device, format!("wgpu: {} ({:?}, driver {} {})", info.name, info.backend, info.driver, info.driver_info)))
 }
 
 /// Errors of loading or running a learned model.
@@ -447,5 +470,19 @@ mod tests {
         std::fs::write(dir.path().join(WEIGHTS_FILE), b"not weights").expect("write");
         let e = LearnedModel::load(dir.path()).expect_err("corrupt weights");
         assert!(e.to_string().contains(WEIGHTS_FILE), "{e}");
+    }
+}
+
+#[cfg(all(test, feature = "wgpu"))]
+mod wgpu_tests {
+    /// `cargo test -p tuneclip-model --features wgpu wgpu`: on a machine without a GPU
+    /// (CI, this project's build machine) opening wgpu is an error naming what to check,
+    /// never a panic or a software adapter; on a machine with one, the adapter is named.
+    #[test]
+    fn wgpu_without_a_gpu_is_a_clear_error() {
+        match super::device_named("wgpu") {
+            Err(e) => assert!(e.contains("VK_DRIVER_FILES") && e.contains("LD_LIBRARY_PATH"), "{e}"),
+            Ok((_, about)) => assert!(about.starts_with("wgpu: ") && !about.contains("llvmpipe"), "{about}"),
+        }
     }
 }
