@@ -117,7 +117,8 @@ pub async fn run(data: &Path, model: &tuneclip_model::Embedder, clip_s: f64, k: 
     let out = data.join("production");
     eprintln!("demo: producing an {DEMO_BACKGROUND_S} s background clip per song into {}", out.display());
     let index = engine_index(data, model)?;
-    let m = crate::produce_clips(data, &index, &[], out.clone(), DEMO_BACKGROUND_S, 3, 0, &review)?;
+    let opts = crate::ProduceOptions { clip_s: DEMO_BACKGROUND_S, candidates: 3, workers: 0, beat_aware: true };
+    let m = crate::produce_clips(data, &index, &[], out.clone(), &opts, &review)?;
     crate::print_production(&m, &out);
     eprintln!("demo: review them with `tuneclip serve` at http://127.0.0.1:8090/");
     Ok(())

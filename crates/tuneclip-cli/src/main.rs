@@ -196,6 +196,10 @@ enum Command {
         /// Songs produced at once (0: half the cores).
         #[arg(long, env = "TUNECLIP_WORKERS", default_value_t = 0)]
         workers: usize,
+        /// Prefer windows whose shot changes fall on the song's beats (among windows
+        /// within 0.01 of the best similarity); false chooses by similarity alone.
+        #[arg(long, env = "TUNECLIP_BEAT_AWARE", default_value_t = true, action = clap::ArgAction::Set)]
+        beat_aware: bool,
     },
     /// Review decisions: export the rejected clips as hard negatives for training.
     Review {
@@ -538,16 +542,21 @@ fn song_ids(index: &Index, names: &[String], file: Option<&Path>) -> Result<Vec<
         .collect())
 }
 
+/// What `produce` (and the demo's production) asks for.
+pub(crate) struct ProduceOptions {
+    pub clip_s: f64,
+    pub candidates: usize,
+    pub workers: usize,
+    pub beat_aware: bool,
+}
+
 /// Run a production over `index` into `out`.
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn produce_clips(
     data: &Path,
     index: &Index,
     songs: &[String],
     out: PathBuf,
-    clip_s: f64,
-    candidates: usize,
-    workers: usize,
+    opts: &ProduceOptions,
     review: &ReviewStore,
 ) -> Result<ProductionManifest> {
     let text = tuneclip_vision::TextDetectorConfig::from_data_dir(data);
@@ -555,9 +564,10 @@ pub(crate) fn produce_clips(
         eprintln!("no text model at {} (run setup.sh): text coverage is not measured", text.model.display());
     }
     let cfg = ProduceConfig {
-        clip_s,
-        candidates,
-        workers,
+        clip_s: opts.clip_s,
+        candidates: opts.candidates,
+        workers: opts.workers,
+        beat_aware: opts.beat_aware,
         text: text.model.is_file().then_some(text),
         ..ProduceConfig::new(out)
     };
@@ -565,16 +575,22 @@ pub(crate) fn produce_clips(
 }
 
 pub(crate) fn print_production(m: &ProductionManifest, out: &Path) {
-    println!("{:24}  {:22}  {:13}  {:>6}  {:12}  file", "song", "video", "time range", "score", "checks");
+    println!(
+        "{:24}  {:22}  {:13}  {:>6}  {:>7}  {:12}  file",
+        "song", "video", "time range", "score", "on beat", "checks"
+    );
     for c in &m.clips {
         let failed: Vec<&str> = c.checks.iter().filter(|k| !k.pass).map(|k| k.name.as_str()).collect();
         let checks = if failed.is_empty() { "all passed".to_string() } else { format!("review: {}", failed.join(",")) };
+        // Shot changes inside the clip within 60 ms of a beat, of all inside it.
+        let on_beat = c.beat_fit.map_or_else(|| "-".to_string(), |f| format!("{}/{}", f.on_beat, f.cuts));
         println!(
-            "{:24}  {:22}  {:13}  {:>6.3}  {:12}  {}",
+            "{:24}  {:22}  {:13}  {:>6.3}  {:>7}  {:12}  {}",
             c.song_title,
             c.video_title,
             format!("{:.2}-{:.2}s", c.range.start_s, c.range.end_s),
             c.score,
+            on_beat,
             checks,
             out.join(&c.file).display()
         );
@@ -790,12 +806,13 @@ async fn main() -> Result<()> {
             .await?;
             Ok(())
         }
-        Command::Produce { songs, songs_file, out, clip_s, candidates, workers } => {
+        Command::Produce { songs, songs_file, out, clip_s, candidates, workers, beat_aware } => {
             let index = Index::load_current(&snapshots_dir(&cli.data_dir), &model.version())?;
             let songs = song_ids(&index, &songs, songs_file.as_deref())?;
             let review = ReviewStore::open(&review_db(&cli.data_dir))?;
             let out = out.unwrap_or_else(|| cli.data_dir.join("production"));
-            let m = produce_clips(&cli.data_dir, &index, &songs, out.clone(), clip_s, candidates, workers, &review)?;
+            let opts = ProduceOptions { clip_s, candidates, workers, beat_aware };
+            let m = produce_clips(&cli.data_dir, &index, &songs, out.clone(), &opts, &review)?;
             print_production(&m, &out);
             Ok(())
         }

@@ -22,7 +22,10 @@ pub use catalogue::{
     Catalogue, Failure, IngestConfig, IngestStats, SegmentEntry, SongEntry, VideoEntry, clear_staging, content_id,
     ingest, ingest_incremental, ingest_song, ingest_video,
 };
-pub use search::{ClipFilter, ClipQuery, Index, SongHit, VectorBackend, VectorSet, Window, WindowQuery};
+pub use search::{
+    BEAT_SLACK, BEAT_TOLERANCE_S, BeatFit, ClipFilter, ClipQuery, Index, SongHit, VectorBackend, VectorSet, Window,
+    WindowQuery,
+};
 pub use snapshot::{Manifest, PublishOptions, Snapshot};
 
 use std::path::PathBuf;

@@ -35,6 +35,56 @@ pub struct WindowQuery {
     /// Applied per segment: a window touching a segment the filter refuses (excluded,
     /// subtitled unless allowed) is not proposed; video-level rules apply as for clips.
     pub filter: ClipFilter,
+    /// The song's beats inside the song window, in seconds from its start; empty for no
+    /// beat preference. Among a video's windows scoring within [`BEAT_SLACK`] of its
+    /// best, the one with the largest share of shot changes on a beat is chosen.
+    pub beats_s: Vec<f64>,
+}
+
+/// A shot change "on the beat" is within this of one (60 ms: about a frame and a half at
+/// 25 fps, under what viewers notice as off the beat).
+pub const BEAT_TOLERANCE_S: f64 = 0.06;
+
+/// How much of its similarity score a window may give up for a better fit to the beat:
+/// shifting a window by part of a beat barely changes which shots it covers, so the
+/// windows within this of a video's best show the same shots.
+pub const BEAT_SLACK: f32 = 0.01;
+
+/// How a window's shot changes sit on the song's beats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct BeatFit {
+    /// Shot changes strictly inside the window (not at its edges).
+    pub cuts: u32,
+    /// Those within [`BEAT_TOLERANCE_S`] of a beat.
+    pub on_beat: u32,
+}
+
+impl BeatFit {
+    /// `on_beat / cuts`; 1 for a window without a cut (nothing falls off the beat).
+    pub fn share(&self) -> f64 {
+        if self.cuts == 0 { 1.0 } else { f64::from(self.on_beat) / f64::from(self.cuts) }
+    }
+
+    /// The fit of the window `[start, start + duration)` of a video with shot changes
+    /// `cuts` (sorted) to `beats` (sorted, seconds from the window's start).
+    pub fn of(cuts: &[f64], start: f64, duration: f64, beats: &[f64]) -> Self {
+        let edge = 1e-3;
+        let first = cuts.partition_point(|&c| c <= start + edge);
+        let inside = cuts[first..].iter().take_while(|&&c| c < start + duration - edge);
+        let (mut n, mut on) = (0, 0);
+        for &c in inside {
+            n += 1;
+            let t = c - start;
+            let i = beats.partition_point(|&b| b < t);
+            let near = [i.checked_sub(1), Some(i)]
+                .into_iter()
+                .flatten()
+                .filter_map(|j| beats.get(j))
+                .any(|&b| (b - t).abs() <= BEAT_TOLERANCE_S);
+            on += u32::from(near);
+        }
+        Self { cuts: n, on_beat: on }
+    }
 }
 
 /// A window of one video proposed for a song.
@@ -47,6 +97,8 @@ pub struct Window {
     pub score: f32,
     /// Ordinals of the segments it covers.
     pub segments: Vec<u32>,
+    /// How its shot changes sit on the query's beats (`None` when the query had none).
+    pub beat_fit: Option<BeatFit>,
 }
 
 /// Which segments a query may return (beyond the built-in rules: long enough, not blank).
@@ -397,6 +449,11 @@ impl Index {
     /// start at a segment's start or end at a segment's end (so they cut on a shot
     /// change where they can), never touch a segment the filter refuses, and score the
     /// time-weighted mean similarity of the segments they cover.
+    ///
+    /// With beats in the query, windows that put a shot change on a beat are candidates
+    /// too (each shot change against each beat), and among the windows within
+    /// [`BEAT_SLACK`] of the best score the one with most shot changes on a beat wins
+    /// (ties: the higher score).
     fn best_window_in(&self, song: &[f32], video: &str, q: &WindowQuery) -> Option<Window> {
         let ids = self.video_segments.get(video)?;
         let entry = self.video(video)?;
@@ -415,18 +472,29 @@ impl Index {
             })
             .collect();
         let latest = (dur - d).max(0.0);
-        let mut starts: Vec<f64> = segs
-            .iter()
-            .flat_map(|(s, _, _)| [s.stats.range.start_s, s.stats.range.end_s - d])
-            .map(|t| t.clamp(0.0, latest))
-            .collect();
+        let cuts = &entry.analysis.cuts;
+        let mut starts: Vec<f64> =
+            segs.iter().flat_map(|(s, _, _)| [s.stats.range.start_s, s.stats.range.end_s - d]).collect();
+        if !q.beats_s.is_empty() {
+            starts.extend(cuts.iter().flat_map(|&c| q.beats_s.iter().map(move |&b| c - b)));
+        }
+        for t in &mut starts {
+            *t = t.clamp(0.0, latest);
+        }
         starts.sort_by(f64::total_cmp);
         starts.dedup_by(|a, b| (*a - *b).abs() < 1e-3);
-        let mut best: Option<Window> = None;
+        // Segments are in time order: each window looks only at those from the first one
+        // ending after its start.
+        let ends: Vec<f64> = segs.iter().map(|(s, _, _)| s.stats.range.end_s).collect();
+        let mut windows: Vec<Window> = Vec::new();
         'starts: for a in starts {
             let (b, mut sum, mut covered) = (a + d, 0.0f64, Vec::new());
-            for (s, value, allowed) in &segs {
+            let first = ends.partition_point(|&e| e <= a + 1e-3);
+            for (s, value, allowed) in &segs[first..] {
                 let r = s.stats.range;
+                if r.start_s >= b - 1e-3 {
+                    break;
+                }
                 let overlap = r.end_s.min(b) - r.start_s.max(a);
                 if overlap <= 1e-3 {
                     continue;
@@ -437,12 +505,27 @@ impl Index {
                 sum += overlap * f64::from(*value);
                 covered.push(s.ordinal);
             }
+            let beat_fit = (!q.beats_s.is_empty()).then(|| BeatFit::of(cuts, a, d, &q.beats_s));
             let score = (sum / d) as f32;
-            if best.as_ref().is_none_or(|w| score > w.score) {
-                best = Some(Window { video: entry.id.clone(), range: TimeRange::new(a, b), score, segments: covered });
-            }
+            windows.push(Window {
+                video: entry.id.clone(),
+                range: TimeRange::new(a, b),
+                score,
+                segments: covered,
+                beat_fit,
+            });
         }
-        best
+        let top = windows.iter().map(|w| w.score).fold(f32::NEG_INFINITY, f32::max);
+        let key = |w: &Window| match w.beat_fit {
+            Some(fit) if w.score >= top - BEAT_SLACK => (1, fit.share()),
+            _ => (0, 0.0),
+        };
+        // Best score first among equals; `max_by` keeps the last maximum, so go in reverse
+        // start order to keep the earliest window on a tie.
+        windows.into_iter().rev().max_by(|x, y| {
+            let (kx, ky) = (key(x), key(y));
+            kx.0.cmp(&ky.0).then(kx.1.total_cmp(&ky.1)).then(x.score.total_cmp(&y.score))
+        })
     }
 
     /// The checks shared by clip and window queries: k, length, embedding size.
@@ -766,7 +849,7 @@ mod tests {
         Snapshot::publish(dir.path(), &cat).expect("publish");
         let index = Index::load_current(dir.path(), "test-v1").expect("load");
         let song = index.song("song1").expect("song").embedding.clone();
-        let q = WindowQuery { k: 3, duration_s: 6.0, filter: ClipFilter::default() };
+        let q = WindowQuery { k: 3, duration_s: 6.0, filter: ClipFilter::default(), beats_s: Vec::new() };
         let w = index.best_windows(&song, &q).expect("windows");
         assert_eq!(w.len(), 2, "the 4 s video cannot hold a 6 s window: {w:?}");
         assert_eq!(w[0].video.0, "long");
@@ -786,6 +869,66 @@ mod tests {
             index.best_windows(&song, &WindowQuery { duration_s: 0.0, ..q.clone() }),
             Err(IndexError::InvalidQuery(_))
         ));
+    }
+
+    #[test]
+    fn windows_put_shot_changes_on_the_beat_without_giving_up_similarity() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // "steady": 20 s of equally good shots changing every 2 s at 1.3, 3.3, ... s.
+        let cuts: Vec<f64> = (0..9).map(|i| 1.3 + 2.0 * f64::from(i)).collect();
+        let mut bounds = vec![0.0];
+        bounds.extend(&cuts);
+        bounds.push(20.0);
+        let steady: Vec<SegmentEntry> =
+            bounds.windows(2).enumerate().map(|(i, b)| seg("steady", i as u32, b[0], b[1], [1.0, 0.0, 0.0])).collect();
+        // "peak": one good stretch (4-10 s, a cut at 7 s) between poor shots.
+        let peak = vec![
+            seg("peak", 0, 0.0, 4.0, [0.0, 1.0, 0.0]),
+            seg("peak", 1, 4.0, 7.0, [1.0, 0.0, 0.0]),
+            seg("peak", 2, 7.0, 10.0, [1.0, 0.0, 0.0]),
+            seg("peak", 3, 10.0, 14.0, [0.0, 1.0, 0.0]),
+        ];
+        let mut all = steady.clone();
+        all.extend(peak.clone());
+        let mut cat = catalogue(all);
+        let mut v_steady = video("steady", 20.0, &steady.iter().collect::<Vec<_>>());
+        v_steady.analysis.cuts = cuts.clone();
+        let mut v_peak = video("peak", 14.0, &peak.iter().collect::<Vec<_>>());
+        v_peak.analysis.cuts = vec![4.0, 7.0, 10.0];
+        cat.videos = vec![v_steady, v_peak];
+        Snapshot::publish(dir.path(), &cat).expect("publish");
+        let index = Index::load_current(dir.path(), "test-v1").expect("load");
+        let song = index.song("song1").expect("song").embedding.clone();
+        // A 6 s song window with a beat every 0.5 s from its start.
+        let beats: Vec<f64> = (0..12).map(|i| 0.5 * f64::from(i)).collect();
+        let plain = WindowQuery { k: 2, duration_s: 6.0, filter: ClipFilter::default(), beats_s: Vec::new() };
+        let aware = WindowQuery { beats_s: beats.clone(), ..plain.clone() };
+        let find = |q: &WindowQuery, v: &str| -> Window {
+            let w = index.best_windows(&song, q).expect("windows");
+            w.into_iter().find(|w| w.video.0 == v).expect("a window of the video")
+        };
+
+        // Chosen by similarity alone, "steady"'s window starts at 0 s: its shot changes
+        // land 0.2 s off every beat.
+        let w = find(&plain, "steady");
+        assert_eq!(w.beat_fit, None);
+        assert_eq!(BeatFit::of(&cuts, w.range.start_s, 6.0, &beats), BeatFit { cuts: 3, on_beat: 0 });
+        // With the beats, the window moves so that all three fall on one, at no cost.
+        let b = find(&aware, "steady");
+        assert_eq!(b.beat_fit, Some(BeatFit { cuts: 3, on_beat: 3 }), "{b:?}");
+        assert!((b.score - w.score).abs() < 1e-6);
+        assert!(((b.range.start_s - 1.3) / 0.5 - ((b.range.start_s - 1.3) / 0.5).round()).abs() < 1e-6, "{b:?}");
+
+        // "peak": putting its cut (3 s into the best window) on a beat would cost 0.25 s of
+        // a poor shot, more than the slack: the best window stays, off the beat.
+        let off = WindowQuery { beats_s: beats.iter().map(|b| b + 0.25).collect(), ..plain.clone() };
+        let p = find(&off, "peak");
+        assert_eq!(p.range, TimeRange::new(4.0, 10.0));
+        assert_eq!(p.beat_fit, Some(BeatFit { cuts: 1, on_beat: 0 }));
+        assert_eq!(find(&plain, "peak").range, p.range);
+        // A cut exactly on a window's edge is not inside it; 60 ms off a beat is on it.
+        assert_eq!(BeatFit::of(&[4.0, 7.06, 10.0], 4.0, 6.0, &[3.0]), BeatFit { cuts: 1, on_beat: 1 });
+        assert_eq!(BeatFit::of(&[7.07], 4.0, 6.0, &[3.0]), BeatFit { cuts: 1, on_beat: 0 });
     }
 
     #[test]

@@ -15,7 +15,7 @@ mod review;
 pub use checks::{Check, QualityThresholds, run_checks};
 pub use page::{ReviewPage, serve_review};
 pub use produce::{
-    ClipStatus, MANIFEST, ProduceConfig, ProducedClip, ProductionManifest, SongFailure, clip_id, produce,
+    ClipStatus, MANIFEST, ProduceConfig, ProducedClip, ProductionManifest, SongFailure, beats_in, clip_id, produce,
     rejected_segments, segments_overlapping, song_window,
 };
 pub use review::{ClipRef, Decision, HardNegative, MAX_REASON_CHARS, ReviewStore, Verdict};

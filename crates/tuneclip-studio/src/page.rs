@@ -472,6 +472,7 @@ mod tests {
             song_title: title.into(),
             song_path: "song.ogg".into(),
             song_window: TimeRange::new(10.0, 40.0),
+            beat_fit: None,
             video_id: format!("video-{id}"),
             video_title: "a video".into(),
             video_path: "video.mp4".into(),

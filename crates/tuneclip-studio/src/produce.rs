@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use tuneclip_core::TimeRange;
-use tuneclip_index::{ClipFilter, Index, SongEntry, Window, WindowQuery};
+use tuneclip_index::{BeatFit, ClipFilter, Index, SongEntry, Window, WindowQuery};
 use tuneclip_media::render::{RenderConfig, SongAudio};
 use tuneclip_reframe::{ReframeConfig, plan_crop, render_clip};
 use tuneclip_vision::{TextDetector, TextDetectorConfig};
@@ -44,6 +44,9 @@ pub struct ProduceConfig {
     /// where every song shows the same shot looks broken, so a shot used by one song's
     /// clip is not offered to the songs produced after it in the same run.
     pub reuse_shots: bool,
+    /// Prefer windows whose shot changes fall on the song's beats (on by default; see
+    /// `tuneclip_index::WindowQuery::beats_s`). Off chooses by similarity alone.
+    pub beat_aware: bool,
     pub progress: bool,
 }
 
@@ -59,6 +62,7 @@ impl ProduceConfig {
             thresholds: QualityThresholds::default(),
             text: None,
             reuse_shots: false,
+            beat_aware: true,
             progress: true,
         }
     }
@@ -89,6 +93,10 @@ pub struct ProducedClip {
     /// Similarity of song and window (time-weighted over the window's segments).
     pub score: f32,
     pub segments: Vec<u32>,
+    /// How the window's shot changes sit on the song's beats (absent when windows were
+    /// chosen without them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub beat_fit: Option<BeatFit>,
     pub checks: Vec<Check>,
     pub status: ClipStatus,
     /// Why it needs review (failed checks), empty when it passed.
@@ -168,14 +176,35 @@ pub fn clip_id(song_id: &str, video_id: &str, range: TimeRange) -> String {
 }
 
 /// The window of the song under a clip: its highlight, moved back if the clip would run
-/// past the song's end; `None` when the song is shorter than the clip.
+/// past the song's end, and then onto the beat nearest its start (so the clip's first
+/// frame lands on a beat); `None` when the song is shorter than the clip.
 pub fn song_window(song: &SongEntry, clip_s: f64) -> Option<TimeRange> {
     let duration = song.analysis.features.duration_s;
     if duration + 1e-6 < clip_s {
         return None;
     }
-    let start = song.analysis.highlight.range.start_s.clamp(0.0, duration - clip_s);
+    let latest = duration - clip_s;
+    let mut start = song.analysis.highlight.range.start_s.clamp(0.0, latest);
+    let beats = &song.analysis.beats_s;
+    if let Some(&b) = beats
+        .iter()
+        .filter(|&&b| (0.0..=latest).contains(&b))
+        .min_by(|x, y| (*x - start).abs().total_cmp(&(*y - start).abs()))
+    {
+        start = b;
+    }
     Some(TimeRange::new(start, start + clip_s))
+}
+
+/// The song's beats inside `window`, in seconds from its start: what a window query
+/// aligns shot changes to.
+pub fn beats_in(song: &SongEntry, window: TimeRange) -> Vec<f64> {
+    song.analysis
+        .beats_s
+        .iter()
+        .filter(|&&b| b >= window.start_s && b < window.end_s)
+        .map(|&b| b - window.start_s)
+        .collect()
 }
 
 /// Segments `(video, ordinal)` that overlap any of the video windows `ranges`.
@@ -358,6 +387,7 @@ fn produce_song(
         k: cfg.candidates.clamp(1, 100),
         duration_s: cfg.clip_s,
         filter: ClipFilter { exclude_segments: excluded.clone(), ..ClipFilter::default() },
+        beats_s: if cfg.beat_aware { beats_in(song, song_window) } else { Vec::new() },
     };
     let windows = index.best_windows(&song.embedding, &q).map_err(|e| e.to_string())?;
     if windows.is_empty() {
@@ -435,6 +465,7 @@ fn render_candidate(
         range: w.range,
         score: w.score,
         segments: w.segments.clone(),
+        beat_fit: w.beat_fit,
         checks,
         status: ClipStatus::Passed,
         review_reasons: Vec::new(),

@@ -170,6 +170,10 @@ fn production_replaces_failing_candidates_resumes_and_respects_rejections() {
     assert_eq!(clip.status, ClipStatus::Passed, "{:?}", clip.checks);
     assert!((clip.range.duration_s() - 6.0).abs() < 1e-6);
     assert!((clip.song_window.duration_s() - 6.0).abs() < 1e-6);
+    // The song window starts on a beat, and the window was chosen with the beats.
+    let beats = &f.index.song(&clip.song_id).expect("song").analysis.beats_s;
+    assert!(beats.iter().any(|b| (b - clip.song_window.start_s).abs() < 1e-9), "{:?} vs {beats:?}", clip.song_window);
+    assert!(clip.beat_fit.is_some_and(|b| b.on_beat <= b.cuts), "{clip:#?}");
     assert!(out.join(&clip.file).is_file() && out.join(&clip.preview).is_file());
     let clips_on_disk = std::fs::read_dir(out.join("clips")).expect("ls").count();
     assert_eq!(clips_on_disk, 2, "only the kept clip and its preview stay");
