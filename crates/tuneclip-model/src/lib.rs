@@ -265,7 +265,12 @@ impl learned::LearnedModel {
         let context = between(c0, c1);
         let own = between(range.start_s, range.end_s);
         let own = if own.is_empty() { context } else { own };
-        let x = inputs::visual_input(own, Some(context), faces, &self.config.input_shape())
+        let mut shape = self.config.input_shape();
+        if !self.config.appearance {
+            // Thumbnails are read only by the appearance branch.
+            shape.frames = 0;
+        }
+        let x = inputs::visual_input(own, Some(context), faces, &shape)
             .ok_or_else(|| format!("segment {range:?} has no sampled frames"))?;
         self.embed_visual(&[&x]).map_err(|e| e.to_string()).map(|mut v| v.remove(0))
     }
