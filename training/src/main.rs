@@ -120,6 +120,9 @@ enum Command {
         /// Write the report as JSON here too.
         #[arg(long)]
         json: Option<PathBuf>,
+        /// Draw Recall@1/5/10 per family and model into this PNG.
+        #[arg(long)]
+        plot: Option<PathBuf>,
     },
     /// Write a feature cache to carry to another machine (for `tuneclip-fit`, which
     /// trains from it without decoding anything): the pairs decoded once, with or
@@ -203,7 +206,7 @@ fn load_model(name: &str) -> Result<LearnedModel, String> {
     LearnedModel::load(Path::new(name)).map_err(|e| e.to_string())
 }
 
-fn do_eval_transfer(pairs: &Path, model: &str, json: Option<&Path>) -> Result<(), String> {
+fn do_eval_transfer(pairs: &Path, model: &str, json: Option<&Path>, plot: Option<&Path>) -> Result<(), String> {
     let manifest = PairManifest::load(pairs)?;
     let model = load_model(model)?;
     let cfg = TrainConfig { model: model.config.clone(), ..TrainConfig::default() };
@@ -213,6 +216,10 @@ fn do_eval_transfer(pairs: &Path, model: &str, json: Option<&Path>) -> Result<()
     if let Some(path) = json {
         std::fs::write(path, serde_json::to_vec_pretty(&report).map_err(|e| e.to_string())?)
             .map_err(|e| format!("cannot write {} ({e})", path.display()))?;
+    }
+    if let Some(path) = plot {
+        tuneclip_training::plot::transfer(&report, path)?;
+        eprintln!("plot in {}", path.display());
     }
     Ok(())
 }
@@ -291,7 +298,9 @@ fn main() -> ExitCode {
         Command::Features { pairs, out, appearance, splits, max_per_split } => {
             do_features(&pairs, &out, appearance, &splits, max_per_split)
         }
-        Command::EvalTransfer { pairs, model, json } => do_eval_transfer(&pairs, &model, json.as_deref()),
+        Command::EvalTransfer { pairs, model, json, plot } => {
+            do_eval_transfer(&pairs, &model, json.as_deref(), plot.as_deref())
+        }
         Command::Run { dir, corpus, train } => {
             let corpus_dir = dir.join("corpus");
             generate(&corpus_dir, &corpus_config(&corpus), workers()).and_then(|_| {

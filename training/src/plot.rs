@@ -87,3 +87,43 @@ pub fn curves(history: &[EpochRecord], out: &Path) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     root.present().map_err(|e| e.to_string())
 }
+
+/// The transfer benchmark as a picture: one panel per family (and pooled), Recall@1/5/10
+/// of song -> own video (the videos gallery) for every model in the report.
+pub fn transfer(report: &crate::transfer::TransferReport, out: &Path) -> Result<(), String> {
+    ensure_font()?;
+    let n = report.families.len().max(1);
+    let root = BitMapBackend::new(out, (300 * n as u32, 380)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| e.to_string())?;
+    let colours = [BLUE, RGBColor(120, 120, 120), RGBColor(230, 120, 0), BLACK];
+    for (panel, family) in root.split_evenly((1, n)).iter().zip(&report.families) {
+        let caption = format!("{} ({} videos)", family.family, family.videos);
+        let mut chart = ChartBuilder::on(panel)
+            .caption(caption, ("sans-serif", 16))
+            .margin(8)
+            .x_label_area_size(30)
+            .y_label_area_size(40)
+            .build_cartesian_2d(0.5f64..10.5, 0.0..1.0f64)
+            .map_err(|e| e.to_string())?;
+        chart.configure_mesh().x_desc("K").y_desc("recall@K").x_labels(10).draw().map_err(|e| e.to_string())?;
+        for (i, (model, videos, _)) in family.models.iter().enumerate() {
+            let c = colours[i % colours.len()];
+            let points: Vec<(f64, f64)> = [1.0, 5.0, 10.0].into_iter().zip(videos.recall_at).collect();
+            chart
+                .draw_series(LineSeries::new(points.clone(), c.stroke_width(2)))
+                .map_err(|e| e.to_string())?
+                .label(model.split(" (").next().unwrap_or(model).to_string())
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 14, y)], c.stroke_width(2)));
+            chart.draw_series(points.into_iter().map(|p| Circle::new(p, 3, c.filled()))).map_err(|e| e.to_string())?;
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .label_font(("sans-serif", 12))
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()
+            .map_err(|e| e.to_string())?;
+    }
+    root.present().map_err(|e| e.to_string())
+}
