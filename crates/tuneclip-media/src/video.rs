@@ -52,8 +52,80 @@ pub struct SampledVideo {
     pub info: VideoInfo,
     pub sample_fps: f64,
     pub frames: Vec<SampledFrame>,
+    /// Every decoded frame's luma signature, sampled or not (empty when the decoder's
+    /// pixel format has no luma plane): what places a cut on its exact frame.
+    pub signatures: Vec<FrameSignature>,
     /// What was wrong with the file, though it decoded.
     pub damage: DecodeDamage,
+}
+
+/// Side of the luma grid of a [`FrameSignature`].
+pub const SIGNATURE_GRID: usize = 8;
+
+/// A decoded frame reduced to the mean luma of an 8x8 grid (16 samples a cell, read
+/// straight from the decoder's luma plane: no scaling), with its time.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FrameSignature {
+    pub t_s: f64,
+    pub grid: [u8; SIGNATURE_GRID * SIGNATURE_GRID],
+}
+
+impl FrameSignature {
+    /// Mean absolute difference of two signatures, in luma levels.
+    pub fn distance(&self, other: &Self) -> f32 {
+        let sum: u32 = self.grid.iter().zip(&other.grid).map(|(a, b)| u32::from(a.abs_diff(*b))).sum();
+        sum as f32 / self.grid.len() as f32
+    }
+}
+
+/// Pixel formats whose first plane is 8-bit luma.
+fn has_luma_plane(format: Pixel) -> bool {
+    matches!(
+        format,
+        Pixel::YUV420P
+            | Pixel::YUVJ420P
+            | Pixel::YUV422P
+            | Pixel::YUVJ422P
+            | Pixel::YUV444P
+            | Pixel::YUVJ444P
+            | Pixel::YUV440P
+            | Pixel::YUVJ440P
+            | Pixel::YUV411P
+            | Pixel::YUV410P
+            | Pixel::NV12
+            | Pixel::NV21
+            | Pixel::GRAY8
+            | Pixel::YUVA420P
+    )
+}
+
+/// The signature of a decoded frame, or `None` without an 8-bit luma plane. Rotation is
+/// ignored: a signature is only compared with its neighbours in time.
+fn signature(frame: &ff::frame::Video, t_s: f64) -> Option<FrameSignature> {
+    if !has_luma_plane(frame.format()) {
+        return None;
+    }
+    let (w, h) = (frame.width() as usize, frame.height() as usize);
+    if w < SIGNATURE_GRID || h < SIGNATURE_GRID {
+        return None;
+    }
+    let stride = frame.stride(0);
+    let data = frame.data(0);
+    let mut grid = [0u8; SIGNATURE_GRID * SIGNATURE_GRID];
+    for (cell, g) in grid.iter_mut().enumerate() {
+        let (cx, cy) = (cell % SIGNATURE_GRID, cell / SIGNATURE_GRID);
+        let mut sum = 0u32;
+        for sy in 0..4 {
+            let y = (cy * 4 + sy) * h / (SIGNATURE_GRID * 4) + h / (SIGNATURE_GRID * 8);
+            let row = &data[y.min(h - 1) * stride..];
+            for sx in 0..4 {
+                let x = (cx * 4 + sx) * w / (SIGNATURE_GRID * 4) + w / (SIGNATURE_GRID * 8);
+                sum += u32::from(row[x.min(w - 1)]);
+            }
+        }
+        *g = (sum / 16) as u8;
+    }
+    Some(FrameSignature { t_s, grid })
 }
 
 /// Damage met while decoding a file that still gave frames.
@@ -242,6 +314,7 @@ pub fn sample_range(
 
     let mut concealed_frames = 0u32;
     let concealed = &mut concealed_frames;
+    let mut signatures = Vec::new();
     let mut take = |decoder: &mut ff::decoder::Video, frames: &mut Vec<SampledFrame>| -> Result<bool> {
         let mut past_end = false;
         let mut frame = ff::frame::Video::empty();
@@ -255,6 +328,9 @@ pub fn sample_range(
             if t >= end_s {
                 past_end = true;
                 continue;
+            }
+            if t + 1e-6 >= start_s {
+                signatures.extend(signature(&frame, t));
             }
             if t + 1e-6 < next_t || t + 1e-6 < start_s {
                 continue;
@@ -333,6 +409,8 @@ pub fn sample_range(
     let _ = decoder.send_eof();
     take(&mut decoder, &mut frames)?;
     damage.concealed_frames = concealed_frames;
+    // Frames come out in presentation order; keep it so even for odd streams.
+    signatures.sort_by(|a: &FrameSignature, b| a.t_s.total_cmp(&b.t_s));
     if frames.is_empty() {
         return Err(MediaError::EmptyVideo { path: path.to_path_buf() });
     }
@@ -346,7 +424,7 @@ pub fn sample_range(
         info.duration_s = decoded_end;
     }
     info.duration_s = info.duration_s.max(decoded_end);
-    Ok(SampledVideo { info, sample_fps: config.fps, frames, damage })
+    Ok(SampledVideo { info, sample_fps: config.fps, frames, signatures, damage })
 }
 
 /// An MPEG transport stream (188-byte packets; 192 in M2TS) whose size is a whole

@@ -66,8 +66,9 @@ pub struct FrameSaliency {
 /// Version of the video analysis: bump it when what `analyse` computes changes, so that
 /// incremental rebuilds analyse again instead of reusing stale results.
 /// 1: hard cuts only; 2: typed transitions, segments between them; 3: logos;
-/// 4: subtitle bands per segment; 5: text share per segment (heavy text).
-pub const ANALYSIS_VERSION: u32 = 5;
+/// 4: subtitle bands per segment; 5: text share per segment (heavy text); 6: hard cuts
+/// on their exact frame (from every decoded frame's signature, not the sampled ones).
+pub const ANALYSIS_VERSION: u32 = 6;
 
 /// Everything tuneclip knows about a video after analysis.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -214,7 +215,8 @@ pub fn analyse_with_faces(
 pub fn analyse(video: &SampledVideo) -> VideoAnalysis {
     let frames = &video.frames;
     let info = video.info;
-    let transitions = detect_transitions(frames, &CutDetectorConfig::default());
+    let mut transitions = detect_transitions(frames, &CutDetectorConfig::default());
+    crate::transitions::refine_cuts(&mut transitions, frames, &video.signatures);
     // Shot changes: hard cuts, and the middle of fades through a colour, dissolves and
     // wipes (a fade in at the start or out at the end changes no shot).
     let cuts: Vec<f64> = transitions
@@ -351,6 +353,7 @@ mod tests {
             info: VideoInfo { width: 640, height: 360, duration_s: 4.0, fps: 10.0 },
             sample_fps: 10.0,
             frames,
+            signatures: Vec::new(),
             damage: Default::default(),
         }
     }

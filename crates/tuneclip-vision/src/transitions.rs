@@ -18,7 +18,7 @@
 
 use crate::cuts::{CutDetectorConfig, detect_cuts, frame_change};
 use serde::{Deserialize, Serialize};
-use tuneclip_media::video::SampledFrame;
+use tuneclip_media::video::{FrameSignature, SampledFrame};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -252,6 +252,35 @@ fn fit(planes: &[Plane], lo: usize, hi: usize) -> Option<Candidate> {
         return Some(Candidate { kind: TransitionKind::Dissolve, start, end, cost: residual });
     }
     None
+}
+
+/// Move every hard cut onto its exact frame: the detector sees only the sampled frames,
+/// so it places a cut on the first sampled frame of the new shot, up to a sampling step
+/// late. Among every decoded frame after the previous sampled one, up to that frame,
+/// the cut is on the one that differs most from the frame before it (`signatures`: one
+/// per decoded frame, in time order, from `tuneclip_media`). Without signatures (a
+/// pixel format with no luma plane) cuts stay on the sampled frames.
+pub fn refine_cuts(transitions: &mut [Transition], frames: &[SampledFrame], signatures: &[FrameSignature]) {
+    if signatures.len() < 2 {
+        return;
+    }
+    for t in transitions.iter_mut().filter(|t| t.kind == TransitionKind::Cut) {
+        let at = t.start_s;
+        let i = frames.partition_point(|f| f.t_s < at - 1e-6);
+        let Some(prev) = i.checked_sub(1).map(|p| frames[p].t_s) else { continue };
+        let lo = signatures.partition_point(|s| s.t_s <= prev + 1e-6).max(1);
+        let hi = signatures.partition_point(|s| s.t_s <= at + 1e-6);
+        let best = (lo..hi).max_by(|&a, &b| {
+            let (da, db) = (signatures[a].distance(&signatures[a - 1]), signatures[b].distance(&signatures[b - 1]));
+            // On a tie the earlier frame: max_by keeps the last of equals, so compare
+            // the indices the other way round.
+            da.total_cmp(&db).then(b.cmp(&a))
+        });
+        if let Some(k) = best {
+            t.start_s = signatures[k].t_s;
+            t.end_s = signatures[k].t_s;
+        }
+    }
 }
 
 /// All transitions of a sampled video, in time order.

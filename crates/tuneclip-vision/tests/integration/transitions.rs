@@ -33,3 +33,67 @@ fn transitions_are_found_typed_and_bounded_on_real_footage() {
     assert!(median_edge <= 0.25, "median extent error {median_edge:.2} s\n{report}");
     assert!(worst_edge <= 1.3, "worst extent error {worst_edge:.2} s\n{report}");
 }
+
+/// Real footage cut at known frames that the 10 fps sampling does not land on: every
+/// hard cut is reported on the first frame of the new shot (within half a frame at
+/// 25 fps), where the sampled frames alone put some of them a frame or more late.
+#[test]
+fn hard_cuts_land_on_their_exact_frame() {
+    use crate::transition_clips::media;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let out = tmp.path().join("cuts.mp4");
+    // (file, start s, frames at 25 fps): shots of 33, 27, 41, 23, 31 and 30 frames.
+    let pieces = [
+        ("bikes.mp4", 1.3, 33),
+        ("bigbuckbunny.mp4", 0.4, 27),
+        ("carphone.mp4", 0.5, 41),
+        ("bikes.mp4", 6.1, 23),
+        ("bigbuckbunny.mp4", 2.8, 31),
+        ("carphone.mp4", 2.0, 30),
+    ];
+    let mut args: Vec<String> = ["-hide_banner", "-loglevel", "error", "-y"].map(String::from).to_vec();
+    let mut filter = String::new();
+    for (i, (file, start, frames)) in pieces.iter().enumerate() {
+        args.extend(["-ss".into(), format!("{start:.2}"), "-i".into(), media(file).display().to_string()]);
+        filter += &format!(
+            "[{i}:v]scale=320:180,setsar=1,fps=25,format=yuv420p,trim=end_frame={frames},setpts=PTS-STARTPTS[p{i}];"
+        );
+    }
+    filter += &(0..pieces.len()).map(|i| format!("[p{i}]")).collect::<String>();
+    filter += &format!("concat=n={}:v=1:a=0[out]", pieces.len());
+    args.extend(["-filter_complex".into(), filter, "-map".into(), "[out]".into()]);
+    args.extend(["-c:v", "libx264", "-preset", "veryfast", "-crf", "20", "-an"].map(String::from));
+    args.push(out.display().to_string());
+    let status = std::process::Command::new("ffmpeg").args(&args).status().expect("ffmpeg CLI (run setup.sh)");
+    assert!(status.success());
+    let truth: Vec<f64> = pieces
+        .iter()
+        .scan(0, |n, p| {
+            *n += p.2;
+            Some(f64::from(*n) / 25.0)
+        })
+        .take(pieces.len() - 1)
+        .collect();
+
+    let video = sample_frames(&out, SamplingConfig::default()).expect("decodes");
+    assert_eq!(video.signatures.len(), pieces.iter().map(|p| p.2 as usize).sum::<usize>(), "one per decoded frame");
+    let cuts = |v: &tuneclip_media::video::SampledVideo| -> Vec<f64> {
+        let mut found = detect_transitions(&v.frames, &CutDetectorConfig::default());
+        tuneclip_vision::refine_cuts(&mut found, &v.frames, &v.signatures);
+        found.iter().filter(|t| t.kind == tuneclip_vision::TransitionKind::Cut).map(|t| t.start_s).collect()
+    };
+    let exact = cuts(&video);
+    assert_eq!(exact.len(), truth.len(), "found {exact:?}, truth {truth:?}");
+    for (f, t) in exact.iter().zip(&truth) {
+        assert!((f - t).abs() < 0.02, "cut at {f:.3} s, truth {t:.3} s (frame {}); all {exact:?}", t * 25.0);
+    }
+    // The same video seen through its sampled frames only: some cuts are late.
+    let sampled_only = tuneclip_media::video::SampledVideo { signatures: Vec::new(), ..video.clone() };
+    let late = cuts(&sampled_only);
+    let worst = late.iter().zip(&truth).map(|(f, t)| f - t).fold(0.0f64, f64::max);
+    eprintln!("truth {truth:?}\nexact {exact:?}\nsampled only {late:?}");
+    assert!(worst >= 0.039, "sampled frames alone: {late:?} vs {truth:?}");
+    // And the analysis uses them: its cuts are the exact ones.
+    let analysis = tuneclip_vision::analyse(&video);
+    assert_eq!(analysis.cuts, exact);
+}
