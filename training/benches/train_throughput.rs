@@ -41,6 +41,8 @@ fn main() {
             },
             baseline_song: vec![],
             baseline_segment: vec![],
+            song_envelope: vec![],
+            video_envelope: vec![],
         })
         .collect();
     let refs: Vec<&Example> = examples.iter().collect();

@@ -1,5 +1,5 @@
-//! The feature cache: a flat little-endian file (`TCFEAT02`, a JSON header, then one
-//! fixed-size record per example), written to a temporary name and renamed, so a crash
+//! The feature cache: a flat little-endian file (`TCFEAT03`, a JSON header, then one
+//! record per example: fixed-size inputs, then the two sync envelopes, each a length and its values), written to a temporary name and renamed, so a crash
 //! never leaves a half cache that would be read back.
 //!
 //! A cache made to be carried (`tuneclip-train features`) may leave out the appearance
@@ -17,7 +17,7 @@ use tuneclip_model::inputs::{
     AUDIO_PROFILE_DIMS, AudioInput, InputShape, MOTION_DIMS, VISUAL_PROFILE_DIMS, VisualInput,
 };
 
-const MAGIC: &[u8; 8] = b"TCFEAT02";
+const MAGIC: &[u8; 8] = b"TCFEAT03";
 
 #[derive(Serialize, Deserialize)]
 struct Header {
@@ -147,6 +147,12 @@ pub fn write_selected(path: &Path, ds: &Dataset, shape: &InputShape, sel: &Selec
                 w.write_all(&v.to_le_bytes()).map_err(err)?;
             }
         }
+        for env in [&e.song_envelope, &e.video_envelope] {
+            w.write_all(&(env.len() as u32).to_le_bytes()).map_err(err)?;
+            for v in env {
+                w.write_all(&v.to_le_bytes()).map_err(err)?;
+            }
+        }
     }
     w.into_inner().map_err(|e| err(e.into_error()))?.sync_all().map_err(err)?;
     std::fs::rename(&tmp, path).map_err(err)?;
@@ -200,6 +206,11 @@ pub fn read(path: &Path, manifest: &PairManifest, shape: &InputShape) -> Result<
             let raw = take(n * 4)?;
             parts.push(raw.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect());
         }
+        for _ in 0..2 {
+            let n = u32::from_le_bytes(take(4)?.try_into().map_err(|_| bad("envelope"))?) as usize;
+            let raw = take(n * 4)?;
+            parts.push(raw.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect());
+        }
         let mut it = parts.into_iter();
         let mut next = || it.next().unwrap_or_default();
         let (mel, rhythm, audio_profile) = (next(), next(), next());
@@ -212,6 +223,8 @@ pub fn read(path: &Path, manifest: &PairManifest, shape: &InputShape) -> Result<
             visual: VisualInput { pixels, motion, profile: visual_profile },
             baseline_song: next(),
             baseline_segment: next(),
+            song_envelope: next(),
+            video_envelope: next(),
         });
     }
     Ok(Dataset { examples, groups: header.groups, skipped: header.skipped, hard_negatives: Vec::new() })

@@ -14,7 +14,8 @@ use tuneclip_media::audio::decode_mono;
 use tuneclip_media::video::{SampledFrame, SamplingConfig, sample_frames};
 use tuneclip_model::HandcraftedModel;
 use tuneclip_model::inputs::{
-    AudioInput, InputShape, MOTION_DIMS, SAMPLE_RATE, VisualInput, audio_input, visual_input,
+    AudioInput, InputShape, MOTION_DIMS, SAMPLE_RATE, VisualInput, audio_input, event_envelope, onset_envelope,
+    visual_input,
 };
 use tuneclip_vision::{CutDetectorConfig, SegmentStats, colourfulness, detect_cuts};
 
@@ -34,6 +35,10 @@ pub struct Example {
     /// The handcrafted model's embeddings of the same windows.
     pub baseline_song: Vec<f32>,
     pub baseline_segment: Vec<f32>,
+    /// The sync envelopes of the same windows ([`tuneclip_model::inputs::onset_envelope`],
+    /// [`tuneclip_model::inputs::event_envelope`]).
+    pub song_envelope: Vec<f32>,
+    pub video_envelope: Vec<f32>,
 }
 
 /// Examples of a manifest, with what could not be used.
@@ -102,7 +107,7 @@ fn resolve(root: &Path, p: &Path) -> PathBuf {
 fn cache_key(manifest: &PairManifest, shape: &InputShape) -> String {
     let mut h = Sha256::new();
     h.update(serde_json::to_vec(manifest).unwrap_or_default());
-    h.update(format!("{shape:?} motion={MOTION_DIMS} sampling={VIDEO_SAMPLING:?} v2").as_bytes());
+    h.update(format!("{shape:?} motion={MOTION_DIMS} sampling={VIDEO_SAMPLING:?} v3").as_bytes());
     h.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect()
 }
 
@@ -205,6 +210,8 @@ fn examples_of(
                 visual: v,
                 baseline_song: bs,
                 baseline_segment: baseline_segment(&vf, p.duration_s),
+                song_envelope: onset_envelope(window),
+                video_envelope: event_envelope(&vf),
             }),
             None => skipped.push((
                 video.to_path_buf(),

@@ -123,6 +123,13 @@ enum Command {
         /// Draw Recall@1/5/10 per family and model into this PNG.
         #[arg(long)]
         plot: Option<PathBuf>,
+        /// Which split to score (`test`: the held-out families; `val`: the trained
+        /// families' validation items, where settings may be chosen).
+        #[arg(long, default_value = "test")]
+        split: String,
+        /// Weight of the sync score beside the learned similarity in the fused row.
+        #[arg(long, default_value_t = 0.5)]
+        sync_weight: f32,
     },
     /// Write a feature cache to carry to another machine (for `tuneclip-fit`, which
     /// trains from it without decoding anything): the pairs decoded once, with or
@@ -206,12 +213,19 @@ fn load_model(name: &str) -> Result<LearnedModel, String> {
     LearnedModel::load(Path::new(name)).map_err(|e| e.to_string())
 }
 
-fn do_eval_transfer(pairs: &Path, model: &str, json: Option<&Path>, plot: Option<&Path>) -> Result<(), String> {
+fn do_eval_transfer(
+    pairs: &Path,
+    model: &str,
+    json: Option<&Path>,
+    plot: Option<&Path>,
+    split: Split,
+    sync_weight: f32,
+) -> Result<(), String> {
     let manifest = PairManifest::load(pairs)?;
     let model = load_model(model)?;
     let cfg = TrainConfig { model: model.config.clone(), ..TrainConfig::default() };
     let data = load_data(pairs, &cfg)?;
-    let report = tuneclip_training::transfer::evaluate_transfer(&manifest, &data, Split::Test, Some(&model))?;
+    let report = tuneclip_training::transfer::evaluate_transfer(&manifest, &data, split, Some(&model), sync_weight)?;
     println!("{}", report.table());
     if let Some(path) = json {
         std::fs::write(path, serde_json::to_vec_pretty(&report).map_err(|e| e.to_string())?)
@@ -298,9 +312,8 @@ fn main() -> ExitCode {
         Command::Features { pairs, out, appearance, splits, max_per_split } => {
             do_features(&pairs, &out, appearance, &splits, max_per_split)
         }
-        Command::EvalTransfer { pairs, model, json, plot } => {
-            do_eval_transfer(&pairs, &model, json.as_deref(), plot.as_deref())
-        }
+        Command::EvalTransfer { pairs, model, json, plot, split, sync_weight } => Split::parse(&split)
+            .and_then(|split| do_eval_transfer(&pairs, &model, json.as_deref(), plot.as_deref(), split, sync_weight)),
         Command::Run { dir, corpus, train } => {
             let corpus_dir = dir.join("corpus");
             generate(&corpus_dir, &corpus_config(&corpus), workers()).and_then(|_| {

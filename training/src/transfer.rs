@@ -13,13 +13,20 @@
 //! (the same on the brightness-change envelope), compared octave-folded, plus the song's
 //! onset density against the picture's busyness (mean frame difference), both as
 //! z-scores over the gallery.
+//!
+//! The **sync** row asks whether a clip's picture events (frame difference plus
+//! brightness change) fall on the song's onsets at the clip's best offset anywhere in
+//! the song ([`sync_score`]): no training, nothing read from the song's own video
+//! position. Two fusions with the learned model are reported beside it: a fixed weight
+//! (`--sync-weight`, 0.5, set before any measurement) and equal weights on per-query
+//! z-scores.
 
 use crate::dataset::{Dataset, Example};
 use crate::manifest::{PairManifest, Split};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use tuneclip_core::{Embedding, dot, l2_normalize};
-use tuneclip_model::inputs::PERIODICITY_DIMS;
+use tuneclip_model::inputs::{PERIODICITY_DIMS, PROFILE_STEP_S, sync_score};
 use tuneclip_model::learned::LearnedModel;
 
 /// Recall@1/5/10 and the median rank of one model on one gallery.
@@ -123,6 +130,10 @@ fn octave_distance(a: f64, b: f64) -> f64 {
     (d - d.round()).abs()
 }
 
+fn zscores_f32(x: &[f32]) -> Vec<f32> {
+    zscores(&x.iter().map(|v| f64::from(*v)).collect::<Vec<_>>()).into_iter().map(|v| v as f32).collect()
+}
+
 fn zscores(x: &[f64]) -> Vec<f64> {
     let n = x.len().max(1) as f64;
     let m = x.iter().sum::<f64>() / n;
@@ -130,8 +141,35 @@ fn zscores(x: &[f64]) -> Vec<f64> {
     x.iter().map(|v| (v - m) / s).collect()
 }
 
+/// `sync[q][c]`: how well clip `c`'s picture events fall on song `q`'s onsets at the
+/// clip's best offset in the song ([`sync_score`]).
+fn sync_matrix(song_envelopes: &[Vec<f32>], clips: &[&Example]) -> Vec<Vec<f32>> {
+    song_envelopes.iter().map(|s| clips.iter().map(|c| sync_score(s, &c.video_envelope)).collect()).collect()
+}
+
+/// A video's whole song envelope, stitched from its windows' envelopes at their start
+/// times (later windows overwrite the overlap; it is the same sound).
+fn stitched_song_envelope(manifest: &PairManifest, windows: &[&Example]) -> Vec<f32> {
+    let mut out: Vec<f32> = Vec::new();
+    for e in windows {
+        let start = manifest.pairs.get(e.pair).map_or(0.0, |p| p.song_start_s);
+        let at = (start / PROFILE_STEP_S).round() as usize;
+        if out.len() < at + e.song_envelope.len() {
+            out.resize(at + e.song_envelope.len(), 0.0);
+        }
+        out[at..at + e.song_envelope.len()].copy_from_slice(&e.song_envelope);
+    }
+    out
+}
+
 /// One set of videos (all windows of each), scored by every model.
-fn report(name: &str, videos: &[Vec<&Example>], learned: Option<&LearnedModel>) -> Result<FamilyReport, String> {
+fn report(
+    name: &str,
+    videos: &[Vec<&Example>],
+    song_envelopes: &[Vec<f32>],
+    learned: Option<&LearnedModel>,
+    sync_weight: f32,
+) -> Result<FamilyReport, String> {
     let n = videos.len();
     let clip_video: Vec<usize> = videos.iter().enumerate().flat_map(|(v, w)| std::iter::repeat_n(v, w.len())).collect();
     let clips: Vec<&Example> = videos.iter().flatten().copied().collect();
@@ -154,7 +192,20 @@ fn report(name: &str, videos: &[Vec<&Example>], learned: Option<&LearnedModel>) 
         }
         let (rv, rc) = rankings(n, &clip_video, |q, c| dot(&queries[q], &clip_emb[c]));
         models.push((format!("learned ({})", model.version()), rv, rc));
+        let sync = sync_matrix(song_envelopes, &clips);
+        let (rv, rc) = rankings(n, &clip_video, |q, c| dot(&queries[q], &clip_emb[c]) + sync_weight * sync[q][c]);
+        models.push((format!("learned + {sync_weight} x sync"), rv, rc));
+        // Equal weights after putting both on one scale: each query's scores as
+        // z-scores over the gallery's clips.
+        let learned: Vec<Vec<f32>> =
+            queries.iter().map(|q| zscores_f32(&clip_emb.iter().map(|c| dot(q, c)).collect::<Vec<_>>())).collect();
+        let sync_z: Vec<Vec<f32>> = sync.iter().map(|row| zscores_f32(row)).collect();
+        let (rv, rc) = rankings(n, &clip_video, |q, c| learned[q][c] + sync_z[q][c]);
+        models.push(("learned + sync, z-scored".to_string(), rv, rc));
     }
+    let sync = sync_matrix(song_envelopes, &clips);
+    let (rv, rc) = rankings(n, &clip_video, |q, c| sync[q][c]);
+    models.push(("sync: onsets vs picture events".to_string(), rv, rc));
     // The handcrafted model on the same windows.
     let queries: Vec<Embedding> = videos
         .iter()
@@ -188,6 +239,7 @@ pub fn evaluate_transfer(
     data: &Dataset,
     split: Split,
     learned: Option<&LearnedModel>,
+    sync_weight: f32,
 ) -> Result<TransferReport, String> {
     // Windows grouped by video, videos by family, in manifest order.
     let mut by_family: BTreeMap<String, BTreeMap<usize, Vec<&Example>>> = BTreeMap::new();
@@ -200,13 +252,16 @@ pub fn evaluate_transfer(
     }
     let mut families = Vec::new();
     let mut pooled = Vec::new();
+    let mut pooled_songs = Vec::new();
     for (family, videos) in &by_family {
         let videos: Vec<Vec<&Example>> = videos.values().cloned().collect();
-        families.push(report(family, &videos, learned)?);
+        let songs: Vec<Vec<f32>> = videos.iter().map(|w| stitched_song_envelope(manifest, w)).collect();
+        families.push(report(family, &videos, &songs, learned, sync_weight)?);
         pooled.extend(videos);
+        pooled_songs.extend(songs);
     }
     if by_family.len() > 1 {
-        families.push(report("overall (pooled)", &pooled, learned)?);
+        families.push(report("overall (pooled)", &pooled, &pooled_songs, learned, sync_weight)?);
     }
     Ok(TransferReport {
         model_version: learned.map_or_else(|| "none".to_string(), |m| m.version().to_string()),

@@ -350,7 +350,7 @@ fn the_default_model_ranks_held_out_music_videos_by_their_own_songs() {
     let shape = model.config.input_shape();
     let ds = dataset::load(&dir.path().join("pairs.json"), &shape, &dir.path().join("cache"), 2).expect("load");
     assert!(ds.skipped.is_empty(), "{:?}", ds.skipped);
-    let report = evaluate_transfer(&manifest, &ds, Split::Test, Some(&model)).expect("report");
+    let report = evaluate_transfer(&manifest, &ds, Split::Test, Some(&model), 0.5).expect("report");
     eprintln!("{}", report.table());
     for family in &report.families {
         let (name, videos, _) = &family.models[0];

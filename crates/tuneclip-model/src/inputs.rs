@@ -282,22 +282,28 @@ pub fn context_range(
     (start, end)
 }
 
-/// The visual profile of sampled frames (in time order, any size and rate).
-pub fn visual_profile(frames: &[SampledFrame], faces: FaceSummary) -> Vec<f32> {
-    let t0 = frames.first().map_or(0.0, |f| f.t_s);
+/// Per frame: brightness, mean absolute difference from the frame before (on a
+/// 32-column luma grid; 0 for the first frame and across a size change) and the change
+/// of brightness.
+fn picture_changes(frames: &[SampledFrame]) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     let lumas: Vec<Vec<f32>> = frames.iter().map(|f| small_luma(f, 32)).collect();
     let brightness: Vec<f32> = lumas.iter().map(|l| l.iter().sum::<f32>() / l.len().max(1) as f32).collect();
     let mut diff = vec![0f32; frames.len()];
     let mut bchange = vec![0f32; frames.len()];
     for i in 1..frames.len() {
         let (a, b) = (&lumas[i - 1], &lumas[i]);
-        diff[i] = if a.len() == b.len() {
-            a.iter().zip(b).map(|(x, y)| (x - y).abs()).sum::<f32>() / a.len().max(1) as f32
-        } else {
-            0.0
-        };
+        if a.len() == b.len() {
+            diff[i] = a.iter().zip(b).map(|(x, y)| (x - y).abs()).sum::<f32>() / a.len().max(1) as f32;
+        }
         bchange[i] = (brightness[i] - brightness[i - 1]).abs();
     }
+    (brightness, diff, bchange)
+}
+
+/// The visual profile of sampled frames (in time order, any size and rate).
+pub fn visual_profile(frames: &[SampledFrame], faces: FaceSummary) -> Vec<f32> {
+    let t0 = frames.first().map_or(0.0, |f| f.t_s);
+    let (brightness, diff, bchange) = picture_changes(frames);
     let times = || frames.iter().map(move |f| f.t_s - t0);
     let mut out = periodicity(&bin_envelope(times().zip(diff.iter().copied())));
     out.extend(periodicity(&bin_envelope(times().zip(bchange.iter().copied()))));
@@ -330,6 +336,82 @@ pub fn visual_profile(frames: &[SampledFrame], faces: FaceSummary) -> Vec<f32> {
     ]);
     debug_assert_eq!(out.len(), VISUAL_PROFILE_DIMS);
     out
+}
+
+/// Width of the local mean an event must rise above (1.1 s of [`PROFILE_STEP_S`] bins).
+const SYNC_MEAN_BINS: usize = 11;
+
+/// The **sync envelopes**: what happens when, on the [`PROFILE_STEP_S`] grid, for
+/// asking whether a clip's picture events fall on a song's onsets at *some* offset
+/// ([`sync_score`]). The song's is its onset strength (mean per bin).
+pub fn onset_envelope(samples: &[f32]) -> Vec<f32> {
+    let (Ok(stft), Ok(bank)) = (Stft::new(N_FFT, HOP), MelFilterbank::new(SAMPLE_RATE, N_FFT, 48, 30.0, 8000.0)) else {
+        return Vec::new();
+    };
+    let frames = log_mel(samples, &stft, &bank);
+    let onset = onset_strength(&frames);
+    let hop_s = HOP as f64 / f64::from(SAMPLE_RATE);
+    bin_envelope(onset.iter().enumerate().map(|(i, v)| (i as f64 * hop_s, *v)))
+}
+
+/// The picture's sync envelope: frame difference (on a 32-column luma grid) plus
+/// brightness change, each over its own spread, per bin. Frames in time order, any
+/// rate; times from the first frame.
+pub fn event_envelope(frames: &[SampledFrame]) -> Vec<f32> {
+    let t0 = frames.first().map_or(0.0, |f| f.t_s);
+    let (_, diff, bchange) = picture_changes(frames);
+    let (_, d_std) = mean_std(&diff);
+    let (_, b_std) = mean_std(&bchange);
+    let event = diff.iter().zip(&bchange).map(|(d, b)| d / d_std.max(1e-3) + b / b_std.max(1e-3));
+    bin_envelope(frames.iter().map(|f| f.t_s - t0).zip(event))
+}
+
+/// The events of an envelope: how far each bin rises above its local mean (a centred
+/// moving average over [`SYNC_MEAN_BINS`] bins), falls counting 0, so that a slow swell
+/// of loudness or brightness is not taken for an event.
+fn events(x: &[f32]) -> Vec<f32> {
+    let half = SYNC_MEAN_BINS / 2;
+    let n = x.len();
+    (0..n)
+        .map(|i| {
+            let (a, b) = (i.saturating_sub(half), (i + half + 1).min(n));
+            let m = x[a..b].iter().sum::<f32>() / (b - a) as f32;
+            (x[i] - m).max(0.0)
+        })
+        .collect()
+}
+
+/// How well a clip's picture events line up with a song's onsets: the largest Pearson
+/// correlation of the shorter envelope against the longer at every offset where it
+/// fits whole (0 when either is flat or shorter than two bins).
+pub fn sync_score(song: &[f32], clip: &[f32]) -> f32 {
+    let (song, clip) = (events(song), events(clip));
+    let (short, long) = if clip.len() <= song.len() { (&clip[..], &song[..]) } else { (&song[..], &clip[..]) };
+    let m = short.len();
+    if m < 2 {
+        return 0.0;
+    }
+    let ms = short.iter().sum::<f32>() / m as f32;
+    let cs: Vec<f32> = short.iter().map(|v| v - ms).collect();
+    let ss = cs.iter().map(|v| v * v).sum::<f32>().sqrt();
+    if ss <= 1e-9 {
+        return 0.0;
+    }
+    let mut best = 0f32;
+    for o in 0..=long.len() - m {
+        let w = &long[o..o + m];
+        let mw = w.iter().sum::<f32>() / m as f32;
+        let (mut num, mut den) = (0f32, 0f32);
+        for (a, b) in cs.iter().zip(w) {
+            let c = b - mw;
+            num += a * c;
+            den += c * c;
+        }
+        if den > 1e-9 {
+            best = best.max(num / (ss * den.sqrt()));
+        }
+    }
+    best
 }
 
 fn mean_std(x: &[f32]) -> (f32, f32) {
@@ -421,6 +503,32 @@ mod tests {
                 |i| if i % period < 400 { (i as f32 * 0.3).sin() * (-((i % period) as f32) / 80.0).exp() } else { 0.0 },
             )
             .collect()
+    }
+
+    #[test]
+    fn sync_finds_picture_events_on_the_songs_onsets_at_any_offset() {
+        // A song of clicks at 120 BPM; a clip whose flashes fall on the clicks (at some
+        // offset into the song); a clip flashing at another tempo.
+        let song = onset_envelope(&clicks(120.0, 12.0));
+        assert_eq!(song.len(), 120, "one bin per 0.1 s");
+        let frame = |t: f64, luma: u8| SampledFrame { t_s: t, width: 16, height: 9, rgb: vec![luma; 16 * 9 * 3] };
+        let flashes = |period: f64, phase: f64| -> Vec<SampledFrame> {
+            (0..40)
+                .map(|i| {
+                    let t = i as f64 * 0.1;
+                    let on = ((t + phase) / period).fract() < 0.05 || ((t + phase) / period).fract() > 0.95;
+                    frame(t, if on { 230 } else { 30 })
+                })
+                .collect()
+        };
+        let on_beat = event_envelope(&flashes(0.5, 0.1));
+        let off_tempo = event_envelope(&flashes(0.7, 0.1));
+        let (a, b) = (sync_score(&song, &on_beat), sync_score(&song, &off_tempo));
+        assert!(a > 0.6 && a > b + 0.2, "on the beat {a}, at another tempo {b}");
+        // Either envelope may be the longer; a flat one scores 0.
+        assert_eq!(sync_score(&on_beat, &song), a);
+        assert_eq!(sync_score(&song, &[1.0; 30]), 0.0);
+        assert_eq!(sync_score(&song, &[]), 0.0);
     }
 
     #[test]
