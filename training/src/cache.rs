@@ -1,6 +1,7 @@
 //! The feature cache: a flat little-endian file (`TCFEAT03`, a JSON header, then one
-//! record per example: fixed-size inputs, then the two sync envelopes, each a length and its values), written to a temporary name and renamed, so a crash
-//! never leaves a half cache that would be read back.
+//! record per example: the fixed-size inputs, then the two sync envelopes, each a
+//! length and its values), written to a temporary name and renamed, so a crash never
+//! leaves a half cache that would be read back.
 //!
 //! A cache made to be carried (`tuneclip-train features`) may leave out the appearance
 //! inputs (log-mel windows and thumbnails, four fifths of every record): their lengths

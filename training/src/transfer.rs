@@ -16,7 +16,7 @@
 //!
 //! The **sync** row asks whether a clip's picture events (frame difference plus
 //! brightness change) fall on the song's onsets at the clip's best offset anywhere in
-//! the song ([`sync_score`]): no training, nothing read from the song's own video
+//! the song ([`tuneclip_model::inputs::sync_score`]): no training, nothing read from the song's own video
 //! position. Two fusions with the learned model are reported beside it: a fixed weight
 //! (`--sync-weight`, 0.5, set before any measurement) and equal weights on per-query
 //! z-scores.
@@ -26,7 +26,7 @@ use crate::manifest::{PairManifest, Split};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use tuneclip_core::{Embedding, dot, l2_normalize};
-use tuneclip_model::inputs::{PERIODICITY_DIMS, PROFILE_STEP_S, sync_score};
+use tuneclip_model::inputs::{PERIODICITY_DIMS, PROFILE_STEP_S, sync_events, sync_of_events};
 use tuneclip_model::learned::LearnedModel;
 
 /// Recall@1/5/10 and the median rank of one model on one gallery.
@@ -142,9 +142,17 @@ fn zscores(x: &[f64]) -> Vec<f64> {
 }
 
 /// `sync[q][c]`: how well clip `c`'s picture events fall on song `q`'s onsets at the
-/// clip's best offset in the song ([`sync_score`]).
+/// clip's best offset in the song ([`tuneclip_model::inputs::sync_score`]; each
+/// envelope reduced to its events once).
 fn sync_matrix(song_envelopes: &[Vec<f32>], clips: &[&Example]) -> Vec<Vec<f32>> {
-    song_envelopes.iter().map(|s| clips.iter().map(|c| sync_score(s, &c.video_envelope)).collect()).collect()
+    let clips: Vec<Vec<f32>> = clips.iter().map(|c| sync_events(&c.video_envelope)).collect();
+    song_envelopes
+        .iter()
+        .map(|s| {
+            let song = sync_events(s);
+            clips.iter().map(|c| sync_of_events(&song, c)).collect()
+        })
+        .collect()
 }
 
 /// A video's whole song envelope, stitched from its windows' envelopes at their start
@@ -174,6 +182,7 @@ fn report(
     let clip_video: Vec<usize> = videos.iter().enumerate().flat_map(|(v, w)| std::iter::repeat_n(v, w.len())).collect();
     let clips: Vec<&Example> = videos.iter().flatten().copied().collect();
     let mut models = Vec::new();
+    let sync = sync_matrix(song_envelopes, &clips);
     if let Some(model) = learned {
         let mut clip_emb = Vec::with_capacity(clips.len());
         let mut window_song = Vec::with_capacity(clips.len());
@@ -192,18 +201,16 @@ fn report(
         }
         let (rv, rc) = rankings(n, &clip_video, |q, c| dot(&queries[q], &clip_emb[c]));
         models.push((format!("learned ({})", model.version()), rv, rc));
-        let sync = sync_matrix(song_envelopes, &clips);
         let (rv, rc) = rankings(n, &clip_video, |q, c| dot(&queries[q], &clip_emb[c]) + sync_weight * sync[q][c]);
         models.push((format!("learned + {sync_weight} x sync"), rv, rc));
         // Equal weights after putting both on one scale: each query's scores as
         // z-scores over the gallery's clips.
-        let learned: Vec<Vec<f32>> =
+        let learned_z: Vec<Vec<f32>> =
             queries.iter().map(|q| zscores_f32(&clip_emb.iter().map(|c| dot(q, c)).collect::<Vec<_>>())).collect();
         let sync_z: Vec<Vec<f32>> = sync.iter().map(|row| zscores_f32(row)).collect();
-        let (rv, rc) = rankings(n, &clip_video, |q, c| learned[q][c] + sync_z[q][c]);
+        let (rv, rc) = rankings(n, &clip_video, |q, c| learned_z[q][c] + sync_z[q][c]);
         models.push(("learned + sync, z-scored".to_string(), rv, rc));
     }
-    let sync = sync_matrix(song_envelopes, &clips);
     let (rv, rc) = rankings(n, &clip_video, |q, c| sync[q][c]);
     models.push(("sync: onsets vs picture events".to_string(), rv, rc));
     // The handcrafted model on the same windows.

@@ -340,12 +340,15 @@ pub fn visual_profile(frames: &[SampledFrame], faces: FaceSummary) -> Vec<f32> {
 
 /// Width of the local mean an event must rise above (1.1 s of [`PROFILE_STEP_S`] bins).
 const SYNC_MEAN_BINS: usize = 11;
+/// Mel bands the song's onset envelope is read from.
+const SYNC_MELS: usize = 48;
 
 /// The **sync envelopes**: what happens when, on the [`PROFILE_STEP_S`] grid, for
 /// asking whether a clip's picture events fall on a song's onsets at *some* offset
 /// ([`sync_score`]). The song's is its onset strength (mean per bin).
 pub fn onset_envelope(samples: &[f32]) -> Vec<f32> {
-    let (Ok(stft), Ok(bank)) = (Stft::new(N_FFT, HOP), MelFilterbank::new(SAMPLE_RATE, N_FFT, 48, 30.0, 8000.0)) else {
+    let (Ok(stft), Ok(bank)) = (Stft::new(N_FFT, HOP), MelFilterbank::new(SAMPLE_RATE, N_FFT, SYNC_MELS, 30.0, 8000.0))
+    else {
         return Vec::new();
     };
     let frames = log_mel(samples, &stft, &bank);
@@ -366,10 +369,11 @@ pub fn event_envelope(frames: &[SampledFrame]) -> Vec<f32> {
     bin_envelope(frames.iter().map(|f| f.t_s - t0).zip(event))
 }
 
-/// The events of an envelope: how far each bin rises above its local mean (a centred
-/// moving average over [`SYNC_MEAN_BINS`] bins), falls counting 0, so that a slow swell
-/// of loudness or brightness is not taken for an event.
-fn events(x: &[f32]) -> Vec<f32> {
+/// The events of a sync envelope: how far each bin rises above its local mean (a
+/// centred moving average over [`SYNC_MEAN_BINS`] bins), falls counting 0, so that a
+/// slow swell of loudness or brightness is not taken for an event. Compute it once per
+/// envelope when one song is scored against many clips ([`sync_of_events`]).
+pub fn sync_events(x: &[f32]) -> Vec<f32> {
     let half = SYNC_MEAN_BINS / 2;
     let n = x.len();
     (0..n)
@@ -385,8 +389,12 @@ fn events(x: &[f32]) -> Vec<f32> {
 /// correlation of the shorter envelope against the longer at every offset where it
 /// fits whole (0 when either is flat or shorter than two bins).
 pub fn sync_score(song: &[f32], clip: &[f32]) -> f32 {
-    let (song, clip) = (events(song), events(clip));
-    let (short, long) = if clip.len() <= song.len() { (&clip[..], &song[..]) } else { (&song[..], &clip[..]) };
+    sync_of_events(&sync_events(song), &sync_events(clip))
+}
+
+/// [`sync_score`] of envelopes already reduced to their [`sync_events`].
+pub fn sync_of_events(song: &[f32], clip: &[f32]) -> f32 {
+    let (short, long) = if clip.len() <= song.len() { (clip, song) } else { (song, clip) };
     let m = short.len();
     if m < 2 {
         return 0.0;
