@@ -95,10 +95,11 @@ fn engine_index(data: &Path, model: &tuneclip_model::Embedder) -> Result<tunecli
     Ok(tuneclip_index::Index::load_current(&crate::snapshots_dir(data), &model.version())?)
 }
 
-pub async fn run(data: &Path, model: &tuneclip_model::Embedder, clip_s: f64, k: u32) -> Result<()> {
+pub async fn run(data: &Path, models: &Path, model: &tuneclip_model::Embedder, clip_s: f64, k: u32) -> Result<()> {
     eprintln!("demo: preparing catalogue under {}", data.join("demo").display());
     let (songs, videos) = prepare(data)?;
-    ingest_and_publish(data, model, &[songs], &[videos], crate::Mode::Replace, 0, false)?;
+    let with = crate::Analysers { models: models.to_path_buf(), faces: true, text: true, pitch: false };
+    ingest_and_publish(data, model, &[songs], &[videos], crate::Mode::Replace, 0, &with)?;
     let review = std::sync::Arc::new(tuneclip_studio::ReviewStore::open(&crate::review_db(data))?);
     let engine = load_engine(data, model, Vec::new(), None, Some(std::sync::Arc::clone(&review)), None, None)?;
     let (listener, addr) = tuneclip_server::bind(([127, 0, 0, 1], 0).into()).await?;
@@ -117,8 +118,15 @@ pub async fn run(data: &Path, model: &tuneclip_model::Embedder, clip_s: f64, k: 
     let out = data.join("production");
     eprintln!("demo: producing an {DEMO_BACKGROUND_S} s background clip per song into {}", out.display());
     let index = engine_index(data, model)?;
-    let opts = crate::ProduceOptions { clip_s: DEMO_BACKGROUND_S, candidates: 3, workers: 0, beat_aware: true };
-    let m = crate::produce_clips(data, &index, &[], out.clone(), &opts, &review)?;
+    let opts = crate::ProduceOptions {
+        clip_s: DEMO_BACKGROUND_S,
+        candidates: 3,
+        workers: 0,
+        beat_aware: true,
+        models: models.to_path_buf(),
+        text: true,
+    };
+    let m = crate::produce_clips(&index, &[], out.clone(), &opts, &review)?;
     crate::print_production(&m, &out);
     eprintln!("demo: review them with `tuneclip serve` at http://127.0.0.1:8090/");
     Ok(())

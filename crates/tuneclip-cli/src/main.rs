@@ -1,11 +1,14 @@
 //! The `tuneclip` binary: `demo` (the whole path on a small catalogue), `ingest`
-//! (songs + videos -> a published snapshot), `serve` (the gRPC server) and `query`
-//! (a gRPC client). Every flag can also come from a `TUNECLIP_*` environment variable.
-//! No business logic lives here: each command wires library crates together.
+//! (songs + videos -> a published snapshot), `serve` (the gRPC server), `query`
+//! (a gRPC client), `produce` and `review` (background clips), and the single-file
+//! tools `scenes` and `reframe` (no catalogue). Most flags can also come from a
+//! `TUNECLIP_*` environment variable or the `--config` file. No business logic lives
+//! here: each command wires library crates together.
 
 mod config;
 mod demo;
 mod milvus;
+mod single;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -27,6 +30,12 @@ struct Cli {
     /// Home of snapshots, renders and demo media.
     #[arg(long, global = true, env = "TUNECLIP_DATA_DIR", default_value = "index-data")]
     data_dir: PathBuf,
+    /// Where the ONNX Runtime and the ONNX models are (`onnxruntime/`, `models/`):
+    /// by default the folder setup.sh fills, `index-data/assets` of the checkout this
+    /// binary was built from, wherever --data-dir points. A model a command needs that
+    /// is missing or does not load is an error (naming the flag that goes without it).
+    #[arg(long, global = true, env = "TUNECLIP_MODELS", default_value_os_t = setup_models_dir())]
+    models_dir: PathBuf,
     /// The embedding model: `default` (the learned model compiled into tuneclip),
     /// `handcrafted` (the four perceptual axes), or a trained model folder (with
     /// config.json and weights.bpk, from `tuneclip-train`). Ingest, serve and demo must
@@ -200,6 +209,56 @@ enum Command {
         /// within 0.01 of the best similarity); false chooses by similarity alone.
         #[arg(long, env = "TUNECLIP_BEAT_AWARE", default_value_t = true, action = clap::ArgAction::Set)]
         beat_aware: bool,
+        /// Check clips without the text detector (the text-coverage check then fails
+        /// as not measured and sends clips to review); without this flag a missing
+        /// text model is an error.
+        #[arg(long)]
+        no_text: bool,
+    },
+    /// Analyse one video file (no catalogue needed) and print its scene list:
+    /// transitions with their type, shots with their frames, faces, subtitles and
+    /// flags, the active area and logos. Times are given as seconds, timecode and frame
+    /// number (from 0).
+    Scenes {
+        file: PathBuf,
+        /// JSON (the whole list).
+        #[arg(long, conflicts_with = "csv")]
+        json: bool,
+        /// CSV, one row per shot (PySceneDetect's columns first).
+        #[arg(long)]
+        csv: bool,
+        #[command(flatten)]
+        detectors: DetectorFlags,
+    },
+    /// Reframe one video file to vertical (no catalogue needed): analyse it, plan the
+    /// virtual camera and render an H.264 MP4 with a preview PNG beside it.
+    Reframe {
+        input: PathBuf,
+        /// The MP4 to write (never the input).
+        output: PathBuf,
+        /// Output aspect, W:H.
+        #[arg(long, default_value = "9:16", value_parser = single::parse_aspect)]
+        aspect: f64,
+        /// Where the clip starts in the input, in seconds.
+        #[arg(long, default_value_t = 0.0)]
+        start: f64,
+        /// Clip length in seconds (default: to the end of the input).
+        #[arg(long)]
+        duration: Option<f64>,
+        /// Also write the crop plan (the camera's keyframes, per-shot modes) as JSON.
+        #[arg(long)]
+        plan_json: Option<PathBuf>,
+        /// Where the preview contact sheet goes (default: OUT with .png).
+        #[arg(long)]
+        preview: Option<PathBuf>,
+        /// Sound from this song instead of the input's own sound.
+        #[arg(long)]
+        audio: Option<PathBuf>,
+        /// Where in --audio the sound starts, in seconds.
+        #[arg(long, default_value_t = 0.0, requires = "audio")]
+        audio_start: f64,
+        #[command(flatten)]
+        detectors: DetectorFlags,
     },
     /// Review decisions: export the rejected clips as hard negatives for training.
     Review {
@@ -251,9 +310,34 @@ struct FileArgs {
     /// more per song on one core.
     #[arg(long)]
     pitch: bool,
+    #[command(flatten)]
+    detectors: DetectorFlags,
+}
+
+/// The detectors a video analysis may go without.
+#[derive(Debug, Clone, Copy, clap::Args)]
+struct DetectorFlags {
+    /// Analyse videos without the face detector (no subject lock on faces); without
+    /// this flag a missing face model is an error.
+    #[arg(long)]
+    no_faces: bool,
+    /// Analyse videos without the text detector (no subtitle bands or text share);
+    /// without this flag a missing text model is an error.
+    #[arg(long)]
+    no_text: bool,
+}
+
+impl DetectorFlags {
+    fn analysers(self, models: &Path, pitch: bool) -> Analysers {
+        Analysers { models: models.to_path_buf(), faces: !self.no_faces, text: !self.no_text, pitch }
+    }
 }
 
 impl FileArgs {
+    fn analysers(&self, models: &Path) -> Analysers {
+        self.detectors.analysers(models, self.pitch)
+    }
+
     fn collect(&self) -> Result<(Vec<PathBuf>, Vec<PathBuf>)> {
         // Each file with the name it is sharded by: its path as given on the command
         // line, or its entry as written in the manifest (relative entries are then the
@@ -361,6 +445,71 @@ pub(crate) enum Mode {
     Add,
 }
 
+/// What an ingest analyses besides the picture and the sound: the models it needs
+/// (from `models`) and the ones it was told to go without.
+#[derive(Debug, Clone)]
+pub(crate) struct Analysers {
+    pub models: PathBuf,
+    pub faces: bool,
+    pub text: bool,
+    pub pitch: bool,
+}
+
+impl Analysers {
+    /// An ingest's settings with the detectors asked for, each loaded once here so that
+    /// a missing or broken model stops the command before any work (and says which flag
+    /// goes without it).
+    pub(crate) fn ingest_config(&self, model: &Embedder) -> Result<IngestConfig> {
+        let face_cfg = FaceDetectorConfig::from_models_dir(&self.models);
+        let faces =
+            checked(self.faces, face_cfg.clone(), &face_cfg.model, "face detection", "--no-faces", |c| c.build())?;
+        let text_cfg = tuneclip_vision::TextDetectorConfig::from_models_dir(&self.models);
+        let text = checked(self.text, text_cfg.clone(), &text_cfg.model, "text detection", "--no-text", |c| c.build())?;
+        let pitch_cfg = tuneclip_model::pitch::PitchModelConfig::from_models_dir(&self.models);
+        let pitch =
+            checked(self.pitch, pitch_cfg.clone(), &pitch_cfg.model, "Basic Pitch", "leaving out --pitch", |c| {
+                c.build()
+            })?;
+        for (off, what) in [(faces.is_none(), "faces"), (text.is_none(), "text (subtitles, text share)")] {
+            if off {
+                eprintln!("videos analysed without {what}, as asked");
+            }
+        }
+        Ok(IngestConfig { faces, text, pitch, model: model.clone(), ..IngestConfig::default() })
+    }
+}
+
+/// The folder setup.sh fills with the ONNX Runtime and models: `index-data/assets` of
+/// the checkout this binary was built from.
+fn setup_models_dir() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).ancestors().nth(2).unwrap_or(Path::new("."));
+    root.join("index-data/assets")
+}
+
+/// `config` when `wanted`, after loading it once (`load`): a model that is missing or
+/// does not load is an error naming the file, how to install it, and `flag`.
+fn checked<C, T, E: std::fmt::Display>(
+    wanted: bool,
+    config: C,
+    model: &Path,
+    what: &str,
+    flag: &str,
+    load: impl Fn(&C) -> std::result::Result<T, E>,
+) -> Result<Option<C>> {
+    if !wanted {
+        return Ok(None);
+    }
+    if !model.is_file() {
+        anyhow::bail!(
+            "{what}: no model at {} (run setup.sh, or point --models-dir / TUNECLIP_MODELS at the folder it filled); \
+             {flag} goes on without {what}",
+            model.display()
+        );
+    }
+    load(&config).map_err(|e| anyhow::anyhow!("{what}: {e}; {flag} goes on without {what}"))?;
+    Ok(Some(config))
+}
+
 pub(crate) fn ingest_and_publish(
     data: &Path,
     model: &Embedder,
@@ -368,27 +517,10 @@ pub(crate) fn ingest_and_publish(
     videos: &[PathBuf],
     mode: Mode,
     workers: usize,
-    pitch: bool,
+    with: &Analysers,
 ) -> Result<PathBuf> {
-    let faces = FaceDetectorConfig::from_data_dir(data);
-    let text = tuneclip_vision::TextDetectorConfig::from_data_dir(data);
-    if !faces.model.is_file() {
-        eprintln!("no face model at {} (run setup.sh): videos are analysed without faces", faces.model.display());
-    }
     let staging = data.join("staging");
-    let pitch = pitch.then(|| tuneclip_model::pitch::PitchModelConfig::from_data_dir(data));
-    if let Some(p) = pitch.as_ref().filter(|p| !p.model.is_file()) {
-        anyhow::bail!("--pitch: no Basic Pitch model at {} (run setup.sh)", p.model.display());
-    }
-    let cfg = IngestConfig {
-        faces: faces.model.is_file().then_some(faces),
-        text: text.model.is_file().then_some(text),
-        pitch,
-        model: model.clone(),
-        workers,
-        staging: Some(staging.clone()),
-        ..IngestConfig::default()
-    };
+    let cfg = IngestConfig { workers, staging: Some(staging.clone()), ..with.ingest_config(model)? };
     // Files already in the served snapshot (same content hash) are not analysed again.
     let previous = Snapshot::current_catalogue(&snapshots_dir(data)).ok();
     if mode == Mode::Add && previous.is_none() && Snapshot::current(&snapshots_dir(data)).is_ok() {
@@ -548,27 +680,31 @@ pub(crate) struct ProduceOptions {
     pub candidates: usize,
     pub workers: usize,
     pub beat_aware: bool,
+    /// The models folder (`--models-dir`).
+    pub models: PathBuf,
+    /// Check clips with the text detector (false: `--no-text`).
+    pub text: bool,
 }
 
 /// Run a production over `index` into `out`.
 pub(crate) fn produce_clips(
-    data: &Path,
     index: &Index,
     songs: &[String],
     out: PathBuf,
     opts: &ProduceOptions,
     review: &ReviewStore,
 ) -> Result<ProductionManifest> {
-    let text = tuneclip_vision::TextDetectorConfig::from_data_dir(data);
-    if !text.model.is_file() {
-        eprintln!("no text model at {} (run setup.sh): text coverage is not measured", text.model.display());
+    let text_cfg = tuneclip_vision::TextDetectorConfig::from_models_dir(&opts.models);
+    let text = checked(opts.text, text_cfg.clone(), &text_cfg.model, "text detection", "--no-text", |c| c.build())?;
+    if text.is_none() {
+        eprintln!("produce: clips checked without the text detector, as asked (text coverage goes to review)");
     }
     let cfg = ProduceConfig {
         clip_s: opts.clip_s,
         candidates: opts.candidates,
         workers: opts.workers,
         beat_aware: opts.beat_aware,
-        text: text.model.is_file().then_some(text),
+        text,
         ..ProduceConfig::new(out)
     };
     Ok(tuneclip_studio::produce(index, songs, &cfg, Some(review))?)
@@ -702,16 +838,16 @@ async fn main() -> Result<()> {
     };
     let model = embedder(cli.model.as_deref())?;
     match cli.command {
-        Command::Demo { clip_s, k } => demo::run(&cli.data_dir, &model, clip_s, k).await,
+        Command::Demo { clip_s, k } => demo::run(&cli.data_dir, &cli.models_dir, &model, clip_s, k).await,
         Command::Ingest { files } => {
             let (songs, videos) = files.collect()?;
-            ingest_and_publish(&cli.data_dir, &model, &songs, &videos, Mode::Replace, files.workers, files.pitch)
-                .map(|_| ())
+            let with = files.analysers(&cli.models_dir);
+            ingest_and_publish(&cli.data_dir, &model, &songs, &videos, Mode::Replace, files.workers, &with).map(|_| ())
         }
         Command::Add { files } => {
             let (songs, videos) = files.collect()?;
-            ingest_and_publish(&cli.data_dir, &model, &songs, &videos, Mode::Add, files.workers, files.pitch)
-                .map(|_| ())
+            let with = files.analysers(&cli.models_dir);
+            ingest_and_publish(&cli.data_dir, &model, &songs, &videos, Mode::Add, files.workers, &with).map(|_| ())
         }
         Command::Remove { songs, videos } => remove_and_publish(&cli.data_dir, &songs, &videos).map(|_| ()),
         Command::Merge { from } => {
@@ -806,15 +942,49 @@ async fn main() -> Result<()> {
             .await?;
             Ok(())
         }
-        Command::Produce { songs, songs_file, out, clip_s, candidates, workers, beat_aware } => {
+        Command::Produce { songs, songs_file, out, clip_s, candidates, workers, beat_aware, no_text } => {
             let index = Index::load_current(&snapshots_dir(&cli.data_dir), &model.version())?;
             let songs = song_ids(&index, &songs, songs_file.as_deref())?;
             let review = ReviewStore::open(&review_db(&cli.data_dir))?;
             let out = out.unwrap_or_else(|| cli.data_dir.join("production"));
-            let opts = ProduceOptions { clip_s, candidates, workers, beat_aware };
-            let m = produce_clips(&cli.data_dir, &index, &songs, out.clone(), &opts, &review)?;
+            let models = cli.models_dir.clone();
+            let opts = ProduceOptions { clip_s, candidates, workers, beat_aware, models, text: !no_text };
+            let m = produce_clips(&index, &songs, out.clone(), &opts, &review)?;
             print_production(&m, &out);
             Ok(())
+        }
+        Command::Scenes { file, json, csv, detectors } => {
+            let format = match (json, csv) {
+                (true, _) => single::SceneFormat::Json,
+                (_, true) => single::SceneFormat::Csv,
+                _ => single::SceneFormat::Table,
+            };
+            single::scenes(&file, &detectors.analysers(&cli.models_dir, false), format)
+        }
+        Command::Reframe {
+            input,
+            output,
+            aspect,
+            start,
+            duration,
+            plan_json,
+            preview,
+            audio,
+            audio_start,
+            detectors,
+        } => {
+            let job = single::ReframeJob {
+                input,
+                output,
+                aspect,
+                start_s: start,
+                duration_s: duration,
+                plan_json,
+                preview,
+                audio,
+                audio_start_s: audio_start,
+            };
+            single::reframe(&job, &detectors.analysers(&cli.models_dir, false))
         }
         Command::Review { export_negatives } => {
             let review = ReviewStore::open(&review_db(&cli.data_dir))?;

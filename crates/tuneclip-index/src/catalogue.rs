@@ -189,12 +189,12 @@ fn title_of(path: &Path) -> String {
 /// Decode, analyse and embed one song.
 /// Basic Pitch is loaded for the call when `cfg.pitch` asks for it.
 pub fn ingest_song(path: &Path, cfg: &IngestConfig) -> std::result::Result<SongEntry, String> {
-    let mut pitch = cfg.pitch.as_ref().and_then(build_pitch);
+    let mut pitch = cfg.pitch.as_ref().map(build_pitch).transpose()?;
     analyse_song(path, content_id(path).map_err(|e| e.to_string())?, cfg, pitch.as_mut())
 }
 
-fn build_pitch(c: &PitchModelConfig) -> Option<PitchModel> {
-    c.build().map_err(|e| tracing::warn!(error = %e, "Basic Pitch unavailable; songs are analysed without it")).ok()
+fn build_pitch(c: &PitchModelConfig) -> std::result::Result<PitchModel, String> {
+    c.build().map_err(|e| format!("Basic Pitch: {e}"))
 }
 
 fn analyse_song(
@@ -242,16 +242,24 @@ pub struct Detectors {
 }
 
 impl Detectors {
-    /// Build what `cfg` asks for; a detector that cannot load is left out with a warning.
-    pub fn build(cfg: &IngestConfig) -> Self {
-        let faces = cfg.faces.as_ref().map(FaceDetectorConfig::build).and_then(|r| {
-            r.map_err(|e| tracing::warn!(error = %e, "face detection unavailable; videos are analysed without faces"))
-                .ok()
-        });
-        let text = cfg.text.as_ref().map(TextDetectorConfig::build).and_then(|r| {
-            r.map_err(|e| tracing::warn!(error = %e, "text detection unavailable; videos are analysed without it")).ok()
-        });
-        Self { faces, text, pitch: cfg.pitch.as_ref().and_then(build_pitch) }
+    /// Build what `cfg` asks for. A detector asked for that cannot load is an error
+    /// naming it and its file: an ingest never goes on silently without faces, text or
+    /// pitch (callers opt out by leaving the config `None`, e.g. `--no-faces`). Ingest
+    /// builds one set per worker, and a file whose worker cannot build them fails with
+    /// that reason; callers that want to fail fast build one set first.
+    pub fn build(cfg: &IngestConfig) -> std::result::Result<Self, String> {
+        let faces = cfg.faces.as_ref().map(|c| c.build().map_err(|e| format!("face detection: {e}"))).transpose()?;
+        let text = cfg.text.as_ref().map(|c| c.build().map_err(|e| format!("text detection: {e}"))).transpose()?;
+        let pitch = cfg.pitch.as_ref().map(build_pitch).transpose()?;
+        Ok(Self { faces, text, pitch })
+    }
+
+    /// The detectors of `slot`, built from `cfg` the first time.
+    fn ensure<'a>(slot: &'a mut Option<Self>, cfg: &IngestConfig) -> std::result::Result<&'a mut Self, String> {
+        if slot.is_none() {
+            *slot = Some(Self::build(cfg)?);
+        }
+        Ok(slot.as_mut().expect("built above"))
     }
 }
 
@@ -264,12 +272,15 @@ pub fn ingest_video(
     analyse_video(path, content_id(path).map_err(|e| e.to_string())?, cfg, detectors)
 }
 
-fn analyse_video(
+/// Decode and analyse one video as ingest does (transitions, shots, borders, logos,
+/// faces and subtitles with the detectors given), without embedding it: what
+/// `tuneclip scenes` and `tuneclip reframe` read. The sampled frames come back too.
+/// Damage met while decoding is in the analysis (`damage`), not an error.
+pub fn analyse_video_file(
     path: &Path,
-    id: ContentId,
     cfg: &IngestConfig,
     detectors: &mut Detectors,
-) -> std::result::Result<(VideoEntry, Vec<SegmentEntry>), String> {
+) -> std::result::Result<(VideoAnalysis, tuneclip_media::video::SampledVideo), String> {
     let sampled = tuneclip_media::video::sample_frames(path, cfg.sampling).map_err(|e| e.to_string())?;
     if !sampled.damage.is_clean() {
         tracing::warn!(path = %path.display(), damage = %sampled.damage, "damaged video: kept what decoded");
@@ -280,6 +291,16 @@ fn analyse_video(
     if let Some(text) = detectors.text.as_mut() {
         find_subtitles(path, text, &mut analysis).map_err(|e| format!("{}: {e}", path.display()))?;
     }
+    Ok((analysis, sampled))
+}
+
+fn analyse_video(
+    path: &Path,
+    id: ContentId,
+    cfg: &IngestConfig,
+    detectors: &mut Detectors,
+) -> std::result::Result<(VideoEntry, Vec<SegmentEntry>), String> {
+    let (analysis, sampled) = analyse_video_file(path, cfg, detectors)?;
     let segments = analysis
         .segments
         .iter()
@@ -625,7 +646,7 @@ fn run_job(
             {
                 return Ok((Staged::Song(SongEntry { path: path_buf, title, ..old }), true));
             }
-            let dets = detectors.get_or_insert_with(|| Detectors::build(cfg));
+            let dets = Detectors::ensure(detectors, cfg)?;
             let song = analyse_song(path, id, cfg, dets.pitch.as_mut())?;
             let staged = Staged::Song(song);
             if let Some(at) = &staged_at {
@@ -645,7 +666,7 @@ fn run_job(
             {
                 return Ok((Staged::Video(VideoEntry { path: path_buf, title, ..v }, segs), true));
             }
-            let dets = detectors.get_or_insert_with(|| Detectors::build(cfg));
+            let dets = Detectors::ensure(detectors, cfg)?;
             let (v, segs) = analyse_video(path, id, cfg, dets)?;
             let staged = Staged::Video(v, segs);
             if let Some(at) = &staged_at {

@@ -48,11 +48,20 @@ pub struct PitchModelConfig {
 }
 
 impl PitchModelConfig {
-    pub fn from_data_dir(data: &Path) -> Self {
+    /// The files setup.sh installs in a models folder (`index-data/assets` of the
+    /// checkout; `--models-dir` / `TUNECLIP_MODELS` in the CLI): the ONNX Runtime library
+    /// under `onnxruntime/`, the model under `models/`.
+    pub fn from_models_dir(models: &Path) -> Self {
         Self {
-            onnxruntime_lib: data.join("assets/onnxruntime/libonnxruntime.so.1.32.0"),
-            model: data.join("assets/models/basic-pitch-nmp.onnx"),
+            onnxruntime_lib: models.join("onnxruntime/libonnxruntime.so.1.32.0"),
+            model: models.join("models/basic-pitch-nmp.onnx"),
         }
+    }
+
+    /// [`Self::from_models_dir`] of `<data>/assets`, where setup.sh puts them under its
+    /// data folder (`index-data/`).
+    pub fn from_data_dir(data: &Path) -> Self {
+        Self::from_models_dir(&data.join("assets"))
     }
 
     pub fn build(&self) -> Result<PitchModel, PitchError> {

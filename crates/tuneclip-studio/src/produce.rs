@@ -297,6 +297,13 @@ pub fn produce(
         n => n,
     }
     .min(todo.len().max(1));
+    // One text detector per worker, all built before any work: a model asked for that
+    // cannot load stops the production here, never a run without text checks.
+    let mut texts = Vec::with_capacity(workers);
+    for _ in 0..workers {
+        let built = cfg.text.as_ref().map(TextDetectorConfig::build).transpose();
+        texts.push(built.map_err(|e| StudioError::Config(format!("text detection: {e}")))?);
+    }
     // Shots already under a clip of this production (kept ones included).
     let used: Mutex<HashSet<(String, u32)>> = Mutex::new(if cfg.reuse_shots {
         HashSet::new()
@@ -307,15 +314,10 @@ pub fn produce(
     let next = AtomicUsize::new(0);
     let write_error: Mutex<Option<StudioError>> = Mutex::new(None);
     std::thread::scope(|scope| {
-        for _ in 0..workers {
-            scope.spawn(|| {
-                let mut text = cfg.text.as_ref().and_then(|c| {
-                    c.build()
-                        .map_err(
-                            |e| tracing::warn!(error = %e, "text detector unavailable; text coverage not measured"),
-                        )
-                        .ok()
-                });
+        for mut text in texts {
+            let (todo, next, used, manifest, write_error) = (&todo, &next, &used, &manifest, &write_error);
+            let (rejected, bar) = (&rejected, &bar);
+            scope.spawn(move || {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(&id) = todo.get(i) else { break };
@@ -327,7 +329,7 @@ pub fn produce(
                     // A small catalogue can run out of unused shots: a song then shares
                     // shots rather than go without a clip, and a person looks at it.
                     if !cfg.reuse_shots && outcome.as_ref().is_err_and(|e| e == NO_WINDOW) {
-                        outcome = produce_song(index, id, cfg, &rejected, text.as_mut()).map(|mut clip| {
+                        outcome = produce_song(index, id, cfg, rejected, text.as_mut()).map(|mut clip| {
                             clip.status = ClipStatus::NeedsReview;
                             clip.review_reasons
                                 .push("shares shots with another song's clip (no unused window left)".into());

@@ -35,14 +35,22 @@ pub struct FaceDetectorConfig {
 }
 
 impl FaceDetectorConfig {
-    /// The paths setup.sh installs under a data directory (`index-data/` by default).
-    pub fn from_data_dir(data: &Path) -> Self {
+    /// The files setup.sh installs in a models folder (`index-data/assets` of the
+    /// checkout; `--models-dir` / `TUNECLIP_MODELS` in the CLI): the ONNX Runtime library
+    /// under `onnxruntime/`, the model under `models/`.
+    pub fn from_models_dir(models: &Path) -> Self {
         Self {
-            onnxruntime_lib: data.join("assets/onnxruntime/libonnxruntime.so.1.32.0"),
-            model: data.join("assets/models/centerface.onnx"),
+            onnxruntime_lib: models.join("onnxruntime/libonnxruntime.so.1.32.0"),
+            model: models.join("models/centerface.onnx"),
             threshold: 0.5,
             nms_iou: 0.3,
         }
+    }
+
+    /// [`Self::from_models_dir`] of `<data>/assets`, where setup.sh puts them under its
+    /// data folder (`index-data/`).
+    pub fn from_data_dir(data: &Path) -> Self {
+        Self::from_models_dir(&data.join("assets"))
     }
 
     pub fn build(&self) -> Result<FaceDetector, FaceError> {

@@ -19,6 +19,8 @@ pub use analysis::{
 };
 pub use borders::{detect_active_area, refine_active_area};
 pub mod logos;
+pub mod scenes;
+pub use scenes::SceneList;
 pub mod text;
 pub use text::{HEAVY_TEXT_SHARE, SubtitleBand, TextDetector, TextDetectorConfig, subtitle_band, text_share};
 pub mod transitions;

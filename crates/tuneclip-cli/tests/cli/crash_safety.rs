@@ -3,54 +3,11 @@
 //! several times during analysis; after every crash the current snapshot must load,
 //! verify and answer queries as before.
 
+use crate::{cli_model_version, ingest, make_media, run_ok, tuneclip};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 use tuneclip_index::{Index, Snapshot};
-
-/// The version of the model the `tuneclip` binary embeds with by default.
-fn cli_model_version() -> String {
-    tuneclip_model::default_model().expect("the default model is compiled in").version().to_string()
-}
-
-fn make_media(dir: &Path) -> (PathBuf, PathBuf) {
-    let songs = dir.join("songs");
-    let videos = dir.join("videos");
-    std::fs::create_dir_all(&songs).expect("mkdir");
-    std::fs::create_dir_all(&videos).expect("mkdir");
-    tuneclip_media::synth::make_song(&songs.join("a.ogg"), 120.0, 8.0, 55.0).expect("song");
-    let shot = |s: &str| tuneclip_media::synth::ShotSpec { source: s.into(), seconds: 3.0 };
-    tuneclip_media::synth::make_video(
-        &videos.join("v.mp4"),
-        320,
-        180,
-        &[shot("testsrc2=size=320x180:rate=25"), shot("mandelbrot=size=320x180:rate=25")],
-        None,
-    )
-    .expect("video");
-    (songs, videos)
-}
-
-fn tuneclip(data: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tuneclip"));
-    cmd.arg("--data-dir").arg(data);
-    cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
-    cmd
-}
-
-fn ingest(data: &Path, songs: &Path, videos: &Path) -> Command {
-    let mut cmd = tuneclip(data);
-    cmd.arg("ingest").arg("--songs").arg(songs).arg("--videos").arg(videos);
-    cmd
-}
-
-/// Run to completion and return what it printed on stderr.
-fn run_ok(mut cmd: Command) -> String {
-    let out = cmd.stderr(std::process::Stdio::piped()).output().expect("run");
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(out.status.success(), "failed: {err}");
-    err
-}
 
 /// The served snapshot loads, verifies and answers the same query as `expected`.
 fn assert_intact(root: &Path, expected: &Index) {
