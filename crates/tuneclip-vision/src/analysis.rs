@@ -67,8 +67,9 @@ pub struct FrameSaliency {
 /// incremental rebuilds analyse again instead of reusing stale results.
 /// 1: hard cuts only; 2: typed transitions, segments between them; 3: logos;
 /// 4: subtitle bands per segment; 5: text share per segment (heavy text); 6: hard cuts
-/// on their exact frame (from every decoded frame's signature, not the sampled ones).
-pub const ANALYSIS_VERSION: u32 = 6;
+/// on their exact frame (from every decoded frame's signature, not the sampled ones);
+/// 7: dissolves' and fades' start and end on their exact frames too.
+pub const ANALYSIS_VERSION: u32 = 7;
 
 /// Everything tuneclip knows about a video after analysis.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -217,6 +218,7 @@ pub fn analyse(video: &SampledVideo) -> VideoAnalysis {
     let info = video.info;
     let mut transitions = detect_transitions(frames, &CutDetectorConfig::default());
     crate::transitions::refine_cuts(&mut transitions, frames, &video.signatures);
+    crate::transitions::refine_gradual(&mut transitions, &video.signatures);
     // Shot changes: hard cuts, and the middle of fades through a colour, dissolves and
     // wipes (a fade in at the start or out at the end changes no shot).
     let cuts: Vec<f64> = transitions

@@ -27,4 +27,4 @@ pub mod transitions;
 pub use cuts::{CutDetectorConfig, detect_cuts, frame_change, histogram_distance};
 pub use faces::{Face, FaceDetector, FaceDetectorConfig, FaceError, FaceTrack, link_tracks, open_session};
 pub use logos::detect_logos;
-pub use transitions::{FadeColour, Transition, TransitionKind, detect_transitions, refine_cuts};
+pub use transitions::{FadeColour, Transition, TransitionKind, detect_transitions, refine_cuts, refine_gradual};

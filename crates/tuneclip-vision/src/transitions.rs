@@ -283,6 +283,103 @@ pub fn refine_cuts(transitions: &mut [Transition], frames: &[SampledFrame], sign
     }
 }
 
+/// How far beyond a gradual transition's sampled edges [`refine_gradual`] looks for
+/// its exact ones, in seconds (the sampled edges are off by a sampling step or two).
+const EDGE_REACH_S: f64 = 0.5;
+
+/// Put every gradual transition's start and end on their exact frames: the start on
+/// the last frame of the old picture, the end on the first frame of the new one. Over
+/// every decoded frame's signature from [`EDGE_REACH_S`] before the sampled start to
+/// as far after the sampled end (never into a neighbouring transition), the edges are
+/// where a hold-ramp-hold model fits best: the old picture held, a straight blend,
+/// the new picture held ([`ramp`]). A fade through a colour is two such ramps either
+/// side of its solid frames. Wipes, and every edge without signatures, stay where the
+/// sampled frames put them.
+pub fn refine_gradual(transitions: &mut [Transition], signatures: &[FrameSignature]) {
+    if signatures.len() < 3 {
+        return;
+    }
+    for idx in 0..transitions.len() {
+        let t = transitions[idx];
+        // A wipe replaces the picture place by place, not by a blend: no straight line
+        // between the two pictures describes it, so its sampled edges stay.
+        if !t.kind.is_gradual() || t.kind == TransitionKind::Wipe {
+            continue;
+        }
+        let floor = idx.checked_sub(1).map_or(f64::NEG_INFINITY, |p| transitions[p].end_s);
+        let ceiling = transitions.get(idx + 1).map_or(f64::INFINITY, |n| n.start_s);
+        let from = (t.start_s - EDGE_REACH_S).max(floor);
+        let to = (t.end_s + EDGE_REACH_S).min(ceiling);
+        let lo = signatures.partition_point(|s| s.t_s < from - 1e-6);
+        let hi = signatures.partition_point(|s| s.t_s <= to + 1e-6);
+        if hi < lo + 3 {
+            continue;
+        }
+        let window = &signatures[lo..hi];
+        let (start, end) = if t.kind == TransitionKind::Fade {
+            // The solid frames in the middle; a ramp on each side of them.
+            let solid: Vec<usize> = (0..window.len()).filter(|&k| is_solid(&window[k])).collect();
+            let (Some(&first), Some(&last)) = (solid.first(), solid.last()) else { continue };
+            let down = ramp(&window[..=first]).map(|(i, _)| i);
+            let up = ramp(&window[last..]).map(|(_, j)| last + j);
+            match (down, up) {
+                (Some(i), Some(j)) => (i, j),
+                _ => continue,
+            }
+        } else {
+            match ramp(window) {
+                Some(edges) => edges,
+                None => continue,
+            }
+        };
+        transitions[idx].start_s = window[start].t_s;
+        transitions[idx].end_s = window[end].t_s;
+    }
+}
+
+/// A signature of one flat colour (the middle of a fade through black or white).
+fn is_solid(s: &FrameSignature) -> bool {
+    let n = s.grid.len() as f32;
+    let mean = s.grid.iter().map(|&v| f32::from(v)).sum::<f32>() / n;
+    let sd = (s.grid.iter().map(|&v| (f32::from(v) - mean).powi(2)).sum::<f32>() / n).sqrt();
+    sd < SOLID_SD && !(40.0..=215.0).contains(&mean)
+}
+
+/// The edges `(i, j)`, `i < j`, of the straight blend that best explains `sigs`: frames
+/// up to `i` held at `sigs[i]`, frames from `j` held at `sigs[j]`, frames between on
+/// the line from one to the other; least squared error over every frame. `None` when
+/// there are fewer than three frames.
+fn ramp(sigs: &[FrameSignature]) -> Option<(usize, usize)> {
+    let n = sigs.len();
+    if n < 3 {
+        return None;
+    }
+    let v: Vec<[f32; 64]> = sigs.iter().map(|s| std::array::from_fn(|c| f32::from(s.grid[c]))).collect();
+    let d2 = |a: &[f32; 64], b: &[f32; 64]| a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum::<f32>();
+    // Squared error of holding frame i over every frame before it (after it).
+    let before: Vec<f32> = (0..n).map(|i| (0..i).map(|k| d2(&v[k], &v[i])).sum()).collect();
+    let after: Vec<f32> = (0..n).map(|j| (j + 1..n).map(|k| d2(&v[k], &v[j])).sum()).collect();
+    let mut best: Option<(f32, usize, usize)> = None;
+    for i in 0..n - 1 {
+        for j in i + 1..n {
+            let span = (j - i) as f32;
+            let mut err = before[i] + after[j];
+            for (k, vk) in v.iter().enumerate().take(j).skip(i + 1) {
+                let a = (k - i) as f32 / span;
+                err += vk
+                    .iter()
+                    .zip(v[i].iter().zip(&v[j]))
+                    .map(|(x, (p, q))| (x - (p + a * (q - p))).powi(2))
+                    .sum::<f32>();
+            }
+            if best.is_none_or(|b| err < b.0) {
+                best = Some((err, i, j));
+            }
+        }
+    }
+    best.map(|(_, i, j)| (i, j))
+}
+
 /// All transitions of a sampled video, in time order.
 pub fn detect_transitions(frames: &[SampledFrame], cfg: &CutDetectorConfig) -> Vec<Transition> {
     if frames.len() < 2 {

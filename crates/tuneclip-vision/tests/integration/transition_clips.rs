@@ -128,6 +128,55 @@ pub fn clips(dir: &Path, size: (u32, u32)) -> Vec<(PathBuf, Truth)> {
         .collect()
 }
 
+/// Clips no setting was chosen on: other pieces of the same footage, other lengths and
+/// other orders of every gradual type. Figures reported for frame-exact edges come
+/// from these.
+pub fn held_out_clips(dir: &Path, size: (u32, u32)) -> Vec<(PathBuf, Truth)> {
+    use Join::{Cut, X};
+    let p = |file: &'static str, start: f64, len: f64| Piece { file, start, len };
+    // Lengths in whole frames at 25 fps, most edges off the 10 fps sampling grid.
+    let sets: Vec<(Vec<Piece>, Vec<Join>)> = vec![
+        (
+            vec![
+                p("carphone.mp4", 0.3, 2.64),
+                p("bigbuckbunny.mp4", 1.2, 2.52),
+                p("bikes.mp4", 1.5, 2.32),
+                p("carphone.mp4", 1.2, 2.56),
+                p("bikes.mp4", 5.6, 1.84),
+            ],
+            vec![X("fade", 0.68), X("wipedown", 0.96), X("fadewhite", 1.12), X("fade", 1.32)],
+        ),
+        (
+            vec![
+                p("bikes.mp4", 7.6, 2.04),
+                p("bigbuckbunny.mp4", 2.5, 2.44),
+                p("carphone.mp4", 0.6, 2.76),
+                p("bikes.mp4", 2.4, 2.52),
+                p("bigbuckbunny.mp4", 0.2, 2.36),
+            ],
+            vec![X("fadeblack", 0.84), X("wipeleft", 0.92), X("fade", 1.24), X("fadeblack", 0.68)],
+        ),
+        (
+            vec![
+                p("bigbuckbunny.mp4", 0.5, 2.08),
+                p("bikes.mp4", 3.0, 2.24),
+                p("carphone.mp4", 0.2, 2.52),
+                p("bikes.mp4", 7.7, 1.84),
+                p("bigbuckbunny.mp4", 3.0, 2.16),
+            ],
+            vec![Cut, X("wiperight", 1.16), X("fadewhite", 0.64), X("fade", 0.76)],
+        ),
+    ];
+    sets.into_iter()
+        .enumerate()
+        .map(|(i, (pieces, joins))| {
+            let out = dir.join(format!("held-out-{}p-{i}.mp4", size.1));
+            let truth = build(&out, &pieces, &joins, size);
+            (out, truth)
+        })
+        .collect()
+}
+
 /// Matches of one clip's detections against its truth.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Score {
