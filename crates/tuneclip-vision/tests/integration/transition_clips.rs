@@ -118,11 +118,16 @@ pub fn clips(dir: &Path, size: (u32, u32)) -> Vec<(PathBuf, Truth)> {
             vec![X("wiperight", 0.8), X("fade", 1.0), X("wipeup", 0.6), Cut],
         ),
     ];
-    sets.into_iter()
+    build_all(dir, "transitions", &sets, size)
+}
+
+/// Build every set into `dir` as `<name>-<height>p-<i>.mp4`.
+fn build_all(dir: &Path, name: &str, sets: &[(Vec<Piece>, Vec<Join>)], size: (u32, u32)) -> Vec<(PathBuf, Truth)> {
+    sets.iter()
         .enumerate()
         .map(|(i, (pieces, joins))| {
-            let out = dir.join(format!("transitions-{}p-{i}.mp4", size.1));
-            let truth = build(&out, &pieces, &joins, size);
+            let out = dir.join(format!("{name}-{}p-{i}.mp4", size.1));
+            let truth = build(&out, pieces, joins, size);
             (out, truth)
         })
         .collect()
@@ -167,14 +172,7 @@ pub fn held_out_clips(dir: &Path, size: (u32, u32)) -> Vec<(PathBuf, Truth)> {
             vec![Cut, X("wiperight", 1.16), X("fadewhite", 0.64), X("fade", 0.76)],
         ),
     ];
-    sets.into_iter()
-        .enumerate()
-        .map(|(i, (pieces, joins))| {
-            let out = dir.join(format!("held-out-{}p-{i}.mp4", size.1));
-            let truth = build(&out, &pieces, &joins, size);
-            (out, truth)
-        })
-        .collect()
+    build_all(dir, "held-out", &sets, size)
 }
 
 /// Matches of one clip's detections against its truth.
