@@ -18,6 +18,9 @@ pub struct Piece {
     pub file: &'static str,
     pub start: f64,
     pub len: f64,
+    /// Filters applied to the piece (each starting with a comma): distractors such as
+    /// flashes or a dark grade. Empty for none.
+    pub effect: String,
 }
 
 /// How a piece joins the next one.
@@ -41,19 +44,31 @@ fn kind_of(x: &str) -> (TransitionKind, Option<FadeColour>) {
     }
 }
 
+/// `s` seconds in whole frames at 25 fps.
+fn frames(s: f64) -> u64 {
+    (s * 25.0).round() as u64
+}
+
 /// Join `pieces` with `joins` (one fewer) into `out`; returns the truth.
 pub fn build(out: &Path, pieces: &[Piece], joins: &[Join], (w, h): (u32, u32)) -> Truth {
     assert_eq!(pieces.len(), joins.len() + 1);
     let mut args: Vec<String> = vec!["-hide_banner".into(), "-loglevel".into(), "error".into(), "-y".into()];
     let mut filter = String::new();
     for (i, p) in pieces.iter().enumerate() {
-        args.extend(["-ss", &format!("{:.2}", p.start), "-t", &format!("{:.2}", p.len), "-i"].map(String::from));
+        // Read a little more than asked and trim to whole frames after the rate change,
+        // so that every piece is exactly its length (the truth adds up to the frame).
+        args.extend(["-ss", &format!("{:.3}", p.start), "-t", &format!("{:.2}", p.len + 0.5), "-i"].map(String::from));
         args.push(media(p.file).display().to_string());
-        filter += &format!("[{i}:v]scale={w}:{h},setsar=1,fps=25,format=yuv420p,settb=AVTB,setpts=PTS-STARTPTS[p{i}];");
+        filter += &format!(
+            "[{i}:v]scale={w}:{h},setsar=1,fps=25,format=yuv420p{},trim=end_frame={},settb=AVTB,setpts=PTS-STARTPTS[p{i}];",
+            p.effect,
+            frames(p.len)
+        );
     }
     let mut truth = Truth::new();
     let mut cur = "p0".to_string();
-    let mut length = pieces[0].len;
+    let len = |p: &Piece| frames(p.len) as f64 / 25.0;
+    let mut length = len(&pieces[0]);
     for (i, j) in joins.iter().enumerate() {
         let next = format!("p{}", i + 1);
         let label = format!("j{i}");
@@ -61,14 +76,15 @@ pub fn build(out: &Path, pieces: &[Piece], joins: &[Join], (w, h): (u32, u32)) -
             Join::Cut => {
                 filter += &format!("[{cur}][{next}]concat=n=2:v=1:a=0,settb=AVTB[{label}];");
                 truth.push((TransitionKind::Cut, length, length, None));
-                length += pieces[i + 1].len;
+                length += len(&pieces[i + 1]);
             }
             Join::X(name, d) => {
+                let d = frames(d) as f64 / 25.0;
                 let offset = length - d;
                 filter += &format!("[{cur}][{next}]xfade=transition={name}:duration={d}:offset={offset:.3}[{label}];");
                 let (kind, colour) = kind_of(name);
                 truth.push((kind, offset, offset + d, colour));
-                length += pieces[i + 1].len - d;
+                length += len(&pieces[i + 1]) - d;
             }
         }
         cur = label;
@@ -85,7 +101,7 @@ pub fn build(out: &Path, pieces: &[Piece], joins: &[Join], (w, h): (u32, u32)) -
 /// The clips: every gradual type at several lengths, between real shots with motion.
 pub fn clips(dir: &Path, size: (u32, u32)) -> Vec<(PathBuf, Truth)> {
     use Join::{Cut, X};
-    let p = |file: &'static str, start: f64, len: f64| Piece { file, start, len };
+    let p = |file: &'static str, start: f64, len: f64| Piece { file, start, len, effect: String::new() };
     let sets: Vec<(Vec<Piece>, Vec<Join>)> = vec![
         (
             vec![
@@ -138,7 +154,7 @@ fn build_all(dir: &Path, name: &str, sets: &[(Vec<Piece>, Vec<Join>)], size: (u3
 /// from these.
 pub fn held_out_clips(dir: &Path, size: (u32, u32)) -> Vec<(PathBuf, Truth)> {
     use Join::{Cut, X};
-    let p = |file: &'static str, start: f64, len: f64| Piece { file, start, len };
+    let p = |file: &'static str, start: f64, len: f64| Piece { file, start, len, effect: String::new() };
     // Lengths in whole frames at 25 fps, most edges off the 10 fps sampling grid.
     let sets: Vec<(Vec<Piece>, Vec<Join>)> = vec![
         (
@@ -175,6 +191,111 @@ pub fn held_out_clips(dir: &Path, size: (u32, u32)) -> Vec<(PathBuf, Truth)> {
     build_all(dir, "held-out", &sets, size)
 }
 
+/// SplitMix64: a deterministic generator for the random truth set.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Self(seed)
+    }
+
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `lo..=hi`.
+    pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
+        lo + self.next() % (hi - lo + 1)
+    }
+
+    pub fn chance(&mut self, p: f64) -> bool {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64 <= p
+    }
+}
+
+/// Single shots of the registry footage, in seconds: (file, from, to).
+const SHOTS: [(&str, f64, f64); 6] = [
+    ("bikes.mp4", 1.24, 5.44),
+    ("bikes.mp4", 5.52, 7.44),
+    ("bikes.mp4", 7.52, 9.64),
+    ("bigbuckbunny.mp4", 0.0, 5.24),
+    ("carphone.mp4", 0.0, 3.96),
+    ("bikes.mp4", 0.0, 1.16),
+];
+
+/// Transitions per random clip.
+pub const RANDOM_JOINS: usize = 5;
+
+/// A random truth set: `clips` clips, clip `c` built from seed `seed + c`, each of six
+/// pieces of real footage joined by five transitions. The classes take turns over the
+/// whole set (cut, dissolve, fade through black or white, wipe in one of four
+/// directions), so every class gets a quarter of them; durations 0.32–1.44 s, piece
+/// lengths and durations in whole frames at 25 fps (edges mostly off the 10 fps
+/// sampling grid). Distractors inside pieces, away from the transitions: camera
+/// flashes (two frames), strobes (a second of flashes every 0.24 s), dark grades; the
+/// footage brings fast motion (bikes) and a non-human subject (Big Buck Bunny).
+pub fn random_clips(dir: &Path, size: (u32, u32), seed: u64, clips: usize) -> Vec<(PathBuf, Truth)> {
+    (0..clips)
+        .map(|c| {
+            let mut rng = Rng::new(seed.wrapping_add(c as u64).wrapping_mul(0x2545_F491_4F6C_DD1D));
+            let joins: Vec<Join> = (0..RANDOM_JOINS)
+                .map(|j| {
+                    let frames = rng.range(8, 36) as f64 / 25.0;
+                    match (c * RANDOM_JOINS + j) % 4 {
+                        0 => Join::Cut,
+                        1 => Join::X("fade", frames),
+                        2 => Join::X(if rng.chance(0.5) { "fadeblack" } else { "fadewhite" }, frames),
+                        _ => {
+                            let dir = ["wipeleft", "wiperight", "wipeup", "wipedown"][rng.range(0, 3) as usize];
+                            Join::X(dir, frames)
+                        }
+                    }
+                })
+                .collect();
+            let dur = |j: Option<&Join>| match j {
+                Some(Join::X(_, d)) => *d,
+                _ => 0.0,
+            };
+            let pieces: Vec<Piece> = (0..=RANDOM_JOINS)
+                .map(|i| {
+                    let (before, after) = (dur(i.checked_sub(1).and_then(|k| joins.get(k))), dur(joins.get(i)));
+                    // At least a second of the piece's own picture between its transitions.
+                    let least = ((before + after + 1.0) * 25.0).ceil() as u64;
+                    let fits: Vec<_> = SHOTS.iter().filter(|s| ((s.2 - s.1) * 25.0) as u64 >= least + 2).collect();
+                    let shot = fits[rng.range(0, fits.len() as u64 - 1) as usize];
+                    let room = ((shot.2 - shot.1) * 25.0) as u64;
+                    let len = rng.range(least, room.min(least + 40).max(least));
+                    let start = shot.1 + rng.range(0, room - len) as f64 / 25.0;
+                    let len_s = len as f64 / 25.0;
+                    // A distractor in the piece's own picture, clear of its transitions.
+                    let (lo, hi) = (before + 0.3, len_s - after - 0.3);
+                    let at = lo + (hi - lo) * rng.range(0, 1000) as f64 / 1000.0;
+                    let effect = match rng.range(0, 9) {
+                        0 | 1 => format!(",eq=brightness=0.6:enable='between(t,{at:.3},{:.3})'", at + 0.06),
+                        2 if hi - lo > 1.0 => {
+                            let at = lo + (hi - lo - 1.0) * rng.range(0, 1000) as f64 / 1000.0;
+                            format!(
+                                ",eq=brightness=0.5:enable='between(t,{at:.3},{:.3})*lt(mod(t,0.24),0.08)'",
+                                at + 1.0
+                            )
+                        }
+                        3 => ",eq=brightness=-0.22:contrast=0.6".to_string(),
+                        _ => String::new(),
+                    };
+                    Piece { file: shot.0, start, len: len_s, effect }
+                })
+                .collect();
+            let out = dir.join(format!("random-{}p-{}.mp4", size.1, seed + c as u64));
+            let truth = build(&out, &pieces, &joins, size);
+            (out, truth)
+        })
+        .collect()
+}
+
 /// Matches of one clip's detections against its truth.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Score {
@@ -186,6 +307,21 @@ pub struct Score {
     pub grad_fn: usize,
     /// Matched gradual transitions whose type (and fade colour) is right.
     pub typed: usize,
+    /// Per true class (cut, dissolve, fade, wipe): how many were found, of how many.
+    pub found: [usize; 4],
+    pub total: [usize; 4],
+}
+
+/// Classes of [`Score::found`]: cut, dissolve, fade (through a colour, in or out), wipe.
+pub const CLASSES: [&str; 4] = ["cut", "dissolve", "fade", "wipe"];
+
+fn class_of(kind: TransitionKind) -> usize {
+    match kind {
+        TransitionKind::Cut => 0,
+        TransitionKind::Dissolve => 1,
+        TransitionKind::Fade | TransitionKind::FadeIn | TransitionKind::FadeOut => 2,
+        TransitionKind::Wipe => 3,
+    }
 }
 
 impl Score {
@@ -197,6 +333,15 @@ impl Score {
         self.grad_fp += o.grad_fp;
         self.grad_fn += o.grad_fn;
         self.typed += o.typed;
+        for c in 0..4 {
+            self.found[c] += o.found[c];
+            self.total[c] += o.total[c];
+        }
+    }
+
+    /// Share of the true transitions of class `c` (see [`CLASSES`]) that were found.
+    pub fn recall(&self, c: usize) -> f64 {
+        self.found[c] as f64 / self.total[c].max(1) as f64
     }
 
     pub fn cut_f1(&self) -> f64 {
@@ -225,15 +370,24 @@ pub fn f1(tp: usize, fp: usize, fneg: usize) -> f64 {
 /// class (cut or gradual) when it overlaps its span widened by 0.15 s. Pushes the
 /// edge errors of matched gradual transitions to `edges`.
 pub fn score(truth: &Truth, found: &[Transition], edges: &mut Vec<f64>) -> Score {
+    score_within(truth, found, edges, 0.15)
+}
+
+/// [`score`] with the span widened by `tol_s` instead (two frames at 25 fps: 0.081).
+pub fn score_within(truth: &Truth, found: &[Transition], edges: &mut Vec<f64>, tol_s: f64) -> Score {
     let mut s = Score::default();
     let mut used = vec![false; found.len()];
     for &(kind, start, end, colour) in truth {
         let m = found.iter().enumerate().position(|(i, f)| {
             !used[i]
                 && (f.kind == TransitionKind::Cut) == (kind == TransitionKind::Cut)
-                && f.start_s <= end + 0.15
-                && f.end_s >= start - 0.15
+                && f.start_s <= end + tol_s
+                && f.end_s >= start - tol_s
         });
+        s.total[class_of(kind)] += 1;
+        if m.is_some() {
+            s.found[class_of(kind)] += 1;
+        }
         match (m, kind) {
             (Some(i), TransitionKind::Cut) => {
                 used[i] = true;
@@ -261,10 +415,16 @@ pub fn score(truth: &Truth, found: &[Transition], edges: &mut Vec<f64>) -> Score
 /// Score cut-only detections (times of new shots) against the truth: a detection
 /// matches a transition, of any type, whose span widened by 0.15 s holds it.
 pub fn score_cuts_only(truth: &Truth, cuts: &[f64]) -> (usize, usize, usize) {
+    score_cuts_only_within(truth, cuts, 0.15)
+}
+
+/// [`score_cuts_only`] with the span widened by `tol_s`.
+pub fn score_cuts_only_within(truth: &Truth, cuts: &[f64], tol_s: f64) -> (usize, usize, usize) {
     let mut used = vec![false; cuts.len()];
     let mut tp = 0;
     for &(_, start, end, _) in truth {
-        if let Some(i) = cuts.iter().enumerate().position(|(i, &t)| !used[i] && t >= start - 0.15 && t <= end + 0.15) {
+        if let Some(i) = cuts.iter().enumerate().position(|(i, &t)| !used[i] && t >= start - tol_s && t <= end + tol_s)
+        {
             used[i] = true;
             tp += 1;
         }

@@ -1,0 +1,122 @@
+//! The transition truth set: random clips of real footage (`random_clips` in
+//! `tests/integration/transition_clips.rs`: six pieces, five transitions each, the
+//! classes cut / dissolve / fade / wipe in turn, with camera flashes, strobes and dark
+//! grades as distractors) scored at a two-frame tolerance, tuneclip's analysis beside
+//! PySceneDetect's ContentDetector and AdaptiveDetector (cut-only: scored on every
+//! transition, types ignored) and the ffmpeg CLI's full decode, from the same run.
+//!
+//! `cargo bench -p tuneclip-vision --bench truth_set`. Settings by environment:
+//! `TUNECLIP_TRUTH_CLIPS` (default 80: 400 transitions, 100 of each class),
+//! `TUNECLIP_TRUTH_SEED` (default 1000; seeds from 1000 on are held out: nothing is
+//! tuned on them; develop on seeds below), `TUNECLIP_TRUTH_SIZE` (default 640x360).
+//! PySceneDetect columns: `pip install scenedetect opencv-python-headless`, or
+//! TUNECLIP_SCENEDETECT_PYTHON naming a Python that has them.
+
+#[path = "../tests/integration/transition_clips.rs"]
+mod transition_clips;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+use transition_clips::{CLASSES, Score, f1, random_clips, score_cuts_only_within, score_within};
+use tuneclip_media::video::{SamplingConfig, sample_frames};
+
+/// Two frames at 25 fps, and a hair for rounding.
+const TOLERANCE_S: f64 = 0.081;
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn main() {
+    let clips: usize = env_or("TUNECLIP_TRUTH_CLIPS", 80);
+    let seed: u64 = env_or("TUNECLIP_TRUTH_SEED", 1000);
+    let size: String = env_or("TUNECLIP_TRUTH_SIZE", "640x360".to_string());
+    let (w, h) = size.split_once('x').and_then(|(w, h)| Some((w.parse().ok()?, h.parse().ok()?))).unwrap_or((640, 360));
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let tmp = tempfile::tempdir().expect("tempdir");
+    eprintln!("building {clips} clips from seed {seed} at {w}x{h} ...");
+    let set = random_clips(tmp.path(), (w, h), seed, clips);
+    let (mut ours_s, mut ffmpeg_s, mut length) = (0.0, 0.0, 0.0);
+    let mut total = Score::default();
+    let mut edges = Vec::new();
+    for (n, (file, truth)) in set.iter().enumerate() {
+        let started = Instant::now();
+        let video = sample_frames(file, SamplingConfig::default()).expect("decodes");
+        let found = tuneclip_vision::analyse(&video).transitions;
+        ours_s += started.elapsed().as_secs_f64();
+        length += video.info.duration_s;
+        let mut e = Vec::new();
+        let s = score_within(truth, &found, &mut e, TOLERANCE_S);
+        if std::env::var_os("TUNECLIP_TRUTH_VERBOSE").is_some() && (s.cut_fn + s.grad_fn + s.cut_fp + s.grad_fp) > 0 {
+            let show = |v: Vec<String>| v.join(" ");
+            eprintln!(
+                "{}\n  truth {}\n  found {}",
+                file.display(),
+                show(truth.iter().map(|t| format!("{:?}@{:.0}-{:.0}", t.0, t.1 * 25.0, t.2 * 25.0)).collect()),
+                show(
+                    found
+                        .iter()
+                        .map(|t| format!("{:?}@{:.0}-{:.0}", t.kind, t.start_s * 25.0, t.end_s * 25.0))
+                        .collect()
+                )
+            );
+        }
+        total.add(&s);
+        edges.extend(e);
+        let t = Instant::now();
+        let status = Command::new("ffmpeg")
+            .args(["-hide_banner", "-loglevel", "error", "-threads", &threads.to_string(), "-i"])
+            .arg(file)
+            .args(["-f", "null", "-"])
+            .status()
+            .expect("ffmpeg CLI");
+        assert!(status.success());
+        ffmpeg_s += t.elapsed().as_secs_f64();
+        if (n + 1) % 10 == 0 {
+            eprintln!("  {} of {clips} analysed", n + 1);
+        }
+    }
+    let within2 = edges.iter().filter(|&&e| e <= TOLERANCE_S).count() as f64 / edges.len().max(1) as f64;
+    let exact = edges.iter().filter(|&&e| e <= 0.021).count() as f64 / edges.len().max(1) as f64;
+    let recalls: Vec<String> =
+        (0..4).map(|c| format!("{} {}/{}", CLASSES[c], total.found[c], total.total[c])).collect();
+    println!("seed {seed}, {clips} clips, {w}x{h}, {length:.0} s of video, two-frame tolerance; threads {threads}\n");
+    println!(
+        "| detector | time | found per class | cut F1 | gradual F1 | any F1 | type right | gradual edges on the frame / within 2 frames |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    println!(
+        "| tuneclip analysis | {ours_s:.1} s ({:.2}x ffmpeg decode, {ffmpeg_s:.1} s) | {} | {:.3} | {:.3} | {:.3} | {:.3} | {exact:.2} / {within2:.2} |",
+        ours_s / ffmpeg_s,
+        recalls.join(", "),
+        total.cut_f1(),
+        total.gradual_f1(),
+        total.any_f1(),
+        total.type_rate()
+    );
+    let python = std::env::var("TUNECLIP_SCENEDETECT_PYTHON").unwrap_or_else(|_| "python3".into());
+    let peer_script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/scenedetect_peer.py");
+    let paths: Vec<&Path> = set.iter().map(|(p, _)| p.as_path()).collect();
+    match Command::new(&python).arg(&peer_script).args(&paths).output() {
+        Ok(out) if out.status.success() => {
+            let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+            for det in ["content", "adaptive"] {
+                let (mut secs, mut tp, mut fp, mut fneg) = (0.0, 0, 0, 0);
+                for (file, truth) in &set {
+                    let r = &v[file.display().to_string()][det];
+                    secs += r["seconds"].as_f64().unwrap_or(f64::NAN);
+                    let cuts: Vec<f64> =
+                        r["cuts"].as_array().map(|a| a.iter().filter_map(|x| x.as_f64()).collect()).unwrap_or_default();
+                    let (t, f, n) = score_cuts_only_within(truth, &cuts, TOLERANCE_S);
+                    (tp, fp, fneg) = (tp + t, fp + f, fneg + n);
+                }
+                println!(
+                    "| PySceneDetect {det} | {secs:.1} s | - (cut-only) | - | - | {:.3} | - | - |",
+                    f1(tp, fp, fneg)
+                );
+            }
+        }
+        _ => println!("| PySceneDetect | - (scenedetect not installed) | | | | | | |"),
+    }
+}
