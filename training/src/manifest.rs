@@ -80,20 +80,7 @@ impl PairManifest {
     }
 }
 
-/// A reviewer's rejection, as `tuneclip review --export-negatives` writes it (one JSON
-/// object per line): this window of the song does not go with this window of video.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct HardNegative {
-    pub song_id: String,
-    pub song_path: PathBuf,
-    pub song_start_s: f64,
-    pub video_id: String,
-    pub video_path: PathBuf,
-    pub start_s: f64,
-    pub end_s: f64,
-    #[serde(default)]
-    pub reason: String,
-}
+pub use tuneclip_core::HardNegative;
 
 /// Read a JSON Lines file of hard negatives (blank lines allowed).
 pub fn read_hard_negatives(path: &Path) -> Result<Vec<HardNegative>, String> {

@@ -1,6 +1,7 @@
 //! Core vocabulary of tuneclip: identifiers, [`TimeRange`], [`Segment`], [`Clip`],
-//! [`CropPlan`] and the shared [`Embedding`] type. Every other crate speaks these types;
-//! this crate does no I/O and links nothing heavier than serde.
+//! [`CropPlan`], [`HardNegative`] (review -> training) and the shared [`Embedding`]
+//! type. Every other crate speaks these types; this crate does no I/O and links nothing
+//! heavier than serde.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -207,6 +208,23 @@ impl CropPlan {
     pub fn is_padded(&self, rect: &Rect) -> bool {
         f64::from(rect.width) > f64::from(rect.height) * self.aspect * 1.02
     }
+}
+
+/// A reviewer's rejection as a training example: this window of the song does not go
+/// with this window of video. One JSON object per line, written by `tuneclip review
+/// --export-negatives` and read by `tuneclip_training::manifest::read_hard_negatives`
+/// (a line without `reason` reads as an empty one).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HardNegative {
+    pub song_id: String,
+    pub song_path: std::path::PathBuf,
+    pub song_start_s: f64,
+    pub video_id: String,
+    pub video_path: std::path::PathBuf,
+    pub start_s: f64,
+    pub end_s: f64,
+    #[serde(default)]
+    pub reason: String,
 }
 
 /// L2-normalise in place; a zero vector is left as is and reported by `false`.

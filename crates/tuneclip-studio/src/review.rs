@@ -57,20 +57,7 @@ pub struct Decision {
     pub decided_at: i64,
 }
 
-/// A rejected clip as a training example: the song and the window of video a reviewer
-/// said does not go with it (one JSON object per line; read by
-/// `tuneclip_training::manifest::read_hard_negatives`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct HardNegative {
-    pub song_id: String,
-    pub song_path: PathBuf,
-    pub song_start_s: f64,
-    pub video_id: String,
-    pub video_path: PathBuf,
-    pub start_s: f64,
-    pub end_s: f64,
-    pub reason: String,
-}
+pub use tuneclip_core::HardNegative;
 
 /// Longest reason kept, in characters.
 pub const MAX_REASON_CHARS: usize = 500;
