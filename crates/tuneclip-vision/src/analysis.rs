@@ -68,8 +68,9 @@ pub struct FrameSaliency {
 /// 1: hard cuts only; 2: typed transitions, segments between them; 3: logos;
 /// 4: subtitle bands per segment; 5: text share per segment (heavy text); 6: hard cuts
 /// on their exact frame (from every decoded frame's signature, not the sampled ones);
-/// 7: dissolves' and fades' start and end on their exact frames too.
-pub const ANALYSIS_VERSION: u32 = 7;
+/// 7: dissolves' and fades' start and end on their exact frames too; 8: long dissolves
+/// and wipes between moving shots (looser rest), zooms and pans no longer taken for them.
+pub const ANALYSIS_VERSION: u32 = 8;
 
 /// Everything tuneclip knows about a video after analysis.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -155,3 +155,40 @@ fn hard_cuts_land_on_their_exact_frame() {
     let analysis = tuneclip_vision::analyse(&video);
     assert_eq!(analysis.cuts, exact);
 }
+
+/// Steady camera moves inside one shot are not transitions: a zoom into a fractal (at
+/// every step blend-like between near frames, and the picture that broke the looser
+/// rest for moving shots), a slow zoom and a pan over real footage.
+#[test]
+fn steady_zooms_and_pans_are_not_transitions() {
+    use crate::transition_clips::media;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let bunny = media("bigbuckbunny.mp4").display().to_string();
+    let moves: [(&str, Vec<&str>, &str); 3] = [
+        ("fractal", vec!["-f", "lavfi", "-i", "mandelbrot=size=640x360:rate=25"], "format=yuv420p"),
+        (
+            "zoom",
+            vec!["-i", &bunny],
+            "scale=1280:720,zoompan=z='1+0.01*on':x='iw/2-iw/zoom/2':y='ih/2-ih/zoom/2':d=1:s=320x180:fps=25,format=yuv420p",
+        ),
+        ("pan", vec!["-i", &bunny], "scale=640:360,crop=320:180:'min(t*60,320)':90,format=yuv420p"),
+    ];
+    let mut report = String::new();
+    for (name, input, filter) in moves {
+        let out = tmp.path().join(format!("{name}.mp4"));
+        let status = std::process::Command::new("ffmpeg")
+            .args(["-hide_banner", "-loglevel", "error", "-y"])
+            .args(&input)
+            .args(["-t", "5", "-vf", filter, "-c:v", "libx264", "-preset", "veryfast", "-crf", "20", "-an"])
+            .arg(&out)
+            .status()
+            .expect("ffmpeg CLI (run setup.sh)");
+        assert!(status.success(), "{name}");
+        let video = sample_frames(&out, SamplingConfig::default()).expect("decodes");
+        let found = detect_transitions(&video.frames, &CutDetectorConfig::default());
+        if !found.is_empty() {
+            report += &format!("{name}: {found:?}\n");
+        }
+    }
+    assert!(report.is_empty(), "transitions inside steady moves:\n{report}");
+}
