@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use tuneclip_audio::SongFeatures;
 use tuneclip_core::TimeRange;
 use tuneclip_media::audio::decode_mono;
-use tuneclip_media::video::{SampledFrame, SamplingConfig, sample_frames};
+use tuneclip_media::video::{FrameSignature, SampledFrame, SamplingConfig, sample_frames};
 use tuneclip_model::HandcraftedModel;
 use tuneclip_model::inputs::{
     AudioInput, InputShape, MOTION_DIMS, SAMPLE_RATE, VisualInput, audio_input, event_envelope, onset_envelope,
@@ -61,10 +61,16 @@ impl Dataset {
 
 struct DecodedVideo {
     frames: Vec<SampledFrame>,
+    /// Every decoded frame's luma signature (what the sync envelope reads).
+    signatures: Vec<FrameSignature>,
 }
 
 fn window_frames(v: &DecodedVideo, start: f64, dur: f64) -> Vec<SampledFrame> {
     v.frames.iter().filter(|f| f.t_s >= start && f.t_s < start + dur).cloned().collect()
+}
+
+fn window_signatures(v: &DecodedVideo, start: f64, dur: f64) -> Vec<FrameSignature> {
+    v.signatures.iter().filter(|s| s.t_s >= start - 1e-6 && s.t_s < start + dur - 1e-6).copied().collect()
 }
 
 fn baseline_segment(frames: &[SampledFrame], dur: f64) -> Vec<f32> {
@@ -107,7 +113,7 @@ fn resolve(root: &Path, p: &Path) -> PathBuf {
 fn cache_key(manifest: &PairManifest, shape: &InputShape) -> String {
     let mut h = Sha256::new();
     h.update(serde_json::to_vec(manifest).unwrap_or_default());
-    h.update(format!("{shape:?} motion={MOTION_DIMS} sampling={VIDEO_SAMPLING:?} v3").as_bytes());
+    h.update(format!("{shape:?} motion={MOTION_DIMS} sampling={VIDEO_SAMPLING:?} v4").as_bytes());
     h.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect()
 }
 
@@ -188,7 +194,7 @@ fn examples_of(
         Err(e) => return (Vec::new(), vec![(song.to_path_buf(), format!("audio: {e}"))]),
     };
     let frames = match sample_frames(video, VIDEO_SAMPLING) {
-        Ok(v) => DecodedVideo { frames: v.frames },
+        Ok(v) => DecodedVideo { frames: v.frames, signatures: v.signatures },
         Err(e) => return (Vec::new(), vec![(video.to_path_buf(), format!("video: {e}"))]),
     };
     let mut out = Vec::new();
@@ -211,7 +217,10 @@ fn examples_of(
                 baseline_song: bs,
                 baseline_segment: baseline_segment(&vf, p.duration_s),
                 song_envelope: onset_envelope(window),
-                video_envelope: event_envelope(&vf),
+                video_envelope: event_envelope(
+                    &window_signatures(&frames, p.video_start_s, p.duration_s),
+                    p.video_start_s,
+                ),
             }),
             None => skipped.push((
                 video.to_path_buf(),

@@ -26,7 +26,7 @@ use crate::manifest::{PairManifest, Split};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use tuneclip_core::{Embedding, dot, l2_normalize};
-use tuneclip_model::inputs::{PERIODICITY_DIMS, PROFILE_STEP_S, sync_events, sync_of_events};
+use tuneclip_model::inputs::{PERIODICITY_DIMS, SYNC_STEP_S, sync_events, sync_of_events};
 use tuneclip_model::learned::LearnedModel;
 
 /// Recall@1/5/10 and the median rank of one model on one gallery.
@@ -161,7 +161,7 @@ fn stitched_song_envelope(manifest: &PairManifest, windows: &[&Example]) -> Vec<
     let mut out: Vec<f32> = Vec::new();
     for e in windows {
         let start = manifest.pairs.get(e.pair).map_or(0.0, |p| p.song_start_s);
-        let at = (start / PROFILE_STEP_S).round() as usize;
+        let at = (start / SYNC_STEP_S).round() as usize;
         if out.len() < at + e.song_envelope.len() {
             out.resize(at + e.song_envelope.len(), 0.0);
         }

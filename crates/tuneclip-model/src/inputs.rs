@@ -30,7 +30,7 @@
 
 use tuneclip_audio::{MelFilterbank, Stft, log_mel, onset_strength};
 use tuneclip_core::Rect;
-use tuneclip_media::video::SampledFrame;
+use tuneclip_media::video::{FrameSignature, SampledFrame};
 
 /// Sample rate the audio input is computed at.
 pub const SAMPLE_RATE: u32 = 22_050;
@@ -338,14 +338,44 @@ pub fn visual_profile(frames: &[SampledFrame], faces: FaceSummary) -> Vec<f32> {
     out
 }
 
-/// Width of the local mean an event must rise above (1.1 s of [`PROFILE_STEP_S`] bins).
-const SYNC_MEAN_BINS: usize = 11;
+/// Bin width of the sync envelopes: one frame at 25 fps. Finer than the profiles' grid
+/// because alignment is what sync asks about: a cut seen 0.1 s late correlates with the
+/// onset before it only partly.
+pub const SYNC_STEP_S: f64 = 0.04;
+/// Width of the local mean an event must rise above (1 s of [`SYNC_STEP_S`] bins).
+const SYNC_MEAN_BINS: usize = 25;
 /// Mel bands the song's onset envelope is read from.
 const SYNC_MELS: usize = 48;
 
-/// The **sync envelopes**: what happens when, on the [`PROFILE_STEP_S`] grid, for
-/// asking whether a clip's picture events fall on a song's onsets at *some* offset
-/// ([`sync_score`]). The song's is its onset strength (mean per bin).
+/// The largest of `values` (times in seconds from the envelope's start) in each
+/// [`SYNC_STEP_S`] bin: a sharp event keeps its height whatever its phase in the bin.
+/// An empty bin takes its left neighbour's value.
+fn max_envelope(values: impl Iterator<Item = (f64, f32)>) -> Vec<f32> {
+    let mut out: Vec<Option<f32>> = Vec::new();
+    for (t, v) in values {
+        if t < -1e-9 {
+            continue;
+        }
+        let b = (t.max(0.0) / SYNC_STEP_S + 1e-9) as usize;
+        if b >= out.len() {
+            out.resize(b + 1, None);
+        }
+        out[b] = Some(out[b].map_or(v, |o| o.max(v)));
+    }
+    let mut last = 0.0;
+    out.into_iter()
+        .map(|v| {
+            if let Some(v) = v {
+                last = v;
+            }
+            last
+        })
+        .collect()
+}
+
+/// The **sync envelopes**: what happens when, on the [`SYNC_STEP_S`] grid, for asking
+/// whether a clip's picture events fall on a song's onsets at *some* offset
+/// ([`sync_score`]). The song's is its onset strength (the largest per bin).
 pub fn onset_envelope(samples: &[f32]) -> Vec<f32> {
     let (Ok(stft), Ok(bank)) = (Stft::new(N_FFT, HOP), MelFilterbank::new(SAMPLE_RATE, N_FFT, SYNC_MELS, 30.0, 8000.0))
     else {
@@ -354,19 +384,26 @@ pub fn onset_envelope(samples: &[f32]) -> Vec<f32> {
     let frames = log_mel(samples, &stft, &bank);
     let onset = onset_strength(&frames);
     let hop_s = HOP as f64 / f64::from(SAMPLE_RATE);
-    bin_envelope(onset.iter().enumerate().map(|(i, v)| (i as f64 * hop_s, *v)))
+    max_envelope(onset.iter().enumerate().map(|(i, v)| (i as f64 * hop_s, *v)))
 }
 
-/// The picture's sync envelope: frame difference (on a 32-column luma grid) plus
-/// brightness change, each over its own spread, per bin. Frames in time order, any
-/// rate; times from the first frame.
-pub fn event_envelope(frames: &[SampledFrame]) -> Vec<f32> {
-    let t0 = frames.first().map_or(0.0, |f| f.t_s);
-    let (_, diff, bchange) = picture_changes(frames);
+/// The picture's sync envelope from every decoded frame's luma signature (in time
+/// order; the decoder computes them for cut placement anyway): the change from the
+/// frame before (mean over the 8x8 grid) plus the change of brightness, each over its
+/// own spread in the window, the largest per bin, from `start_s`.
+pub fn event_envelope(signatures: &[FrameSignature], start_s: f64) -> Vec<f32> {
+    let brightness: Vec<f32> =
+        signatures.iter().map(|s| s.grid.iter().map(|v| f32::from(*v)).sum::<f32>() / s.grid.len() as f32).collect();
+    let mut diff = vec![0f32; signatures.len()];
+    let mut bchange = vec![0f32; signatures.len()];
+    for i in 1..signatures.len() {
+        diff[i] = signatures[i].distance(&signatures[i - 1]);
+        bchange[i] = (brightness[i] - brightness[i - 1]).abs();
+    }
     let (_, d_std) = mean_std(&diff);
     let (_, b_std) = mean_std(&bchange);
     let event = diff.iter().zip(&bchange).map(|(d, b)| d / d_std.max(1e-3) + b / b_std.max(1e-3));
-    bin_envelope(frames.iter().map(|f| f.t_s - t0).zip(event))
+    max_envelope(signatures.iter().map(|s| s.t_s - start_s).zip(event))
 }
 
 /// The events of a sync envelope: how far each bin rises above its local mean (a
@@ -518,19 +555,20 @@ mod tests {
         // A song of clicks at 120 BPM; a clip whose flashes fall on the clicks (at some
         // offset into the song); a clip flashing at another tempo.
         let song = onset_envelope(&clicks(120.0, 12.0));
-        assert_eq!(song.len(), 120, "one bin per 0.1 s");
-        let frame = |t: f64, luma: u8| SampledFrame { t_s: t, width: 16, height: 9, rgb: vec![luma; 16 * 9 * 3] };
-        let flashes = |period: f64, phase: f64| -> Vec<SampledFrame> {
-            (0..40)
+        assert_eq!(song.len(), 300, "one bin per 0.04 s");
+        // Every frame at 25 fps, from 1.0 s into the video (the clip starts there).
+        let flashes = |period: f64, phase: f64| -> Vec<FrameSignature> {
+            (0..100)
                 .map(|i| {
-                    let t = i as f64 * 0.1;
+                    let t = i as f64 / 25.0;
                     let on = ((t + phase) / period).fract() < 0.05 || ((t + phase) / period).fract() > 0.95;
-                    frame(t, if on { 230 } else { 30 })
+                    FrameSignature { t_s: 1.0 + t, grid: [if on { 230 } else { 30 }; 64] }
                 })
                 .collect()
         };
-        let on_beat = event_envelope(&flashes(0.5, 0.1));
-        let off_tempo = event_envelope(&flashes(0.7, 0.1));
+        let on_beat = event_envelope(&flashes(0.5, 0.1), 1.0);
+        assert_eq!(on_beat.len(), 100, "timed from the clip's start");
+        let off_tempo = event_envelope(&flashes(0.7, 0.1), 1.0);
         let (a, b) = (sync_score(&song, &on_beat), sync_score(&song, &off_tempo));
         assert!(a > 0.6 && a > b + 0.2, "on the beat {a}, at another tempo {b}");
         // Either envelope may be the longer; a flat one scores 0.
