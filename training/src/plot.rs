@@ -93,10 +93,20 @@ pub fn curves(history: &[EpochRecord], out: &Path) -> Result<(), String> {
 pub fn transfer(report: &crate::transfer::TransferReport, out: &Path) -> Result<(), String> {
     ensure_font()?;
     let n = report.families.len().max(1);
-    let root = BitMapBackend::new(out, (300 * n as u32, 380)).into_drawing_area();
+    let root = BitMapBackend::new(out, (300 * n as u32, 420)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| e.to_string())?;
-    let colours = [BLUE, RGBColor(120, 120, 120), RGBColor(230, 120, 0), BLACK];
-    for (panel, family) in root.split_evenly((1, n)).iter().zip(&report.families) {
+    // One colour per model, one legend for every panel (below them, so no line hides).
+    let colours = [
+        RGBColor(0, 90, 200),
+        RGBColor(120, 170, 255),
+        RGBColor(230, 120, 0),
+        BLACK,
+        RGBColor(150, 0, 150),
+        RGBColor(0, 150, 70),
+        RGBColor(160, 160, 160),
+    ];
+    let (charts, legend) = root.split_vertically(380);
+    for (panel, family) in charts.split_evenly((1, n)).iter().zip(&report.families) {
         let caption = format!("{} ({} videos)", family.family, family.videos);
         let mut chart = ChartBuilder::on(panel)
             .caption(caption, ("sans-serif", 16))
@@ -106,24 +116,23 @@ pub fn transfer(report: &crate::transfer::TransferReport, out: &Path) -> Result<
             .build_cartesian_2d(0.5f64..10.5, 0.0..1.0f64)
             .map_err(|e| e.to_string())?;
         chart.configure_mesh().x_desc("K").y_desc("recall@K").x_labels(10).draw().map_err(|e| e.to_string())?;
-        for (i, (model, videos, _)) in family.models.iter().enumerate() {
+        for (i, (_, videos, _)) in family.models.iter().enumerate() {
             let c = colours[i % colours.len()];
             let points: Vec<(f64, f64)> = [1.0, 5.0, 10.0].into_iter().zip(videos.recall_at).collect();
-            chart
-                .draw_series(LineSeries::new(points.clone(), c.stroke_width(2)))
-                .map_err(|e| e.to_string())?
-                .label(model.split(" (").next().unwrap_or(model).to_string())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 14, y)], c.stroke_width(2)));
+            chart.draw_series(LineSeries::new(points.clone(), c.stroke_width(2))).map_err(|e| e.to_string())?;
             chart.draw_series(points.into_iter().map(|p| Circle::new(p, 3, c.filled()))).map_err(|e| e.to_string())?;
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .label_font(("sans-serif", 12))
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw()
-            .map_err(|e| e.to_string())?;
+    }
+    let models: Vec<&str> = report
+        .families
+        .first()
+        .map_or_else(Vec::new, |f| f.models.iter().map(|(m, _, _)| m.split(" (").next().unwrap_or(m)).collect());
+    let step = (300 * n as i32 - 20) / models.len().max(1) as i32;
+    for (i, m) in models.iter().enumerate() {
+        let c = colours[i % colours.len()];
+        let x = 10 + step * i as i32;
+        legend.draw(&PathElement::new(vec![(x, 20), (x + 18, 20)], c.stroke_width(3))).map_err(|e| e.to_string())?;
+        legend.draw(&Text::new(m.to_string(), (x + 24, 13), ("sans-serif", 13))).map_err(|e| e.to_string())?;
     }
     root.present().map_err(|e| e.to_string())
 }
