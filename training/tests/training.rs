@@ -353,15 +353,21 @@ fn the_default_model_ranks_held_out_music_videos_by_their_own_songs() {
     let report = evaluate_transfer(&manifest, &ds, Split::Test, Some(&model), 0.5).expect("report");
     eprintln!("{}", report.table());
     for family in &report.families {
-        let (name, videos, _) = &family.models[0];
+        let (name, _, _) = &family.models[0];
         assert!(name.starts_with("learned (learned-"), "{name}");
         let chance_median = (family.videos as f64 + 1.0) / 2.0;
-        assert!(
-            videos.median_rank <= chance_median / 2.0,
-            "{}: median rank {} of {} videos (chance {chance_median})",
-            family.family,
-            videos.median_rank,
-            family.videos
-        );
+        // The learned model, and sync (the picture's events on the song's onsets, on
+        // every decoded frame), each well above chance.
+        for (name, videos, _) in
+            family.models.iter().filter(|(m, _, _)| m.starts_with("learned (") || m.starts_with("sync:"))
+        {
+            assert!(
+                videos.median_rank <= chance_median / 2.0,
+                "{} {name}: median rank {} of {} videos (chance {chance_median})",
+                family.family,
+                videos.median_rank,
+                family.videos
+            );
+        }
     }
 }
