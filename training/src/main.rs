@@ -127,8 +127,10 @@ enum Command {
         /// families' validation items, where settings may be chosen).
         #[arg(long, default_value = "test")]
         split: String,
-        /// Weight of the sync score beside the learned similarity in the fused row.
-        #[arg(long, default_value_t = 0.5)]
+        /// Weight of the sync score beside the learned similarity in the fused row
+        /// (default: the product's, the ratio of the two scores' spreads over the trained
+        /// families' validation gallery).
+        #[arg(long, default_value_t = tuneclip_model::inputs::SYNC_WEIGHT)]
         sync_weight: f32,
     },
     /// Write a feature cache to carry to another machine (for `tuneclip-fit`, which

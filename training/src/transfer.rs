@@ -18,8 +18,9 @@
 //! brightness change) fall on the song's onsets at the clip's best offset anywhere in
 //! the song ([`tuneclip_model::inputs::sync_score`]): no training, nothing read from the song's own video
 //! position. Two fusions with the learned model are reported beside it: a fixed weight
-//! (`--sync-weight`, 0.5, set before any measurement) and equal weights on per-query
-//! z-scores.
+//! (`--sync-weight`, default [`tuneclip_model::inputs::SYNC_WEIGHT`]: the ratio of the two
+//! scores' spreads over the trained families' validation gallery, which every run
+//! prints) and equal weights on per-query z-scores.
 
 use crate::dataset::{Dataset, Example};
 use crate::manifest::{PairManifest, Split};
@@ -208,6 +209,21 @@ fn report(
         let learned_z: Vec<Vec<f32>> =
             queries.iter().map(|q| zscores_f32(&clip_emb.iter().map(|c| dot(q, c)).collect::<Vec<_>>())).collect();
         let sync_z: Vec<Vec<f32>> = sync.iter().map(|row| zscores_f32(row)).collect();
+        {
+            // How far each score spreads over the gallery, per query: their ratio is the
+            // weight that puts sync on the learned similarity's scale (the product's
+            // `SYNC_WEIGHT` is this ratio on the trained families' validation gallery).
+            let sd = |x: &[f32]| {
+                let n = x.len().max(1) as f32;
+                let m = x.iter().sum::<f32>() / n;
+                (x.iter().map(|v| (v - m) * (v - m)).sum::<f32>() / n).sqrt()
+            };
+            let s_l: f32 =
+                queries.iter().map(|q| sd(&clip_emb.iter().map(|c| dot(q, c)).collect::<Vec<_>>())).sum::<f32>()
+                    / n as f32;
+            let s_s: f32 = sync.iter().map(|r| sd(r)).sum::<f32>() / n as f32;
+            eprintln!("{name}: spread over the gallery, learned {s_l:.4}, sync {s_s:.4} (ratio {:.3})", s_l / s_s);
+        }
         let (rv, rc) = rankings(n, &clip_video, |q, c| learned_z[q][c] + sync_z[q][c]);
         models.push(("learned + sync, z-scored".to_string(), rv, rc));
     }

@@ -123,6 +123,7 @@ pub async fn run(data: &Path, models: &Path, model: &tuneclip_model::Embedder, c
         candidates: 3,
         workers: 0,
         beat_aware: true,
+        sync: true,
         models: models.to_path_buf(),
         text: true,
     };

@@ -209,6 +209,11 @@ enum Command {
         /// within 0.01 of the best similarity); false chooses by similarity alone.
         #[arg(long, env = "TUNECLIP_BEAT_AWARE", default_value_t = true, action = clap::ArgAction::Set)]
         beat_aware: bool,
+        /// Try windows in the order of similarity and sync together (whether the
+        /// picture's events fall on the song's onsets as the clip plays; three times
+        /// `--candidates` windows are decoded to choose from); false: similarity alone.
+        #[arg(long, env = "TUNECLIP_SYNC", default_value_t = true, action = clap::ArgAction::Set)]
+        sync: bool,
         /// Check clips without the text detector (the text-coverage check then fails
         /// as not measured and sends clips to review); without this flag a missing
         /// text model is an error.
@@ -680,6 +685,8 @@ pub(crate) struct ProduceOptions {
     pub candidates: usize,
     pub workers: usize,
     pub beat_aware: bool,
+    /// Order candidate windows by similarity and sync (`--sync`).
+    pub sync: bool,
     /// The models folder (`--models-dir`).
     pub models: PathBuf,
     /// Check clips with the text detector (false: `--no-text`).
@@ -704,6 +711,7 @@ pub(crate) fn produce_clips(
         candidates: opts.candidates,
         workers: opts.workers,
         beat_aware: opts.beat_aware,
+        sync: opts.sync,
         text,
         ..ProduceConfig::new(out)
     };
@@ -942,13 +950,13 @@ async fn main() -> Result<()> {
             .await?;
             Ok(())
         }
-        Command::Produce { songs, songs_file, out, clip_s, candidates, workers, beat_aware, no_text } => {
+        Command::Produce { songs, songs_file, out, clip_s, candidates, workers, beat_aware, sync, no_text } => {
             let index = Index::load_current(&snapshots_dir(&cli.data_dir), &model.version())?;
             let songs = song_ids(&index, &songs, songs_file.as_deref())?;
             let review = ReviewStore::open(&review_db(&cli.data_dir))?;
             let out = out.unwrap_or_else(|| cli.data_dir.join("production"));
             let models = cli.models_dir.clone();
-            let opts = ProduceOptions { clip_s, candidates, workers, beat_aware, models, text: !no_text };
+            let opts = ProduceOptions { clip_s, candidates, workers, beat_aware, sync, models, text: !no_text };
             let m = produce_clips(&index, &songs, out.clone(), &opts, &review)?;
             print_production(&m, &out);
             Ok(())

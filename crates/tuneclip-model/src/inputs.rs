@@ -342,6 +342,12 @@ pub fn visual_profile(frames: &[SampledFrame], faces: FaceSummary) -> Vec<f32> {
 /// because alignment is what sync asks about: a cut seen 0.1 s late correlates with the
 /// onset before it only partly.
 pub const SYNC_STEP_S: f64 = 0.04;
+/// Weight of sync beside the learned similarity where both rank one list (similarity +
+/// `SYNC_WEIGHT` x sync): the ratio of how far each spreads over a gallery for one
+/// query, measured on the families corpus' trained families' validation items (learned
+/// 0.288, sync 0.094: 3.06; `tuneclip-train eval-transfer --split val` prints it), so
+/// that both count about equally.
+pub const SYNC_WEIGHT: f32 = 3.0;
 /// Width of the local mean an event must rise above (1 s of [`SYNC_STEP_S`] bins).
 const SYNC_MEAN_BINS: usize = 25;
 /// Mel bands the song's onset envelope is read from.

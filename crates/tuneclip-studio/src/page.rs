@@ -473,6 +473,7 @@ mod tests {
             song_path: "song.ogg".into(),
             song_window: TimeRange::new(10.0, 40.0),
             beat_fit: None,
+            sync: None,
             video_id: format!("video-{id}"),
             video_title: "a video".into(),
             video_path: "video.mp4".into(),
