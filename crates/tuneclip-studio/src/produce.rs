@@ -498,14 +498,14 @@ fn video_window_events(index: &Index, w: &Window) -> std::result::Result<Vec<f32
 }
 
 /// Windows with their sync, best first, and the windows left out with why.
-type SyncOrdered = (Vec<(Window, f32)>, Vec<String>);
+pub type SyncOrdered = (Vec<(Window, f32)>, Vec<String>);
 
 /// Each window's sync with the song window (Pearson correlation of the two envelopes,
 /// aligned as the clip plays), then the windows ordered by similarity and sync together
 /// ([`fused_order`]; ties keep the similarity order). A window whose video
 /// cannot be decoded is left out, with the reason in the second list; a song that
 /// cannot be decoded is an error.
-fn sync_order(
+pub fn sync_order(
     index: &Index,
     song: &SongEntry,
     song_window: TimeRange,

@@ -1,0 +1,175 @@
+//! Produce's sync ordering: which window `produce` tries first for a song, by similarity
+//! alone and by similarity + `SYNC_WEIGHT` x sync (`ProduceConfig::sync`), on the same
+//! index and songs: how often the choice changes, the sync and similarity of the first
+//! choice, and, for songs that are the catalogue videos' own soundtracks, how often the
+//! first choice is the song's own video.
+//!
+//! `cargo bench -p tuneclip-studio --bench sync_windows --profile dev`
+//!
+//! Videos: the held-out (test) music videos of the families corpus (`tuneclip-train
+//! families`), whose editing styles, footage and songs no setting of sync or its weight
+//! was chosen on. Songs: the same videos' soundtracks (each has one own video in the
+//! catalogue) and Debian's Wesnoth music, whole. Environment: `TUNECLIP_SYNC_VIDEOS`
+//! (80), `TUNECLIP_SYNC_SONGS` (12 Wesnoth songs), `TUNECLIP_SYNC_WINDOW_S` (12),
+//! `TUNECLIP_SYNC_CANDIDATES` (4: the pool is `SYNC_POOL` times that, as in produce).
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+use tuneclip_index::{ClipFilter, Index, IngestConfig, Snapshot, WindowQuery, ingest};
+use tuneclip_studio::{SYNC_POOL, beats_in, song_window, sync_order};
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+#[derive(Default)]
+struct Tally {
+    songs: usize,
+    changed: usize,
+    own_plain: usize,
+    own_sync: usize,
+    own_songs: usize,
+    sync_plain: f64,
+    sync_fused: f64,
+    sim_given_up: f64,
+}
+
+fn main() {
+    let videos_n: usize = env_or("TUNECLIP_SYNC_VIDEOS", 80);
+    let songs_n: usize = env_or("TUNECLIP_SYNC_SONGS", 12);
+    let window_s: f64 = env_or("TUNECLIP_SYNC_WINDOW_S", 12.0);
+    let candidates: usize = env_or("TUNECLIP_SYNC_CANDIDATES", 4);
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../index-data");
+    let families = data.join("training/families");
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(families.join("pairs.json"))
+            .unwrap_or_else(|e| panic!("{} ({e}): run `tuneclip-train families` first", families.display())),
+    )
+    .expect("pairs.json");
+    let mut videos: Vec<PathBuf> = manifest["pairs"]
+        .as_array()
+        .expect("pairs")
+        .iter()
+        .filter(|p| p["split"] == "test")
+        .map(|p| families.join(p["video"].as_str().expect("video")))
+        .collect();
+    videos.dedup();
+    // Every family in turn, so that each is represented.
+    videos.sort_by_key(|v| v.file_name().map(|n| n.to_string_lossy().chars().rev().collect::<String>()));
+    videos.truncate(videos_n);
+    let music = Path::new("/usr/share/games/wesnoth/1.16/data/core/music");
+    let mut wesnoth: Vec<PathBuf> = std::fs::read_dir(music)
+        .unwrap_or_else(|e| panic!("{} ({e}): setup.sh installs wesnoth-1.16-music", music.display()))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "ogg"))
+        .collect();
+    wesnoth.sort();
+    wesnoth.truncate(songs_n);
+    // Each video's soundtrack as a song file of its own (one file cannot be both a song
+    // and a video of one catalogue), named after the video.
+    let tracks = tempfile::tempdir().expect("tempdir");
+    let mut songs: Vec<PathBuf> = videos
+        .iter()
+        .map(|v| {
+            let out = tracks.path().join(v.file_stem().expect("name")).with_extension("m4a");
+            let ok = std::process::Command::new("ffmpeg")
+                .args(["-hide_banner", "-loglevel", "error", "-y", "-i"])
+                .arg(v)
+                .args(["-vn", "-c:a", "copy"])
+                .arg(&out)
+                .status()
+                .is_ok_and(|s| s.success());
+            assert!(ok, "ffmpeg could not copy the soundtrack of {}", v.display());
+            out
+        })
+        .collect();
+    songs.extend(wesnoth);
+
+    eprintln!("ingesting {} songs and {} videos", songs.len(), videos.len());
+    let cfg = IngestConfig {
+        model: tuneclip_model::Embedder::default_learned().expect("default model"),
+        progress: true,
+        ..IngestConfig::default()
+    };
+    let catalogue = ingest(&songs, &videos, &cfg);
+    assert!(catalogue.failures.is_empty(), "{:?}", catalogue.failures);
+    let tmp = tempfile::tempdir().expect("tempdir");
+    Snapshot::publish(tmp.path(), &catalogue).expect("publish");
+    let index = Index::load_current(tmp.path(), &catalogue.model_version).expect("load");
+    eprintln!(
+        "catalogue: {} songs, {} videos, {} segments",
+        catalogue.songs.len(),
+        catalogue.videos.len(),
+        catalogue.segments.len()
+    );
+    // A song copied from a music video's soundtrack has that video as its own.
+    let own_video = |song_path: &Path| {
+        catalogue.videos.iter().find(|v| v.path.file_stem() == song_path.file_stem()).map(|v| v.id.clone())
+    };
+
+    let (mut own, mut other) = (Tally::default(), Tally::default());
+    let (mut decoded, mut decode_s) = (0usize, 0.0f64);
+    for song in &catalogue.songs {
+        let Some(sw) = song_window(song, window_s) else {
+            eprintln!("{}: shorter than {window_s} s", song.title);
+            continue;
+        };
+        let q = WindowQuery {
+            k: candidates * SYNC_POOL,
+            duration_s: window_s,
+            filter: ClipFilter::default(),
+            beats_s: beats_in(song, sw),
+        };
+        let windows = index.best_windows(&song.embedding, &q).expect("windows");
+        let Some(first) = windows.first().cloned() else {
+            eprintln!("{}: no window", song.title);
+            continue;
+        };
+        let t = Instant::now();
+        let (ordered, failed) = sync_order(&index, song, sw, windows.clone()).expect("sync");
+        decode_s += t.elapsed().as_secs_f64();
+        decoded += windows.len();
+        assert!(failed.is_empty(), "{failed:?}");
+        let plain_sync = ordered.iter().find(|(w, _)| w.video == first.video).map_or(0.0, |(_, s)| *s);
+        let (fused, fused_sync) = ordered[0].clone();
+        let truth = own_video(&song.path);
+        let t = if truth.is_some() { &mut own } else { &mut other };
+        t.songs += 1;
+        t.changed +=
+            usize::from(fused.video != first.video || (fused.range.start_s - first.range.start_s).abs() > 1e-3);
+        t.sync_plain += f64::from(plain_sync);
+        t.sync_fused += f64::from(fused_sync);
+        t.sim_given_up += f64::from(first.score - fused.score);
+        if let Some(v) = truth {
+            t.own_songs += 1;
+            t.own_plain += usize::from(first.video == v);
+            t.own_sync += usize::from(fused.video == v);
+        }
+    }
+    println!(
+        "{} songs, {} held-out family videos, windows of {window_s} s, {} candidates from a pool of {}; \
+         sync decode {:.1} ms per window ({decoded} windows)",
+        catalogue.songs.len(),
+        videos.len(),
+        candidates,
+        candidates * SYNC_POOL,
+        1e3 * decode_s / decoded.max(1) as f64
+    );
+    println!(
+        "| songs | n | first choice changed | sync, similarity order | sync, fused | similarity given up | own video first: similarity / fused |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    for (name, t) in [("the videos' own soundtracks", &own), ("Wesnoth songs", &other)] {
+        let n = t.songs.max(1) as f64;
+        let own_col =
+            if t.own_songs > 0 { format!("{} / {} of {}", t.own_plain, t.own_sync, t.own_songs) } else { "-".into() };
+        println!(
+            "| {name} | {} | {} | {:.3} | {:.3} | {:.4} | {own_col} |",
+            t.songs,
+            t.changed,
+            t.sync_plain / n,
+            t.sync_fused / n,
+            t.sim_given_up / n
+        );
+    }
+}
