@@ -14,45 +14,19 @@
 //! The cut times are the analysis's (sampled at 10 frames a second, see issue 23), so
 //! "on the beat" is measured against where the analysis places each cut.
 
-use std::path::{Path, PathBuf};
 use tuneclip_index::{BeatFit, ClipFilter, Index, IngestConfig, Snapshot, WindowQuery, ingest};
 use tuneclip_studio::{beats_in, song_window};
 
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
+mod common;
+use common::{env_or, held_out_family_videos, wesnoth_songs};
 
 fn main() {
     let videos_n: usize = env_or("TUNECLIP_BEAT_VIDEOS", 80);
     let songs_n: usize = env_or("TUNECLIP_BEAT_SONGS", 12);
     let window_s: f64 = env_or("TUNECLIP_BEAT_WINDOW_S", 12.0);
     let k: usize = env_or("TUNECLIP_BEAT_K", 10);
-    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../index-data");
-    let families = data.join("training/families");
-    let manifest: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(families.join("pairs.json"))
-            .unwrap_or_else(|e| panic!("{} ({e}): run `tuneclip-train families` first", families.display())),
-    )
-    .expect("pairs.json");
-    let mut videos: Vec<PathBuf> = manifest["pairs"]
-        .as_array()
-        .expect("pairs")
-        .iter()
-        .filter(|p| p["split"] == "test")
-        .map(|p| families.join(p["video"].as_str().expect("video")))
-        .collect();
-    videos.dedup();
-    // Every family in turn, so that each is represented.
-    videos.sort_by_key(|v| v.file_name().map(|n| n.to_string_lossy().chars().rev().collect::<String>()));
-    videos.truncate(videos_n);
-    let music = Path::new("/usr/share/games/wesnoth/1.16/data/core/music");
-    let mut songs: Vec<PathBuf> = std::fs::read_dir(music)
-        .unwrap_or_else(|e| panic!("{} ({e}): setup.sh installs wesnoth-1.16-music", music.display()))
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "ogg"))
-        .collect();
-    songs.sort();
-    songs.truncate(songs_n);
+    let videos = held_out_family_videos(videos_n);
+    let songs = wesnoth_songs(songs_n);
 
     eprintln!("ingesting {} songs and {} videos", songs.len(), videos.len());
     let cfg = IngestConfig {
