@@ -135,10 +135,16 @@ fn zscores_f32(x: &[f32]) -> Vec<f32> {
     zscores(&x.iter().map(|v| f64::from(*v)).collect::<Vec<_>>()).into_iter().map(|v| v as f32).collect()
 }
 
-fn zscores(x: &[f64]) -> Vec<f64> {
+/// Mean and (population) standard deviation.
+fn mean_spread(x: &[f64]) -> (f64, f64) {
     let n = x.len().max(1) as f64;
     let m = x.iter().sum::<f64>() / n;
-    let s = (x.iter().map(|v| (v - m) * (v - m)).sum::<f64>() / n).sqrt().max(1e-9);
+    (m, (x.iter().map(|v| (v - m) * (v - m)).sum::<f64>() / n).sqrt())
+}
+
+fn zscores(x: &[f64]) -> Vec<f64> {
+    let (m, s) = mean_spread(x);
+    let s = s.max(1e-9);
     x.iter().map(|v| (v - m) / s).collect()
 }
 
@@ -200,30 +206,25 @@ fn report(
             queries.push(mean_direction(&rows));
             at += w.len();
         }
-        let (rv, rc) = rankings(n, &clip_video, |q, c| dot(&queries[q], &clip_emb[c]));
+        // The learned similarity of every query and clip, computed once for every row.
+        let learned: Vec<Vec<f32>> = queries.iter().map(|q| clip_emb.iter().map(|c| dot(q, c)).collect()).collect();
+        let (rv, rc) = rankings(n, &clip_video, |q, c| learned[q][c]);
         models.push((format!("learned ({})", model.version()), rv, rc));
-        let (rv, rc) = rankings(n, &clip_video, |q, c| dot(&queries[q], &clip_emb[c]) + sync_weight * sync[q][c]);
+        let (rv, rc) = rankings(n, &clip_video, |q, c| learned[q][c] + sync_weight * sync[q][c]);
         models.push((format!("learned + {sync_weight} x sync"), rv, rc));
+        // How far each score spreads over the gallery, per query: their ratio is the
+        // weight that puts sync on the learned similarity's scale (the product's
+        // `SYNC_WEIGHT` is this ratio on the trained families' validation gallery).
+        let spread = |rows: &[Vec<f32>]| {
+            rows.iter().map(|r| mean_spread(&r.iter().map(|v| f64::from(*v)).collect::<Vec<_>>()).1).sum::<f64>()
+                / n.max(1) as f64
+        };
+        let (s_l, s_s) = (spread(&learned), spread(&sync));
+        eprintln!("{name}: spread over the gallery, learned {s_l:.4}, sync {s_s:.4} (ratio {:.3})", s_l / s_s);
         // Equal weights after putting both on one scale: each query's scores as
         // z-scores over the gallery's clips.
-        let learned_z: Vec<Vec<f32>> =
-            queries.iter().map(|q| zscores_f32(&clip_emb.iter().map(|c| dot(q, c)).collect::<Vec<_>>())).collect();
+        let learned_z: Vec<Vec<f32>> = learned.iter().map(|row| zscores_f32(row)).collect();
         let sync_z: Vec<Vec<f32>> = sync.iter().map(|row| zscores_f32(row)).collect();
-        {
-            // How far each score spreads over the gallery, per query: their ratio is the
-            // weight that puts sync on the learned similarity's scale (the product's
-            // `SYNC_WEIGHT` is this ratio on the trained families' validation gallery).
-            let sd = |x: &[f32]| {
-                let n = x.len().max(1) as f32;
-                let m = x.iter().sum::<f32>() / n;
-                (x.iter().map(|v| (v - m) * (v - m)).sum::<f32>() / n).sqrt()
-            };
-            let s_l: f32 =
-                queries.iter().map(|q| sd(&clip_emb.iter().map(|c| dot(q, c)).collect::<Vec<_>>())).sum::<f32>()
-                    / n as f32;
-            let s_s: f32 = sync.iter().map(|r| sd(r)).sum::<f32>() / n as f32;
-            eprintln!("{name}: spread over the gallery, learned {s_l:.4}, sync {s_s:.4} (ratio {:.3})", s_l / s_s);
-        }
         let (rv, rc) = rankings(n, &clip_video, |q, c| learned_z[q][c] + sync_z[q][c]);
         models.push(("learned + sync, z-scored".to_string(), rv, rc));
     }

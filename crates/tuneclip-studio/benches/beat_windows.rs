@@ -14,11 +14,11 @@
 //! The cut times are the analysis's (sampled at 10 frames a second, see issue 23), so
 //! "on the beat" is measured against where the analysis places each cut.
 
-use tuneclip_index::{BeatFit, ClipFilter, Index, IngestConfig, Snapshot, WindowQuery, ingest};
+use tuneclip_index::{BeatFit, ClipFilter, WindowQuery};
 use tuneclip_studio::{beats_in, song_window};
 
 mod common;
-use common::{env_or, held_out_family_videos, wesnoth_songs};
+use common::{env_or, held_out_family_videos, ingested_index, wesnoth_songs};
 
 fn main() {
     let videos_n: usize = env_or("TUNECLIP_BEAT_VIDEOS", 80);
@@ -28,17 +28,7 @@ fn main() {
     let videos = held_out_family_videos(videos_n);
     let songs = wesnoth_songs(songs_n);
 
-    eprintln!("ingesting {} songs and {} videos", songs.len(), videos.len());
-    let cfg = IngestConfig {
-        model: tuneclip_model::Embedder::default_learned().expect("default model"),
-        progress: true,
-        ..IngestConfig::default()
-    };
-    let catalogue = ingest(&songs, &videos, &cfg);
-    assert!(catalogue.failures.is_empty(), "{:?}", catalogue.failures);
-    let tmp = tempfile::tempdir().expect("tempdir");
-    Snapshot::publish(tmp.path(), &catalogue).expect("publish");
-    let index = Index::load_current(tmp.path(), &catalogue.model_version).expect("load");
+    let (_snapshot, catalogue, index) = ingested_index(&songs, &videos);
 
     let (mut plain, mut aware) = (BeatFit { cuts: 0, on_beat: 0 }, BeatFit { cuts: 0, on_beat: 0 });
     let (mut windows, mut moved, mut score_loss) = (0usize, 0usize, 0.0f64);

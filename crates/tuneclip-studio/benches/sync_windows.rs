@@ -15,11 +15,11 @@
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-use tuneclip_index::{ClipFilter, Index, IngestConfig, Snapshot, WindowQuery, ingest};
+use tuneclip_index::{ClipFilter, WindowQuery};
 use tuneclip_studio::{SYNC_POOL, beats_in, song_window, sync_order};
 
 mod common;
-use common::{env_or, held_out_family_videos, wesnoth_songs};
+use common::{env_or, held_out_family_videos, ingested_index, wesnoth_songs};
 
 #[derive(Default)]
 struct Tally {
@@ -60,17 +60,7 @@ fn main() {
         .collect();
     songs.extend(wesnoth);
 
-    eprintln!("ingesting {} songs and {} videos", songs.len(), videos.len());
-    let cfg = IngestConfig {
-        model: tuneclip_model::Embedder::default_learned().expect("default model"),
-        progress: true,
-        ..IngestConfig::default()
-    };
-    let catalogue = ingest(&songs, &videos, &cfg);
-    assert!(catalogue.failures.is_empty(), "{:?}", catalogue.failures);
-    let tmp = tempfile::tempdir().expect("tempdir");
-    Snapshot::publish(tmp.path(), &catalogue).expect("publish");
-    let index = Index::load_current(tmp.path(), &catalogue.model_version).expect("load");
+    let (_snapshot, catalogue, index) = ingested_index(&songs, &videos);
     eprintln!(
         "catalogue: {} songs, {} videos, {} segments",
         catalogue.songs.len(),

@@ -1,6 +1,7 @@
 //! What the window benches share: the held-out family videos and the Wesnoth songs.
 
 use std::path::{Path, PathBuf};
+use tuneclip_index::{Catalogue, Index, IngestConfig, Snapshot, ingest};
 
 pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -39,4 +40,21 @@ pub fn wesnoth_songs(n: usize) -> Vec<PathBuf> {
     songs.sort();
     songs.truncate(n);
     songs
+}
+
+/// `songs` and `videos` ingested with the default model (with progress), published into
+/// a temporary folder (kept alive by the returned guard) and loaded.
+pub fn ingested_index(songs: &[PathBuf], videos: &[PathBuf]) -> (tempfile::TempDir, Catalogue, Index) {
+    eprintln!("ingesting {} songs and {} videos", songs.len(), videos.len());
+    let cfg = IngestConfig {
+        model: tuneclip_model::Embedder::default_learned().expect("default model"),
+        progress: true,
+        ..IngestConfig::default()
+    };
+    let catalogue = ingest(songs, videos, &cfg);
+    assert!(catalogue.failures.is_empty(), "{:?}", catalogue.failures);
+    let tmp = tempfile::tempdir().expect("tempdir");
+    Snapshot::publish(tmp.path(), &catalogue).expect("publish");
+    let index = Index::load_current(tmp.path(), &catalogue.model_version).expect("load");
+    (tmp, catalogue, index)
 }
