@@ -11,13 +11,12 @@ use std::path::{Path, PathBuf};
 use tuneclip_audio::SongFeatures;
 use tuneclip_core::TimeRange;
 use tuneclip_media::audio::decode_mono;
-use tuneclip_media::video::{FrameSignature, SampledFrame, SamplingConfig, sample_frames};
+use tuneclip_media::video::{SampledFrame, SamplingConfig, sample_frames};
 use tuneclip_model::HandcraftedModel;
 use tuneclip_model::inputs::{
-    AudioInput, InputShape, MOTION_DIMS, SAMPLE_RATE, VisualInput, audio_input, event_envelope, onset_envelope,
-    visual_input,
+    AudioInput, InputShape, MOTION_DIMS, SAMPLE_RATE, VisualInput, audio_input, onset_envelope, visual_input,
 };
-use tuneclip_vision::{CutDetectorConfig, SegmentStats, colourfulness, detect_cuts};
+use tuneclip_vision::{CutDetectorConfig, PictureEvents, SegmentStats, colourfulness, detect_cuts};
 
 /// Frames per second and width at which video windows are sampled.
 pub const VIDEO_SAMPLING: SamplingConfig = SamplingConfig { fps: 10.0, width_px: 64, skip_loop_filter: true };
@@ -35,8 +34,10 @@ pub struct Example {
     /// The handcrafted model's embeddings of the same windows.
     pub baseline_song: Vec<f32>,
     pub baseline_segment: Vec<f32>,
-    /// The sync envelopes of the same windows ([`tuneclip_model::inputs::onset_envelope`],
-    /// [`tuneclip_model::inputs::event_envelope`]).
+    /// The sync envelopes of the same windows: the song's onsets
+    /// ([`tuneclip_model::inputs::onset_envelope`]) and the picture's events as the
+    /// catalogue stores them (the whole video's [`PictureEvents`], one byte a bin, cut
+    /// to the window), so that what is measured here is what search reads.
     pub song_envelope: Vec<f32>,
     pub video_envelope: Vec<f32>,
 }
@@ -61,16 +62,12 @@ impl Dataset {
 
 struct DecodedVideo {
     frames: Vec<SampledFrame>,
-    /// Every decoded frame's luma signature (what the sync envelope reads).
-    signatures: Vec<FrameSignature>,
+    /// The whole video's picture events (from every decoded frame's luma signature).
+    events: PictureEvents,
 }
 
 fn window_frames(v: &DecodedVideo, start: f64, dur: f64) -> Vec<SampledFrame> {
     v.frames.iter().filter(|f| f.t_s >= start && f.t_s < start + dur).cloned().collect()
-}
-
-fn window_signatures(v: &DecodedVideo, start: f64, dur: f64) -> Vec<FrameSignature> {
-    v.signatures.iter().filter(|s| s.t_s >= start - 1e-6 && s.t_s < start + dur - 1e-6).copied().collect()
 }
 
 fn baseline_segment(frames: &[SampledFrame], dur: f64) -> Vec<f32> {
@@ -113,7 +110,7 @@ fn resolve(root: &Path, p: &Path) -> PathBuf {
 fn cache_key(manifest: &PairManifest, shape: &InputShape) -> String {
     let mut h = Sha256::new();
     h.update(serde_json::to_vec(manifest).unwrap_or_default());
-    h.update(format!("{shape:?} motion={MOTION_DIMS} sampling={VIDEO_SAMPLING:?} v4").as_bytes());
+    h.update(format!("{shape:?} motion={MOTION_DIMS} sampling={VIDEO_SAMPLING:?} v5").as_bytes());
     h.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect()
 }
 
@@ -194,7 +191,7 @@ fn examples_of(
         Err(e) => return (Vec::new(), vec![(song.to_path_buf(), format!("audio: {e}"))]),
     };
     let frames = match sample_frames(video, VIDEO_SAMPLING) {
-        Ok(v) => DecodedVideo { frames: v.frames, signatures: v.signatures },
+        Ok(v) => DecodedVideo { events: PictureEvents::of(&v.signatures), frames: v.frames },
         Err(e) => return (Vec::new(), vec![(video.to_path_buf(), format!("video: {e}"))]),
     };
     let mut out = Vec::new();
@@ -217,10 +214,7 @@ fn examples_of(
                 baseline_song: bs,
                 baseline_segment: baseline_segment(&vf, p.duration_s),
                 song_envelope: onset_envelope(window),
-                video_envelope: event_envelope(
-                    &window_signatures(&frames, p.video_start_s, p.duration_s),
-                    p.video_start_s,
-                ),
+                video_envelope: frames.events.window(p.video_start_s, p.duration_s),
             }),
             None => skipped.push((
                 video.to_path_buf(),

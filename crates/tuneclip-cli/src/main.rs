@@ -209,9 +209,9 @@ enum Command {
         /// within 0.01 of the best similarity); false chooses by similarity alone.
         #[arg(long, env = "TUNECLIP_BEAT_AWARE", default_value_t = true, action = clap::ArgAction::Set)]
         beat_aware: bool,
-        /// Try windows in the order of similarity and sync together (whether the
-        /// picture's events fall on the song's onsets as the clip plays; three times
-        /// `--candidates` windows are decoded to choose from); false: similarity alone.
+        /// Choose windows by similarity and sync together (whether the picture's
+        /// events, kept by the analysis, fall on the song's onsets as the clip plays;
+        /// a window may start on any frame for it); false: similarity alone.
         #[arg(long, env = "TUNECLIP_SYNC", default_value_t = true, action = clap::ArgAction::Set)]
         sync: bool,
         /// Check clips without the text detector (the text-coverage check then fails

@@ -3,6 +3,8 @@
 //! type. Every other crate speaks these types; this crate does no I/O and links nothing
 //! heavier than serde.
 
+pub mod sync;
+
 use serde::{Deserialize, Serialize};
 use std::fmt;
 

@@ -5,6 +5,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tuneclip_ann::{ExactIndex, Hit, HnswIndex, VectorIndex, Vectors, scan};
+use tuneclip_core::sync::{SYNC_STEP_S, SYNC_WEIGHT, sync_at_offsets, sync_events};
 use tuneclip_core::{Clip, ContentId, TimeRange};
 
 /// What a caller asks of [`Index::best_clips`].
@@ -39,6 +40,13 @@ pub struct WindowQuery {
     /// beat preference. Among a video's windows scoring within [`BEAT_SLACK`] of its
     /// best, the one with the largest share of shot changes on a beat is chosen.
     pub beats_s: Vec<f64>,
+    /// The song window's onset envelope (`tuneclip_model::inputs::onset_envelope` of the
+    /// audio the clip will play under: one value per [`SYNC_STEP_S`] bin); empty for no
+    /// sync. With it, each window is scored by its **sync** too (how its picture events
+    /// fall on these onsets as the clip plays, see [`tuneclip_core::sync`]), windows may
+    /// start on any sync bin, and windows rank by [`Window::rank_score`]: similarity +
+    /// [`SYNC_WEIGHT`] x sync.
+    pub onsets: Vec<f32>,
 }
 
 /// A shot change "on the beat" is within this of one (60 ms: about a frame and a half at
@@ -99,6 +107,18 @@ pub struct Window {
     pub segments: Vec<u32>,
     /// How its shot changes sit on the query's beats (`None` when the query had none).
     pub beat_fit: Option<BeatFit>,
+    /// Pearson correlation of its picture events with the query's onsets, aligned as the
+    /// clip plays (`None` when the query had no onsets, or the video has no picture
+    /// events: analysed before they were kept, or decoded without luma signatures).
+    pub sync: Option<f32>,
+}
+
+impl Window {
+    /// What windows are ranked by: similarity + [`SYNC_WEIGHT`] x sync (similarity alone
+    /// without sync).
+    pub fn rank_score(&self) -> f32 {
+        self.score + SYNC_WEIGHT * self.sync.unwrap_or(0.0)
+    }
 }
 
 /// Which segments a query may return (beyond the built-in rules: long enough, not blank).
@@ -452,9 +472,13 @@ impl Index {
     ///
     /// With beats in the query, windows that put a shot change on a beat are candidates
     /// too (each shot change against each beat), and among the windows within
-    /// [`BEAT_SLACK`] of the best score the one with most shot changes on a beat wins
-    /// (ties: the higher score).
-    fn best_window_in(&self, song: &[f32], video: &str, q: &WindowQuery) -> Option<Window> {
+    /// [`BEAT_SLACK`] of the best rank score the one with most shot changes on a beat
+    /// wins (ties: the higher rank score).
+    ///
+    /// With onsets (`song_events`: the query's onsets reduced to their events), every
+    /// sync bin is a candidate start as well, each window carries its sync, and the rank
+    /// score (similarity + [`SYNC_WEIGHT`] x sync) decides.
+    fn best_window_in(&self, song: &[f32], song_events: &[f32], video: &str, q: &WindowQuery) -> Option<Window> {
         let ids = self.video_segments.get(video)?;
         let entry = self.video(video)?;
         let dur = entry.analysis.info.duration_s;
@@ -478,6 +502,18 @@ impl Index {
         if !q.beats_s.is_empty() {
             starts.extend(cuts.iter().flat_map(|&c| q.beats_s.iter().map(move |&b| c - b)));
         }
+        // Sync at every start a window of the song window's length fits (`None` without
+        // onsets or picture events).
+        let events = &entry.analysis.events;
+        let sync_along: Option<Vec<f32>> = (!song_events.is_empty() && !events.is_empty())
+            .then(|| sync_at_offsets(song_events, &sync_events(&events.envelope())))
+            .filter(|along| !along.is_empty());
+        if let Some(along) = &sync_along {
+            starts.extend((0..along.len()).map(|o| o as f64 * SYNC_STEP_S));
+        }
+        let sync_at = |a: f64| {
+            sync_along.as_ref().map(|along| along[((a / SYNC_STEP_S).round().max(0.0) as usize).min(along.len() - 1)])
+        };
         for t in &mut starts {
             *t = t.clamp(0.0, latest);
         }
@@ -513,18 +549,19 @@ impl Index {
                 score,
                 segments: covered,
                 beat_fit,
+                sync: sync_at(a),
             });
         }
-        let top = windows.iter().map(|w| w.score).fold(f32::NEG_INFINITY, f32::max);
+        let top = windows.iter().map(Window::rank_score).fold(f32::NEG_INFINITY, f32::max);
         let key = |w: &Window| match w.beat_fit {
-            Some(fit) if w.score >= top - BEAT_SLACK => (1, fit.share()),
+            Some(fit) if w.rank_score() >= top - BEAT_SLACK => (1, fit.share()),
             _ => (0, 0.0),
         };
-        // Best score first among equals; `max_by` keeps the last maximum, so go in reverse
+        // Best rank first among equals; `max_by` keeps the last maximum, so go in reverse
         // start order to keep the earliest window on a tie.
         windows.into_iter().rev().max_by(|x, y| {
             let (kx, ky) = (key(x), key(y));
-            kx.0.cmp(&ky.0).then(kx.1.total_cmp(&ky.1)).then(x.score.total_cmp(&y.score))
+            kx.0.cmp(&ky.0).then(kx.1.total_cmp(&ky.1)).then(x.rank_score().total_cmp(&y.rank_score()))
         })
     }
 
@@ -547,10 +584,19 @@ impl Index {
     }
 
     /// The `k` best windows of `q.duration_s` for a song embedding, at most one per
-    /// video, best first (ties by video id). Candidate videos come from the nearest
-    /// segments, widened until `k` windows are found or every segment was seen.
+    /// video, best first by [`Window::rank_score`] (ties by video id). Candidate videos
+    /// come from the nearest segments, widened until `k` windows are found or every
+    /// segment was seen.
     pub fn best_windows(&self, song: &[f32], q: &WindowQuery) -> Result<Vec<Window>> {
         self.check_query(song, q.k, "window", q.duration_s)?;
+        if !q.onsets.is_empty() && q.onsets.len().abs_diff((q.duration_s / SYNC_STEP_S).round() as usize) > 1 {
+            return Err(IndexError::InvalidQuery(format!(
+                "onsets: {} bins for a {:.2} s window (expected one per {SYNC_STEP_S} s)",
+                q.onsets.len(),
+                q.duration_s
+            )));
+        }
+        let song_events = sync_events(&q.onsets);
         let total = self.segments.len();
         let mut n = (q.k * 50).max(500).min(total);
         loop {
@@ -560,9 +606,9 @@ impl Index {
                 .iter()
                 .map(|h| &self.catalogue.segments[h.id as usize].video.0)
                 .filter(|v| seen.insert(v.as_str()))
-                .filter_map(|v| self.best_window_in(song, v, q))
+                .filter_map(|v| self.best_window_in(song, &song_events, v, q))
                 .collect();
-            windows.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.video.cmp(&b.video)));
+            windows.sort_by(|a, b| b.rank_score().total_cmp(&a.rank_score()).then_with(|| a.video.cmp(&b.video)));
             if windows.len() >= q.k || n >= total {
                 windows.truncate(q.k);
                 return Ok(windows);
@@ -801,6 +847,7 @@ mod tests {
                 faces_analysed: true,
                 text_analysed: true,
                 damage: Default::default(),
+                events: Default::default(),
             },
         }
     }
@@ -849,7 +896,13 @@ mod tests {
         Snapshot::publish(dir.path(), &cat).expect("publish");
         let index = Index::load_current(dir.path(), "test-v1").expect("load");
         let song = index.song("song1").expect("song").embedding.clone();
-        let q = WindowQuery { k: 3, duration_s: 6.0, filter: ClipFilter::default(), beats_s: Vec::new() };
+        let q = WindowQuery {
+            k: 3,
+            duration_s: 6.0,
+            filter: ClipFilter::default(),
+            beats_s: Vec::new(),
+            onsets: Vec::new(),
+        };
         let w = index.best_windows(&song, &q).expect("windows");
         assert_eq!(w.len(), 2, "the 4 s video cannot hold a 6 s window: {w:?}");
         assert_eq!(w[0].video.0, "long");
@@ -868,6 +921,72 @@ mod tests {
         assert!(matches!(
             index.best_windows(&song, &WindowQuery { duration_s: 0.0, ..q.clone() }),
             Err(IndexError::InvalidQuery(_))
+        ));
+    }
+
+    #[test]
+    fn windows_line_picture_events_up_with_the_songs_onsets() {
+        use tuneclip_core::sync::SYNC_STEP_S;
+        let dir = tempfile::tempdir().expect("tempdir");
+        // Two 20 s videos of one equally good shot each. "pulse" flashes every 12 bins
+        // (0.48 s) from bin 5; "drift" flashes every 17 bins. "lesser" pulses like
+        // "pulse" but is less similar to the song.
+        let bins = (20.0 / SYNC_STEP_S).round() as usize;
+        let flashes = |period: usize, phase: usize| -> tuneclip_vision::PictureEvents {
+            tuneclip_vision::PictureEvents::quantise(
+                &(0..bins).map(|i| if i % period == phase % period { 10.0 } else { 1.0 }).collect::<Vec<f32>>(),
+            )
+        };
+        let pulse = seg("pulse", 0, 0.0, 20.0, [1.0, 0.0, 0.0]);
+        let drift = seg("drift", 0, 0.0, 20.0, [1.0, 0.0, 0.0]);
+        let lesser = seg("lesser", 0, 0.0, 20.0, [0.2, 1.0, 0.0]);
+        let mut cat = catalogue(vec![pulse.clone(), drift.clone(), lesser.clone()]);
+        let mut v_pulse = video("pulse", 20.0, &[&pulse]);
+        v_pulse.analysis.events = flashes(12, 5);
+        let mut v_drift = video("drift", 20.0, &[&drift]);
+        v_drift.analysis.events = flashes(17, 0);
+        let mut v_lesser = video("lesser", 20.0, &[&lesser]);
+        v_lesser.analysis.events = flashes(12, 5);
+        cat.videos = vec![v_pulse, v_drift, v_lesser];
+        Snapshot::publish(dir.path(), &cat).expect("publish");
+        let index = Index::load_current(dir.path(), "test-v1").expect("load");
+        let song = index.song("song1").expect("song").embedding.clone();
+        // A 6 s song window with an onset every 12 bins from bin 2.
+        let onsets: Vec<f32> = (0..150).map(|i| if i % 12 == 2 { 5.0 } else { 0.5 }).collect();
+        let plain =
+            WindowQuery { k: 3, duration_s: 6.0, filter: ClipFilter::default(), beats_s: vec![], onsets: vec![] };
+        let synced = WindowQuery { onsets: onsets.clone(), ..plain.clone() };
+
+        // Without onsets: similarity alone, a tie broken by video id; no sync.
+        let w = index.best_windows(&song, &plain).expect("windows");
+        assert_eq!(w.iter().map(|w| w.video.0.as_str()).collect::<Vec<_>>(), ["drift", "pulse", "lesser"]);
+        assert!(w.iter().all(|w| w.rank_score() == w.score));
+        assert!(w.iter().all(|w| w.sync.is_none()));
+        // With them: "pulse" first, its window placed so that every flash lands on an
+        // onset (start bin = 5 - 2 mod 12), in perfect sync; "drift" is not.
+        let w = index.best_windows(&song, &synced).expect("windows");
+        assert_eq!(w[0].video.0, "pulse", "{w:?}");
+        let start_bin = (w[0].range.start_s / SYNC_STEP_S).round() as usize;
+        assert_eq!(start_bin % 12, 3, "{:?}", w[0].range);
+        assert!(w[0].sync.expect("sync") > 0.99, "{:?}", w[0].sync);
+        assert!((w[0].rank_score() - (w[0].score + SYNC_WEIGHT * w[0].sync.expect("sync"))).abs() < 1e-6);
+        let d = w.iter().find(|w| w.video.0 == "drift").expect("drift");
+        assert!(d.sync.expect("sync") < 0.5, "{d:?}");
+        // "lesser", in perfect sync too, ranks by the same sum: videos go best rank first.
+        assert!(w.iter().find(|w| w.video.0 == "lesser").expect("lesser").sync.expect("sync") > 0.99);
+        assert!(w.windows(2).all(|p| p[0].rank_score() >= p[1].rank_score()), "{w:?}");
+        // A video without picture events has no sync (visible, not a silent zero).
+        let mut no_events = cat.clone();
+        no_events.videos[0].analysis.events = Default::default();
+        let dir2 = tempfile::tempdir().expect("tempdir");
+        Snapshot::publish(dir2.path(), &no_events).expect("publish");
+        let index2 = Index::load_current(dir2.path(), "test-v1").expect("load");
+        let w = index2.best_windows(&song, &synced).expect("windows");
+        assert_eq!(w.iter().find(|w| w.video.0 == "pulse").expect("pulse").sync, None);
+        // Onsets must cover the window on the sync grid.
+        assert!(matches!(
+            index.best_windows(&song, &WindowQuery { onsets: vec![1.0; 40], ..plain.clone() }),
+            Err(IndexError::InvalidQuery(m)) if m.contains("onsets")
         ));
     }
 
@@ -901,7 +1020,13 @@ mod tests {
         let song = index.song("song1").expect("song").embedding.clone();
         // A 6 s song window with a beat every 0.5 s from its start.
         let beats: Vec<f64> = (0..12).map(|i| 0.5 * f64::from(i)).collect();
-        let plain = WindowQuery { k: 2, duration_s: 6.0, filter: ClipFilter::default(), beats_s: Vec::new() };
+        let plain = WindowQuery {
+            k: 2,
+            duration_s: 6.0,
+            filter: ClipFilter::default(),
+            beats_s: Vec::new(),
+            onsets: Vec::new(),
+        };
         let aware = WindowQuery { beats_s: beats.clone(), ..plain.clone() };
         let find = |q: &WindowQuery, v: &str| -> Window {
             let w = index.best_windows(&song, q).expect("windows");

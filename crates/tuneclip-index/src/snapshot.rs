@@ -141,7 +141,8 @@ struct SegmentMeta<'a> {
 }
 
 /// What a served catalogue keeps of a video's analysis: everything but the per-frame
-/// saliency and the face tracks. (No `..`: a new field must be decided on here.)
+/// saliency and the face tracks. The picture events stay (25 bytes a second of video:
+/// window search reads them for sync). (No `..`: a new field must be decided on here.)
 pub(crate) fn light(v: &VideoEntry) -> VideoEntry {
     let a = &v.analysis;
     let analysis = tuneclip_vision::VideoAnalysis {
@@ -158,6 +159,7 @@ pub(crate) fn light(v: &VideoEntry) -> VideoEntry {
         faces_analysed: a.faces_analysed,
         text_analysed: a.text_analysed,
         damage: a.damage,
+        events: a.events.clone(),
     };
     VideoEntry { id: v.id.clone(), path: v.path.clone(), title: v.title.clone(), analysis }
 }

@@ -90,6 +90,7 @@ pub fn catalogue(segments: usize, per_video: usize, songs: usize) -> Catalogue {
             faces_analysed: true,
             text_analysed: true,
             damage: Default::default(),
+            events: Default::default(),
         };
         let centre = &centres[v % centres.len()];
         for (i, s) in stats.iter().enumerate() {

@@ -30,7 +30,7 @@
 
 use tuneclip_audio::{MelFilterbank, Stft, log_mel, onset_strength};
 use tuneclip_core::Rect;
-use tuneclip_media::video::{FrameSignature, SampledFrame};
+use tuneclip_media::video::SampledFrame;
 
 /// Sample rate the audio input is computed at.
 pub const SAMPLE_RATE: u32 = 22_050;
@@ -338,50 +338,14 @@ pub fn visual_profile(frames: &[SampledFrame], faces: FaceSummary) -> Vec<f32> {
     out
 }
 
-/// Bin width of the sync envelopes: one frame at 25 fps. Finer than the profiles' grid
-/// because alignment is what sync asks about: a cut seen 0.1 s late correlates with the
-/// onset before it only partly.
-pub const SYNC_STEP_S: f64 = 0.04;
-/// Weight of sync beside the learned similarity where both rank one list (similarity +
-/// `SYNC_WEIGHT` x sync): the ratio of how far each spreads over a gallery for one
-/// query, measured on the families corpus' trained families' validation items (learned
-/// 0.288, sync 0.094: 3.06; `tuneclip-train eval-transfer --split val` prints it), so
-/// that both count about equally.
-pub const SYNC_WEIGHT: f32 = 3.0;
-/// Width of the local mean an event must rise above (1 s of [`SYNC_STEP_S`] bins).
-const SYNC_MEAN_BINS: usize = 25;
+pub use tuneclip_core::sync::{SYNC_STEP_S, SYNC_WEIGHT, sync_events, sync_of_events, sync_score};
+
 /// Mel bands the song's onset envelope is read from.
 const SYNC_MELS: usize = 48;
 
-/// The largest of `values` (times in seconds from the envelope's start) in each
-/// [`SYNC_STEP_S`] bin: a sharp event keeps its height whatever its phase in the bin.
-/// An empty bin takes its left neighbour's value.
-fn max_envelope(values: impl Iterator<Item = (f64, f32)>) -> Vec<f32> {
-    let mut out: Vec<Option<f32>> = Vec::new();
-    for (t, v) in values {
-        if t < -1e-9 {
-            continue;
-        }
-        let b = (t.max(0.0) / SYNC_STEP_S + 1e-9) as usize;
-        if b >= out.len() {
-            out.resize(b + 1, None);
-        }
-        out[b] = Some(out[b].map_or(v, |o| o.max(v)));
-    }
-    let mut last = 0.0;
-    out.into_iter()
-        .map(|v| {
-            if let Some(v) = v {
-                last = v;
-            }
-            last
-        })
-        .collect()
-}
-
-/// The **sync envelopes**: what happens when, on the [`SYNC_STEP_S`] grid, for asking
-/// whether a clip's picture events fall on a song's onsets at *some* offset
-/// ([`sync_score`]). The song's is its onset strength (the largest per bin).
+/// The song's **sync envelope** ([`tuneclip_core::sync`]): its onset strength, the
+/// largest per [`SYNC_STEP_S`] bin; the picture's is
+/// [`tuneclip_vision::picture_envelope`].
 pub fn onset_envelope(samples: &[f32]) -> Vec<f32> {
     let (Ok(stft), Ok(bank)) = (Stft::new(N_FFT, HOP), MelFilterbank::new(SAMPLE_RATE, N_FFT, SYNC_MELS, 30.0, 8000.0))
     else {
@@ -390,79 +354,7 @@ pub fn onset_envelope(samples: &[f32]) -> Vec<f32> {
     let frames = log_mel(samples, &stft, &bank);
     let onset = onset_strength(&frames);
     let hop_s = HOP as f64 / f64::from(SAMPLE_RATE);
-    max_envelope(onset.iter().enumerate().map(|(i, v)| (i as f64 * hop_s, *v)))
-}
-
-/// The picture's sync envelope from every decoded frame's luma signature (in time
-/// order; the decoder computes them for cut placement anyway): the change from the
-/// frame before (mean over the 8x8 grid) plus the change of brightness, each over its
-/// own spread in the window, the largest per bin, from `start_s`.
-pub fn event_envelope(signatures: &[FrameSignature], start_s: f64) -> Vec<f32> {
-    let brightness: Vec<f32> =
-        signatures.iter().map(|s| s.grid.iter().map(|v| f32::from(*v)).sum::<f32>() / s.grid.len() as f32).collect();
-    let mut diff = vec![0f32; signatures.len()];
-    let mut bchange = vec![0f32; signatures.len()];
-    for i in 1..signatures.len() {
-        diff[i] = signatures[i].distance(&signatures[i - 1]);
-        bchange[i] = (brightness[i] - brightness[i - 1]).abs();
-    }
-    let (_, d_std) = mean_std(&diff);
-    let (_, b_std) = mean_std(&bchange);
-    let event = diff.iter().zip(&bchange).map(|(d, b)| d / d_std.max(1e-3) + b / b_std.max(1e-3));
-    max_envelope(signatures.iter().map(|s| s.t_s - start_s).zip(event))
-}
-
-/// The events of a sync envelope: how far each bin rises above its local mean (a
-/// centred moving average over [`SYNC_MEAN_BINS`] bins), falls counting 0, so that a
-/// slow swell of loudness or brightness is not taken for an event. Compute it once per
-/// envelope when one song is scored against many clips ([`sync_of_events`]).
-pub fn sync_events(x: &[f32]) -> Vec<f32> {
-    let half = SYNC_MEAN_BINS / 2;
-    let n = x.len();
-    (0..n)
-        .map(|i| {
-            let (a, b) = (i.saturating_sub(half), (i + half + 1).min(n));
-            let m = x[a..b].iter().sum::<f32>() / (b - a) as f32;
-            (x[i] - m).max(0.0)
-        })
-        .collect()
-}
-
-/// How well a clip's picture events line up with a song's onsets: the largest Pearson
-/// correlation of the shorter envelope against the longer at every offset where it
-/// fits whole (0 when either is flat or shorter than two bins).
-pub fn sync_score(song: &[f32], clip: &[f32]) -> f32 {
-    sync_of_events(&sync_events(song), &sync_events(clip))
-}
-
-/// [`sync_score`] of envelopes already reduced to their [`sync_events`].
-pub fn sync_of_events(song: &[f32], clip: &[f32]) -> f32 {
-    let (short, long) = if clip.len() <= song.len() { (clip, song) } else { (song, clip) };
-    let m = short.len();
-    if m < 2 {
-        return 0.0;
-    }
-    let ms = short.iter().sum::<f32>() / m as f32;
-    let cs: Vec<f32> = short.iter().map(|v| v - ms).collect();
-    let ss = cs.iter().map(|v| v * v).sum::<f32>().sqrt();
-    if ss <= 1e-9 {
-        return 0.0;
-    }
-    let mut best = 0f32;
-    for o in 0..=long.len() - m {
-        let w = &long[o..o + m];
-        let mw = w.iter().sum::<f32>() / m as f32;
-        let (mut num, mut den) = (0f32, 0f32);
-        for (a, b) in cs.iter().zip(w) {
-            let c = b - mw;
-            num += a * c;
-            den += c * c;
-        }
-        if den > 1e-9 {
-            best = best.max(num / (ss * den.sqrt()));
-        }
-    }
-    best
+    tuneclip_core::sync::bin_max(onset.iter().enumerate().map(|(i, v)| (i as f64 * hop_s, *v)))
 }
 
 fn mean_std(x: &[f32]) -> (f32, f32) {
@@ -544,6 +436,7 @@ pub fn visual_input(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tuneclip_media::video::FrameSignature;
 
     const SHAPE: InputShape = InputShape { n_mels: 32, mel_frames: 40, rhythm_lags: 24, frames: 4, frame_px: 16 };
 
@@ -572,9 +465,9 @@ mod tests {
                 })
                 .collect()
         };
-        let on_beat = event_envelope(&flashes(0.5, 0.1), 1.0);
+        let on_beat = tuneclip_vision::picture_envelope(&flashes(0.5, 0.1), 1.0);
         assert_eq!(on_beat.len(), 100, "timed from the clip's start");
-        let off_tempo = event_envelope(&flashes(0.7, 0.1), 1.0);
+        let off_tempo = tuneclip_vision::picture_envelope(&flashes(0.7, 0.1), 1.0);
         let (a, b) = (sync_score(&song, &on_beat), sync_score(&song, &off_tempo));
         assert!(a > 0.6 && a > b + 0.2, "on the beat {a}, at another tempo {b}");
         // Either envelope may be the longer; a flat one scores 0.

@@ -593,6 +593,7 @@ mod tests {
             faces_analysed: false,
             text_analysed: false,
             damage: Default::default(),
+            events: Default::default(),
         }
     }
 

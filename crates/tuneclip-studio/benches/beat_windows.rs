@@ -35,7 +35,13 @@ fn main() {
     for song in &catalogue.songs {
         let Some(sw) = song_window(song, window_s) else { continue };
         let beats = beats_in(song, sw);
-        let q = WindowQuery { k, duration_s: window_s, filter: ClipFilter::default(), beats_s: Vec::new() };
+        let q = WindowQuery {
+            k,
+            duration_s: window_s,
+            filter: ClipFilter::default(),
+            beats_s: Vec::new(),
+            onsets: Vec::new(),
+        };
         let by_score = index.best_windows(&song.embedding, &q).expect("windows");
         let by_beat =
             index.best_windows(&song.embedding, &WindowQuery { beats_s: beats.clone(), ..q }).expect("windows");

@@ -1,8 +1,9 @@
-//! Produce's sync ordering: which window `produce` tries first for a song, by similarity
-//! alone and by similarity + `SYNC_WEIGHT` x sync (`ProduceConfig::sync`), on the same
-//! index and songs: how often the choice changes, the sync and similarity of the first
-//! choice, and, for songs that are the catalogue videos' own soundtracks, how often the
-//! first choice is the song's own video.
+//! Sync in window search: which window `produce` tries first for a song, by similarity
+//! alone and by similarity + `SYNC_WEIGHT` x sync (`WindowQuery::onsets`, what
+//! `ProduceConfig::sync` turns on), on the same index and songs: how often the choice
+//! changes, the sync and similarity of the first choice, for songs that are the
+//! catalogue videos' own soundtracks how often the first choice is the song's own
+//! video, and what sync costs a query.
 //!
 //! `cargo bench -p tuneclip-studio --bench sync_windows --profile dev`
 //!
@@ -11,12 +12,13 @@
 //! was chosen on. Songs: the same videos' soundtracks (each has one own video in the
 //! catalogue) and Debian's Wesnoth music, whole. Environment: `TUNECLIP_SYNC_VIDEOS`
 //! (80), `TUNECLIP_SYNC_SONGS` (12 Wesnoth songs), `TUNECLIP_SYNC_WINDOW_S` (12),
-//! `TUNECLIP_SYNC_CANDIDATES` (4: the pool is `SYNC_POOL` times that, as in produce).
+//! `TUNECLIP_SYNC_CANDIDATES` (4: windows asked for, as produce's `--candidates`).
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-use tuneclip_index::{ClipFilter, WindowQuery};
-use tuneclip_studio::{SYNC_POOL, beats_in, song_window, sync_order};
+use tuneclip_core::sync::{SYNC_STEP_S, pearson, sync_events};
+use tuneclip_index::{ClipFilter, Index, Window, WindowQuery};
+use tuneclip_studio::{beats_in, song_window, song_window_onsets};
 
 mod common;
 use common::{env_or, held_out_family_videos, ingested_index, wesnoth_songs};
@@ -73,30 +75,33 @@ fn main() {
     };
 
     let (mut own, mut other) = (Tally::default(), Tally::default());
-    let (mut decoded, mut decode_s) = (0usize, 0.0f64);
+    let (mut queries, mut plain_s, mut sync_s) = (0usize, 0.0f64, 0.0f64);
     for song in &catalogue.songs {
         let Some(sw) = song_window(song, window_s) else {
             eprintln!("{}: shorter than {window_s} s", song.title);
             continue;
         };
-        let q = WindowQuery {
-            k: candidates * SYNC_POOL,
+        let plain = WindowQuery {
+            k: candidates,
             duration_s: window_s,
             filter: ClipFilter::default(),
             beats_s: beats_in(song, sw),
+            onsets: Vec::new(),
         };
-        let windows = index.best_windows(&song.embedding, &q).expect("windows");
-        let Some(first) = windows.first().cloned() else {
+        let synced = WindowQuery { onsets: song_window_onsets(song, sw, window_s).expect("onsets"), ..plain.clone() };
+        let t = Instant::now();
+        let windows = index.best_windows(&song.embedding, &plain).expect("windows");
+        plain_s += t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let fused_windows = index.best_windows(&song.embedding, &synced).expect("windows");
+        sync_s += t.elapsed().as_secs_f64();
+        queries += 1;
+        let (Some(first), Some(fused)) = (windows.first().cloned(), fused_windows.first().cloned()) else {
             eprintln!("{}: no window", song.title);
             continue;
         };
-        let t = Instant::now();
-        let (ordered, failed) = sync_order(&index, song, sw, windows.clone()).expect("sync");
-        decode_s += t.elapsed().as_secs_f64();
-        decoded += windows.len();
-        assert!(failed.is_empty(), "{failed:?}");
-        let plain_sync = ordered.iter().find(|(w, _)| w.video == first.video).map_or(0.0, |(_, s)| *s);
-        let (fused, fused_sync) = ordered[0].clone();
+        let fused_sync = fused.sync.expect("every video has picture events");
+        let plain_sync = aligned_sync(&index, &first, &synced.onsets);
         let truth = own_video(&song.path);
         let t = if truth.is_some() { &mut own } else { &mut other };
         t.songs += 1;
@@ -112,13 +117,13 @@ fn main() {
         }
     }
     println!(
-        "{} songs, {} held-out family videos, windows of {window_s} s, {} candidates from a pool of {}; \
-         sync decode {:.1} ms per window ({decoded} windows)",
+        "{} songs, {} held-out family videos, windows of {window_s} s, {} candidates; a window query takes \
+         {:.1} ms by similarity, {:.1} ms with sync",
         catalogue.songs.len(),
         videos.len(),
         candidates,
-        candidates * SYNC_POOL,
-        1e3 * decode_s / decoded.max(1) as f64
+        1e3 * plain_s / queries.max(1) as f64,
+        1e3 * sync_s / queries.max(1) as f64
     );
     println!(
         "| songs | n | first choice changed | sync, similarity order | sync, fused | similarity given up | own video first: similarity / fused |"
@@ -137,4 +142,13 @@ fn main() {
             t.sim_given_up / n
         );
     }
+}
+
+/// The sync of a window chosen without it, measured as search measures it: the video's
+/// stored events reduced over the whole video, the window's bins against the onsets.
+fn aligned_sync(index: &Index, w: &Window, onsets: &[f32]) -> f32 {
+    let video = index.video(&w.video.0).expect("video");
+    let events = sync_events(&video.analysis.events.envelope());
+    let a = ((w.range.start_s / SYNC_STEP_S).round() as usize).min(events.len());
+    pearson(&sync_events(onsets), &events[a..])
 }

@@ -15,8 +15,8 @@ mod review;
 pub use checks::{Check, QualityThresholds, run_checks};
 pub use page::{ReviewPage, serve_review};
 pub use produce::{
-    ClipStatus, MANIFEST, ProduceConfig, ProducedClip, ProductionManifest, SYNC_POOL, SongFailure, SyncOrdered,
-    beats_in, clip_id, produce, rejected_segments, segments_overlapping, song_window, sync_order,
+    ClipStatus, MANIFEST, ProduceConfig, ProducedClip, ProductionManifest, SongFailure, beats_in, clip_id, produce,
+    rejected_segments, segments_overlapping, song_window, song_window_onsets,
 };
 pub use review::{ClipRef, Decision, HardNegative, MAX_REASON_CHARS, ReviewStore, Verdict};
 

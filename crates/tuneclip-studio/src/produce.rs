@@ -47,11 +47,11 @@ pub struct ProduceConfig {
     /// Prefer windows whose shot changes fall on the song's beats (on by default; see
     /// `tuneclip_index::WindowQuery::beats_s`). Off chooses by similarity alone.
     pub beat_aware: bool,
-    /// Order the candidate windows by similarity and **sync** together (on by default):
-    /// [`SYNC_POOL`] times `candidates` windows are fetched, each window's picture
-    /// events (every decoded frame) are correlated with the song window's onsets as the
-    /// clip will play them, and the `candidates` best by similarity +
-    /// `SYNC_WEIGHT` x sync are tried, in that order. Off tries the best by similarity.
+    /// Choose windows by similarity and **sync** together (on by default): the song
+    /// window's onsets go into the window query (`tuneclip_index::WindowQuery::onsets`),
+    /// which lines them up with each video's stored picture events as the clip will play
+    /// them and ranks windows by similarity + `SYNC_WEIGHT` x sync. Off chooses by
+    /// similarity alone.
     pub sync: bool,
     pub progress: bool,
 }
@@ -106,7 +106,7 @@ pub struct ProducedClip {
     pub beat_fit: Option<BeatFit>,
     /// How the window's picture events fall on the song window's onsets (Pearson
     /// correlation of the two sync envelopes, aligned as the clip plays; absent when
-    /// windows were chosen without sync).
+    /// windows were chosen without sync, or the video's analysis has no picture events).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sync: Option<f32>,
     pub checks: Vec<Check>,
@@ -397,32 +397,23 @@ fn produce_song(
     let song_window = song_window(song, cfg.clip_s).ok_or_else(|| {
         format!("the song is {:.1} s long, shorter than a {} s clip", song.analysis.features.duration_s, cfg.clip_s)
     })?;
-    let candidates = cfg.candidates.clamp(1, 100);
     let q = WindowQuery {
-        k: if cfg.sync { (candidates * SYNC_POOL).min(100) } else { candidates },
+        k: cfg.candidates.clamp(1, 100),
         duration_s: cfg.clip_s,
         filter: ClipFilter { exclude_segments: excluded.clone(), ..ClipFilter::default() },
         beats_s: if cfg.beat_aware { beats_in(song, song_window) } else { Vec::new() },
+        onsets: if cfg.sync { song_window_onsets(song, song_window, cfg.clip_s)? } else { Vec::new() },
     };
     let windows = index.best_windows(&song.embedding, &q).map_err(|e| e.to_string())?;
     if windows.is_empty() {
         return Err(NO_WINDOW.into());
     }
     let mut errors = Vec::new();
-    let windows: Vec<(Window, Option<f32>)> = if cfg.sync {
-        let (mut ordered, failed) = sync_order(index, song, song_window, windows)?;
-        errors.extend(failed);
-        ordered.truncate(candidates);
-        ordered.into_iter().map(|(w, s)| (w, Some(s))).collect()
-    } else {
-        windows.into_iter().map(|w| (w, None)).collect()
-    };
     let mut best: Option<(usize, ProducedClip)> = None;
-    for (attempt, (w, sync)) in windows.iter().enumerate() {
+    for (attempt, w) in windows.iter().enumerate() {
         match render_candidate(index, song, song_window, w, cfg, text.as_deref_mut()) {
             Ok(mut clip) => {
                 clip.attempts = attempt as u32 + 1;
-                clip.sync = *sync;
                 let failed = clip.checks.iter().filter(|c| !c.pass).count();
                 if failed == 0 {
                     if let Some((_, old)) = best.take() {
@@ -453,83 +444,19 @@ fn produce_song(
     }
 }
 
-/// Positions of `similarity` (best first) reordered by similarity +
-/// [`tuneclip_model::inputs::SYNC_WEIGHT`] x `sync` (the weight that puts both on one
-/// scale); ties keep the given order.
-fn fused_order(similarity: &[f32], sync: &[f32]) -> Vec<usize> {
-    let fused = |i: usize| similarity[i] + tuneclip_model::inputs::SYNC_WEIGHT * sync[i];
-    let mut order: Vec<usize> = (0..similarity.len()).collect();
-    order.sort_by(|&a, &b| fused(b).total_cmp(&fused(a)));
-    order
-}
-
-/// How many times `candidates` windows are fetched for the sync ordering to choose from
-/// (a design choice, not tuned: enough that sync can move a window up, few enough that
-/// decoding the pool costs less than rendering the clips).
-pub const SYNC_POOL: usize = 3;
-
-/// The song window's sync envelope (its onsets, [`tuneclip_model::inputs::onset_envelope`]),
-/// reduced to its events.
-fn song_window_events(song: &SongEntry, window: TimeRange) -> std::result::Result<Vec<f32>, String> {
+/// The song window's onset envelope (what `WindowQuery::onsets` takes): its onset
+/// strength on the sync grid, `clip_s` long (zero-padded if the decoded audio ends
+/// early). A song that cannot be decoded is the song's failure.
+pub fn song_window_onsets(song: &SongEntry, window: TimeRange, clip_s: f64) -> std::result::Result<Vec<f32>, String> {
     let rate = tuneclip_model::inputs::SAMPLE_RATE;
     let audio = tuneclip_media::audio::decode_mono(&song.path, rate)
         .map_err(|e| format!("sync: cannot decode the song {} ({e})", song.path.display()))?;
     let sr = f64::from(rate);
     let n = audio.samples.len();
     let (a, b) = (((window.start_s * sr) as usize).min(n), ((window.end_s * sr) as usize).min(n));
-    Ok(tuneclip_model::inputs::sync_events(&tuneclip_model::inputs::onset_envelope(&audio.samples[a..b])))
-}
-
-/// A video window's picture events from every decoded frame
-/// ([`tuneclip_model::inputs::event_envelope`]), reduced to its events.
-fn video_window_events(index: &Index, w: &Window) -> std::result::Result<Vec<f32>, String> {
-    let video = index.video(&w.video.0).ok_or_else(|| format!("no video {:?} in the catalogue", w.video.0))?;
-    // Signatures come from every decoded frame whatever the sampling rate: sample little.
-    let sampling = tuneclip_media::video::SamplingConfig { fps: 1.0, width_px: 16, skip_loop_filter: true };
-    let sampled = tuneclip_media::video::sample_range(&video.path, sampling, Some(w.range))
-        .map_err(|e| format!("sync: cannot decode {} ({e})", video.path.display()))?;
-    if sampled.signatures.is_empty() {
-        return Err(format!("sync: {} has no luma plane to read picture events from", video.path.display()));
-    }
-    Ok(tuneclip_model::inputs::sync_events(&tuneclip_model::inputs::event_envelope(
-        &sampled.signatures,
-        w.range.start_s,
-    )))
-}
-
-/// Windows with their sync, best first, and the windows left out with why.
-pub type SyncOrdered = (Vec<(Window, f32)>, Vec<String>);
-
-/// Each window's sync with the song window (Pearson correlation of the two envelopes,
-/// aligned as the clip plays), then the windows ordered by similarity and sync together
-/// ([`fused_order`]; ties keep the similarity order). A window whose video
-/// cannot be decoded is left out, with the reason in the second list; a song that
-/// cannot be decoded is an error.
-pub fn sync_order(
-    index: &Index,
-    song: &SongEntry,
-    song_window: TimeRange,
-    windows: Vec<Window>,
-) -> std::result::Result<SyncOrdered, String> {
-    let song_events = song_window_events(song, song_window)?;
-    let mut kept = Vec::with_capacity(windows.len());
-    let mut failed = Vec::new();
-    for w in windows {
-        match video_window_events(index, &w) {
-            Ok(events) => {
-                let n = events.len().min(song_events.len());
-                let sync = tuneclip_model::inputs::sync_of_events(&song_events[..n], &events[..n]);
-                kept.push((w, sync));
-            }
-            Err(e) => failed.push(format!("{} {}: {e}", w.video.0, w.range)),
-        }
-    }
-    let order = fused_order(
-        &kept.iter().map(|(w, _)| w.score).collect::<Vec<_>>(),
-        &kept.iter().map(|(_, s)| *s).collect::<Vec<_>>(),
-    );
-    let mut slots: Vec<Option<(Window, f32)>> = kept.into_iter().map(Some).collect();
-    Ok((order.into_iter().filter_map(|i| slots[i].take()).collect(), failed))
+    let mut onsets = tuneclip_model::inputs::onset_envelope(&audio.samples[a..b]);
+    onsets.resize((clip_s / tuneclip_core::sync::SYNC_STEP_S).round() as usize, 0.0);
+    Ok(onsets)
 }
 
 fn remove_clip_files(dir: &Path, clip: &ProducedClip) {
@@ -569,7 +496,7 @@ fn render_candidate(
         score: w.score,
         segments: w.segments.clone(),
         beat_fit: w.beat_fit,
-        sync: None,
+        sync: w.sync,
         checks,
         status: ClipStatus::Passed,
         review_reasons: Vec::new(),
@@ -579,20 +506,4 @@ fn render_candidate(
         width: rendered.video.width,
         height: rendered.video.height,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::fused_order;
-
-    #[test]
-    fn sync_moves_a_window_up_only_as_far_as_both_scores_say() {
-        // Similarity best first: a window a little less similar but far better in sync
-        // goes first; with sync all equal, the similarity order stands.
-        assert_eq!(fused_order(&[0.80, 0.79, 0.50], &[0.05, 0.60, 0.10]), vec![1, 0, 2]);
-        assert_eq!(fused_order(&[0.80, 0.79, 0.50], &[0.3, 0.3, 0.3]), vec![0, 1, 2]);
-        // A much less similar window does not jump ahead for a small edge in sync.
-        assert_eq!(fused_order(&[0.90, 0.85, 0.20], &[0.30, 0.31, 0.40]), vec![0, 1, 2]);
-        assert!(fused_order(&[], &[]).is_empty());
-    }
 }

@@ -1,6 +1,6 @@
 use crate::{
-    CutDetectorConfig, FaceDetector, FaceError, FaceTrack, Transition, TransitionKind, detect_active_area,
-    detect_logos, detect_transitions, link_tracks,
+    CutDetectorConfig, FaceDetector, FaceError, FaceTrack, PictureEvents, Transition, TransitionKind,
+    detect_active_area, detect_logos, detect_transitions, link_tracks,
 };
 use serde::{Deserialize, Serialize};
 use tuneclip_core::{Rect, TimeRange};
@@ -69,8 +69,9 @@ pub struct FrameSaliency {
 /// 4: subtitle bands per segment; 5: text share per segment (heavy text); 6: hard cuts
 /// on their exact frame (from every decoded frame's signature, not the sampled ones);
 /// 7: dissolves' and fades' start and end on their exact frames too; 8: long dissolves
-/// and wipes between moving shots (looser rest), zooms and pans no longer taken for them.
-pub const ANALYSIS_VERSION: u32 = 8;
+/// and wipes between moving shots (looser rest), zooms and pans no longer taken for them;
+/// 9: the picture's sync events ([`VideoAnalysis::events`]).
+pub const ANALYSIS_VERSION: u32 = 9;
 
 /// Everything tuneclip knows about a video after analysis.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -111,6 +112,11 @@ pub struct VideoAnalysis {
     /// Damage met while decoding (skipped packets, truncation); clean when absent.
     #[serde(default, skip_serializing_if = "DecodeDamage::is_clean")]
     pub damage: DecodeDamage,
+    /// How much the picture changes at every sync bin, from every decoded frame (what
+    /// search lines up with a song's onsets); empty before version 9 and for a video
+    /// decoded without luma signatures.
+    #[serde(default, skip_serializing_if = "PictureEvents::is_empty")]
+    pub events: PictureEvents,
 }
 
 /// Hasler–Süsstrunk colourfulness of `area` in one frame (0 grey .. ~150 vivid).
@@ -319,6 +325,7 @@ pub fn analyse(video: &SampledVideo) -> VideoAnalysis {
         faces_analysed: false,
         text_analysed: false,
         damage: video.damage,
+        events: PictureEvents::of(&video.signatures),
     }
 }
 

@@ -11,6 +11,7 @@
 mod analysis;
 mod borders;
 mod cuts;
+pub mod events;
 mod faces;
 
 pub use analysis::{
@@ -18,6 +19,7 @@ pub use analysis::{
     colourfulness,
 };
 pub use borders::{detect_active_area, refine_active_area};
+pub use events::{PictureEvents, picture_envelope};
 pub mod logos;
 pub mod scenes;
 pub use scenes::SceneList;

@@ -298,6 +298,7 @@ mod tests {
             faces_analysed: true,
             text_analysed: false,
             damage: Default::default(),
+            events: Default::default(),
         };
         let list = SceneList::new(&analysis);
         // The cut's frame is the first of the new shot; the shot before ends one earlier.

@@ -174,7 +174,7 @@ fn production_replaces_failing_candidates_resumes_and_respects_rejections() {
     let beats = &f.index.song(&clip.song_id).expect("song").analysis.beats_s;
     assert!(beats.iter().any(|b| (b - clip.song_window.start_s).abs() < 1e-9), "{:?} vs {beats:?}", clip.song_window);
     assert!(clip.beat_fit.is_some_and(|b| b.on_beat <= b.cuts), "{clip:#?}");
-    // Candidates were ordered with sync (on by default): the clip says how its picture
+    // Windows were chosen with sync (on by default): the clip says how its picture
     // events fell on the song's onsets.
     assert!(clip.sync.is_some_and(|s| (-1.0..=1.0).contains(&s)), "{clip:#?}");
     assert!(out.join(&clip.file).is_file() && out.join(&clip.preview).is_file());

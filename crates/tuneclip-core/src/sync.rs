@@ -1,0 +1,185 @@
+//! **Sync**: whether a clip's picture events (cuts, flashes, zoom punches) fall on a
+//! song's onsets. Both sides are *envelopes* on one grid of [`SYNC_STEP_S`] bins (the
+//! song's onset strength, the picture's change from frame to frame); an envelope is
+//! reduced to its *events* ([`sync_events`]: how far each bin rises above its local
+//! mean) and two event tracks are compared by Pearson correlation, aligned as the clip
+//! plays ([`pearson`]) or at every offset of one inside the other ([`sync_at_offsets`]).
+//! Pure arithmetic; the envelopes are made where the media is read
+//! (`tuneclip_vision::picture_envelope`, `tuneclip_model::inputs::onset_envelope`).
+
+/// Bin width of the sync envelopes: one frame at 25 fps. Finer than the learned model's
+/// profiles because alignment is what sync asks about: a cut seen 0.1 s late
+/// correlates with the onset before it only partly.
+pub const SYNC_STEP_S: f64 = 0.04;
+
+/// Weight of sync beside the learned similarity where both rank one list (similarity +
+/// `SYNC_WEIGHT` x sync): the ratio of how far each spreads over a gallery for one
+/// query, measured on the families corpus' trained families' validation items (learned
+/// 0.288, sync 0.094: 3.06; `tuneclip-train eval-transfer --split val` prints it), so
+/// that both count about equally.
+pub const SYNC_WEIGHT: f32 = 3.0;
+
+/// Width of the local mean an event must rise above (1 s of [`SYNC_STEP_S`] bins).
+const SYNC_MEAN_BINS: usize = 25;
+
+/// The largest of `values` (times in seconds from the envelope's start) in each
+/// [`SYNC_STEP_S`] bin: a sharp event keeps its height whatever its phase in the bin.
+/// An empty bin takes its left neighbour's value; values before 0 are left out.
+pub fn bin_max(values: impl Iterator<Item = (f64, f32)>) -> Vec<f32> {
+    let mut out: Vec<Option<f32>> = Vec::new();
+    for (t, v) in values {
+        if t < -1e-9 {
+            continue;
+        }
+        let b = (t.max(0.0) / SYNC_STEP_S + 1e-9) as usize;
+        if b >= out.len() {
+            out.resize(b + 1, None);
+        }
+        out[b] = Some(out[b].map_or(v, |o| o.max(v)));
+    }
+    let mut last = 0.0;
+    out.into_iter()
+        .map(|v| {
+            if let Some(v) = v {
+                last = v;
+            }
+            last
+        })
+        .collect()
+}
+
+/// The events of a sync envelope: how far each bin rises above its local mean (a
+/// centred moving average over 1 s), falls counting 0, so that a slow swell of loudness
+/// or brightness is not taken for an event. Compute it once per envelope when one is
+/// scored against many.
+pub fn sync_events(x: &[f32]) -> Vec<f32> {
+    let half = SYNC_MEAN_BINS / 2;
+    let n = x.len();
+    let mut prefix = Vec::with_capacity(n + 1);
+    prefix.push(0f64);
+    for v in x {
+        prefix.push(prefix.last().copied().unwrap_or(0.0) + f64::from(*v));
+    }
+    (0..n)
+        .map(|i| {
+            let (a, b) = (i.saturating_sub(half), (i + half + 1).min(n));
+            let m = ((prefix[b] - prefix[a]) / (b - a) as f64) as f32;
+            (x[i] - m).max(0.0)
+        })
+        .collect()
+}
+
+/// Pearson correlation of two event tracks over their common length, aligned (bin `i`
+/// of one against bin `i` of the other); 0 when either is flat or shorter than two
+/// bins.
+pub fn pearson(a: &[f32], b: &[f32]) -> f32 {
+    let n = a.len().min(b.len());
+    sync_at_offsets(&a[..n], &b[..n]).first().copied().unwrap_or(0.0)
+}
+
+/// The Pearson correlation of `short` against every window of `long` of its length:
+/// element `o` compares `short` with `long[o..o + short.len()]` (empty when `short` is
+/// longer than `long`; 0 where either side is flat or `short` has under two bins).
+pub fn sync_at_offsets(short: &[f32], long: &[f32]) -> Vec<f32> {
+    let m = short.len();
+    if m > long.len() {
+        return Vec::new();
+    }
+    let offsets = long.len() - m + 1;
+    if m < 2 {
+        return vec![0.0; offsets];
+    }
+    let ms = short.iter().sum::<f32>() / m as f32;
+    let cs: Vec<f32> = short.iter().map(|v| v - ms).collect();
+    let ss = cs.iter().map(|v| v * v).sum::<f32>().sqrt();
+    if ss <= 1e-9 {
+        return vec![0.0; offsets];
+    }
+    // Sliding sums of the long track for each window's spread; the centred short track
+    // sums to 0, so the numerator needs no window mean.
+    let (mut s1, mut s2) = (vec![0f64; long.len() + 1], vec![0f64; long.len() + 1]);
+    for (i, v) in long.iter().enumerate() {
+        s1[i + 1] = s1[i] + f64::from(*v);
+        s2[i + 1] = s2[i] + f64::from(*v) * f64::from(*v);
+    }
+    (0..offsets)
+        .map(|o| {
+            let w = &long[o..o + m];
+            let sum = s1[o + m] - s1[o];
+            let den = (s2[o + m] - s2[o]) - sum * sum / m as f64;
+            if den <= 1e-9 {
+                return 0.0;
+            }
+            let num: f32 = cs.iter().zip(w).map(|(a, b)| a * b).sum();
+            (f64::from(num) / (f64::from(ss) * den.sqrt())) as f32
+        })
+        .collect()
+}
+
+/// How well a clip's events line up with a song's: the largest correlation of the
+/// shorter track against the longer at every offset where it fits whole (0 when either
+/// is flat or shorter than two bins).
+pub fn sync_of_events(song: &[f32], clip: &[f32]) -> f32 {
+    let (short, long) = if clip.len() <= song.len() { (clip, song) } else { (song, clip) };
+    sync_at_offsets(short, long).into_iter().fold(0.0, f32::max)
+}
+
+/// [`sync_of_events`] of two envelopes, each reduced to its events first.
+pub fn sync_score(song: &[f32], clip: &[f32]) -> f32 {
+    sync_of_events(&sync_events(song), &sync_events(clip))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The direct form the sliding sums replace.
+    fn pearson_direct(a: &[f32], b: &[f32]) -> f32 {
+        let n = a.len() as f32;
+        let (ma, mb) = (a.iter().sum::<f32>() / n, b.iter().sum::<f32>() / n);
+        let num: f32 = a.iter().zip(b).map(|(x, y)| (x - ma) * (y - mb)).sum();
+        let da: f32 = a.iter().map(|x| (x - ma) * (x - ma)).sum();
+        let db: f32 = b.iter().map(|y| (y - mb) * (y - mb)).sum();
+        if da <= 1e-9 || db <= 1e-9 { 0.0 } else { num / (da * db).sqrt() }
+    }
+
+    #[test]
+    fn correlation_at_every_offset_matches_the_direct_form() {
+        let long: Vec<f32> = (0..300).map(|i| ((i * 37 % 101) as f32 / 10.0).sin().abs() * (i % 7) as f32).collect();
+        let short: Vec<f32> = long[120..170].iter().map(|v| 2.0 * v + 1.0).collect();
+        let all = sync_at_offsets(&short, &long);
+        assert_eq!(all.len(), 251);
+        for (o, r) in all.iter().enumerate() {
+            let want = pearson_direct(&short, &long[o..o + 50]);
+            assert!((r - want).abs() < 1e-4, "offset {o}: {r} vs {want}");
+        }
+        // Its own place, scaled and shifted, correlates perfectly; that is the best.
+        assert!((all[120] - 1.0).abs() < 1e-5);
+        assert!((sync_of_events(&long, &short) - 1.0).abs() < 1e-5);
+        assert!((pearson(&short, &long[120..]) - 1.0).abs() < 1e-5);
+        // Flat or too short: no evidence either way.
+        assert_eq!(sync_at_offsets(&[1.0; 10], &long), vec![0.0; 291]);
+        assert_eq!(sync_at_offsets(&[1.0], &long[..3]), vec![0.0; 3]);
+        assert!(sync_at_offsets(&long, &short).is_empty());
+        assert_eq!(pearson(&[], &[]), 0.0);
+    }
+
+    #[test]
+    fn events_rise_above_a_local_mean_and_bins_keep_their_largest_value() {
+        // A slow ramp has no events (away from its ends, where the mean is one-sided); a
+        // spike on it is one.
+        let mut x: Vec<f32> = (0..100).map(|i| i as f32 * 0.1).collect();
+        x[50] += 5.0;
+        let e = sync_events(&x);
+        assert!(e[50] > 4.5, "{}", e[50]);
+        assert!(
+            e.iter()
+                .enumerate()
+                .filter(|(i, _)| (12..88).contains(i) && !(38..=62).contains(i))
+                .all(|(_, v)| *v < 1e-3)
+        );
+        // Three values in bin 0, none in bin 1 (it repeats bin 0), one in bin 2.
+        let b = bin_max([(0.0, 1.0), (0.01, 3.0), (0.039, 2.0), (0.09, 0.5), (-0.5, 9.0)].into_iter());
+        assert_eq!(b, vec![3.0, 3.0, 0.5]);
+    }
+}
