@@ -144,6 +144,8 @@ async fn best_clips_through_the_real_server_render_vertical_h264() {
             range.start_s >= seg.range.start_s - 1e-9 && range.end_s <= seg.range.end_s + 1e-9,
             "clip crosses a cut"
         );
+        // Placed in its shot in sync with the song's highlight: the sync is reported.
+        assert!(clip.sync.is_some_and(|s| (-1.0..=1.0).contains(&s)), "{clip:?}");
         let plan = clip.crop_plan.as_ref().expect("crop plan");
         assert!(!plan.keyframes.is_empty());
 
@@ -301,8 +303,12 @@ async fn best_clips_through_the_real_server_render_vertical_h264() {
 
     // The same song uploaded, or named under a media root, gets the same clips.
     let by_id = pb::BestClipsRequest { song_id: catalogue.songs[0].id.0.clone(), k: 3, ..Default::default() };
-    let clips_of = |r: pb::BestClipsResponse| -> Vec<(String, u32)> {
-        r.clips.into_iter().map(|c| (c.video_id, c.segment_ordinal)).collect()
+    // (Same clips, placed at the same start: the upload's onsets are the catalogue's.)
+    let clips_of = |r: pb::BestClipsResponse| -> Vec<(String, u32, i64)> {
+        r.clips
+            .into_iter()
+            .map(|c| (c.video_id, c.segment_ordinal, (c.range.expect("range").start_s * 1000.0).round() as i64))
+            .collect()
     };
     let want = clips_of(matcher.best_clips(by_id.clone()).await.expect("by id").into_inner());
     let bytes = std::fs::read(&media.songs[0]).expect("read song");

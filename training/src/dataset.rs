@@ -10,13 +10,14 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use tuneclip_audio::SongFeatures;
 use tuneclip_core::TimeRange;
+use tuneclip_core::sync::SyncEnvelope;
 use tuneclip_media::audio::decode_mono;
 use tuneclip_media::video::{SampledFrame, SamplingConfig, sample_frames};
 use tuneclip_model::HandcraftedModel;
 use tuneclip_model::inputs::{
     AudioInput, InputShape, MOTION_DIMS, SAMPLE_RATE, VisualInput, audio_input, onset_envelope, visual_input,
 };
-use tuneclip_vision::{CutDetectorConfig, PictureEvents, SegmentStats, colourfulness, detect_cuts};
+use tuneclip_vision::{CutDetectorConfig, SegmentStats, colourfulness, detect_cuts, picture_events};
 
 /// Frames per second and width at which video windows are sampled.
 pub const VIDEO_SAMPLING: SamplingConfig = SamplingConfig { fps: 10.0, width_px: 64, skip_loop_filter: true };
@@ -36,7 +37,7 @@ pub struct Example {
     pub baseline_segment: Vec<f32>,
     /// The sync envelopes of the same windows: the song's onsets
     /// ([`tuneclip_model::inputs::onset_envelope`]) and the picture's events as the
-    /// catalogue stores them (the whole video's [`PictureEvents`], one byte a bin, cut
+    /// catalogue stores them (the whole video's [`picture_events`], one byte a bin, cut
     /// to the window), so that what is measured here is what search reads.
     pub song_envelope: Vec<f32>,
     pub video_envelope: Vec<f32>,
@@ -63,7 +64,7 @@ impl Dataset {
 struct DecodedVideo {
     frames: Vec<SampledFrame>,
     /// The whole video's picture events (from every decoded frame's luma signature).
-    events: PictureEvents,
+    events: SyncEnvelope,
 }
 
 fn window_frames(v: &DecodedVideo, start: f64, dur: f64) -> Vec<SampledFrame> {
@@ -191,7 +192,7 @@ fn examples_of(
         Err(e) => return (Vec::new(), vec![(song.to_path_buf(), format!("audio: {e}"))]),
     };
     let frames = match sample_frames(video, VIDEO_SAMPLING) {
-        Ok(v) => DecodedVideo { events: PictureEvents::of(&v.signatures), frames: v.frames },
+        Ok(v) => DecodedVideo { events: picture_events(&v.signatures), frames: v.frames },
         Err(e) => return (Vec::new(), vec![(video.to_path_buf(), format!("video: {e}"))]),
     };
     let mut out = Vec::new();

@@ -1,7 +1,8 @@
 //! Core vocabulary of tuneclip: identifiers, [`TimeRange`], [`Segment`], [`Clip`],
 //! [`CropPlan`], [`HardNegative`] (review -> training) and the shared [`Embedding`]
 //! type. Every other crate speaks these types; this crate does no I/O and links nothing
-//! heavier than serde.
+//! heavier than serde (and base64, for stored envelopes). [`sync`] holds the arithmetic
+//! of sync: picture events against a song's onsets.
 
 pub mod sync;
 
@@ -103,6 +104,18 @@ pub struct Clip {
     pub range: TimeRange,
     /// Cosine similarity between the song and the segment in the shared space.
     pub score: f32,
+    /// How the clip's picture events fall on the song's onsets as it plays (Pearson
+    /// correlation, see [`sync`]); `None` when the query gave no onsets or the video has
+    /// no stored picture events.
+    pub sync: Option<f32>,
+}
+
+impl Clip {
+    /// What clips are ranked by: similarity + [`sync::SYNC_WEIGHT`] x sync (similarity
+    /// alone without sync).
+    pub fn rank_score(&self) -> f32 {
+        self.score + sync::SYNC_WEIGHT * self.sync.unwrap_or(0.0)
+    }
 }
 
 /// How the virtual camera behaves within one shot.

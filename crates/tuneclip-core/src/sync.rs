@@ -5,7 +5,11 @@
 //! mean) and two event tracks are compared by Pearson correlation, aligned as the clip
 //! plays ([`pearson`]) or at every offset of one inside the other ([`sync_at_offsets`]).
 //! Pure arithmetic; the envelopes are made where the media is read
-//! (`tuneclip_vision::picture_envelope`, `tuneclip_model::inputs::onset_envelope`).
+//! (`tuneclip_vision::picture_envelope`, `tuneclip_model::inputs::onset_envelope`) and
+//! kept in the catalogue as [`SyncEnvelope`]s (one byte a bin).
+
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
 
 /// Bin width of the sync envelopes: one frame at 25 fps. Finer than the learned model's
 /// profiles because alignment is what sync asks about: a cut seen 0.1 s late
@@ -129,6 +133,85 @@ pub fn sync_score(song: &[f32], clip: &[f32]) -> f32 {
     sync_of_events(&sync_events(song), &sync_events(clip))
 }
 
+/// A whole song's or video's sync envelope (on the [`SYNC_STEP_S`] grid from its
+/// start) at one byte a bin: bin `i` holds `values[i] x scale` (the largest value maps to
+/// 255; sync compares shapes, not heights, so a common scale loses nothing but
+/// rounding). Stored as base64 in the catalogue: 25 bins a second, about 34 characters.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "StoredEnvelope", into = "StoredEnvelope")]
+pub struct SyncEnvelope {
+    pub scale: f32,
+    pub values: Vec<u8>,
+}
+
+impl SyncEnvelope {
+    /// `envelope` at one byte a bin (negative values count 0).
+    pub fn quantise(envelope: &[f32]) -> Self {
+        let top = envelope.iter().copied().fold(0f32, f32::max);
+        if top <= 0.0 {
+            return Self { scale: 0.0, values: vec![0; envelope.len()] };
+        }
+        let scale = top / 255.0;
+        Self { scale, values: envelope.iter().map(|v| (v.max(0.0) / scale).round().min(255.0) as u8).collect() }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    /// The whole envelope.
+    pub fn envelope(&self) -> Vec<f32> {
+        self.values.iter().map(|v| f32::from(*v) * self.scale).collect()
+    }
+
+    /// The [`sync_events`] of bins `from..to` (fewer where the envelope ends), the same
+    /// as those of the whole envelope: the local mean reads the bins around the range.
+    pub fn events(&self, from: usize, to: usize) -> Vec<f32> {
+        let n = self.values.len();
+        let (from, to) = (from.min(n), to.min(n));
+        if from >= to {
+            return Vec::new();
+        }
+        let half = SYNC_MEAN_BINS / 2;
+        let (a, b) = (from.saturating_sub(half), (to + half).min(n));
+        let bins: Vec<f32> = self.values[a..b].iter().map(|v| f32::from(*v) * self.scale).collect();
+        sync_events(&bins)[from - a..to - a].to_vec()
+    }
+
+    /// The envelope's bins from `start_s` for `duration_s` (fewer where it ends).
+    pub fn window(&self, start_s: f64, duration_s: f64) -> Vec<f32> {
+        let a = ((start_s / SYNC_STEP_S).round().max(0.0) as usize).min(self.values.len());
+        let n = (duration_s / SYNC_STEP_S).round().max(0.0) as usize;
+        self.values[a..(a + n).min(self.values.len())].iter().map(|v| f32::from(*v) * self.scale).collect()
+    }
+}
+
+/// How a [`SyncEnvelope`] is written: the bytes as standard base64.
+#[derive(Serialize, Deserialize)]
+struct StoredEnvelope {
+    scale: f32,
+    values: String,
+}
+
+impl From<SyncEnvelope> for StoredEnvelope {
+    fn from(e: SyncEnvelope) -> Self {
+        Self { scale: e.scale, values: base64::engine::general_purpose::STANDARD.encode(&e.values) }
+    }
+}
+
+impl TryFrom<StoredEnvelope> for SyncEnvelope {
+    type Error = String;
+    fn try_from(s: StoredEnvelope) -> Result<Self, String> {
+        let values = base64::engine::general_purpose::STANDARD
+            .decode(s.values.as_bytes())
+            .map_err(|e| format!("sync envelope: `values` is not base64 ({e})"))?;
+        if !(s.scale.is_finite() && s.scale >= 0.0) {
+            return Err(format!("sync envelope: `scale` {} (expected a finite number >= 0)", s.scale));
+        }
+        Ok(Self { scale: s.scale, values })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -181,5 +264,27 @@ mod tests {
         // Three values in bin 0, none in bin 1 (it repeats bin 0), one in bin 2.
         let b = bin_max([(0.0, 1.0), (0.01, 3.0), (0.039, 2.0), (0.09, 0.5), (-0.5, 9.0)].into_iter());
         assert_eq!(b, vec![3.0, 3.0, 0.5]);
+    }
+
+    #[test]
+    fn envelopes_keep_their_shape_in_a_byte_a_bin() {
+        let env: Vec<f32> = (0..100).map(|i| if i == 50 { 12.0 } else { 1.0 + (i % 3) as f32 * 0.1 }).collect();
+        let q = SyncEnvelope::quantise(&env);
+        assert_eq!(q.values[50], 255);
+        for (a, b) in q.envelope().iter().zip(&env) {
+            assert!((a - b).abs() <= q.scale / 2.0 + 1e-6);
+        }
+        // A window is the bins from its start; it stops where the envelope does.
+        assert_eq!(q.window(1.8, 0.4).len(), 10);
+        assert_eq!(q.window(1.8, 0.4)[5], 255.0 * q.scale);
+        assert_eq!(q.window(3.8, 1.0).len(), 5);
+        assert!(SyncEnvelope::quantise(&[]).is_empty());
+        // Events of a range are those of the whole envelope, edges included.
+        let whole = sync_events(&q.envelope());
+        for (from, to) in [(0, 10), (40, 60), (90, 100), (95, 130)] {
+            assert_eq!(q.events(from, to), whole[from..to.min(100)].to_vec(), "{from}..{to}");
+        }
+        assert!(q.events(100, 120).is_empty());
+        assert_eq!(SyncEnvelope::quantise(&[0.0, -1.0]).envelope(), vec![0.0, 0.0]);
     }
 }

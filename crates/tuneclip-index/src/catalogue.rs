@@ -5,6 +5,7 @@ use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use tuneclip_audio::{SongAnalysis, SongAnalyzer};
+use tuneclip_core::sync::SyncEnvelope;
 use tuneclip_core::{ContentId, Embedding};
 use tuneclip_media::video::SamplingConfig;
 use tuneclip_model::Embedder;
@@ -25,9 +26,29 @@ pub struct SongEntry {
     /// installed at ingest (pitch classes, note rate, polyphony, register).
     #[serde(default)]
     pub pitch: Option<PitchFeatures>,
+    /// The whole song's onset envelope on the sync grid (what window and clip search
+    /// line pictures' events up with: `tuneclip_core::sync`); empty in catalogues made
+    /// before it was kept (such songs are analysed again on the next rebuild).
+    #[serde(default, skip_serializing_if = "SyncEnvelope::is_empty")]
+    pub onsets: SyncEnvelope,
     /// Kept in the snapshot's vector file, not in its catalogue JSON.
     #[serde(default)]
     pub embedding: Embedding,
+}
+
+impl SongEntry {
+    /// The onset envelope of `duration_s` of the song from `start_s` (what
+    /// `WindowQuery::onsets` and `ClipQuery::onsets` take: one value per sync bin,
+    /// zero-padded past the song's end); `None` for a song catalogued before onsets were
+    /// kept.
+    pub fn onsets_in(&self, start_s: f64, duration_s: f64) -> Option<Vec<f32>> {
+        if self.onsets.is_empty() {
+            return None;
+        }
+        let mut out = self.onsets.window(start_s, duration_s);
+        out.resize((duration_s / tuneclip_core::sync::SYNC_STEP_S).round() as usize, 0.0);
+        Some(out)
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -204,18 +225,26 @@ fn analyse_song(
     pitch_model: Option<&mut PitchModel>,
 ) -> std::result::Result<SongEntry, String> {
     let named = |e: tuneclip_audio::AudioError| format!("{}: {e}", path.display());
-    // The song is analysed as it decodes; its PCM is kept only for a model that reads it.
+    if cfg.sample_rate != tuneclip_model::inputs::SAMPLE_RATE {
+        return Err(format!(
+            "{}: songs are analysed at {} Hz (IngestConfig.sample_rate {} Hz): the onset envelope needs {} Hz",
+            path.display(),
+            cfg.sample_rate,
+            cfg.sample_rate,
+            tuneclip_model::inputs::SAMPLE_RATE
+        ));
+    }
+    // The song is analysed as it decodes; its PCM is kept for the onset envelope and the
+    // models that read it.
     let mut analyzer = SongAnalyzer::new(cfg.sample_rate, cfg.highlight_s).map_err(named)?;
     let mut samples = Vec::new();
-    let keep = cfg.model.needs_song_samples() || pitch_model.is_some();
     tuneclip_media::audio::decode_mono_streaming(path, cfg.sample_rate, &mut |chunk| {
         analyzer.push(chunk);
-        if keep {
-            samples.extend_from_slice(chunk);
-        }
+        samples.extend_from_slice(chunk);
     })
     .map_err(|e| e.to_string())?;
     let analysis = analyzer.finish().map_err(named)?;
+    let onsets = SyncEnvelope::quantise(&tuneclip_model::inputs::onset_envelope(&samples));
     let embedding =
         cfg.model.embed_song(&samples, cfg.sample_rate, &analysis).map_err(|e| format!("{}: {e}", path.display()))?;
     // Note features over the highlight (the part the background clip plays under); a
@@ -230,7 +259,7 @@ fn analyse_song(
             .map_err(|e| tracing::warn!(path = %path.display(), error = %e, "Basic Pitch failed on this song"))
             .ok()
     });
-    Ok(SongEntry { id, path: path.to_path_buf(), title: title_of(path), analysis, pitch, embedding })
+    Ok(SongEntry { id, path: path.to_path_buf(), title: title_of(path), analysis, pitch, onsets, embedding })
 }
 
 /// The ONNX detectors an ingest runs, each optional (built once per ingest).
@@ -636,8 +665,9 @@ fn run_job(
     let (path_buf, title) = (path.to_path_buf(), title_of(path));
     match kind {
         Kind::Song => {
-            // Reused unless pitch features are wanted now and were not computed then.
-            let reusable = |old: &SongEntry| cfg.pitch.is_none() || old.pitch.is_some();
+            // Reused unless pitch features are wanted now and were not computed then, or it
+            // was analysed before onset envelopes were kept.
+            let reusable = |old: &SongEntry| (cfg.pitch.is_none() || old.pitch.is_some()) && !old.onsets.is_empty();
             if let Some(old) = previous.and_then(|p| p.song(&id.0)).filter(|o| reusable(o)) {
                 return Ok((Staged::Song(SongEntry { path: path_buf, title, ..old.clone() }), true));
             }

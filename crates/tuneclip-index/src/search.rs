@@ -19,11 +19,24 @@ pub struct ClipQuery {
     /// Segments `(video id, ordinal)` ranked before all others when the filters and the
     /// duration allow them: clips a reviewer approved for this song.
     pub prefer: HashSet<(String, u32)>,
+    /// The onset envelope of the part of the song the clip plays under (one value per
+    /// [`SYNC_STEP_S`] bin for `clip_duration_s`; see [`WindowQuery::onsets`]); empty for
+    /// no sync. With it, each clip is placed in its segment where its picture events
+    /// best fall on these onsets (not centred), carries that sync, and clips rank by
+    /// [`Clip::rank_score`]: similarity + [`SYNC_WEIGHT`] x sync.
+    pub onsets: Vec<f32>,
 }
 
 impl Default for ClipQuery {
     fn default() -> Self {
-        Self { k: 5, clip_duration_s: 4.0, max_per_video: 1, filter: ClipFilter::default(), prefer: HashSet::new() }
+        Self {
+            k: 5,
+            clip_duration_s: 4.0,
+            max_per_video: 1,
+            filter: ClipFilter::default(),
+            prefer: HashSet::new(),
+            onsets: Vec::new(),
+        }
     }
 }
 
@@ -93,6 +106,18 @@ impl BeatFit {
         }
         Self { cuts: n, on_beat: on }
     }
+}
+
+/// Onsets given with a query cover its clip or window on the sync grid (one bin either
+/// way for rounding).
+fn check_onsets(onsets: &[f32], duration_s: f64) -> Result<()> {
+    if !onsets.is_empty() && onsets.len().abs_diff((duration_s / SYNC_STEP_S).round() as usize) > 1 {
+        return Err(IndexError::InvalidQuery(format!(
+            "onsets: {} bins for a {duration_s:.2} s clip or window (expected one per {SYNC_STEP_S} s)",
+            onsets.len()
+        )));
+    }
+    Ok(())
 }
 
 /// A window of one video proposed for a song.
@@ -589,13 +614,7 @@ impl Index {
     /// segment was seen.
     pub fn best_windows(&self, song: &[f32], q: &WindowQuery) -> Result<Vec<Window>> {
         self.check_query(song, q.k, "window", q.duration_s)?;
-        if !q.onsets.is_empty() && q.onsets.len().abs_diff((q.duration_s / SYNC_STEP_S).round() as usize) > 1 {
-            return Err(IndexError::InvalidQuery(format!(
-                "onsets: {} bins for a {:.2} s window (expected one per {SYNC_STEP_S} s)",
-                q.onsets.len(),
-                q.duration_s
-            )));
-        }
+        check_onsets(&q.onsets, q.duration_s)?;
         let song_events = sync_events(&q.onsets);
         let total = self.segments.len();
         let mut n = (q.k * 50).max(500).min(total);
@@ -617,8 +636,8 @@ impl Index {
         }
     }
 
-    /// The order clips are chosen in: preferred segments first, then by score, ties by
-    /// video id and segment order.
+    /// The order clips are chosen in: preferred segments first, then by rank score, ties
+    /// by video id and segment order.
     fn rank<'a>(&'a self, q: &'a ClipQuery) -> impl Fn((f32, usize), (f32, usize)) -> Ordering + 'a {
         let segs = &self.catalogue.segments;
         let preferred =
@@ -632,30 +651,65 @@ impl Index {
         }
     }
 
+    /// Where a clip of `d` seconds goes in segment `i`, and its sync: centred without
+    /// `song_events` (the query's onsets reduced to their events) or picture events;
+    /// with both, at the sync bin inside the segment where the clip's events best
+    /// correlate with the song's.
+    fn place_clip(&self, i: usize, song_events: &[f32], d: f64) -> (f64, Option<f32>) {
+        let s = &self.catalogue.segments[i];
+        let r = s.stats.range;
+        let centred = r.start_s + (r.duration_s() - d) / 2.0;
+        let Some(events) = self.video(&s.video.0).map(|v| &v.analysis.events).filter(|e| !e.is_empty()) else {
+            return (centred, None);
+        };
+        if song_events.is_empty() {
+            return (centred, None);
+        }
+        // Start bins whose clip lies inside the segment (the centred one if none does,
+        // for a segment barely longer than the clip).
+        let first = (r.start_s / SYNC_STEP_S - 1e-6).ceil().max(0.0) as usize;
+        let last = ((r.end_s - d) / SYNC_STEP_S + 1e-6).floor();
+        let (first, last) = if last < first as f64 {
+            let c = (centred / SYNC_STEP_S).round().max(0.0) as usize;
+            (c, c)
+        } else {
+            (first, last as usize)
+        };
+        let along = sync_at_offsets(song_events, &events.events(first, last + song_events.len()));
+        let Some((o, sync)) = along.iter().copied().enumerate().max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))
+        else {
+            return (centred, None);
+        };
+        let start = ((first + o) as f64 * SYNC_STEP_S).clamp(r.start_s, (r.end_s - d).max(r.start_s));
+        (start, Some(sync))
+    }
+
     /// Clips from `hits` (best first) under the query's rules, at most `q.k`.
     fn select(&self, hits: &[Hit], q: &ClipQuery) -> Vec<Clip> {
         let segs = &self.catalogue.segments;
-        let mut scored: Vec<(f32, usize)> =
-            hits.iter().map(|h| (h.score, h.id as usize)).filter(|&(_, i)| self.eligible(i, q)).collect();
+        let song_events = sync_events(&q.onsets);
+        let mut candidates: Vec<(usize, Clip)> = hits
+            .iter()
+            .map(|h| (h.id as usize, h.score))
+            .filter(|&(i, _)| self.eligible(i, q))
+            .map(|(i, score)| {
+                let (start, sync) = self.place_clip(i, &song_events, q.clip_duration_s);
+                let s = &segs[i];
+                let range = TimeRange::new(start, start + q.clip_duration_s);
+                (i, Clip { video: s.video.clone(), segment_ordinal: s.ordinal, range, score, sync })
+            })
+            .collect();
         let cmp = self.rank(q);
-        scored.sort_by(|a, b| cmp(*a, *b));
-        let mut per_video: HashMap<&str, usize> = HashMap::new();
+        candidates.sort_by(|a, b| cmp((a.1.rank_score(), a.0), (b.1.rank_score(), b.0)));
+        let mut per_video: HashMap<String, usize> = HashMap::new();
         let mut clips = Vec::with_capacity(q.k);
-        for (score, i) in scored {
-            let s = &segs[i];
-            let count = per_video.entry(s.video.0.as_str()).or_default();
+        for (_, clip) in candidates {
+            let count = per_video.entry(clip.video.0.clone()).or_default();
             if q.max_per_video > 0 && *count >= q.max_per_video {
                 continue;
             }
             *count += 1;
-            let r = s.stats.range;
-            let start = r.start_s + (r.duration_s() - q.clip_duration_s) / 2.0;
-            clips.push(Clip {
-                video: s.video.clone(),
-                segment_ordinal: s.ordinal,
-                range: TimeRange::new(start, start + q.clip_duration_s),
-                score,
-            });
+            clips.push(clip);
             if clips.len() == q.k {
                 break;
             }
@@ -665,10 +719,12 @@ impl Index {
 
     /// The `k` best clips for a song embedding: nearest segments long enough for the
     /// clip, not blank, at most `max_per_video` per video, scored exactly (cosine) and
-    /// ordered by score, ties by video id then segment order. Each clip is centred in
-    /// its segment, so it never crosses a cut.
+    /// ordered by [`Clip::rank_score`], ties by video id then segment order. Each clip
+    /// lies inside its segment, so it never crosses a cut: centred, or where it is most
+    /// in sync with `q.onsets` when the query gives them.
     pub fn best_clips(&self, song: &[f32], q: &ClipQuery) -> Result<Vec<Clip>> {
         self.check_query(song, q.k, "clip", q.clip_duration_s)?;
+        check_onsets(&q.onsets, q.clip_duration_s)?;
         if q.clip_duration_s > self.longest_segment_s + 1e-6 {
             return Ok(Vec::new());
         }
@@ -820,6 +876,7 @@ mod tests {
                     highlight: Highlight { range: TimeRange::new(0.0, 1.0), score: 0.0 },
                 },
                 pitch: None,
+                onsets: Default::default(),
                 embedding: vec![1.0, 0.0, 0.0],
             }],
             videos: vec![],
@@ -932,8 +989,8 @@ mod tests {
         // (0.48 s) from bin 5; "drift" flashes every 17 bins. "lesser" pulses like
         // "pulse" but is less similar to the song.
         let bins = (20.0 / SYNC_STEP_S).round() as usize;
-        let flashes = |period: usize, phase: usize| -> tuneclip_vision::PictureEvents {
-            tuneclip_vision::PictureEvents::quantise(
+        let flashes = |period: usize, phase: usize| -> tuneclip_core::sync::SyncEnvelope {
+            tuneclip_core::sync::SyncEnvelope::quantise(
                 &(0..bins).map(|i| if i % period == phase % period { 10.0 } else { 1.0 }).collect::<Vec<f32>>(),
             )
         };
@@ -986,6 +1043,50 @@ mod tests {
         // Onsets must cover the window on the sync grid.
         assert!(matches!(
             index.best_windows(&song, &WindowQuery { onsets: vec![1.0; 40], ..plain.clone() }),
+            Err(IndexError::InvalidQuery(m)) if m.contains("onsets")
+        ));
+    }
+
+    #[test]
+    fn clips_sit_in_their_segment_where_they_are_in_sync() {
+        use tuneclip_core::sync::SYNC_STEP_S;
+        let dir = tempfile::tempdir().expect("tempdir");
+        // "pulse": a 10 s shot flashing every 12 bins from bin 7; "still": a 10 s shot
+        // with no events, a little more similar to the song.
+        let bins = (10.0 / SYNC_STEP_S).round() as usize;
+        let pulse = seg("pulse", 0, 0.0, 10.0, [1.0, 0.1, 0.0]);
+        let still = seg("still", 0, 0.0, 10.0, [1.0, 0.0, 0.0]);
+        let mut cat = catalogue(vec![pulse.clone(), still.clone()]);
+        let mut v_pulse = video("pulse", 10.0, &[&pulse]);
+        v_pulse.analysis.events = tuneclip_core::sync::SyncEnvelope::quantise(
+            &(0..bins).map(|i| if i % 12 == 7 { 10.0 } else { 1.0 }).collect::<Vec<f32>>(),
+        );
+        let mut v_still = video("still", 10.0, &[&still]);
+        v_still.analysis.events = tuneclip_core::sync::SyncEnvelope::quantise(&vec![1.0; bins]);
+        cat.videos = vec![v_pulse, v_still];
+        Snapshot::publish(dir.path(), &cat).expect("publish");
+        let index = Index::load_current(dir.path(), "test-v1").expect("load");
+        let song = index.song("song1").expect("song").embedding.clone();
+        let plain = ClipQuery { k: 2, clip_duration_s: 4.0, ..ClipQuery::default() };
+        // Without onsets: centred, similarity order, no sync.
+        let c = index.best_clips(&song, &plain).expect("clips");
+        assert_eq!(c.iter().map(|c| c.video.0.as_str()).collect::<Vec<_>>(), ["still", "pulse"]);
+        assert!(c.iter().all(|c| c.range == TimeRange::new(3.0, 7.0) && c.sync.is_none()), "{c:?}");
+        // With onsets every 12 bins from bin 1 (4 s = 100 bins): "pulse" goes first, its
+        // clip starting where its flashes land on the onsets (start bin = 6 mod 12),
+        // still inside its shot; the flat shot has no events to correlate (sync 0).
+        let onsets: Vec<f32> = (0..100).map(|i| if i % 12 == 1 { 4.0 } else { 0.5 }).collect();
+        let c = index.best_clips(&song, &ClipQuery { onsets, ..plain.clone() }).expect("clips");
+        assert_eq!(c[0].video.0, "pulse", "{c:?}");
+        assert!(c[0].sync.expect("sync") > 0.99, "{c:?}");
+        assert_eq!((c[0].range.start_s / SYNC_STEP_S).round() as usize % 12, 6, "{c:?}");
+        assert!(c[0].range.start_s >= 0.0 && c[0].range.end_s <= 10.0 + 1e-9);
+        assert!((c[0].range.duration_s() - 4.0).abs() < 1e-9);
+        assert_eq!(c[1].sync, Some(0.0));
+        assert!(c[0].rank_score() > c[1].rank_score());
+        // Onsets that do not cover the clip are refused, naming the field.
+        assert!(matches!(
+            index.best_clips(&song, &ClipQuery { onsets: vec![1.0; 10], ..plain }),
             Err(IndexError::InvalidQuery(m)) if m.contains("onsets")
         ));
     }

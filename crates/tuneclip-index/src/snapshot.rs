@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tuneclip_ann::{HnswIndex, HnswParams, Vectors};
 use tuneclip_core::ContentId;
+use tuneclip_core::sync::SyncEnvelope;
 
 /// 3: per-frame analysis in `frames.bin` (2: whole analyses in `analyses.jsonl`);
 /// 2: embeddings in flat vector files and the graphs in tuneclip-ann's layout
@@ -131,6 +132,8 @@ struct SongMeta<'a> {
     analysis: &'a tuneclip_audio::SongAnalysis,
     #[serde(skip_serializing_if = "Option::is_none")]
     pitch: &'a Option<tuneclip_model::pitch::PitchFeatures>,
+    #[serde(skip_serializing_if = "SyncEnvelope::is_empty")]
+    onsets: &'a SyncEnvelope,
 }
 
 #[derive(Serialize)]
@@ -172,7 +175,14 @@ impl<'a> CatalogueFile<'a> {
             songs: c
                 .songs
                 .iter()
-                .map(|s| SongMeta { id: &s.id, path: &s.path, title: &s.title, analysis: &s.analysis, pitch: &s.pitch })
+                .map(|s| SongMeta {
+                    id: &s.id,
+                    path: &s.path,
+                    title: &s.title,
+                    analysis: &s.analysis,
+                    pitch: &s.pitch,
+                    onsets: &s.onsets,
+                })
                 .collect(),
             videos: c.videos.iter().map(light).collect(),
             segments: c

@@ -134,6 +134,7 @@ pub fn catalogue(segments: usize, per_video: usize, songs: usize) -> Catalogue {
                 highlight: Highlight { range: TimeRange::new(60.0, 90.0), score: 1.0 },
             },
             pitch: None,
+            onsets: Default::default(),
             embedding: unit(&mut rng, centre),
         });
     }

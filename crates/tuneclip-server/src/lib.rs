@@ -437,9 +437,17 @@ impl Engine {
         song_audio: bool,
         cancel: &Cancel,
     ) -> Result<pb::BestClipsResponse, ServerError> {
+        // The part of the song a clip plays under: its highlight, moved back if the clip
+        // would run past the song's end. Clips are placed and ranked in sync with its
+        // onsets (a song analysed before onsets were kept has none: no sync, which each
+        // clip's absent `sync` shows).
+        let latest = (song.analysis.features.duration_s - q.clip_duration_s).max(0.0);
+        let song_start_s = song.analysis.highlight.range.start_s.min(latest);
+        let mut q = q.clone();
+        q.onsets = song.onsets_in(song_start_s, q.clip_duration_s).unwrap_or_default();
         let clips = match &self.config.review {
-            Some(review) => index.best_clips(&song.embedding, &reviewed(index, review, &song.id.0, q))?,
-            None => index.best_clips(&song.embedding, q)?,
+            Some(review) => index.best_clips(&song.embedding, &reviewed(index, review, &song.id.0, &q))?,
+            None => index.best_clips(&song.embedding, &q)?,
         };
         let mut out = Vec::with_capacity(clips.len());
         for (rank, clip) in clips.iter().enumerate() {
@@ -460,10 +468,7 @@ impl Engine {
                 );
                 let mut render = self.config.render.clone();
                 if song_audio {
-                    // The song's highlight, moved back if the clip would run past its end.
-                    let latest = (song.analysis.features.duration_s - q.clip_duration_s).max(0.0);
-                    let start_s = song.analysis.highlight.range.start_s.min(latest);
-                    render.audio = Some(SongAudio { path: song.path.clone(), start_s });
+                    render.audio = Some(SongAudio { path: song.path.clone(), start_s: song_start_s });
                 }
                 let r = render_clip(&video.path, &plan, &self.config.render_dir.join(name), &render)?;
                 Some(pb::RenderedClip {
@@ -489,6 +494,7 @@ impl Engine {
                     .segment(&video.id.0, clip.segment_ordinal)
                     .map(|s| s.stats.flags().into_iter().map(String::from).collect())
                     .unwrap_or_default(),
+                sync: clip.sync,
             });
         }
         Ok(pb::BestClipsResponse {

@@ -3,7 +3,8 @@
 //! `ProduceConfig::sync` turns on), on the same index and songs: how often the choice
 //! changes, the sync and similarity of the first choice, for songs that are the
 //! catalogue videos' own soundtracks how often the first choice is the song's own
-//! video, and what sync costs a query.
+//! video, and what sync costs a query. The same for BestClips' clips (inside one shot,
+//! placed in sync or centred).
 //!
 //! `cargo bench -p tuneclip-studio --bench sync_windows --profile dev`
 //!
@@ -12,12 +13,15 @@
 //! was chosen on. Songs: the same videos' soundtracks (each has one own video in the
 //! catalogue) and Debian's Wesnoth music, whole. Environment: `TUNECLIP_SYNC_VIDEOS`
 //! (80), `TUNECLIP_SYNC_SONGS` (12 Wesnoth songs), `TUNECLIP_SYNC_WINDOW_S` (12),
-//! `TUNECLIP_SYNC_CANDIDATES` (4: windows asked for, as produce's `--candidates`).
+//! `TUNECLIP_SYNC_CANDIDATES` (4: windows asked for, as produce's `--candidates`),
+//! `TUNECLIP_SYNC_CLIP_S` (4: BestClips' clips, under the song's highlight window, as
+//! the server places them).
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
+use tuneclip_core::ContentId;
 use tuneclip_core::sync::{SYNC_STEP_S, pearson, sync_events};
-use tuneclip_index::{ClipFilter, Index, Window, WindowQuery};
+use tuneclip_index::{ClipFilter, ClipQuery, Index, WindowQuery};
 use tuneclip_studio::{beats_in, song_window, song_window_onsets};
 
 mod common;
@@ -40,6 +44,7 @@ fn main() {
     let songs_n: usize = env_or("TUNECLIP_SYNC_SONGS", 12);
     let window_s: f64 = env_or("TUNECLIP_SYNC_WINDOW_S", 12.0);
     let candidates: usize = env_or("TUNECLIP_SYNC_CANDIDATES", 4);
+    let clip_s: f64 = env_or("TUNECLIP_SYNC_CLIP_S", 4.0);
     let videos = held_out_family_videos(videos_n);
     let wesnoth = wesnoth_songs(songs_n);
     // Each video's soundtrack as a song file of its own (one file cannot be both a song
@@ -75,12 +80,15 @@ fn main() {
     };
 
     let (mut own, mut other) = (Tally::default(), Tally::default());
-    let (mut queries, mut plain_s, mut sync_s) = (0usize, 0.0f64, 0.0f64);
+    let (mut own_clips, mut other_clips) = (Tally::default(), Tally::default());
+    let (mut queries, mut plain_s, mut sync_s, mut clip_plain_s, mut clip_sync_s) = (0usize, 0.0, 0.0, 0.0, 0.0);
     for song in &catalogue.songs {
         let Some(sw) = song_window(song, window_s) else {
             eprintln!("{}: shorter than {window_s} s", song.title);
             continue;
         };
+        let truth = own_video(&song.path);
+        // Windows, as produce asks for them.
         let plain = WindowQuery {
             k: candidates,
             duration_s: window_s,
@@ -88,53 +96,93 @@ fn main() {
             beats_s: beats_in(song, sw),
             onsets: Vec::new(),
         };
-        let synced = WindowQuery { onsets: song_window_onsets(song, sw, window_s).expect("onsets"), ..plain.clone() };
+        let synced = WindowQuery { onsets: song_window_onsets(song, sw).expect("onsets"), ..plain.clone() };
         let t = Instant::now();
         let windows = index.best_windows(&song.embedding, &plain).expect("windows");
         plain_s += t.elapsed().as_secs_f64();
         let t = Instant::now();
         let fused_windows = index.best_windows(&song.embedding, &synced).expect("windows");
         sync_s += t.elapsed().as_secs_f64();
+        // Clips, as the server asks for them: under the song's highlight window.
+        let latest = (song.analysis.features.duration_s - clip_s).max(0.0);
+        let clip_start = song.analysis.highlight.range.start_s.min(latest);
+        let plain_q = ClipQuery { k: candidates, clip_duration_s: clip_s, ..ClipQuery::default() };
+        let synced_q = ClipQuery { onsets: song.onsets_in(clip_start, clip_s).expect("onsets"), ..plain_q.clone() };
+        let t = Instant::now();
+        let clips = index.best_clips(&song.embedding, &plain_q).expect("clips");
+        clip_plain_s += t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let fused_clips = index.best_clips(&song.embedding, &synced_q).expect("clips");
+        clip_sync_s += t.elapsed().as_secs_f64();
         queries += 1;
-        let (Some(first), Some(fused)) = (windows.first().cloned(), fused_windows.first().cloned()) else {
+        let (Some(first), Some(fused)) = (windows.first(), fused_windows.first()) else {
             eprintln!("{}: no window", song.title);
             continue;
         };
-        let fused_sync = fused.sync.expect("every video has picture events");
-        let plain_sync = aligned_sync(&index, &first, &synced.onsets);
-        let truth = own_video(&song.path);
-        let t = if truth.is_some() { &mut own } else { &mut other };
-        t.songs += 1;
-        t.changed +=
-            usize::from(fused.video != first.video || (fused.range.start_s - first.range.start_s).abs() > 1e-3);
-        t.sync_plain += f64::from(plain_sync);
-        t.sync_fused += f64::from(fused_sync);
-        t.sim_given_up += f64::from(first.score - fused.score);
-        if let Some(v) = truth {
-            t.own_songs += 1;
-            t.own_plain += usize::from(first.video == v);
-            t.own_sync += usize::from(fused.video == v);
-        }
+        let tally = if truth.is_some() { &mut own } else { &mut other };
+        tally.add(
+            truth.as_ref(),
+            Choice::of(
+                &first.video,
+                first.range.start_s,
+                first.score,
+                aligned_sync(&index, &first.video, first.range.start_s, &synced.onsets),
+            ),
+            Choice::of(
+                &fused.video,
+                fused.range.start_s,
+                fused.score,
+                fused.sync.expect("every video has picture events"),
+            ),
+        );
+        let (Some(first), Some(fused)) = (clips.first(), fused_clips.first()) else {
+            eprintln!("{}: no clip", song.title);
+            continue;
+        };
+        let tally = if truth.is_some() { &mut own_clips } else { &mut other_clips };
+        tally.add(
+            truth.as_ref(),
+            Choice::of(
+                &first.video,
+                first.range.start_s,
+                first.score,
+                aligned_sync(&index, &first.video, first.range.start_s, &synced_q.onsets),
+            ),
+            Choice::of(
+                &fused.video,
+                fused.range.start_s,
+                fused.score,
+                fused.sync.expect("every video has picture events"),
+            ),
+        );
     }
+    let ms = |s: f64| 1e3 * s / queries.max(1) as f64;
     println!(
-        "{} songs, {} held-out family videos, windows of {window_s} s, {} candidates; a window query takes \
-         {:.1} ms by similarity, {:.1} ms with sync",
+        "{} songs, {} held-out family videos, {} candidates; a window query ({window_s} s) takes {:.1} ms by \
+         similarity, {:.1} ms with sync; a clip query ({clip_s} s) {:.2} / {:.2} ms",
         catalogue.songs.len(),
         videos.len(),
         candidates,
-        1e3 * plain_s / queries.max(1) as f64,
-        1e3 * sync_s / queries.max(1) as f64
+        ms(plain_s),
+        ms(sync_s),
+        ms(clip_plain_s),
+        ms(clip_sync_s)
     );
     println!(
-        "| songs | n | first choice changed | sync, similarity order | sync, fused | similarity given up | own video first: similarity / fused |"
+        "| query | songs | n | first choice changed | sync, similarity order | sync, fused | similarity given up | own video first: similarity / fused |"
     );
-    println!("|---|---|---|---|---|---|---|");
-    for (name, t) in [("the videos' own soundtracks", &own), ("Wesnoth songs", &other)] {
+    println!("|---|---|---|---|---|---|---|---|");
+    for (query, name, t) in [
+        ("windows", "the videos' own soundtracks", &own),
+        ("windows", "Wesnoth songs", &other),
+        ("clips", "the videos' own soundtracks", &own_clips),
+        ("clips", "Wesnoth songs", &other_clips),
+    ] {
         let n = t.songs.max(1) as f64;
         let own_col =
             if t.own_songs > 0 { format!("{} / {} of {}", t.own_plain, t.own_sync, t.own_songs) } else { "-".into() };
         println!(
-            "| {name} | {} | {} | {:.3} | {:.3} | {:.4} | {own_col} |",
+            "| {query} | {name} | {} | {} | {:.3} | {:.3} | {:.4} | {own_col} |",
             t.songs,
             t.changed,
             t.sync_plain / n,
@@ -144,11 +192,40 @@ fn main() {
     }
 }
 
-/// The sync of a window chosen without it, measured as search measures it: the video's
-/// stored events reduced over the whole video, the window's bins against the onsets.
-fn aligned_sync(index: &Index, w: &Window, onsets: &[f32]) -> f32 {
-    let video = index.video(&w.video.0).expect("video");
+/// One first choice: its video, start, similarity and sync.
+struct Choice<'a> {
+    video: &'a ContentId,
+    start: f64,
+    score: f32,
+    sync: f32,
+}
+
+impl<'a> Choice<'a> {
+    fn of(video: &'a ContentId, start: f64, score: f32, sync: f32) -> Self {
+        Self { video, start, score, sync }
+    }
+}
+
+impl Tally {
+    fn add(&mut self, truth: Option<&ContentId>, plain: Choice<'_>, fused: Choice<'_>) {
+        self.songs += 1;
+        self.changed += usize::from(fused.video != plain.video || (fused.start - plain.start).abs() > 1e-3);
+        self.sync_plain += f64::from(plain.sync);
+        self.sync_fused += f64::from(fused.sync);
+        self.sim_given_up += f64::from(plain.score - fused.score);
+        if let Some(v) = truth {
+            self.own_songs += 1;
+            self.own_plain += usize::from(plain.video == v);
+            self.own_sync += usize::from(fused.video == v);
+        }
+    }
+}
+
+/// The sync of a choice made without it, measured as search measures it: the video's
+/// stored events reduced over the whole video, the bins from `start` against the onsets.
+fn aligned_sync(index: &Index, video: &ContentId, start: f64, onsets: &[f32]) -> f32 {
+    let video = index.video(&video.0).expect("video");
     let events = sync_events(&video.analysis.events.envelope());
-    let a = ((w.range.start_s / SYNC_STEP_S).round() as usize).min(events.len());
+    let a = ((start / SYNC_STEP_S).round() as usize).min(events.len());
     pearson(&sync_events(onsets), &events[a..])
 }

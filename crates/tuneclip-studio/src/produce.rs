@@ -402,7 +402,7 @@ fn produce_song(
         duration_s: cfg.clip_s,
         filter: ClipFilter { exclude_segments: excluded.clone(), ..ClipFilter::default() },
         beats_s: if cfg.beat_aware { beats_in(song, song_window) } else { Vec::new() },
-        onsets: if cfg.sync { song_window_onsets(song, song_window, cfg.clip_s)? } else { Vec::new() },
+        onsets: if cfg.sync { song_window_onsets(song, song_window)? } else { Vec::new() },
     };
     let windows = index.best_windows(&song.embedding, &q).map_err(|e| e.to_string())?;
     if windows.is_empty() {
@@ -444,19 +444,16 @@ fn produce_song(
     }
 }
 
-/// The song window's onset envelope (what `WindowQuery::onsets` takes): its onset
-/// strength on the sync grid, `clip_s` long (zero-padded if the decoded audio ends
-/// early). A song that cannot be decoded is the song's failure.
-pub fn song_window_onsets(song: &SongEntry, window: TimeRange, clip_s: f64) -> std::result::Result<Vec<f32>, String> {
-    let rate = tuneclip_model::inputs::SAMPLE_RATE;
-    let audio = tuneclip_media::audio::decode_mono(&song.path, rate)
-        .map_err(|e| format!("sync: cannot decode the song {} ({e})", song.path.display()))?;
-    let sr = f64::from(rate);
-    let n = audio.samples.len();
-    let (a, b) = (((window.start_s * sr) as usize).min(n), ((window.end_s * sr) as usize).min(n));
-    let mut onsets = tuneclip_model::inputs::onset_envelope(&audio.samples[a..b]);
-    onsets.resize((clip_s / tuneclip_core::sync::SYNC_STEP_S).round() as usize, 0.0);
-    Ok(onsets)
+/// The song window's onset envelope (what `WindowQuery::onsets` takes), from the
+/// envelope ingest kept; a song catalogued before onsets were kept is the song's
+/// failure, naming the fix (produce never goes on without sync when asked for it).
+pub fn song_window_onsets(song: &SongEntry, window: TimeRange) -> std::result::Result<Vec<f32>, String> {
+    song.onsets_in(window.start_s, window.duration_s()).ok_or_else(|| {
+        format!(
+            "sync: the song {} was catalogued without its onset envelope; rebuild the index (ingest) or produce with --sync false",
+            song.path.display()
+        )
+    })
 }
 
 fn remove_clip_files(dir: &Path, clip: &ProducedClip) {

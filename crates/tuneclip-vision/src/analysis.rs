@@ -1,8 +1,9 @@
 use crate::{
-    CutDetectorConfig, FaceDetector, FaceError, FaceTrack, PictureEvents, Transition, TransitionKind,
-    detect_active_area, detect_logos, detect_transitions, link_tracks,
+    CutDetectorConfig, FaceDetector, FaceError, FaceTrack, Transition, TransitionKind, detect_active_area,
+    detect_logos, detect_transitions, link_tracks,
 };
 use serde::{Deserialize, Serialize};
+use tuneclip_core::sync::SyncEnvelope;
 use tuneclip_core::{Rect, TimeRange};
 use tuneclip_media::video::{DecodeDamage, SampledFrame, SampledVideo, VideoInfo};
 
@@ -115,8 +116,8 @@ pub struct VideoAnalysis {
     /// How much the picture changes at every sync bin, from every decoded frame (what
     /// search lines up with a song's onsets); empty before version 9 and for a video
     /// decoded without luma signatures.
-    #[serde(default, skip_serializing_if = "PictureEvents::is_empty")]
-    pub events: PictureEvents,
+    #[serde(default, skip_serializing_if = "SyncEnvelope::is_empty")]
+    pub events: SyncEnvelope,
 }
 
 /// Hasler–Süsstrunk colourfulness of `area` in one frame (0 grey .. ~150 vivid).
@@ -325,7 +326,7 @@ pub fn analyse(video: &SampledVideo) -> VideoAnalysis {
         faces_analysed: false,
         text_analysed: false,
         damage: video.damage,
-        events: PictureEvents::of(&video.signatures),
+        events: crate::picture_events(&video.signatures),
     }
 }
 

@@ -19,7 +19,7 @@ pub use analysis::{
     colourfulness,
 };
 pub use borders::{detect_active_area, refine_active_area};
-pub use events::{PictureEvents, picture_envelope};
+pub use events::{picture_envelope, picture_events};
 pub mod logos;
 pub mod scenes;
 pub use scenes::SceneList;
