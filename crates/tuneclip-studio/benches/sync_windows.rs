@@ -19,8 +19,8 @@
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-use tuneclip_core::ContentId;
 use tuneclip_core::sync::{SYNC_STEP_S, pearson, sync_events};
+use tuneclip_core::{ContentId, TimeRange};
 use tuneclip_index::{ClipFilter, ClipQuery, Index, WindowQuery};
 use tuneclip_studio::{beats_in, song_window, song_window_onsets};
 
@@ -121,40 +121,19 @@ fn main() {
         };
         let tally = if truth.is_some() { &mut own } else { &mut other };
         tally.add(
+            &index,
             truth.as_ref(),
-            Choice::of(
-                &first.video,
-                first.range.start_s,
-                first.score,
-                aligned_sync(&index, &first.video, first.range.start_s, &synced.onsets),
-            ),
-            Choice::of(
-                &fused.video,
-                fused.range.start_s,
-                fused.score,
-                fused.sync.expect("every video has picture events"),
-            ),
+            &synced.onsets,
+            (&first.video, first.range, first.score),
+            fused_choice(fused),
         );
         let (Some(first), Some(fused)) = (clips.first(), fused_clips.first()) else {
             eprintln!("{}: no clip", song.title);
             continue;
         };
         let tally = if truth.is_some() { &mut own_clips } else { &mut other_clips };
-        tally.add(
-            truth.as_ref(),
-            Choice::of(
-                &first.video,
-                first.range.start_s,
-                first.score,
-                aligned_sync(&index, &first.video, first.range.start_s, &synced_q.onsets),
-            ),
-            Choice::of(
-                &fused.video,
-                fused.range.start_s,
-                fused.score,
-                fused.sync.expect("every video has picture events"),
-            ),
-        );
+        let fused = (&fused.video, fused.range, fused.score, fused.sync);
+        tally.add(&index, truth.as_ref(), &synced_q.onsets, (&first.video, first.range, first.score), fused);
     }
     let ms = |s: f64| 1e3 * s / queries.max(1) as f64;
     println!(
@@ -192,31 +171,28 @@ fn main() {
     }
 }
 
-/// One first choice: its video, start, similarity and sync.
-struct Choice<'a> {
-    video: &'a ContentId,
-    start: f64,
-    score: f32,
-    sync: f32,
-}
+/// A first choice chosen without sync: its video, range and similarity.
+type Plain<'a> = (&'a ContentId, TimeRange, f32);
+/// A first choice chosen with sync: the same and its sync.
+type Fused<'a> = (&'a ContentId, TimeRange, f32, Option<f32>);
 
-impl<'a> Choice<'a> {
-    fn of(video: &'a ContentId, start: f64, score: f32, sync: f32) -> Self {
-        Self { video, start, score, sync }
-    }
+fn fused_choice(w: &tuneclip_index::Window) -> Fused<'_> {
+    (&w.video, w.range, w.score, w.sync)
 }
 
 impl Tally {
-    fn add(&mut self, truth: Option<&ContentId>, plain: Choice<'_>, fused: Choice<'_>) {
+    /// Count one song's two first choices; the plain one's sync is measured here.
+    fn add(&mut self, index: &Index, truth: Option<&ContentId>, onsets: &[f32], plain: Plain<'_>, fused: Fused<'_>) {
+        let plain_sync = aligned_sync(index, plain.0, plain.1.start_s, onsets);
         self.songs += 1;
-        self.changed += usize::from(fused.video != plain.video || (fused.start - plain.start).abs() > 1e-3);
-        self.sync_plain += f64::from(plain.sync);
-        self.sync_fused += f64::from(fused.sync);
-        self.sim_given_up += f64::from(plain.score - fused.score);
+        self.changed += usize::from(fused.0 != plain.0 || (fused.1.start_s - plain.1.start_s).abs() > 1e-3);
+        self.sync_plain += f64::from(plain_sync);
+        self.sync_fused += f64::from(fused.3.expect("every video has picture events"));
+        self.sim_given_up += f64::from(plain.2 - fused.2);
         if let Some(v) = truth {
             self.own_songs += 1;
-            self.own_plain += usize::from(plain.video == v);
-            self.own_sync += usize::from(fused.video == v);
+            self.own_plain += usize::from(plain.0 == v);
+            self.own_sync += usize::from(fused.0 == v);
         }
     }
 }
