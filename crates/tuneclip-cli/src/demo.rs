@@ -124,6 +124,7 @@ pub async fn run(data: &Path, models: &Path, model: &tuneclip_model::Embedder, c
         workers: 0,
         beat_aware: true,
         sync: true,
+        shard: None,
         models: models.to_path_buf(),
         text: true,
     };

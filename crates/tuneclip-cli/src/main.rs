@@ -219,6 +219,15 @@ enum Command {
         /// text model is an error.
         #[arg(long)]
         no_text: bool,
+        /// Produce only share i of K of the songs (`0/4` .. `3/4`: a deterministic split
+        /// by song id), e.g. one shard per machine, each into its own --out; join them
+        /// with --merge.
+        #[arg(long)]
+        shard: Option<tuneclip_studio::Shard>,
+        /// Produce nothing: merge these production folders (the K shards of one run)
+        /// into --out, one manifest for the review page.
+        #[arg(long, num_args = 1.., conflicts_with_all = ["songs", "songs_file", "shard"])]
+        merge: Vec<PathBuf>,
     },
     /// Analyse one video file (no catalogue needed) and print its scene list:
     /// transitions with their type, shots with their frames, faces, subtitles and
@@ -685,8 +694,10 @@ pub(crate) struct ProduceOptions {
     pub candidates: usize,
     pub workers: usize,
     pub beat_aware: bool,
-    /// Order candidate windows by similarity and sync (`--sync`).
+    /// Choose windows by similarity and sync (`--sync`).
     pub sync: bool,
+    /// Only this share of the songs (`--shard`).
+    pub shard: Option<tuneclip_studio::Shard>,
     /// The models folder (`--models-dir`).
     pub models: PathBuf,
     /// Check clips with the text detector (false: `--no-text`).
@@ -712,6 +723,7 @@ pub(crate) fn produce_clips(
         workers: opts.workers,
         beat_aware: opts.beat_aware,
         sync: opts.sync,
+        shard: opts.shard,
         text,
         ..ProduceConfig::new(out)
     };
@@ -720,8 +732,8 @@ pub(crate) fn produce_clips(
 
 pub(crate) fn print_production(m: &ProductionManifest, out: &Path) {
     println!(
-        "{:24}  {:22}  {:13}  {:>6}  {:>7}  {:12}  file",
-        "song", "video", "time range", "score", "on beat", "checks"
+        "{:24}  {:22}  {:13}  {:>6}  {:>6}  {:>7}  {:12}  file",
+        "song", "video", "time range", "score", "sync", "on beat", "checks"
     );
     for c in &m.clips {
         let failed: Vec<&str> = c.checks.iter().filter(|k| !k.pass).map(|k| k.name.as_str()).collect();
@@ -729,11 +741,12 @@ pub(crate) fn print_production(m: &ProductionManifest, out: &Path) {
         // Shot changes inside the clip within 60 ms of a beat, of all inside it.
         let on_beat = c.beat_fit.map_or_else(|| "-".to_string(), |f| format!("{}/{}", f.on_beat, f.cuts));
         println!(
-            "{:24}  {:22}  {:13}  {:>6.3}  {:>7}  {:12}  {}",
+            "{:24}  {:22}  {:13}  {:>6.3}  {:>6}  {:>7}  {:12}  {}",
             c.song_title,
             c.video_title,
             format!("{:.2}-{:.2}s", c.range.start_s, c.range.end_s),
             c.score,
+            c.sync.map_or_else(|| "-".to_string(), |s| format!("{s:.3}")),
             on_beat,
             checks,
             out.join(&c.file).display()
@@ -950,13 +963,37 @@ async fn main() -> Result<()> {
             .await?;
             Ok(())
         }
-        Command::Produce { songs, songs_file, out, clip_s, candidates, workers, beat_aware, sync, no_text } => {
+        Command::Produce {
+            songs,
+            songs_file,
+            out,
+            clip_s,
+            candidates,
+            workers,
+            beat_aware,
+            sync,
+            no_text,
+            shard,
+            merge,
+        } => {
+            let out = out.unwrap_or_else(|| cli.data_dir.join("production"));
+            if !merge.is_empty() {
+                let merged = tuneclip_studio::merge(&merge, &out)?;
+                print_production(&merged.manifest, &out);
+                println!(
+                    "merged {} productions: {} clips, {} songs without one; {} clips share a shot with another part's clip (sent to review)",
+                    merge.len(),
+                    merged.manifest.clips.len(),
+                    merged.manifest.failures.len(),
+                    merged.shared_shots
+                );
+                return Ok(());
+            }
             let index = Index::load_current(&snapshots_dir(&cli.data_dir), &model.version())?;
             let songs = song_ids(&index, &songs, songs_file.as_deref())?;
             let review = ReviewStore::open(&review_db(&cli.data_dir))?;
-            let out = out.unwrap_or_else(|| cli.data_dir.join("production"));
             let models = cli.models_dir.clone();
-            let opts = ProduceOptions { clip_s, candidates, workers, beat_aware, sync, models, text: !no_text };
+            let opts = ProduceOptions { clip_s, candidates, workers, beat_aware, sync, shard, models, text: !no_text };
             let m = produce_clips(&index, &songs, out.clone(), &opts, &review)?;
             print_production(&m, &out);
             Ok(())

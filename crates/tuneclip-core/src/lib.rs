@@ -4,7 +4,10 @@
 //! heavier than serde (and base64, for stored envelopes). [`sync`] holds the arithmetic
 //! of sync: picture events against a song's onsets.
 
+pub mod shard;
 pub mod sync;
+
+pub use shard::Shard;
 
 use serde::{Deserialize, Serialize};
 use std::fmt;

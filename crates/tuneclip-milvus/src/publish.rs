@@ -25,35 +25,8 @@ use tuneclip_index::{Catalogue, Index, Manifest, VectorBackend, VectorSet};
 pub const HNSW_M: usize = 16;
 pub const HNSW_EF_CONSTRUCTION: usize = 200;
 
-/// `i/K`: this process's share of the rows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Shard {
-    pub index: u32,
-    pub count: u32,
-}
-
-impl std::str::FromStr for Shard {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        let bad = || format!("shard {s:?}: expected i/K with 0 <= i < K, e.g. 0/4");
-        let (i, k) = s.split_once('/').ok_or_else(bad)?;
-        let (index, count): (u32, u32) = (i.trim().parse().map_err(|_| bad())?, k.trim().parse().map_err(|_| bad())?);
-        if count == 0 || index >= count {
-            return Err(bad());
-        }
-        Ok(Self { index, count })
-    }
-}
-
-impl Shard {
-    pub fn all() -> Self {
-        Self { index: 0, count: 1 }
-    }
-    /// Whether the row under `key` is this shard's (deterministic, about 1/K of rows).
-    pub fn owns(&self, key: i64) -> bool {
-        key.rem_euclid(i64::from(self.count)) == i64::from(self.index)
-    }
-}
+/// `i/K`: this process's share of the rows ([`Shard::owns`] by row key).
+pub use tuneclip_core::Shard;
 
 /// The row keys of a catalogue, in catalogue order.
 pub fn keys(catalogue: &Catalogue, kind: CollectionKind) -> Vec<i64> {

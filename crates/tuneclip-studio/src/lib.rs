@@ -11,6 +11,7 @@ pub mod checks;
 pub mod page;
 mod produce;
 mod review;
+mod shard;
 
 pub use checks::{Check, QualityThresholds, run_checks};
 pub use page::{ReviewPage, serve_review};
@@ -19,6 +20,7 @@ pub use produce::{
     rejected_segments, segments_overlapping, song_window, song_window_onsets,
 };
 pub use review::{ClipRef, Decision, HardNegative, MAX_REASON_CHARS, ReviewStore, Verdict};
+pub use shard::{Merged, Shard, merge};
 
 use std::path::{Path, PathBuf};
 

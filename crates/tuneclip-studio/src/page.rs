@@ -508,6 +508,7 @@ mod tests {
             snapshot: "snap".into(),
             model_version: "test".into(),
             clip_s: 30.0,
+            shard: None,
             clips: vec![clip("aaa", "Song <script>alert(1)</script> & \"co\""), clip("bbb", "Other")],
             failures: vec![],
         };

@@ -53,6 +53,9 @@ pub struct ProduceConfig {
     /// them and ranks windows by similarity + `SYNC_WEIGHT` x sync. Off chooses by
     /// similarity alone.
     pub sync: bool,
+    /// Produce only this shard's share of the songs (see [`crate::Shard`]); the
+    /// manifest records it for [`crate::merge`].
+    pub shard: Option<crate::Shard>,
     pub progress: bool,
 }
 
@@ -70,6 +73,7 @@ impl ProduceConfig {
             reuse_shots: false,
             beat_aware: true,
             sync: true,
+            shard: None,
             progress: true,
         }
     }
@@ -151,6 +155,9 @@ pub struct ProductionManifest {
     pub snapshot: String,
     pub model_version: String,
     pub clip_s: f64,
+    /// The share of the songs this production made (absent: all it was given).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<crate::Shard>,
     pub clips: Vec<ProducedClip>,
     pub failures: Vec<SongFailure>,
 }
@@ -169,7 +176,7 @@ impl ProductionManifest {
         Ok(m)
     }
 
-    fn write(&self, dir: &Path) -> Result<()> {
+    pub(crate) fn write(&self, dir: &Path) -> Result<()> {
         let path = dir.join(MANIFEST);
         let text = serde_json::to_vec_pretty(self).map_err(|e| StudioError::Json { path: path.clone(), source: e })?;
         write_atomic(&path, &text)
@@ -238,7 +245,8 @@ pub fn rejected_segments(index: &Index, review: Option<&ReviewStore>) -> HashSet
     segments_overlapping(index, &review.map(ReviewStore::rejected_ranges).unwrap_or_default())
 }
 
-/// Produce a clip for each of `song_ids` (every catalogued song when empty). Songs that
+/// Produce a clip for each of `song_ids` (every catalogued song when empty; only those
+/// of `cfg.shard` when it is set). Songs that
 /// already have a clip in the output folder's manifest, from a file still present and
 /// not rejected since, are kept as they are (a run resumes where it stopped). The
 /// manifest is rewritten atomically after every song.
@@ -258,6 +266,7 @@ pub fn produce(
     } else {
         song_ids.to_vec()
     };
+    let ids: Vec<String> = ids.into_iter().filter(|id| cfg.shard.is_none_or(|s| s.holds(id))).collect();
     let rejected = rejected_segments(index, review);
     let rejected_clips: HashSet<String> = review
         .map(|r| {
@@ -283,6 +292,7 @@ pub fn produce(
         snapshot: index.manifest.name.clone(),
         model_version: index.manifest.model_version.clone(),
         clip_s: cfg.clip_s,
+        shard: cfg.shard,
         clips: Vec::new(),
         failures: Vec::new(),
     });

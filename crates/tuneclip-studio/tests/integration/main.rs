@@ -252,3 +252,101 @@ fn songs_take_distinct_shots_and_share_only_when_none_are_left() {
     assert!(!shares(&m.clips[0]) && !shares(&m.clips[1]));
     assert!(shares(&m.clips[2]) && m.clips[2].status == ClipStatus::NeedsReview, "{:?}", m.clips[2]);
 }
+
+#[test]
+fn shards_produce_apart_resume_and_merge_into_one_production() {
+    use tuneclip_studio::{Shard, merge};
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    let video = dir.join("sharp.mp4");
+    make_video(
+        &video,
+        640,
+        360,
+        &[shot("testsrc2=size=640x360:rate=25", 7.0), shot("mandelbrot=size=640x360:rate=25", 7.0)],
+        None,
+    )
+    .expect("video");
+    // Songs until both shards of two hold one (the split is by content id).
+    let halves = [Shard { index: 0, count: 2 }, Shard { index: 1, count: 2 }];
+    let mut songs: Vec<PathBuf> = Vec::new();
+    let cfg = IngestConfig { progress: false, ..IngestConfig::default() };
+    for (i, bpm) in [96.0, 120.0, 132.0, 144.0, 108.0, 90.0, 150.0, 126.0].into_iter().enumerate() {
+        let song = dir.join(format!("song{i}.ogg"));
+        make_song(&song, bpm, 12.0, 50.0 + i as f64 * 7.0).expect("song");
+        songs.push(song);
+        let ids: Vec<String> = songs.iter().map(|p| tuneclip_index::content_id(p).expect("id").0).collect();
+        if songs.len() >= 3 && halves.iter().all(|h| ids.iter().any(|id| h.holds(id))) {
+            break;
+        }
+    }
+    let catalogue = ingest(&songs, &[video], &cfg);
+    assert!(catalogue.failures.is_empty(), "{:?}", catalogue.failures);
+    let snaps = dir.join("snapshots");
+    Snapshot::publish(&snaps, &catalogue).expect("publish");
+    let index = Index::load_current(&snaps, &catalogue.model_version).expect("load");
+    let produce_shard = |shard: Shard| {
+        let cfg = ProduceConfig {
+            clip_s: 4.0,
+            candidates: 1,
+            workers: 1,
+            thresholds: QualityThresholds { min_sharpness: 0.0, ..lenient() },
+            reuse_shots: true,
+            shard: Some(shard),
+            progress: false,
+            ..ProduceConfig::new(dir.join(format!("shard{}", shard.index)))
+        };
+        produce(&index, &[], &cfg, None).expect("produce")
+    };
+    let a = produce_shard(halves[0]);
+    let b = produce_shard(halves[1]);
+    // Every song in exactly one shard, each shard's manifest saying which it is.
+    assert_eq!(a.clips.len() + b.clips.len(), songs.len(), "{:?} {:?}", a.failures, b.failures);
+    assert!(!a.clips.is_empty() && !b.clips.is_empty());
+    assert!(a.clips.iter().all(|c| halves[0].holds(&c.song_id)) && b.clips.iter().all(|c| halves[1].holds(&c.song_id)));
+    assert_eq!((a.shard, b.shard), (Some(halves[0]), Some(halves[1])));
+
+    // Shard 1 killed after its first song: its manifest lists only that one (it is
+    // rewritten after every song) and the rest was never rendered. The rerun keeps the
+    // first as it was and makes the rest.
+    let b_dir = dir.join("shard1");
+    let mut cut = b.clone();
+    let lost: Vec<_> = cut.clips.drain(1..).collect();
+    std::fs::write(b_dir.join(tuneclip_studio::MANIFEST), serde_json::to_vec(&cut).expect("json")).expect("write");
+    for c in &lost {
+        std::fs::remove_file(b_dir.join(&c.file)).expect("rm");
+    }
+    let kept = b_dir.join(&b.clips[0].file);
+    let modified = std::fs::metadata(&kept).and_then(|m| m.modified()).expect("mtime");
+    let rerun = produce_shard(halves[1]);
+    assert_eq!(rerun.clips.len(), b.clips.len());
+    assert_eq!(rerun.clips[0], b.clips[0]);
+    assert_eq!(std::fs::metadata(&kept).and_then(|m| m.modified()).expect("mtime"), modified, "not rendered again");
+
+    // Merged: one production with every song once and every file in place.
+    let parts = [dir.join("shard0"), b_dir.clone()];
+    let out = dir.join("merged");
+    let merged = merge(&parts, &out).expect("merge");
+    let m = &merged.manifest;
+    assert_eq!(m.clips.len(), songs.len());
+    assert_eq!(m.shard, None);
+    let mut ids: Vec<&str> = m.clips.iter().map(|c| c.song_id.as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), songs.len());
+    assert!(m.clips.iter().all(|c| out.join(&c.file).is_file() && out.join(&c.preview).is_file()));
+    assert_eq!(&ProductionManifest::read(&out).expect("merged manifest"), m);
+    // One video for all songs, shots reused within each shard as asked: a clip showing
+    // a shot of the other shard's clips is sent to review, and counted.
+    let flagged = m.clips.iter().filter(|c| c.review_reasons.iter().any(|r| r.contains("another shard"))).count();
+    assert_eq!(flagged, merged.shared_shots);
+    assert!(merged.shared_shots > 0);
+
+    // Refused, naming what is wrong: a shard missing, one given twice, the output
+    // folder being a part.
+    let refused = |dirs: &[PathBuf], out: &Path| merge(dirs, out).expect_err("refused").to_string();
+    assert!(refused(&parts[..1], &dir.join("m1")).contains("shards missing from the merge: 1/2"));
+    assert!(refused(&[parts[0].clone(), parts[0].clone()], &dir.join("m2")).contains("given twice"));
+    assert!(refused(&parts, &parts[0]).contains("folder of its own"));
+    assert!(refused(&[dir.join("nowhere")], &dir.join("m3")).contains("nowhere"));
+}
