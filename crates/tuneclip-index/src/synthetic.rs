@@ -49,6 +49,15 @@ fn faces(rng: &mut Rng, shots: usize, shot_s: f64) -> Vec<FaceTrack> {
 /// three, cuts, statistics), `songs`
 /// songs (~400 beats each), clustered unit embeddings of dimension 32, model version
 /// `synthetic-v1`. Deterministic. For benches and load tests, never for serving.
+/// A sync envelope of `seconds`: a pulse every 10-16 bins over noise, as beat-edited
+/// pictures and songs have (so that search pays for sync as it does on real media).
+fn pulses(rng: &mut Rng, seconds: f64) -> tuneclip_core::sync::SyncEnvelope {
+    let bins = (seconds / tuneclip_core::sync::SYNC_STEP_S).round() as usize;
+    let period = 13 + (3.0 * rng.next()).round() as usize;
+    let env: Vec<f32> = (0..bins).map(|i| (0.5 + 0.5 * rng.next()) + if i % period == 0 { 4.0 } else { 0.0 }).collect();
+    tuneclip_core::sync::SyncEnvelope::quantise(&env)
+}
+
 pub fn catalogue(segments: usize, per_video: usize, songs: usize) -> Catalogue {
     let dim = 32;
     let mut rng = Rng(7);
@@ -90,7 +99,7 @@ pub fn catalogue(segments: usize, per_video: usize, songs: usize) -> Catalogue {
             faces_analysed: true,
             text_analysed: true,
             damage: Default::default(),
-            events: Default::default(),
+            events: pulses(&mut rng, video_s),
         };
         let centre = &centres[v % centres.len()];
         for (i, s) in stats.iter().enumerate() {
@@ -134,7 +143,7 @@ pub fn catalogue(segments: usize, per_video: usize, songs: usize) -> Catalogue {
                 highlight: Highlight { range: TimeRange::new(60.0, 90.0), score: 1.0 },
             },
             pitch: None,
-            onsets: Default::default(),
+            onsets: pulses(&mut rng, 200.0),
             embedding: unit(&mut rng, centre),
         });
     }

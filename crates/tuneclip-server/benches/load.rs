@@ -7,7 +7,9 @@
 //! (1,000 q/s), `TUNECLIP_LOAD_SECONDS` (10 per phase), `TUNECLIP_LOAD_CONCURRENCY`
 //! (32 callers at saturation), `TUNECLIP_LOAD_K` (5), `TUNECLIP_LOAD_CLIP_S` (3 s clips),
 //! `TUNECLIP_LOAD_ROOT` (a directory where the snapshot is kept and reused by later runs
-//! of the same size; default: a temporary one).
+//! of the same size; default: a temporary one), `TUNECLIP_LOAD_SYNC` (1: songs and videos
+//! carry sync envelopes, so clips are placed and ranked in sync as on real media; 0:
+//! without, similarity alone).
 //!
 //! Latency of the paced phase is measured from each request's scheduled send time, so a
 //! stalled server cannot hide its queue (no coordinated omission). The load generator
@@ -79,6 +81,7 @@ async fn main() {
     let seconds = env_usize("TUNECLIP_LOAD_SECONDS", 10).max(1);
     let concurrency = env_usize("TUNECLIP_LOAD_CONCURRENCY", 32).max(1);
     let k = env_usize("TUNECLIP_LOAD_K", 5) as u32;
+    let sync = env_usize("TUNECLIP_LOAD_SYNC", 1) != 0;
 
     let t = Instant::now();
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -86,14 +89,21 @@ async fn main() {
     let root = std::env::var_os("TUNECLIP_LOAD_ROOT")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| tmp.path().join("snapshots"));
-    let reuse = Index::load_current(&root, MODEL_VERSION).ok().filter(|i| i.manifest.segments == segments);
+    let reuse = Index::load_current(&root, MODEL_VERSION).ok().filter(|i| {
+        i.manifest.segments == segments && i.catalogue.songs.first().is_some_and(|s| s.onsets.is_empty() != sync)
+    });
     let index = match reuse {
         Some(index) => {
             println!("reusing the snapshot under {}", root.display());
             index
         }
         None => {
-            let cat = catalogue(segments, 40, 10_000);
+            let mut cat = catalogue(segments, 40, 10_000);
+            if !sync {
+                // As a catalogue made before sync envelopes were kept: similarity alone.
+                cat.videos.iter_mut().for_each(|v| v.analysis.events = Default::default());
+                cat.songs.iter_mut().for_each(|s| s.onsets = Default::default());
+            }
             let opts = PublishOptions { progress: true, ..PublishOptions::default() };
             Snapshot::publish_with(&root, &cat, &opts).expect("publish");
             drop(cat);
