@@ -63,8 +63,14 @@ async fn the_server_answers_from_milvus_and_reports_its_health() {
     let mut matcher = MatchServiceClient::new(channel.clone());
 
     // The same clips as the embedded index, for every song.
-    let q = tuneclip_index::ClipQuery { k: 3, clip_duration_s: 2.0, ..Default::default() };
     for song in &embedded.catalogue.songs {
+        // As the server asks: in sync with the part of the song the clip plays under.
+        let q = tuneclip_index::ClipQuery {
+            k: 3,
+            clip_duration_s: 2.0,
+            onsets: song.onsets_in(song.clip_start_s(2.0), 2.0).expect("onsets"),
+            ..Default::default()
+        };
         let want: Vec<(String, u32)> = embedded
             .best_clips(&song.embedding, &q)
             .expect("embedded")

@@ -37,6 +37,14 @@ pub struct SongEntry {
 }
 
 impl SongEntry {
+    /// Where in the song a clip of `clip_s` plays (what BestClips places clips in sync
+    /// with and renders under them): the highlight's start, moved back if the clip would
+    /// run past the song's end.
+    pub fn clip_start_s(&self, clip_s: f64) -> f64 {
+        let latest = (self.analysis.features.duration_s - clip_s).max(0.0);
+        self.analysis.highlight.range.start_s.min(latest)
+    }
+
     /// The onset envelope of `duration_s` of the song from `start_s` (what
     /// `WindowQuery::onsets` and `ClipQuery::onsets` take: one value per sync bin,
     /// zero-padded past the song's end); `None` for a song catalogued before onsets were

@@ -19,6 +19,10 @@ pub struct ClipQuery {
     /// Segments `(video id, ordinal)` ranked before all others when the filters and the
     /// duration allow them: clips a reviewer approved for this song.
     pub prefer: HashSet<(String, u32)>,
+    /// The approved windows themselves, `(video id, range)`: a clip from a preferred
+    /// segment is placed inside the approved part of it (over it, when the clip is the
+    /// longer), so that what leads is what the reviewer saw.
+    pub prefer_ranges: Vec<(String, TimeRange)>,
     /// The onset envelope of the part of the song the clip plays under (one value per
     /// [`SYNC_STEP_S`] bin for `clip_duration_s`; see [`WindowQuery::onsets`]); empty for
     /// no sync. With it, each clip is placed in its segment where its picture events
@@ -35,6 +39,7 @@ impl Default for ClipQuery {
             max_per_video: 1,
             filter: ClipFilter::default(),
             prefer: HashSet::new(),
+            prefer_ranges: Vec::new(),
             onsets: Vec::new(),
         }
     }
@@ -651,24 +656,38 @@ impl Index {
         }
     }
 
-    /// Where a clip of `d` seconds goes in segment `i`, and its sync: centred without
-    /// `song_events` (the query's onsets reduced to their events) or picture events;
-    /// with both, at the sync bin inside the segment where the clip's events best
-    /// correlate with the song's.
-    fn place_clip(&self, i: usize, song_events: &[f32], d: f64) -> (f64, Option<f32>) {
+    /// Where a clip of `d` seconds goes in segment `i`, and its sync. The clip starts
+    /// inside the segment, and inside the approved part of it when `q.prefer_ranges`
+    /// holds one for this segment (over it when the clip is the longer): centred there
+    /// without `song_events` (the query's onsets reduced to their events) or picture
+    /// events; with both, at the sync bin where the clip's events best correlate with
+    /// the song's.
+    fn place_clip(&self, i: usize, song_events: &[f32], q: &ClipQuery) -> (f64, Option<f32>) {
+        let d = q.clip_duration_s;
         let s = &self.catalogue.segments[i];
         let r = s.stats.range;
-        let centred = r.start_s + (r.duration_s() - d) / 2.0;
+        let (mut lo, mut hi) = (r.start_s, (r.end_s - d).max(r.start_s));
+        let approved = q.prefer_ranges.iter().filter(|(v, _)| *v == s.video.0).map(|(_, a)| *a);
+        for a in approved.filter(|a| a.end_s > r.start_s && a.start_s < r.end_s) {
+            // Inside the approved range if the clip fits in it, else overlapping it.
+            let (a_lo, a_hi) =
+                if a.duration_s() + 1e-6 >= d { (a.start_s, a.end_s - d) } else { (a.end_s - d, a.start_s) };
+            let (l, h) = (lo.max(a_lo), hi.min(a_hi));
+            if l <= h + 1e-9 {
+                (lo, hi) = (l, h.max(l));
+                break;
+            }
+        }
+        let centred = (lo + hi) / 2.0;
         let Some(events) = self.video(&s.video.0).map(|v| &v.analysis.events).filter(|e| !e.is_empty()) else {
             return (centred, None);
         };
         if song_events.is_empty() {
             return (centred, None);
         }
-        // Start bins whose clip lies inside the segment (the centred one if none does,
-        // for a segment barely longer than the clip).
-        let first = (r.start_s / SYNC_STEP_S - 1e-6).ceil().max(0.0) as usize;
-        let last = ((r.end_s - d) / SYNC_STEP_S + 1e-6).floor();
+        // Start bins in that span (the centred one if none is, for a span under a bin).
+        let first = (lo / SYNC_STEP_S - 1e-6).ceil().max(0.0) as usize;
+        let last = (hi / SYNC_STEP_S + 1e-6).floor();
         let (first, last) = if last < first as f64 {
             let c = (centred / SYNC_STEP_S).round().max(0.0) as usize;
             (c, c)
@@ -680,7 +699,7 @@ impl Index {
         else {
             return (centred, None);
         };
-        let start = ((first + o) as f64 * SYNC_STEP_S).clamp(r.start_s, (r.end_s - d).max(r.start_s));
+        let start = ((first + o) as f64 * SYNC_STEP_S).clamp(lo, hi);
         (start, Some(sync))
     }
 
@@ -693,7 +712,7 @@ impl Index {
             .map(|h| (h.id as usize, h.score))
             .filter(|&(i, _)| self.eligible(i, q))
             .map(|(i, score)| {
-                let (start, sync) = self.place_clip(i, &song_events, q.clip_duration_s);
+                let (start, sync) = self.place_clip(i, &song_events, q);
                 let s = &segs[i];
                 let range = TimeRange::new(start, start + q.clip_duration_s);
                 (i, Clip { video: s.video.clone(), segment_ordinal: s.ordinal, range, score, sync })
@@ -1076,6 +1095,7 @@ mod tests {
         // clip starting where its flashes land on the onsets (start bin = 6 mod 12),
         // still inside its shot; the flat shot has no events to correlate (sync 0).
         let onsets: Vec<f32> = (0..100).map(|i| if i % 12 == 1 { 4.0 } else { 0.5 }).collect();
+        let c_onsets = onsets.clone();
         let c = index.best_clips(&song, &ClipQuery { onsets, ..plain.clone() }).expect("clips");
         assert_eq!(c[0].video.0, "pulse", "{c:?}");
         assert!(c[0].sync.expect("sync") > 0.99, "{c:?}");
@@ -1084,6 +1104,15 @@ mod tests {
         assert!((c[0].range.duration_s() - 4.0).abs() < 1e-9);
         assert_eq!(c[1].sync, Some(0.0));
         assert!(c[0].rank_score() > c[1].rank_score());
+        // A reviewer approved 6-10 s of "still": its clip leads, on that part of the shot.
+        let approved = ClipQuery {
+            onsets: c_onsets.clone(),
+            prefer: [("still".to_string(), 0)].into_iter().collect(),
+            prefer_ranges: vec![("still".to_string(), TimeRange::new(6.0, 10.0))],
+            ..plain.clone()
+        };
+        let a = index.best_clips(&song, &approved).expect("clips");
+        assert_eq!((a[0].video.0.as_str(), a[0].range), ("still", TimeRange::new(6.0, 10.0)), "{a:?}");
         // Onsets that do not cover the clip are refused, naming the field.
         assert!(matches!(
             index.best_clips(&song, &ClipQuery { onsets: vec![1.0; 10], ..plain }),

@@ -441,8 +441,7 @@ impl Engine {
         // would run past the song's end. Clips are placed and ranked in sync with its
         // onsets (a song analysed before onsets were kept has none: no sync, which each
         // clip's absent `sync` shows).
-        let latest = (song.analysis.features.duration_s - q.clip_duration_s).max(0.0);
-        let song_start_s = song.analysis.highlight.range.start_s.min(latest);
+        let song_start_s = song.clip_start_s(q.clip_duration_s);
         let mut q = q.clone();
         q.onsets = song.onsets_in(song_start_s, q.clip_duration_s).unwrap_or_default();
         let clips = match &self.config.review {
@@ -647,11 +646,14 @@ impl Engine {
 }
 
 /// `q` with the reviewers' decisions applied: segments under a rejected clip excluded,
-/// segments under a clip approved for this song preferred.
+/// segments under a clip approved for this song preferred, their clips placed on the
+/// approved part.
 fn reviewed(index: &Index, review: &tuneclip_studio::ReviewStore, song_id: &str, q: &ClipQuery) -> ClipQuery {
     let mut q = q.clone();
     q.filter.exclude_segments.extend(tuneclip_studio::rejected_segments(index, Some(review)));
-    q.prefer.extend(tuneclip_studio::segments_overlapping(index, &review.approved_ranges(song_id)));
+    let approved = review.approved_ranges(song_id);
+    q.prefer.extend(tuneclip_studio::segments_overlapping(index, &approved));
+    q.prefer_ranges.extend(approved);
     q
 }
 

@@ -104,8 +104,7 @@ fn main() {
         let fused_windows = index.best_windows(&song.embedding, &synced).expect("windows");
         sync_s += t.elapsed().as_secs_f64();
         // Clips, as the server asks for them: under the song's highlight window.
-        let latest = (song.analysis.features.duration_s - clip_s).max(0.0);
-        let clip_start = song.analysis.highlight.range.start_s.min(latest);
+        let clip_start = song.clip_start_s(clip_s);
         let plain_q = ClipQuery { k: candidates, clip_duration_s: clip_s, ..ClipQuery::default() };
         let synced_q = ClipQuery { onsets: song.onsets_in(clip_start, clip_s).expect("onsets"), ..plain_q.clone() };
         let t = Instant::now();
