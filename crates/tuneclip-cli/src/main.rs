@@ -763,6 +763,8 @@ pub(crate) struct Row {
     pub video: String,
     pub range: String,
     pub score: f32,
+    /// How the clip's picture events fall on the song's onsets (absent: not measured).
+    pub sync: Option<f32>,
     pub output: String,
 }
 
@@ -795,6 +797,7 @@ pub(crate) async fn query_all(
                 video: "(no segment long enough)".into(),
                 range: "-".into(),
                 score: 0.0,
+                sync: None,
                 output: "-".into(),
             });
         }
@@ -805,6 +808,7 @@ pub(crate) async fn query_all(
                 video: c.video_title,
                 range: format!("{:.2}-{:.2}s", r.start_s, r.end_s),
                 score: c.score,
+                sync: c.sync,
                 output: c.rendered.map_or_else(|| "-".into(), |r| r.video_path),
             });
         }
@@ -834,10 +838,12 @@ pub(crate) fn print_table(rows: &[Row]) {
     let w = |f: &dyn Fn(&Row) -> usize, h: &str| rows.iter().map(f).max().unwrap_or(0).max(h.len());
     let (ws, wv, wr) =
         (w(&|r| r.song.len(), "song"), w(&|r| r.video.len(), "video"), w(&|r| r.range.len(), "time range"));
-    println!("{:ws$}  {:wv$}  {:wr$}  {:>6}  output", "song", "video", "time range", "score");
-    println!("{}", "-".repeat(ws + wv + wr + 16 + 40));
+    // Clips are ranked by score + 3 x sync (`tuneclip_core::sync::SYNC_WEIGHT`).
+    println!("{:ws$}  {:wv$}  {:wr$}  {:>6}  {:>6}  output", "song", "video", "time range", "score", "sync");
+    println!("{}", "-".repeat(ws + wv + wr + 24 + 40));
     for r in rows {
-        println!("{:ws$}  {:wv$}  {:wr$}  {:>6.3}  {}", r.song, r.video, r.range, r.score, r.output);
+        let sync = r.sync.map_or_else(|| "-".to_string(), |s| format!("{s:.3}"));
+        println!("{:ws$}  {:wv$}  {:wr$}  {:>6.3}  {:>6}  {}", r.song, r.video, r.range, r.score, sync, r.output);
     }
 }
 
