@@ -23,6 +23,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Instant;
 use tuneclip_ann::{ExactIndex, HnswIndex, HnswParams, VectorIndex, Vectors};
+use tuneclip_core::kernels::Kernel;
 
 const EFS: [usize; 8] = [10, 16, 24, 32, 48, 64, 128, 256];
 const K: usize = 10;
@@ -150,17 +151,30 @@ fn main() {
         &sums.1[..8]
     );
 
+    // Ours with the kernel a search at this dimension takes on this CPU ("tuneclip"),
+    // then with every other kernel it has, on the same graph in the same run.
+    let chosen = tuneclip_core::kernels::kernel_for(dim);
+    println!(
+        "distance kernel at dim {dim}: {chosen} (available: {:?})",
+        Kernel::ALL.iter().filter(|k| k.available()).collect::<Vec<_>>()
+    );
     let mut rows = Vec::new();
-    for ef in EFS {
-        // Best of three passes (the peers get the same treatment).
-        let mut best = f64::MAX;
-        let mut found: Vec<Vec<u32>> = Vec::new();
-        for _ in 0..3 {
-            let t = Instant::now();
-            found = (0..nq).map(|i| ours.search(queries.row(i), K, ef).iter().map(|h| h.id).collect()).collect();
-            best = best.min(t.elapsed().as_secs_f64());
+    for kernel in std::iter::once(chosen).chain(Kernel::ALL.into_iter().filter(|k| *k != chosen && k.available())) {
+        let lib = if kernel == chosen { "tuneclip".to_string() } else { format!("tuneclip ({kernel})") };
+        let dot = kernel.dot_fn();
+        for ef in EFS {
+            // Best of three passes (the peers get the same treatment).
+            let mut best = f64::MAX;
+            let mut found: Vec<Vec<u32>> = Vec::new();
+            for _ in 0..3 {
+                let t = Instant::now();
+                found = (0..nq)
+                    .map(|i| ours.search_with(dot, queries.row(i), K, ef).iter().map(|h| h.id).collect())
+                    .collect();
+                best = best.min(t.elapsed().as_secs_f64());
+            }
+            rows.push(Row { lib: lib.clone(), ef, recall: recall(&found, &truth), qps: nq as f64 / best });
         }
-        rows.push(Row { lib: "tuneclip".into(), ef, recall: recall(&found, &truth), qps: nq as f64 / best });
     }
 
     // Peers, same vectors, same run.
@@ -217,11 +231,43 @@ fn main() {
             None => println!("  {lib}: not reached (or not run)"),
         }
     }
+    // At equal recall: each library's rate at recall 0.95 and 0.99, interpolated
+    // between the ef rows around it (log of the rate, linear in recall).
+    let libs: Vec<String> = rows.iter().fold(Vec::new(), |mut v, r| {
+        if !v.contains(&r.lib) {
+            v.push(r.lib.clone());
+        }
+        v
+    });
+    for target in [0.95, 0.99] {
+        let peer = qps_at(&rows, "hnswlib", target);
+        println!("queries/s at recall@{K} {target}:");
+        for lib in &libs {
+            match (qps_at(&rows, lib, target), peer) {
+                (Some(q), Some(p)) => println!("  {lib}: {q:.0} ({:.2}x hnswlib)", q / p),
+                (Some(q), None) => println!("  {lib}: {q:.0}"),
+                (None, _) => println!("  {lib}: not reached"),
+            }
+        }
+    }
     let plot = std::env::var("TUNECLIP_ANN_PLOT").map_or_else(|_| out.join("recall.png"), PathBuf::from);
     match draw(&rows, &plot, n, dim) {
         Ok(()) => println!("plot: {}", plot.display()),
         Err(e) => println!("plot not drawn: {e}"),
     }
+}
+
+/// `lib`'s queries/s at `recall`, interpolated between the two ef rows around it (its
+/// first row when that already reaches it); `None` when no row reaches it.
+fn qps_at(rows: &[Row], lib: &str, recall: f64) -> Option<f64> {
+    let mine: Vec<&Row> = rows.iter().filter(|r| r.lib == lib).collect();
+    let i = mine.iter().position(|r| r.recall >= recall)?;
+    if i == 0 {
+        return Some(mine[0].qps);
+    }
+    let (a, b) = (mine[i - 1], mine[i]);
+    let f = ((recall - a.recall) / (b.recall - a.recall).max(1e-12)).clamp(0.0, 1.0);
+    Some((a.qps.ln() + f * (b.qps.ln() - a.qps.ln())).exp())
 }
 
 /// Recall@K against queries/s (log scale), one line per library.

@@ -23,7 +23,7 @@ use std::fs;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use tuneclip_core::dot;
+use tuneclip_core::kernels::{DotFn, dot_for};
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -255,6 +255,7 @@ pub fn scan<I: VectorIndex + ?Sized>(index: &I, query: &[f32], k: usize) -> Vec<
     }
     // A bounded max-heap of the k nearest seen so far.
     let mut top: BinaryHeap<Near> = BinaryHeap::with_capacity(k + 1);
+    let dot = dot_for(index.dim());
     for i in 0..index.len() as u32 {
         let near = Near(-dot(query, index.vector(i)), i);
         if top.len() < k {
@@ -505,6 +506,97 @@ impl HnswIndex {
         Ok(Self { vectors, m0, level0, upper, entry })
     }
 
+    /// [`VectorIndex::search`] with a given dot-product kernel (`search` takes
+    /// [`dot_for`] the vectors' dimension): the ANN bench times every kernel on one graph.
+    pub fn search_with(&self, dot: DotFn, query: &[f32], k: usize, ef: usize) -> Vec<Hit> {
+        let n = self.vectors.len();
+        if k == 0 || n == 0 {
+            return Vec::new();
+        }
+        let ef = ef.max(k);
+        let dist = |id: u32| -dot(query, self.vectors.row(id as usize));
+        // Rows whose every cache line is requested ahead of scoring: as many as fit in
+        // [`LINES_IN_FLIGHT`] (all of a batch at 32 dims, six at 128, three at 256), so
+        // that wide rows do not overflow the CPU's queue of outstanding misses.
+        let ahead = (LINES_IN_FLIGHT / self.vectors.dim().div_ceil(16).max(1)).max(1);
+        // Greedy descent through the upper layers.
+        let mut cur = self.entry;
+        let mut cur_d = dist(cur);
+        for layer in self.upper.iter().rev() {
+            loop {
+                let links = live(layer.links_of(cur));
+                for &nb in links {
+                    prefetch_row(self.vectors.row(nb as usize));
+                }
+                let mut moved = false;
+                for &nb in links {
+                    let d = dist(nb);
+                    if d < cur_d {
+                        (cur, cur_d, moved) = (nb, d, true);
+                    }
+                }
+                if !moved {
+                    break;
+                }
+            }
+        }
+        // Beam search of width ef in layer 0. Each expanded point's links are taken in
+        // batches: prefetch their visit marks, keep the unvisited and prefetch their
+        // vectors, then score them. The fetches of a batch overlap instead of each
+        // waiting on memory in turn (rows of a large index are cache misses).
+        let found = VISITED.with(|v| {
+            let mut visited = v.borrow_mut();
+            visited.start(n);
+            visited.first_visit(cur);
+            let mut candidates = BinaryHeap::with_capacity(ef * 2);
+            let mut best: BinaryHeap<Near> = BinaryHeap::with_capacity(ef + 1);
+            candidates.push(Reverse(Near(cur_d, cur)));
+            best.push(Near(cur_d, cur));
+            let mut fresh = [0u32; BATCH];
+            while let Some(Reverse(Near(d, c))) = candidates.pop() {
+                if best.len() >= ef && best.peek().is_some_and(|w| d > w.0) {
+                    break;
+                }
+                if let Some(Reverse(Near(_, next))) = candidates.peek() {
+                    prefetch(self.links0(*next));
+                }
+                for links in live(self.links0(c)).chunks(BATCH) {
+                    for &nb in links {
+                        prefetch(&visited.marks[nb as usize..]);
+                    }
+                    let mut count = 0;
+                    for &nb in links {
+                        if visited.first_visit(nb) {
+                            fresh[count] = nb;
+                            count += 1;
+                            // Whole rows for the first `ahead`, the first line of the rest.
+                            if count <= ahead {
+                                prefetch_row(self.vectors.row(nb as usize));
+                            } else {
+                                prefetch(self.vectors.row(nb as usize));
+                            }
+                        }
+                    }
+                    for (j, &nb) in fresh[..count].iter().enumerate() {
+                        if let Some(&later) = fresh[..count].get(j + ahead) {
+                            prefetch_row(self.vectors.row(later as usize));
+                        }
+                        let dn = dist(nb);
+                        if best.len() < ef || best.peek().is_some_and(|w| dn < w.0) {
+                            candidates.push(Reverse(Near(dn, nb)));
+                            best.push(Near(dn, nb));
+                            if best.len() > ef {
+                                best.pop();
+                            }
+                        }
+                    }
+                }
+            }
+            best.into_vec()
+        });
+        into_hits(found, k)
+    }
+
     /// Bytes held by the graph and its vectors.
     pub fn memory_bytes(&self) -> usize {
         self.vectors.memory_bytes()
@@ -520,10 +612,6 @@ impl HnswIndex {
     /// Point `id`'s layer-0 neighbour slots.
     fn links0(&self, id: u32) -> &[u32] {
         &self.level0[id as usize * self.m0..(id as usize + 1) * self.m0]
-    }
-
-    fn dist(&self, q: &[f32], id: u32) -> f32 {
-        -dot(q, self.vectors.row(id as usize))
     }
 
     /// Write the graph (not the vectors: see [`Vectors::write`]) to `path`, fsynced.
@@ -613,81 +701,12 @@ impl VectorIndex for HnswIndex {
     }
 
     fn search(&self, query: &[f32], k: usize, ef: usize) -> Vec<Hit> {
-        let n = self.vectors.len();
-        if k == 0 || n == 0 {
-            return Vec::new();
-        }
-        let ef = ef.max(k);
-        // Greedy descent through the upper layers.
-        let mut cur = self.entry;
-        let mut cur_d = self.dist(query, cur);
-        for layer in self.upper.iter().rev() {
-            loop {
-                let links = live(layer.links_of(cur));
-                for &nb in links {
-                    prefetch(self.vectors.row(nb as usize));
-                }
-                let mut moved = false;
-                for &nb in links {
-                    let d = self.dist(query, nb);
-                    if d < cur_d {
-                        (cur, cur_d, moved) = (nb, d, true);
-                    }
-                }
-                if !moved {
-                    break;
-                }
-            }
-        }
-        // Beam search of width ef in layer 0. Each expanded point's links are taken in
-        // batches: prefetch their visit marks, keep the unvisited and prefetch their
-        // vectors, then score them. The fetches of a batch overlap instead of each
-        // waiting on memory in turn (rows of a large index are cache misses).
-        let found = VISITED.with(|v| {
-            let mut visited = v.borrow_mut();
-            visited.start(n);
-            visited.first_visit(cur);
-            let mut candidates = BinaryHeap::with_capacity(ef * 2);
-            let mut best: BinaryHeap<Near> = BinaryHeap::with_capacity(ef + 1);
-            candidates.push(Reverse(Near(cur_d, cur)));
-            best.push(Near(cur_d, cur));
-            let mut fresh = [0u32; BATCH];
-            while let Some(Reverse(Near(d, c))) = candidates.pop() {
-                if best.len() >= ef && best.peek().is_some_and(|w| d > w.0) {
-                    break;
-                }
-                if let Some(Reverse(Near(_, next))) = candidates.peek() {
-                    prefetch(self.links0(*next));
-                }
-                for links in live(self.links0(c)).chunks(BATCH) {
-                    for &nb in links {
-                        prefetch(&visited.marks[nb as usize..]);
-                    }
-                    let mut count = 0;
-                    for &nb in links {
-                        if visited.first_visit(nb) {
-                            fresh[count] = nb;
-                            count += 1;
-                            prefetch(self.vectors.row(nb as usize));
-                        }
-                    }
-                    for &nb in &fresh[..count] {
-                        let dn = self.dist(query, nb);
-                        if best.len() < ef || best.peek().is_some_and(|w| dn < w.0) {
-                            candidates.push(Reverse(Near(dn, nb)));
-                            best.push(Near(dn, nb));
-                            if best.len() > ef {
-                                best.pop();
-                            }
-                        }
-                    }
-                }
-            }
-            best.into_vec()
-        });
-        into_hits(found, k)
+        self.search_with(dot_for(self.vectors.dim()), query, k, ef)
     }
 }
+
+/// Cache lines of vector rows requested ahead of scoring in a layer-0 expansion.
+const LINES_IN_FLIGHT: usize = 48;
 
 /// Links handled per batch in a layer-0 expansion (layer 0 holds `2 m` = 32 by default).
 const BATCH: usize = 64;
@@ -710,6 +729,16 @@ fn prefetch<T>(p: &[T]) {
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = p;
+}
+
+/// [`prefetch`] every cache line of a vector row (rows start on a line: a 32-dim row is
+/// two lines, a 128-dim row eight), so that a wide row arrives whole while the batch's
+/// other rows are requested.
+#[inline(always)]
+fn prefetch_row(row: &[f32]) {
+    for line in row.chunks(16) {
+        prefetch(line);
+    }
 }
 
 pub mod synthetic;
@@ -782,6 +811,20 @@ mod tests {
         }
         let recall = found as f64 / 1000.0;
         assert!(recall >= 0.95, "recall@10 {recall}");
+        // Every kernel this CPU has walks the graph to the same neighbours (scores agree
+        // to rounding, so a near tie may swap places: compare the sets).
+        for kernel in tuneclip_core::kernels::Kernel::ALL.into_iter().filter(|k| k.available()) {
+            let mut same = 0;
+            for i in 0..queries.len() {
+                let q = queries.row(i);
+                let mut a: Vec<u32> = hnsw.search(q, 10, 64).iter().map(|h| h.id).collect();
+                let mut b: Vec<u32> = hnsw.search_with(kernel.dot_fn(), q, 10, 64).iter().map(|h| h.id).collect();
+                a.sort_unstable();
+                b.sort_unstable();
+                same += usize::from(a == b);
+            }
+            assert!(same >= 98, "{kernel}: {same} of 100 queries found the same ten");
+        }
 
         let dir = tempfile::tempdir().expect("tempdir");
         let p = dir.path().join("g.graph");

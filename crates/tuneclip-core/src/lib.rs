@@ -4,6 +4,7 @@
 //! heavier than serde (and base64, for stored envelopes). [`sync`] holds the arithmetic
 //! of sync: picture events against a song's onsets.
 
+pub mod kernels;
 pub mod shard;
 pub mod sync;
 
@@ -255,22 +256,12 @@ pub fn l2_normalize(v: &mut [f32]) -> bool {
     true
 }
 
-/// Dot product over the common length, with eight independent accumulators so the
-/// compiler can vectorise it (a plain iterator sum must keep the sequential float order
-/// and cannot). Hot in resampling, mel filtering and exact re-ranking.
+/// Dot product over the common length, in the widest f32 lanes this CPU has
+/// ([`kernels::Kernel::detect`]: AVX-512F, AVX2 with FMA, or a portable loop). Hot in
+/// resampling, mel filtering, exact re-ranking and the vector index.
 #[inline]
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let n = a.len().min(b.len());
-    let (a, b) = (&a[..n], &b[..n]);
-    let mut acc = [0f32; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f32 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| x * y).sum();
-    for (x, y) in ca.zip(cb) {
-        for i in 0..8 {
-            acc[i] += x[i] * y[i];
-        }
-    }
-    acc.iter().sum::<f32>() + tail
+    kernels::best_dot()(a, b)
 }
 
 /// SplitMix64: a tiny deterministic generator, so that a seed means the same synthetic
