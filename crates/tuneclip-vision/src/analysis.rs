@@ -58,9 +58,10 @@ impl SegmentStats {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct FrameSaliency {
     pub t_s: f64,
-    /// Weighted centre of motion and contrast; `None` on a flat, still frame.
+    /// Weighted centre of the salient object (`crate::saliency`); `None` on a flat, still
+    /// frame.
     pub centre: Option<(f32, f32)>,
-    /// Bounding box of the salient mass (source pixels), when there is one.
+    /// Bounding box of the salient object (source pixels), when there is one.
     pub extent: Option<Rect>,
 }
 
@@ -71,8 +72,10 @@ pub struct FrameSaliency {
 /// on their exact frame (from every decoded frame's signature, not the sampled ones);
 /// 7: dissolves' and fades' start and end on their exact frames too; 8: long dissolves
 /// and wipes between moving shots (looser rest), zooms and pans no longer taken for them;
-/// 9: the picture's sync events ([`VideoAnalysis::events`]).
-pub const ANALYSIS_VERSION: u32 = 9;
+/// 9: the picture's sync events ([`VideoAnalysis::events`]); 10: the salient point is the
+/// salient object's ([`crate::saliency`]: unlike the frame's edges, moving against the
+/// camera), not the centre of all motion.
+pub const ANALYSIS_VERSION: u32 = 10;
 
 /// Everything tuneclip knows about a video after analysis.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -142,59 +145,6 @@ pub fn colourfulness(f: &SampledFrame, area: Rect) -> f32 {
     let (m_rg, m_yb) = (s_rg / n, s_yb / n);
     let var = (q_rg / n - m_rg * m_rg).max(0.0) + (q_yb / n - m_yb * m_yb).max(0.0);
     (var.sqrt() + 0.3 * (m_rg * m_rg + m_yb * m_yb).sqrt()) as f32
-}
-
-/// `inside`: indices of the active-area pixels in the frame (computed once per video).
-fn salient_point(
-    prev: Option<&[f32]>,
-    luma: &[f32],
-    f: &SampledFrame,
-    inside: &[usize],
-    scale: (f32, f32),
-) -> (Option<(f32, f32)>, Option<Rect>) {
-    if inside.is_empty() {
-        return (None, None);
-    }
-    let mean = inside.iter().map(|&i| luma[i]).sum::<f32>() / inside.len().max(1) as f32;
-    let weight = |i: usize| {
-        let motion = prev.map_or(0.0, |p| (luma[i] - p[i]).abs());
-        let contrast = (luma[i] - mean).abs();
-        // Motion dominates when present; contrast breaks ties on still frames.
-        (2.0 * motion + 0.25 * contrast - 4.0).max(0.0)
-    };
-    let (mut sw, mut sx, mut sy) = (0f64, 0f64, 0f64);
-    let ws: Vec<(usize, f32)> = inside.iter().map(|&i| (i, weight(i))).collect();
-    for &(i, w) in &ws {
-        let (x, y) = ((i as u32 % f.width) as f64, (i as u32 / f.width) as f64);
-        sw += f64::from(w);
-        sx += f64::from(w) * x;
-        sy += f64::from(w) * y;
-    }
-    if sw < 1.0 * inside.len() as f64 * 0.02 {
-        return (None, None);
-    }
-    let (cx, cy) = (sx / sw, sy / sw);
-    // Extent: the box holding the pixels with weight above the mean weight.
-    let thresh = (sw / inside.len() as f64) as f32;
-    let (mut x0, mut y0, mut x1, mut y1) = (u32::MAX, u32::MAX, 0u32, 0u32);
-    for &(i, w) in &ws {
-        if w > thresh * 2.0 {
-            let (x, y) = (i as u32 % f.width, i as u32 / f.width);
-            x0 = x0.min(x);
-            y0 = y0.min(y);
-            x1 = x1.max(x);
-            y1 = y1.max(y);
-        }
-    }
-    let extent = (x1 >= x0 && y1 >= y0 && x0 != u32::MAX).then(|| {
-        Rect::new(
-            (x0 as f32 * scale.0) as u32,
-            (y0 as f32 * scale.1) as u32,
-            ((x1 - x0 + 1) as f32 * scale.0) as u32,
-            ((y1 - y0 + 1) as f32 * scale.1) as u32,
-        )
-    });
-    (Some(((cx as f32 + 0.5) * scale.0, (cy as f32 + 0.5) * scale.1)), extent)
 }
 
 /// Analyse a sampled video: cuts, active area, per-segment statistics and saliency.
@@ -296,7 +246,11 @@ pub fn analyse(video: &SampledVideo) -> VideoAnalysis {
             bright += mean;
             flat += sd;
             colour += colourfulness(&frames[i], area);
-            let (centre, extent) = salient_point(prev, l, &frames[i], &area_px, scale);
+            // Motion against the frame before in the shot; the shot's first frame is
+            // compared with the one after it (the same change, seen from the other side).
+            let other =
+                if k > 0 { Some(lumas[idx[k - 1]].as_slice()) } else { idx.get(1).map(|&j| lumas[j].as_slice()) };
+            let (centre, extent) = crate::saliency::salient_object(&frames[i], l, other, area, scale);
             saliency.push(FrameSaliency { t_s: frames[i].t_s, centre, extent });
         }
         let n = idx.len().max(1) as f32;

@@ -5,7 +5,8 @@
 //!   threshold, so a fast pan or a flash does not pass for a cut.
 //! - [`detect_active_area`]: black letterbox and pillarbox bars.
 //! - [`analyse`]: the per-video [`VideoAnalysis`]: segments between cuts with motion,
-//!   brightness and colourfulness, and a per-frame salient point the reframer follows.
+//!   brightness and colourfulness, and a per-frame salient point the reframer follows
+//!   ([`saliency`]: the object unlike the frame's edges and moving against the camera).
 //! - [`FaceDetector`]: CenterFace through ONNX Runtime; [`link_tracks`] -> [`FaceTrack`]s.
 
 mod analysis;
@@ -13,6 +14,7 @@ mod borders;
 mod cuts;
 pub mod events;
 mod faces;
+pub mod saliency;
 
 pub use analysis::{
     ANALYSIS_VERSION, FrameSaliency, MIN_SEGMENT_S, SegmentStats, VideoAnalysis, analyse, analyse_with_faces,
