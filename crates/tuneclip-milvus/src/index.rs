@@ -3,9 +3,9 @@
 use crate::client::MilvusClient;
 use crate::{MilvusError, Result};
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use tuneclip_ann::{Hit, VectorIndex, Vectors, scan};
 
 /// The vectors of one generation collection, searched by Milvus (its HNSW index). Row
@@ -13,7 +13,13 @@ use tuneclip_ann::{Hit, VectorIndex, Vectors, scan};
 ///
 /// The trait's search cannot fail: when Milvus does not answer, the search falls back
 /// to an exact scan of the local vectors (same results, slower), logs it, and counts it
-/// in [`MilvusIndex::fallbacks`], which the server's health reports.
+/// in [`MilvusIndex::fallbacks`].
+///
+/// A **circuit breaker** keeps a hung Milvus from costing every search the client's
+/// timeout: after [`BREAKER_FAILURES`] failed searches in a row the circuit opens and
+/// searches go straight to the exact scan (counted in [`MilvusIndex::skipped`]); after
+/// [`BREAKER_COOL`] one search asks Milvus again, and its success closes the circuit.
+/// While it is open, [`VectorIndex::health`] fails at once, saying so.
 pub struct MilvusIndex {
     /// The client's own runtime (searches come from blocking threads); `None` only
     /// while dropping.
@@ -23,6 +29,59 @@ pub struct MilvusIndex {
     vectors: Arc<Vectors>,
     row_of: HashMap<i64, u32>,
     fallbacks: AtomicU64,
+    skipped: AtomicU64,
+    breaker: Mutex<Breaker>,
+}
+
+/// Failed searches in a row that open the circuit.
+pub const BREAKER_FAILURES: u32 = 2;
+/// How long an open circuit sends searches straight to the exact scan before one asks
+/// Milvus again.
+pub const BREAKER_COOL: Duration = Duration::from_secs(5);
+
+/// The circuit breaker's state.
+#[derive(Debug)]
+struct Breaker {
+    failures_in_a_row: u32,
+    /// Open until then (`None`: closed).
+    open_until: Option<Instant>,
+    /// A search is asking Milvus whether it is back (the others keep scanning).
+    probing: bool,
+    threshold: u32,
+    cool: Duration,
+}
+
+/// What a search does under the breaker.
+enum Route {
+    Milvus,
+    Probe,
+    Scan,
+}
+
+impl Breaker {
+    fn route(&mut self, now: Instant) -> Route {
+        match self.open_until {
+            None => Route::Milvus,
+            Some(until) if now >= until && !self.probing => {
+                self.probing = true;
+                Route::Probe
+            }
+            Some(_) => Route::Scan,
+        }
+    }
+
+    fn record(&mut self, ok: bool, now: Instant) {
+        self.probing = false;
+        if ok {
+            self.failures_in_a_row = 0;
+            self.open_until = None;
+        } else {
+            self.failures_in_a_row += 1;
+            if self.failures_in_a_row >= self.threshold || self.open_until.is_some() {
+                self.open_until = Some(now + self.cool);
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for MilvusIndex {
@@ -89,16 +148,54 @@ impl MilvusIndex {
         if row_of.len() != keys.len() {
             return Err(MilvusError::Invalid("two catalogue rows share a key".into()));
         }
-        Ok(Self { rt: Some(rt), client, collection: collection.into(), vectors, row_of, fallbacks: AtomicU64::new(0) })
+        Ok(Self {
+            rt: Some(rt),
+            client,
+            collection: collection.into(),
+            vectors,
+            row_of,
+            fallbacks: AtomicU64::new(0),
+            skipped: AtomicU64::new(0),
+            breaker: Mutex::new(Breaker {
+                failures_in_a_row: 0,
+                open_until: None,
+                probing: false,
+                threshold: BREAKER_FAILURES,
+                cool: BREAKER_COOL,
+            }),
+        })
     }
 
     pub fn collection(&self) -> &str {
         &self.collection
     }
 
-    /// Searches answered by the local exact scan because Milvus failed.
+    /// Searches answered by the local exact scan because Milvus failed or the circuit
+    /// was open.
     pub fn fallbacks(&self) -> u64 {
         self.fallbacks.load(Ordering::Relaxed)
+    }
+
+    /// Searches answered by the exact scan without asking Milvus (the circuit open).
+    pub fn skipped(&self) -> u64 {
+        self.skipped.load(Ordering::Relaxed)
+    }
+
+    /// Whether the circuit is open: Milvus failed [`BREAKER_FAILURES`] searches in a row
+    /// and has not answered one since.
+    pub fn circuit_open(&self) -> bool {
+        self.breaker().open_until.is_some()
+    }
+
+    /// Other breaker settings than [`BREAKER_FAILURES`] and [`BREAKER_COOL`].
+    pub fn set_breaker(&self, failures: u32, cool: Duration) {
+        let mut b = self.breaker();
+        (b.threshold, b.cool) = (failures.max(1), cool);
+    }
+
+    fn breaker(&self) -> std::sync::MutexGuard<'_, Breaker> {
+        // The state stays consistent whatever panicked while holding it.
+        self.breaker.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn runtime(&self) -> &tokio::runtime::Runtime {
@@ -165,6 +262,14 @@ impl VectorIndex for MilvusIndex {
     }
 
     fn health(&self) -> std::result::Result<(), String> {
+        if self.circuit_open() {
+            return Err(format!(
+                "Milvus {} stopped answering searches: {} answered by exact scan without asking it (asked again every {:.0} s)",
+                self.client.addr(),
+                self.skipped(),
+                self.breaker().cool.as_secs_f64()
+            ));
+        }
         match self.milvus_health() {
             Ok((true, _)) => Ok(()),
             Ok((false, reasons)) => Err(format!("Milvus {} is unhealthy: {}", self.client.addr(), reasons.join("; "))),
@@ -173,13 +278,70 @@ impl VectorIndex for MilvusIndex {
     }
 
     fn search(&self, query: &[f32], k: usize, ef: usize) -> Vec<Hit> {
-        match self.search_where(query, k, ef, "") {
-            Ok(hits) => hits,
+        let route = self.breaker().route(Instant::now());
+        if let Route::Scan = route {
+            self.skipped.fetch_add(1, Ordering::Relaxed);
+            self.fallbacks.fetch_add(1, Ordering::Relaxed);
+            return scan(self, query, k);
+        }
+        let answer = self.search_where(query, k, ef, "");
+        let was_open = self.circuit_open();
+        self.breaker().record(answer.is_ok(), Instant::now());
+        match answer {
+            Ok(hits) => {
+                if matches!(route, Route::Probe) {
+                    tracing::info!(collection = %self.collection, "Milvus answers again; circuit closed");
+                }
+                hits
+            }
             Err(e) => {
                 self.fallbacks.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(error = %e, collection = %self.collection, "Milvus search failed; answering by exact scan");
+                if !was_open && self.circuit_open() {
+                    tracing::warn!(error = %e, collection = %self.collection, "Milvus failed searches in a row; circuit open, answering by exact scan");
+                } else {
+                    tracing::warn!(error = %e, collection = %self.collection, "Milvus search failed; answering by exact scan");
+                }
                 scan(self, query, k)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn breaker() -> Breaker {
+        Breaker { failures_in_a_row: 0, open_until: None, probing: false, threshold: 2, cool: Duration::from_secs(5) }
+    }
+
+    #[test]
+    fn the_breaker_opens_after_failures_in_a_row_probes_once_and_closes_on_success() {
+        let t0 = Instant::now();
+        let mut b = breaker();
+        // One failure between successes does not open it.
+        assert!(matches!(b.route(t0), Route::Milvus));
+        b.record(false, t0);
+        b.record(true, t0);
+        b.record(false, t0);
+        assert!(b.open_until.is_none());
+        // Two in a row do.
+        b.record(false, t0);
+        assert_eq!(b.open_until, Some(t0 + Duration::from_secs(5)));
+        assert!(matches!(b.route(t0 + Duration::from_secs(1)), Route::Scan));
+        // After the cool-down one search probes; the others keep scanning meanwhile.
+        let later = t0 + Duration::from_secs(6);
+        assert!(matches!(b.route(later), Route::Probe));
+        assert!(matches!(b.route(later), Route::Scan));
+        // A failed probe opens it for another cool-down.
+        b.record(false, later);
+        assert_eq!(b.open_until, Some(later + Duration::from_secs(5)));
+        assert!(matches!(b.route(later + Duration::from_secs(1)), Route::Scan));
+        // A successful probe closes it.
+        let again = later + Duration::from_secs(5);
+        assert!(matches!(b.route(again), Route::Probe));
+        b.record(true, again);
+        assert!(b.open_until.is_none() && b.failures_in_a_row == 0);
+        assert!(matches!(b.route(again), Route::Milvus));
     }
 }

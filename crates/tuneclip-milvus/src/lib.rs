@@ -18,7 +18,7 @@ pub mod server;
 
 pub use client::{Column, ColumnData, MilvusClient, Rows, ScalarType};
 pub use generation::{CollectionKind, Generation};
-pub use index::MilvusIndex;
+pub use index::{BREAKER_COOL, BREAKER_FAILURES, MilvusIndex};
 pub use publish::{MilvusBackend, Shard, publish_generation, upsert_snapshot};
 
 /// The generated protobuf types (packages `milvus.proto.{common,schema,milvus}`).

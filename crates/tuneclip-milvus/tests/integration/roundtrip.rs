@@ -118,6 +118,44 @@ fn a_real_milvus_stores_searches_filters_and_switches_generations() {
         assert!(matches!(e, MilvusError::Call { .. }) && e.to_string().contains("no_such_collection"), "{e}");
     });
 
+    // Milvus hung (SIGSTOP): the first two searches wait for the client's timeout and
+    // answer by exact scan, then the circuit opens and the next ones do not ask Milvus
+    // at all (counted, and health says so at once); once Milvus runs again, the first
+    // search after the cool-down probes it and closes the circuit.
+    let hung = MilvusIndex::open(&server.addr, coll, Arc::clone(&vectors), keys.clone(), Duration::from_secs(2))
+        .expect("open with a short timeout");
+    hung.set_breaker(2, Duration::from_secs(3));
+    let pid = server.pid().expect("Milvus runs").to_string();
+    let signal = |sig: &str| {
+        let st = std::process::Command::new("kill").args([sig, &pid]).status().expect("kill");
+        assert!(st.success(), "kill {sig} {pid}");
+    };
+    signal("-STOP");
+    let want5: Vec<u32> = exact.search(vectors.row(5), 10, 10).iter().map(|h| h.id).collect();
+    for i in 0..10 {
+        let got = hung.search(vectors.row(5), 10, 64);
+        assert_eq!(got.iter().map(|h| h.id).collect::<Vec<_>>(), want5, "search {i} while Milvus hangs");
+        if i == 1 {
+            assert!(hung.circuit_open(), "two failures in a row open the circuit");
+        }
+    }
+    // Searches 3..10 (exact scans of 3,000 rows, well inside the 3 s cool-down) did not
+    // ask Milvus.
+    let skipped = hung.skipped();
+    assert_eq!(skipped, 8, "searches answered without asking the hung Milvus");
+    assert_eq!(hung.fallbacks(), 10);
+    let health = hung.health().expect_err("open circuit");
+    assert!(health.contains("stopped answering") && health.contains(&server.addr), "{health}");
+    signal("-CONT");
+    std::thread::sleep(Duration::from_millis(3200));
+    let back = hung.search(vectors.row(5), 10, 64);
+    assert_eq!(back.len(), 10);
+    assert!(!hung.circuit_open(), "a successful probe closes the circuit");
+    assert_eq!(hung.fallbacks(), 10, "the probe was answered by Milvus");
+    assert!(hung.health().is_ok());
+    eprintln!("hung Milvus: 10 searches, {skipped} answered without asking it; closed again after SIGCONT");
+    drop(hung);
+
     // Milvus gone: a clear error naming the address, and the index answers by exact scan.
     let addr = server.addr.clone();
     drop(server);
