@@ -62,6 +62,9 @@ enum MilvusAction {
     Upsert,
     Publish,
     Status,
+    /// Run a Milvus 2.3.5 standalone on this machine (the set-up's binaries) with its
+    /// state in `--data`, on 127.0.0.1 at --milvus-addr's port, until Ctrl-C.
+    Local,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -164,10 +167,14 @@ enum Command {
     /// The Milvus backend: `upsert` the current snapshot's vectors (or one shard of
     /// them, `--shard i/K`, on as many machines as you like) into a generation, then
     /// `publish` it once every shard is in (checks, HNSW index, load, alias switch);
-    /// `status` shows what is published.
+    /// `status` shows what is published; `local --data DIR` runs a Milvus on this
+    /// machine (loopback only) to try all of it before there is a cluster.
     Milvus {
         #[arg(value_enum)]
         action: MilvusAction,
+        /// Where `local` keeps Milvus's state (kept across runs).
+        #[arg(long, required_if_eq("action", "local"))]
+        data: Option<PathBuf>,
         #[command(flatten)]
         milvus: MilvusArgs,
         /// The generation to write or publish (default: the current snapshot's name).
@@ -904,7 +911,11 @@ async fn main() -> Result<()> {
             );
             Ok(())
         }
-        Command::Milvus { action, milvus, generation, shard, batch } => {
+        Command::Milvus { action: MilvusAction::Local, milvus, data, .. } => {
+            let data = data.context("--data DIR: where Milvus keeps its state")?;
+            crate::milvus::local(&cli.models_dir.join("milvus"), &data, &milvus).await
+        }
+        Command::Milvus { action, milvus, generation, shard, batch, .. } => {
             crate::milvus::run(&cli.data_dir, &model, action, &milvus, generation, shard, batch).await
         }
         Command::Serve {

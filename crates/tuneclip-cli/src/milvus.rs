@@ -1,5 +1,6 @@
 //! `tuneclip milvus upsert|publish|status`: the current snapshot's vectors into a
-//! Milvus generation, shard by shard, then published in one step.
+//! Milvus generation, shard by shard, then published in one step; `tuneclip milvus
+//! local`: a Milvus on this machine to try it with.
 
 use crate::{MilvusAction, MilvusArgs, snapshots_dir};
 use anyhow::{Context, Result, bail};
@@ -7,6 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 use tuneclip_index::Index;
 use tuneclip_milvus::generation::{CollectionKind, Generation};
+use tuneclip_milvus::server::MilvusServer;
 use tuneclip_milvus::{MilvusClient, Shard, publish_generation, upsert_snapshot};
 use tuneclip_model::Embedder;
 
@@ -67,6 +69,55 @@ pub(crate) async fn run(
             );
         }
         MilvusAction::Status => unreachable!("answered above"),
+        MilvusAction::Local => bail!("milvus local runs a server; it is not an action on one"),
     }
     Ok(())
+}
+
+/// `tuneclip milvus local --data DIR`: Milvus 2.3.5 standalone from the set-up's
+/// binaries (`install`: `milvus/` in the models folder), every port on 127.0.0.1, the proxy at
+/// --milvus-addr's port, its state in `data` (a second run finds the collections of the
+/// first); Ctrl-C (or SIGTERM) stops it cleanly.
+pub(crate) async fn local(install: &Path, data: &Path, args: &MilvusArgs) -> Result<()> {
+    let addr: std::net::SocketAddr = args
+        .milvus_addr
+        .parse()
+        .with_context(|| format!("--milvus-addr {:?}: expected 127.0.0.1:PORT", args.milvus_addr))?;
+    if !addr.ip().is_loopback() {
+        bail!("--milvus-addr {addr}: a local Milvus listens on loopback only (127.0.0.1:PORT)");
+    }
+    let install = std::path::absolute(install).with_context(|| format!("{}", install.display()))?;
+    if !install.join("bin/milvus").is_file() {
+        bail!(
+            "no Milvus at {} (run setup.sh, or point --models-dir / TUNECLIP_MODELS at the folder it filled)",
+            install.display()
+        );
+    }
+    let data = data.to_path_buf();
+    eprintln!("starting Milvus 2.3.5 from {} (state in {}; up to 3 minutes) ...", install.display(), data.display());
+    let mut server = tokio::task::spawn_blocking(move || {
+        MilvusServer::start_on(&install, &data, Some(addr.port()), Duration::from_secs(180))
+    })
+    .await??;
+    println!("Milvus on {} (health http://{}/healthz); Ctrl-C stops it", server.addr, server.health_addr);
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let why = loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break "Ctrl-C",
+            _ = term.recv() => break "SIGTERM",
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {
+                if let Some(status) = server.exited() {
+                    bail!("Milvus exited on its own ({status}); its logs are in {}/logs", server.data_dir.display());
+                }
+            }
+        }
+    };
+    eprintln!("{why}: stopping Milvus ...");
+    let clean = tokio::task::spawn_blocking(move || server.shutdown(Duration::from_secs(30))).await?;
+    if clean {
+        eprintln!("Milvus stopped");
+        Ok(())
+    } else {
+        bail!("Milvus did not stop within 30 s of SIGTERM and was killed")
+    }
 }

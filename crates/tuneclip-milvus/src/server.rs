@@ -92,6 +92,15 @@ impl MilvusServer {
     /// Start Milvus from `install` with its state under `data_dir` and wait (up to
     /// `timeout`) until its health endpoint says OK.
     pub fn start(install: &Path, data_dir: &Path, timeout: Duration) -> Result<Self> {
+        Self::start_on(install, data_dir, None, timeout)
+    }
+
+    /// [`start`](Self::start) with the gRPC proxy on `proxy_port` of 127.0.0.1 when
+    /// given (an error if that port is taken); every other port is a free one.
+    pub fn start_on(install: &Path, data_dir: &Path, proxy_port: Option<u16>, timeout: Duration) -> Result<Self> {
+        let install =
+            std::path::absolute(install).map_err(|e| MilvusError::Server(format!("{}: {e}", install.display())))?;
+        let install = install.as_path();
         let exe = install.join("bin/milvus");
         if !exe.is_file() {
             return Err(MilvusError::Server(format!("{} is missing (run setup.sh)", exe.display())));
@@ -105,7 +114,12 @@ impl MilvusServer {
             std::fs::create_dir_all(d).map_err(|e| MilvusError::Server(format!("{}: {e}", d.display())))?;
         }
         // The proxy and coordinators, the metrics/health port, and embedded etcd's peer port.
-        let ports = free_ports(PORT_KEYS.len() + 2)?;
+        let mut ports = free_ports(PORT_KEYS.len() + 2)?;
+        if let Some(p) = proxy_port {
+            TcpListener::bind(("127.0.0.1", p))
+                .map_err(|e| MilvusError::Server(format!("127.0.0.1:{p} is taken (another Milvus running?): {e}")))?;
+            ports[PORT_KEYS.iter().position(|k| *k == "proxy_port").expect("listed")] = p;
+        }
         let mut values: Vec<(&str, String)> = PORT_KEYS.iter().zip(&ports).map(|(k, p)| (*k, p.to_string())).collect();
         let path = |p: PathBuf| p.display().to_string();
         values.extend([
@@ -208,6 +222,32 @@ impl MilvusServer {
     /// The server's process id.
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)
+    }
+
+    /// Whether the server has exited (and how), without waiting.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.as_mut().and_then(|c| c.try_wait().ok().flatten())
+    }
+
+    /// Stop the server cleanly: SIGTERM (Milvus flushes and closes its stores), then
+    /// SIGKILL if it is still running after `grace`. Returns whether it stopped on the
+    /// SIGTERM.
+    pub fn shutdown(&mut self, grace: Duration) -> bool {
+        let Some(mut child) = self.child.take() else { return true };
+        if child.try_wait().ok().flatten().is_some() {
+            return true;
+        }
+        let termed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().is_ok_and(|s| s.success());
+        let start = Instant::now();
+        while termed && start.elapsed() < grace {
+            if child.try_wait().ok().flatten().is_some() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        false
     }
 
     /// Stop the server (SIGKILL to its own pid) and wait for it.

@@ -1,7 +1,8 @@
 //! The `tuneclip` binary end to end, as a user runs it: crash safety of rebuilds, the
-//! single-file tools, and models that must be there.
+//! single-file tools, models that must be there, and a local Milvus started and stopped.
 
 mod crash_safety;
+mod milvus_local;
 mod single_file;
 
 use std::path::{Path, PathBuf};
