@@ -13,6 +13,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tuneclip_ann::{ExactIndex, HnswIndex, HnswParams, VectorIndex, Vectors};
+use tuneclip_milvus::MilvusIndex;
 use tuneclip_milvus::client::{MilvusClient, Rows};
 use tuneclip_milvus::server::MilvusServer;
 
@@ -118,5 +119,59 @@ fn main() {
         });
         println!("| {ef} | {r_e:.4} | {qps_e:.0} | {r_m:.4} | {qps_m:.0} | {qps_b:.0} |");
     }
+
+    // The server's path: MilvusIndex::search from C threads at once (each search waits
+    // for its answer; concurrent ones share a Milvus call), ef 64, every query once per
+    // thread count.
+    let index =
+        MilvusIndex::open(&server.addr, coll, Arc::clone(&vectors), (0..n as i64).collect(), Duration::from_secs(30))
+            .expect("open MilvusIndex");
+    println!("\n| path | callers | q/s | p50 ms | p99 ms | searches per Milvus call | recall@10 |");
+    println!("|---|---|---|---|---|---|---|");
+    for (batched, callers) in [(true, 1usize), (true, 8), (true, 32), (false, 8), (false, 32)] {
+        let calls_before = index.calls();
+        let t = Instant::now();
+        let results: Vec<(f64, Vec<u32>, usize)> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..callers)
+                .map(|c| {
+                    let (index, queries) = (&index, &queries);
+                    s.spawn(move || {
+                        (c..nq)
+                            .step_by(callers)
+                            .map(|q| {
+                                let t = Instant::now();
+                                let hits = if batched {
+                                    index.search(queries.row(q), K, 64)
+                                } else {
+                                    index.search_where(queries.row(q), K, 64, "").expect("search")
+                                };
+                                (t.elapsed().as_secs_f64() * 1e3, hits.iter().map(|h| h.id).collect(), q)
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles.into_iter().flat_map(|h| h.join().expect("caller")).collect()
+        });
+        let qps = nq as f64 / t.elapsed().as_secs_f64();
+        let calls = if batched { (index.calls() - calls_before).max(1) } else { nq as u64 };
+        let mut ms: Vec<f64> = results.iter().map(|r| r.0).collect();
+        ms.sort_by(f64::total_cmp);
+        let pct = |p: f64| ms[((ms.len() as f64 * p) as usize).min(ms.len() - 1)];
+        let mut got = vec![Vec::new(); nq];
+        for (_, ids, q) in results {
+            got[q] = ids;
+        }
+        println!(
+            "| {} | {callers} | {qps:.0} | {:.2} | {:.2} | {:.1} | {:.4} |",
+            if batched { "search (batched)" } else { "one call per search" },
+            pct(0.5),
+            pct(0.99),
+            nq as f64 / calls as f64,
+            recall(&got, &truth)
+        );
+    }
+    assert_eq!(index.fallbacks(), 0, "a search fell back to the exact scan");
+    drop(index);
     drop(server);
 }

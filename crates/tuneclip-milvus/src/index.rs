@@ -4,7 +4,7 @@ use crate::client::MilvusClient;
 use crate::{MilvusError, Result};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 use tuneclip_ann::{Hit, VectorIndex, Vectors, scan};
 
@@ -20,6 +20,12 @@ use tuneclip_ann::{Hit, VectorIndex, Vectors, scan};
 /// searches go straight to the exact scan (counted in [`MilvusIndex::skipped`]); after
 /// [`BREAKER_COOL`] one search asks Milvus again, and its success closes the circuit.
 /// While it is open, [`VectorIndex::health`] fails at once, saying so.
+///
+/// Concurrent searches are **batched**: while one Milvus call is in flight, searches
+/// from other threads queue, and the next call sends all of them (up to [`MAX_BATCH`],
+/// one call per distinct `k` and `ef`), so that a busy server pays one round trip for
+/// many searches instead of one each; a lone search is sent at once.
+/// [`MilvusIndex::calls`] counts the calls.
 pub struct MilvusIndex {
     /// The client's own runtime (searches come from blocking threads); `None` only
     /// while dropping.
@@ -31,6 +37,22 @@ pub struct MilvusIndex {
     fallbacks: AtomicU64,
     skipped: AtomicU64,
     breaker: Mutex<Breaker>,
+    batch: Mutex<BatchState>,
+    batch_done: Condvar,
+    calls: AtomicU64,
+}
+
+/// Most searches sent in one Milvus call.
+pub const MAX_BATCH: usize = 256;
+
+/// Searches waiting to be sent, and the answers of those sent, by ticket.
+#[derive(Default)]
+struct BatchState {
+    next_ticket: u64,
+    waiting: Vec<(u64, Vec<f32>, usize, usize)>,
+    answers: HashMap<u64, std::result::Result<Vec<Hit>, String>>,
+    /// A caller is sending a batch now.
+    sending: bool,
 }
 
 /// Failed searches in a row that open the circuit.
@@ -163,6 +185,9 @@ impl MilvusIndex {
                 threshold: BREAKER_FAILURES,
                 cool: BREAKER_COOL,
             }),
+            batch: Mutex::new(BatchState::default()),
+            batch_done: Condvar::new(),
+            calls: AtomicU64::new(0),
         })
     }
 
@@ -174,6 +199,65 @@ impl MilvusIndex {
     /// was open.
     pub fn fallbacks(&self) -> u64 {
         self.fallbacks.load(Ordering::Relaxed)
+    }
+
+    /// Milvus Search calls made by [`VectorIndex::search`] (one per batch).
+    pub fn calls(&self) -> u64 {
+        self.calls.load(Ordering::Relaxed)
+    }
+
+    /// One unfiltered search through the batch: queue it, and either wait for the
+    /// caller sending a batch to bring its answer, or send the queue itself.
+    fn search_batched(&self, query: &[f32], k: usize, ef: usize) -> std::result::Result<Vec<Hit>, String> {
+        let lock = || self.batch.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut state = lock();
+        let ticket = state.next_ticket;
+        state.next_ticket += 1;
+        state.waiting.push((ticket, query.to_vec(), k, ef));
+        loop {
+            if let Some(answer) = state.answers.remove(&ticket) {
+                return answer;
+            }
+            if state.sending {
+                state = self.batch_done.wait(state).unwrap_or_else(std::sync::PoisonError::into_inner);
+                continue;
+            }
+            // Send what is queued (this search among it, or it goes in the next one).
+            state.sending = true;
+            let take = state.waiting.len().min(MAX_BATCH);
+            let batch: Vec<(u64, Vec<f32>, usize, usize)> = state.waiting.drain(..take).collect();
+            drop(state);
+            let mut answers = Vec::with_capacity(batch.len());
+            let mut groups: Vec<(usize, usize)> = batch.iter().map(|b| (b.2, b.3)).collect();
+            groups.sort_unstable();
+            groups.dedup();
+            for (gk, gef) in groups {
+                let members: Vec<&(u64, Vec<f32>, usize, usize)> =
+                    batch.iter().filter(|b| (b.2, b.3) == (gk, gef)).collect();
+                let queries: Vec<&[f32]> = members.iter().map(|b| b.1.as_slice()).collect();
+                self.calls.fetch_add(1, Ordering::Relaxed);
+                match self.block(self.client.search(&self.collection, &queries, gk, gef, "")) {
+                    Ok(found) => {
+                        for (m, rows) in members.iter().zip(found) {
+                            answers.push((m.0, Ok(self.hits(rows))));
+                        }
+                    }
+                    Err(e) => answers.extend(members.iter().map(|m| (m.0, Err(e.to_string())))),
+                }
+            }
+            state = lock();
+            state.answers.extend(answers);
+            state.sending = false;
+            self.batch_done.notify_all();
+        }
+    }
+
+    /// Milvus's (key, score) rows as hits, best first.
+    fn hits(&self, rows: Vec<(i64, f32)>) -> Vec<Hit> {
+        let mut hits: Vec<Hit> =
+            rows.into_iter().filter_map(|(key, score)| self.row_of.get(&key).map(|&id| Hit { id, score })).collect();
+        hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
+        hits
     }
 
     /// Searches answered by the exact scan without asking Milvus (the circuit open).
@@ -225,13 +309,7 @@ impl MilvusIndex {
     /// The `k` nearest rows among those matching a Milvus filter expression.
     pub fn search_where(&self, query: &[f32], k: usize, ef: usize, filter: &str) -> Result<Vec<Hit>> {
         let found = self.block(self.client.search(&self.collection, &[query], k, ef, filter))?;
-        let mut hits: Vec<Hit> = found
-            .into_iter()
-            .flatten()
-            .filter_map(|(key, score)| self.row_of.get(&key).map(|&id| Hit { id, score }))
-            .collect();
-        hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
-        Ok(hits)
+        Ok(self.hits(found.into_iter().flatten().collect()))
     }
 }
 
@@ -284,7 +362,7 @@ impl VectorIndex for MilvusIndex {
             self.fallbacks.fetch_add(1, Ordering::Relaxed);
             return scan(self, query, k);
         }
-        let answer = self.search_where(query, k, ef, "");
+        let answer = self.search_batched(query, k, ef);
         let was_open = self.circuit_open();
         self.breaker().record(answer.is_ok(), Instant::now());
         match answer {

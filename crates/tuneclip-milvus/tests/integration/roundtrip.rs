@@ -91,6 +91,35 @@ fn a_real_milvus_stores_searches_filters_and_switches_generations() {
     eprintln!("recall@10 of Milvus HNSW (ef 64) vs exact: {recall:.3}");
     assert!(recall >= 0.95, "{recall}");
     assert_eq!(milvus.fallbacks(), 0);
+    // Concurrent searches share Milvus calls: 16 threads x 20 searches, each answered
+    // as a lone search is (same neighbours as the exact index), in fewer calls.
+    let calls_before = milvus.calls();
+    let found: usize = std::thread::scope(|s| {
+        let threads: Vec<_> = (0..16)
+            .map(|t| {
+                let (milvus, exact, vectors) = (&milvus, &exact, &vectors);
+                s.spawn(move || {
+                    (0..20)
+                        .map(|i| {
+                            let q = vectors.row((t * 20 + i) * 7 % n);
+                            let want: Vec<u32> = exact.search(q, 10, 10).iter().map(|h| h.id).collect();
+                            let got = milvus.search(q, 10, 64);
+                            assert_eq!(got.len(), 10);
+                            assert!(got.windows(2).all(|w| w[0].score >= w[1].score));
+                            got.iter().filter(|h| want.contains(&h.id)).count()
+                        })
+                        .sum::<usize>()
+                })
+            })
+            .collect();
+        threads.into_iter().map(|h| h.join().expect("search thread")).sum()
+    });
+    let calls = milvus.calls() - calls_before;
+    let recall = found as f64 / 3200.0;
+    eprintln!("320 concurrent searches in {calls} Milvus calls; recall@10 {recall:.3}");
+    assert!(recall >= 0.95, "{recall}");
+    assert!(calls < 320, "no search shared a call");
+    assert_eq!(milvus.fallbacks(), 0);
     // Filtered search: only rows matching the expression.
     let hits = milvus.search_where(vectors.row(0), 20, 64, "blank == false and video != \"v0\"").expect("filtered");
     assert_eq!(hits.len(), 20);
