@@ -98,8 +98,10 @@ pub fn best_dot() -> DotFn {
 /// costs more than its wider lanes save (ANN bench, 200k vectors at 32 dims: AVX-512 at
 /// 0.89-0.96x of AVX2's queries/s; `BENCHMARKS.md`). `TUNECLIP_KERNEL` still wins.
 pub fn kernel_for(dim: usize) -> Kernel {
+    // Read once per process: a search calls this per query.
+    static FORCED: OnceLock<bool> = OnceLock::new();
+    let forced = *FORCED.get_or_init(|| std::env::var_os("TUNECLIP_KERNEL").is_some());
     let k = Kernel::detect();
-    let forced = std::env::var_os("TUNECLIP_KERNEL").is_some();
     if k == Kernel::Avx512 && dim < 128 && !forced && Kernel::Avx2Fma.available() { Kernel::Avx2Fma } else { k }
 }
 

@@ -227,6 +227,20 @@ impl MilvusIndex {
             let take = state.waiting.len().min(MAX_BATCH);
             let batch: Vec<(u64, Vec<f32>, usize, usize)> = state.waiting.drain(..take).collect();
             drop(state);
+            // Should the call panic, the others must not wait for this sender forever:
+            // the guard hands the turn on (their searches then fail and are scanned).
+            struct Turn<'a>(&'a MilvusIndex, &'a [(u64, Vec<f32>, usize, usize)], bool);
+            impl Drop for Turn<'_> {
+                fn drop(&mut self) {
+                    if !self.2 {
+                        let mut state = self.0.batch.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                        state.answers.extend(self.1.iter().map(|b| (b.0, Err("the Milvus call panicked".to_string()))));
+                        state.sending = false;
+                        self.0.batch_done.notify_all();
+                    }
+                }
+            }
+            let mut turn = Turn(self, &batch, false);
             let mut answers = Vec::with_capacity(batch.len());
             let mut groups: Vec<(usize, usize)> = batch.iter().map(|b| (b.2, b.3)).collect();
             groups.sort_unstable();
@@ -245,6 +259,7 @@ impl MilvusIndex {
                     Err(e) => answers.extend(members.iter().map(|m| (m.0, Err(e.to_string())))),
                 }
             }
+            turn.2 = true;
             state = lock();
             state.answers.extend(answers);
             state.sending = false;
