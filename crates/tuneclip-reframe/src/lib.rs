@@ -2,8 +2,8 @@
 //! ([`plan_crop`]), then to an H.264 MP4 and a preview PNG ([`render_clip`]).
 //!
 //! Per shot the subject is the main face track ([`main_face`], the "C position"), held
-//! for the whole shot; without faces, the salient point of each frame (motion, then
-//! contrast). The camera per shot: stationary on the median position when the subject stays
+//! for the whole shot; without faces, the salient point of each frame (the salient
+//! object: `tuneclip_vision::saliency`). The camera per shot: stationary on the median position when the subject stays
 //! put, else a smoothed, speed-limited pan; the path resets only at cuts. The crop is
 //! the largest 9:16 window inside the active area (bars removed), moved the least
 //! distance needed so that it never cuts through a logo (each logo ends up wholly in
