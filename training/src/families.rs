@@ -700,8 +700,11 @@ pub fn generate(dir: &Path, cfg: &FamiliesConfig, workers: usize) -> Result<Pair
     let manifest = PairManifest { pairs };
     manifest.save(&dir.join("pairs.json"))?;
     let meta = serde_json::json!({ "config": cfg, "items": specs });
-    std::fs::write(dir.join("families.json"), serde_json::to_vec_pretty(&meta).map_err(|e| e.to_string())?)
-        .map_err(|e| format!("cannot write families.json ({e})"))?;
+    tuneclip_core::fs::write_atomic(
+        &dir.join("families.json"),
+        &serde_json::to_vec_pretty(&meta).map_err(|e| e.to_string())?,
+    )
+    .map_err(|e| e.to_string())?;
     Ok(manifest)
 }
 

@@ -74,9 +74,7 @@ impl PairManifest {
 
     pub fn save(&self, path: &Path) -> Result<(), String> {
         let bytes = serde_json::to_vec_pretty(self).map_err(|e| e.to_string())?;
-        let tmp = path.with_extension("json.tmp");
-        std::fs::write(&tmp, bytes).map_err(|e| format!("cannot write {} ({e})", tmp.display()))?;
-        std::fs::rename(&tmp, path).map_err(|e| format!("cannot publish {} ({e})", path.display()))
+        tuneclip_core::fs::write_atomic(path, &bytes).map_err(|e| e.to_string())
     }
 }
 

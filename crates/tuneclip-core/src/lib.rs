@@ -1,9 +1,11 @@
 //! Core vocabulary of tuneclip: identifiers, [`TimeRange`], [`Segment`], [`Clip`],
 //! [`CropPlan`], [`HardNegative`] (review -> training) and the shared [`Embedding`]
-//! type. Every other crate speaks these types; this crate does no I/O and links nothing
-//! heavier than serde (and base64, for stored envelopes). [`sync`] holds the arithmetic
-//! of sync: picture events against a song's onsets.
+//! type. Every other crate speaks these types; this crate links nothing heavier than
+//! serde (and base64, for stored envelopes), and its only I/O is [`fs::write_atomic`],
+//! the one way every crate replaces a file. [`sync`] holds the arithmetic of sync:
+//! picture events against a song's onsets.
 
+pub mod fs;
 pub mod kernels;
 pub mod shard;
 pub mod sync;

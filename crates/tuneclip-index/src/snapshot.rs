@@ -339,10 +339,8 @@ impl Snapshot {
         let dir = root.join(&name);
         fs::rename(&tmp, &dir).map_err(io_err(&dir))?;
         failpoint("publish:snapshot-renamed");
-        let cur_tmp = root.join(format!(".{CURRENT}.tmp"));
-        write_synced(&cur_tmp, name.as_bytes())?;
-        fs::rename(&cur_tmp, root.join(CURRENT)).map_err(io_err(root.join(CURRENT)))?;
-        sync_dir(root)?;
+        tuneclip_core::fs::write_atomic(&root.join(CURRENT), name.as_bytes())
+            .map_err(|e| IndexError::Io { path: e.path, source: e.source })?;
         Ok(dir)
     }
 

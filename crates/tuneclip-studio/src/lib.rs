@@ -49,13 +49,5 @@ pub type Result<T, E = StudioError> = std::result::Result<T, E>;
 /// Write `bytes` to `path` through a temporary file and a rename, so a reader sees the
 /// old file or the new one, never half of one.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    fn io(p: &Path) -> impl Fn(std::io::Error) -> StudioError + '_ {
-        move |e| StudioError::Io { path: p.to_path_buf(), source: e }
-    }
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::File::create(&tmp).map_err(io(&tmp))?;
-    f.write_all(bytes).map_err(io(&tmp))?;
-    f.sync_all().map_err(io(&tmp))?;
-    std::fs::rename(&tmp, path).map_err(io(path))
+    tuneclip_core::fs::write_atomic(path, bytes).map_err(|e| StudioError::Io { path: e.path, source: e.source })
 }
