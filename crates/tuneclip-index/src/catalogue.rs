@@ -217,9 +217,51 @@ fn title_of(path: &Path) -> String {
 
 /// Decode, analyse and embed one song.
 /// Basic Pitch is loaded for the call when `cfg.pitch` asks for it.
-pub fn ingest_song(path: &Path, cfg: &IngestConfig) -> std::result::Result<SongEntry, String> {
-    let mut pitch = cfg.pitch.as_ref().map(build_pitch).transpose()?;
-    analyse_song(path, content_id(path).map_err(|e| e.to_string())?, cfg, pitch.as_mut())
+pub fn ingest_song(path: &Path, cfg: &IngestConfig) -> std::result::Result<SongEntry, SongError> {
+    let mut pitch = cfg.pitch.as_ref().map(build_pitch).transpose().map_err(SongError::Setup)?;
+    let id = content_id(path).map_err(|e| match e {
+        crate::IndexError::Io { path, source } => SongError::Read { path, source },
+        other => SongError::Setup(other.to_string()),
+    })?;
+    analyse_song(path, id, cfg, pitch.as_mut())
+}
+
+/// Why a song could not be analysed, split by whose fault it is: the file's
+/// ([`SongError::is_bad_input`]: not audio, no audio track, too short, damaged) or this
+/// side's (a model, the configuration, reading a file the caller gave correctly).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SongError {
+    /// Decoding: the file's fault, except where FFmpeg fails to start or is asked for
+    /// something this side got wrong.
+    #[error(transparent)]
+    Media(#[from] tuneclip_media::MediaError),
+    /// The decoded sound cannot be analysed (too short for the analysis windows).
+    #[error("{path}: {source}")]
+    Analysis { path: PathBuf, source: tuneclip_audio::AudioError },
+    /// The file could not be read (permissions, I/O).
+    #[error("{path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    /// The ingest configuration or a model it needs (sample rate, Basic Pitch).
+    #[error("{0}")]
+    Setup(String),
+    /// The embedding model failed on a song that decoded and analysed.
+    #[error("{path}: {reason}")]
+    Model { path: PathBuf, reason: String },
+}
+
+impl SongError {
+    /// Whether the file given is what is wrong (a client's bad upload), rather than
+    /// this side.
+    pub fn is_bad_input(&self) -> bool {
+        use tuneclip_media::MediaError as M;
+        match self {
+            Self::Media(M::Init { .. } | M::Encode { .. } | M::InvalidRequest { .. }) => false,
+            Self::Media(_) => true,
+            Self::Analysis { source, .. } => matches!(source, tuneclip_audio::AudioError::TooShort { .. }),
+            Self::Read { .. } | Self::Setup(_) | Self::Model { .. } => false,
+        }
+    }
 }
 
 fn build_pitch(c: &PitchModelConfig) -> std::result::Result<PitchModel, String> {
@@ -231,16 +273,16 @@ fn analyse_song(
     id: ContentId,
     cfg: &IngestConfig,
     pitch_model: Option<&mut PitchModel>,
-) -> std::result::Result<SongEntry, String> {
-    let named = |e: tuneclip_audio::AudioError| format!("{}: {e}", path.display());
+) -> std::result::Result<SongEntry, SongError> {
+    let named = |source: tuneclip_audio::AudioError| SongError::Analysis { path: path.to_path_buf(), source };
     if cfg.sample_rate != tuneclip_model::inputs::SAMPLE_RATE {
-        return Err(format!(
+        return Err(SongError::Setup(format!(
             "{}: songs are analysed at {} Hz (IngestConfig.sample_rate {} Hz): the onset envelope needs {} Hz",
             path.display(),
             cfg.sample_rate,
             cfg.sample_rate,
             tuneclip_model::inputs::SAMPLE_RATE
-        ));
+        )));
     }
     // The song is analysed as it decodes; its PCM is kept for the onset envelope and the
     // models that read it.
@@ -249,12 +291,13 @@ fn analyse_song(
     tuneclip_media::audio::decode_mono_streaming(path, cfg.sample_rate, &mut |chunk| {
         analyzer.push(chunk);
         samples.extend_from_slice(chunk);
-    })
-    .map_err(|e| e.to_string())?;
+    })?;
     let analysis = analyzer.finish().map_err(named)?;
     let onsets = SyncEnvelope::quantise(&tuneclip_model::inputs::onset_envelope(&samples));
-    let embedding =
-        cfg.model.embed_song(&samples, cfg.sample_rate, &analysis).map_err(|e| format!("{}: {e}", path.display()))?;
+    let embedding = cfg
+        .model
+        .embed_song(&samples, cfg.sample_rate, &analysis)
+        .map_err(|e| SongError::Model { path: path.to_path_buf(), reason: e.to_string() })?;
     // Note features over the highlight (the part the background clip plays under); a
     // failure costs the song its pitch features, not its place in the catalogue.
     let pitch = pitch_model.and_then(|m| {
@@ -490,12 +533,8 @@ fn read_staged(path: &Path) -> Option<Staged> {
 
 /// Write atomically (temporary file + rename): a kill never leaves half a result.
 fn write_staged(path: &Path, staged: &Staged) {
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    let ok = serde_json::to_vec(staged)
-        .ok()
-        .is_some_and(|bytes| std::fs::write(&tmp, bytes).is_ok() && std::fs::rename(&tmp, path).is_ok());
+    let ok = serde_json::to_vec(staged).ok().is_some_and(|bytes| tuneclip_core::fs::write_atomic(path, &bytes).is_ok());
     if !ok {
-        let _ = std::fs::remove_file(&tmp);
         tracing::warn!(path = %path.display(), "could not keep a staged result; a resumed rebuild will redo it");
     }
 }
@@ -685,7 +724,7 @@ fn run_job(
                 return Ok((Staged::Song(SongEntry { path: path_buf, title, ..old }), true));
             }
             let dets = Detectors::ensure(detectors, cfg)?;
-            let song = analyse_song(path, id, cfg, dets.pitch.as_mut())?;
+            let song = analyse_song(path, id, cfg, dets.pitch.as_mut()).map_err(|e| e.to_string())?;
             let staged = Staged::Song(song);
             if let Some(at) = &staged_at {
                 write_staged(at, &staged);

@@ -19,8 +19,8 @@ mod snapshot;
 pub mod synthetic;
 
 pub use catalogue::{
-    Catalogue, Detectors, Failure, IngestConfig, IngestStats, SegmentEntry, SongEntry, VideoEntry, analyse_video_file,
-    clear_staging, content_id, ingest, ingest_incremental, ingest_song, ingest_video,
+    Catalogue, Detectors, Failure, IngestConfig, IngestStats, SegmentEntry, SongEntry, SongError, VideoEntry,
+    analyse_video_file, clear_staging, content_id, ingest, ingest_incremental, ingest_song, ingest_video,
 };
 pub use search::{
     BEAT_SLACK, BEAT_TOLERANCE_S, BeatFit, ClipFilter, ClipQuery, Index, SongHit, VectorBackend, VectorSet, Window,

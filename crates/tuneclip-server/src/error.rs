@@ -20,6 +20,11 @@ pub enum ServerError {
     Reframe(#[from] ReframeError),
     #[error("reload refused, still serving the previous snapshot: {0}")]
     Reload(IndexError),
+    /// A song given in the request (uploaded bytes or a file under the media roots)
+    /// could not be analysed: INVALID_ARGUMENT when the file is at fault, INTERNAL when
+    /// this server is (a model, its configuration, reading the file).
+    #[error("{field}: {detail} ({source})")]
+    Song { field: &'static str, detail: String, source: tuneclip_index::SongError },
     #[error("request cancelled: the client went away or its deadline passed")]
     Cancelled,
     #[error("internal error: {0}")]
@@ -33,6 +38,7 @@ impl From<ServerError> for Status {
             ServerError::InvalidArgument(_) | ServerError::Index(IndexError::InvalidQuery(_)) => {
                 Status::invalid_argument(msg)
             }
+            ServerError::Song { ref source, .. } if source.is_bad_input() => Status::invalid_argument(msg),
             ServerError::NotFound(_)
             | ServerError::Index(
                 IndexError::UnknownSong(_) | IndexError::UnknownVideo(_) | IndexError::UnknownSegment(..),
@@ -45,6 +51,38 @@ impl From<ServerError> for Status {
                 tracing::error!(error = %msg, "request failed");
                 Status::internal(msg)
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+    use tuneclip_index::SongError;
+
+    fn song(source: SongError) -> Status {
+        ServerError::Song { field: "audio", detail: "10 bytes".into(), source }.into()
+    }
+
+    #[test]
+    fn a_bad_upload_is_the_clients_fault_and_a_model_failure_the_servers() {
+        let path = PathBuf::from("upload");
+        let not_audio = SongError::Media(tuneclip_media::MediaError::NoAudioTrack { path: path.clone() });
+        let short = SongError::Analysis {
+            path: path.clone(),
+            source: tuneclip_audio::AudioError::TooShort { samples: 10, needed: 2048 },
+        };
+        for bad in [not_audio, short] {
+            let s = song(bad);
+            assert_eq!(s.code(), tonic::Code::InvalidArgument, "{s:?}");
+            assert!(s.message().starts_with("audio: 10 bytes"), "{s:?}");
+        }
+        let model = SongError::Model { path: path.clone(), reason: "NaN in the embedding".into() };
+        let read = SongError::Read { path, source: std::io::Error::other("disk gone") };
+        let init = SongError::Media(tuneclip_media::MediaError::Init { reason: "no FFmpeg".into() });
+        for ours in [model, read, init, SongError::Setup("Basic Pitch: model missing".into())] {
+            assert_eq!(song(ours).code(), tonic::Code::Internal);
         }
     }
 }

@@ -1,0 +1,512 @@
+//! The [`Engine`]: the serving snapshot (swapped whole on reload), the settings and the
+//! admission semaphore, and what each RPC computes (clips, songs, playlists, reframe
+//! and render) from the index, the reframer and the review decisions.
+
+use crate::cancel::*;
+use crate::config::*;
+use crate::{Metrics, ServerError, convert, pb};
+use std::path::PathBuf;
+use std::sync::Arc;
+use tonic::Status;
+use tuneclip_index::{ClipFilter, ClipQuery, Index, SongEntry};
+use tuneclip_media::render::SongAudio;
+use tuneclip_reframe::{ReframeConfig, plan_crop, render_clip};
+
+/// Shared state of the services: the serving index and the settings.
+#[derive(Debug)]
+pub struct Engine {
+    /// The serving snapshot; a request takes the `Arc` once and keeps it, so a reload
+    /// never changes the index under a request in flight.
+    pub(crate) index: std::sync::RwLock<Arc<Index>>,
+    pub config: ServerConfig,
+    pub(crate) permits: Arc<tokio::sync::Semaphore>,
+    /// Request counts, latencies and the index size, for `GET /metrics`.
+    pub metrics: Arc<Metrics>,
+}
+
+impl Engine {
+    pub fn new(index: Index, config: ServerConfig) -> Arc<Self> {
+        let permits = Arc::new(tokio::sync::Semaphore::new(config.max_concurrent_requests.max(1)));
+        let metrics = Arc::new(Metrics::new());
+        metrics.set_index(&index);
+        Arc::new(Self { index: std::sync::RwLock::new(Arc::new(index)), config, permits, metrics })
+    }
+
+    /// A slot for one heavy request, or RESOURCE_EXHAUSTED at once when all are taken.
+    pub(crate) fn try_permit(&self, method: &'static str) -> Result<tokio::sync::OwnedSemaphorePermit, Status> {
+        Arc::clone(&self.permits).try_acquire_owned().map_err(|_| {
+            self.metrics.shed(method);
+            Status::resource_exhausted(format!(
+                "server busy: {} requests in progress; retry later",
+                self.config.max_concurrent_requests
+            ))
+        })
+    }
+
+    /// The snapshot serving now.
+    pub fn index(&self) -> Arc<Index> {
+        Arc::clone(&self.index.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Load the newest published snapshot beside the current one and switch to it.
+    /// On any error the current snapshot keeps serving.
+    pub fn reload(&self) -> Result<Arc<Index>, ServerError> {
+        let current = self.index();
+        let root =
+            current.dir.parent().ok_or_else(|| ServerError::Internal("snapshot has no parent directory".into()))?;
+        let fresh = Arc::new(
+            Index::load_current_with(root, &current.manifest.model_version, self.config.vectors.as_deref())
+                .map_err(ServerError::Reload)?,
+        );
+        *self.index.write().unwrap_or_else(|e| e.into_inner()) = Arc::clone(&fresh);
+        self.metrics.set_index(&fresh);
+        tracing::info!(snapshot = %fresh.manifest.name, "reloaded");
+        Ok(fresh)
+    }
+
+    /// The whole BestClips request, synchronously (called on the blocking pool).
+    pub fn best_clips(&self, req: &pb::BestClipsRequest) -> Result<pb::BestClipsResponse, ServerError> {
+        self.best_clips_until(req, &Cancel::default())
+    }
+
+    /// [`Engine::best_clips`], stopping with `Cancelled` once `cancel` is set.
+    pub fn best_clips_until(
+        &self,
+        req: &pb::BestClipsRequest,
+        cancel: &Cancel,
+    ) -> Result<pb::BestClipsResponse, ServerError> {
+        let d = &self.config.defaults;
+        let q = ClipQuery {
+            k: if req.k == 0 { d.k } else { req.k as usize },
+            clip_duration_s: if req.clip_duration_s == 0.0 { d.clip_duration_s } else { req.clip_duration_s },
+            max_per_video: if req.max_per_video == 0 { d.max_per_video } else { req.max_per_video as usize },
+            filter: ClipFilter {
+                exclude_videos: req.exclude_video_ids.iter().cloned().collect(),
+                only_videos: req.only_video_ids.iter().cloned().collect(),
+                allow_subtitled: req.allow_subtitled,
+                exclude_logos: req.exclude_logos,
+                allow_heavy_text: req.allow_heavy_text,
+                ..ClipFilter::default()
+            },
+            ..ClipQuery::default()
+        };
+        let index = self.index();
+        let (song, _upload) = self.resolve_song(&index, req)?;
+        cancel.check()?;
+        self.answer(&index, &song, &q, req.render, req.song_audio, cancel)
+    }
+
+    /// The song a BestClips request names: a catalogued one, or one uploaded or found
+    /// under a media root and analysed now. The temporary folder holding an upload comes
+    /// back too: it must outlive rendering (the song may be the clip's sound track).
+    pub(crate) fn resolve_song<'i>(
+        &self,
+        index: &'i Index,
+        req: &pb::BestClipsRequest,
+    ) -> Result<(std::borrow::Cow<'i, SongEntry>, Option<tempfile::TempDir>), ServerError> {
+        let given = [!req.song_id.is_empty(), !req.audio.is_empty(), !req.song_uri.is_empty()];
+        if given.iter().filter(|g| **g).count() != 1 {
+            return Err(ServerError::InvalidArgument(
+                "give exactly one of song_id (a catalogue song), audio (the song's bytes) and song_uri".into(),
+            ));
+        }
+        if !req.song_id.is_empty() {
+            let song = index
+                .song(&req.song_id)
+                .ok_or_else(|| ServerError::NotFound(format!("song_id: no song {:?} in the catalogue", req.song_id)))?;
+            return Ok((std::borrow::Cow::Borrowed(song), None));
+        }
+        let model_version = self.config.model.version();
+        if model_version != index.manifest.model_version {
+            return Err(ServerError::FailedPrecondition(format!(
+                "this server embeds songs with {model_version} but serves a snapshot of {}; restart it with the snapshot's model",
+                index.manifest.model_version
+            )));
+        }
+        let cfg = tuneclip_index::IngestConfig {
+            model: self.config.model.clone(),
+            progress: false,
+            ..tuneclip_index::IngestConfig::default()
+        };
+        if !req.audio.is_empty() {
+            let dir = tempfile::tempdir().map_err(|e| ServerError::Internal(format!("temporary folder: {e}")))?;
+            let path = dir.path().join("upload");
+            std::fs::write(&path, &req.audio).map_err(|e| ServerError::Internal(format!("{}: {e}", path.display())))?;
+            let mut song = tuneclip_index::ingest_song(&path, &cfg).map_err(|e| ServerError::Song {
+                field: "audio",
+                detail: format!("{} bytes that are not a song tuneclip can decode", req.audio.len()),
+                source: e,
+            })?;
+            song.title = "uploaded song".into();
+            return Ok((std::borrow::Cow::Owned(song), Some(dir)));
+        }
+        let path = self.under_media_roots(&req.song_uri)?;
+        let song = tuneclip_index::ingest_song(&path, &cfg).map_err(|e| ServerError::Song {
+            field: "song_uri",
+            detail: "not a song tuneclip can use".into(),
+            source: e,
+        })?;
+        Ok((std::borrow::Cow::Owned(song), None))
+    }
+
+    /// The file `uri` names (a path or `file://` URI, relative paths against each root in
+    /// turn), only when it lies inside a configured media root once links and `..` are
+    /// resolved.
+    pub(crate) fn under_media_roots(&self, uri: &str) -> Result<PathBuf, ServerError> {
+        if self.config.media_roots.is_empty() {
+            return Err(ServerError::FailedPrecondition("song_uri: this server has no media roots configured".into()));
+        }
+        let raw = match uri.split_once("://") {
+            Some(("file", rest)) => rest,
+            Some((scheme, _)) => {
+                return Err(ServerError::InvalidArgument(format!(
+                    "song_uri: scheme {scheme:?} not served (only paths or file:// under the media roots)"
+                )));
+            }
+            None => uri,
+        };
+        if raw.contains('\0') {
+            return Err(ServerError::InvalidArgument("song_uri: contains a NUL byte".into()));
+        }
+        let asked = std::path::Path::new(raw);
+        let mut exists_outside = false;
+        for root in &self.config.media_roots {
+            let Ok(root) = root.canonicalize() else { continue };
+            let candidate = if asked.is_absolute() { asked.to_path_buf() } else { root.join(asked) };
+            if let Ok(real) = candidate.canonicalize() {
+                if real.starts_with(&root) && real.is_file() {
+                    return Ok(real);
+                }
+                exists_outside = true;
+            }
+        }
+        if exists_outside {
+            Err(ServerError::PermissionDenied(format!("song_uri: {uri:?} is outside the configured media roots")))
+        } else {
+            Err(ServerError::NotFound(format!("song_uri: no file {uri:?} under the media roots")))
+        }
+    }
+
+    /// BestSongs: songs for a video or one of its segments.
+    pub fn best_songs(&self, req: &pb::BestSongsRequest) -> Result<pb::BestSongsResponse, ServerError> {
+        if req.video_id.is_empty() {
+            return Err(ServerError::InvalidArgument("video_id: required (a catalogue video id)".into()));
+        }
+        let index = self.index();
+        let k = if req.k == 0 { 5 } else { req.k as usize };
+        let hits = index.best_songs_for_video(&req.video_id, req.segment_ordinal, k)?;
+        let songs = hits
+            .iter()
+            .enumerate()
+            .map(|(rank, h)| {
+                let s = &index.catalogue.songs[h.index];
+                pb::SongMatch { rank: rank as u32 + 1, song_id: s.id.0.clone(), title: s.title.clone(), score: h.score }
+            })
+            .collect();
+        Ok(pb::BestSongsResponse {
+            video_id: req.video_id.clone(),
+            model_version: index.manifest.model_version.clone(),
+            snapshot: index.manifest.name.clone(),
+            songs,
+        })
+    }
+
+    /// PlaylistClips: songs in order, each excluding the clips given to earlier songs.
+    pub fn playlist_clips(&self, req: &pb::PlaylistClipsRequest) -> Result<pb::PlaylistClipsResponse, ServerError> {
+        self.playlist_clips_until(req, &Cancel::default())
+    }
+
+    /// [`Engine::playlist_clips`], stopping with `Cancelled` once `cancel` is set.
+    pub fn playlist_clips_until(
+        &self,
+        req: &pb::PlaylistClipsRequest,
+        cancel: &Cancel,
+    ) -> Result<pb::PlaylistClipsResponse, ServerError> {
+        let mut songs = Vec::with_capacity(req.song_ids.len());
+        self.playlist_each(req, cancel, |answer| {
+            songs.push(answer);
+            Ok(())
+        })?;
+        Ok(pb::PlaylistClipsResponse { songs })
+    }
+
+    /// The checks of a playlist request that need no work: its size and that every song
+    /// is catalogued (a playlist with an unknown song is refused before any clip).
+    pub fn check_playlist(&self, req: &pb::PlaylistClipsRequest) -> Result<(), ServerError> {
+        if !(1..=500).contains(&req.song_ids.len()) {
+            return Err(ServerError::InvalidArgument(format!(
+                "song_ids: {} songs (expected 1..=500)",
+                req.song_ids.len()
+            )));
+        }
+        let index = self.index();
+        if let Some((i, id)) = req.song_ids.iter().enumerate().find(|(_, id)| index.song(id).is_none()) {
+            return Err(ServerError::NotFound(format!("song_ids[{i}]: no song {id:?} in the catalogue")));
+        }
+        Ok(())
+    }
+
+    /// Answer a playlist song by song, in order, handing each answer to `emit` as soon as
+    /// it is ready; no clip (segment) is reused within the playlist.
+    pub fn playlist_each(
+        &self,
+        req: &pb::PlaylistClipsRequest,
+        cancel: &Cancel,
+        mut emit: impl FnMut(pb::BestClipsResponse) -> Result<(), ServerError>,
+    ) -> Result<(), ServerError> {
+        self.check_playlist(req)?;
+        let index = self.index(); // one snapshot for the whole playlist
+        let mut q = ClipQuery {
+            k: req.clips_per_song.max(1) as usize,
+            clip_duration_s: if req.clip_duration_s == 0.0 {
+                self.config.defaults.clip_duration_s
+            } else {
+                req.clip_duration_s
+            },
+            max_per_video: self.config.defaults.max_per_video,
+            ..ClipQuery::default()
+        };
+        for (i, id) in req.song_ids.iter().enumerate() {
+            let song = index
+                .song(id)
+                .ok_or_else(|| ServerError::NotFound(format!("song_ids[{i}]: no song {id:?} in the catalogue")))?;
+            cancel.check()?;
+            let answer = self.answer(&index, song, &q, req.render, req.song_audio, cancel)?;
+            for c in &answer.clips {
+                q.filter.exclude_segments.insert((c.video_id.clone(), c.segment_ordinal));
+            }
+            emit(answer)?;
+        }
+        Ok(())
+    }
+
+    /// Ranked clips for one song, with crop plans, rendered on request.
+    pub(crate) fn answer(
+        &self,
+        index: &Index,
+        song: &SongEntry,
+        q: &ClipQuery,
+        render_clips: bool,
+        song_audio: bool,
+        cancel: &Cancel,
+    ) -> Result<pb::BestClipsResponse, ServerError> {
+        // The part of the song a clip plays under: its highlight, moved back if the clip
+        // would run past the song's end. Clips are placed and ranked in sync with its
+        // onsets (a song analysed before onsets were kept has none: no sync, which each
+        // clip's absent `sync` shows).
+        let song_start_s = song.clip_start_s(q.clip_duration_s);
+        let mut q = q.clone();
+        q.onsets = song.onsets_in(song_start_s, q.clip_duration_s).unwrap_or_default();
+        let clips = match &self.config.review {
+            Some(review) => index.best_clips(&song.embedding, &reviewed(index, review, &song.id.0, &q))?,
+            None => index.best_clips(&song.embedding, &q)?,
+        };
+        let mut out = Vec::with_capacity(clips.len());
+        for (rank, clip) in clips.iter().enumerate() {
+            cancel.check()?;
+            let video = index
+                .video(&clip.video.0)
+                .ok_or_else(|| ServerError::Internal(format!("segment refers to unknown video {}", clip.video)))?;
+            let plan = plan_clip(index, video, clip.range, &self.config.reframe)?;
+            let rendered = if render_clips {
+                std::fs::create_dir_all(&self.config.render_dir)
+                    .map_err(|e| ServerError::Internal(format!("{}: {e}", self.config.render_dir.display())))?;
+                let name = format!(
+                    "{}_{:02}_{}_{:06}ms.mp4",
+                    song.id,
+                    rank + 1,
+                    video.id,
+                    (clip.range.start_s * 1000.0).round() as u64
+                );
+                let mut render = self.config.render.clone();
+                if song_audio {
+                    render.audio = Some(SongAudio { path: song.path.clone(), start_s: song_start_s });
+                }
+                let r = render_clip(&video.path, &plan, &self.config.render_dir.join(name), &render)?;
+                Some(pb::RenderedClip {
+                    video_path: r.video.path.display().to_string(),
+                    preview_png_path: r.preview_png.display().to_string(),
+                    width: r.video.width,
+                    height: r.video.height,
+                    duration_s: r.video.duration_s,
+                })
+            } else {
+                None
+            };
+            out.push(pb::RankedClip {
+                rank: rank as u32 + 1,
+                video_id: video.id.0.clone(),
+                video_title: video.title.clone(),
+                segment_ordinal: clip.segment_ordinal,
+                range: Some(convert::range(clip.range)),
+                score: clip.score,
+                crop_plan: Some(convert::plan(&plan)),
+                rendered,
+                quality_flags: index
+                    .segment(&video.id.0, clip.segment_ordinal)
+                    .map(|s| s.stats.flags().into_iter().map(String::from).collect())
+                    .unwrap_or_default(),
+                sync: clip.sync,
+            });
+        }
+        Ok(pb::BestClipsResponse {
+            song_id: song.id.0.clone(),
+            song_title: song.title.clone(),
+            model_version: index.manifest.model_version.clone(),
+            snapshot: index.manifest.name.clone(),
+            clips: out,
+        })
+    }
+}
+
+/// The crop plan of `range` of a catalogued video, from the per-frame analysis around
+/// the range only.
+pub(crate) fn plan_clip(
+    index: &Index,
+    video: &tuneclip_index::VideoEntry,
+    range: tuneclip_core::TimeRange,
+    cfg: &ReframeConfig,
+) -> Result<tuneclip_core::CropPlan, ServerError> {
+    let context = tuneclip_reframe::context_s(video.analysis.sample_fps);
+    Ok(plan_crop(&index.clip_analysis(&video.id.0, range, context)?, range, cfg)?)
+}
+
+/// Longest range ReframeService plans or renders, in seconds.
+pub const MAX_REFRAME_S: f64 = 600.0;
+
+/// Size of the chunks Render streams.
+pub const RENDER_CHUNK_BYTES: usize = 64 << 10;
+
+impl Engine {
+    /// The video, range and reframer settings a Reframe or Render request names,
+    /// checked field by field.
+    pub(crate) fn reframe_target(
+        &self,
+        index: &Index,
+        video_id: &str,
+        range: Option<pb::TimeRange>,
+        aspect: f64,
+    ) -> Result<(tuneclip_index::VideoEntry, tuneclip_core::TimeRange, ReframeConfig), ServerError> {
+        if video_id.is_empty() {
+            return Err(ServerError::InvalidArgument("video_id: required (a catalogue video id)".into()));
+        }
+        let video = index
+            .video(video_id)
+            .ok_or_else(|| ServerError::NotFound(format!("video_id: no video {video_id:?} in the catalogue")))?;
+        let r = range.ok_or_else(|| ServerError::InvalidArgument("range: required".into()))?;
+        let duration = video.analysis.info.duration_s;
+        let ok = r.start_s >= 0.0
+            && r.end_s > r.start_s
+            && r.end_s <= duration + 1e-3
+            && r.end_s - r.start_s <= MAX_REFRAME_S;
+        if !ok {
+            return Err(ServerError::InvalidArgument(format!(
+                "range: {}..{} s (expected 0 <= start < end <= {duration:.3} s, the video's length, at most {MAX_REFRAME_S} s long)",
+                r.start_s, r.end_s
+            )));
+        }
+        let mut reframe = self.config.reframe;
+        if aspect != 0.0 {
+            if !(0.2..=5.0).contains(&aspect) {
+                return Err(ServerError::InvalidArgument(format!(
+                    "aspect: {aspect} (expected 0.2..=5, or 0 for 9:16)"
+                )));
+            }
+            reframe.aspect = aspect;
+        }
+        Ok((video.clone(), tuneclip_core::TimeRange::new(r.start_s, r.end_s), reframe))
+    }
+
+    /// ReframeService.Reframe: the crop plan of a range.
+    pub fn reframe(&self, req: &pb::ReframeRequest) -> Result<pb::ReframeResponse, ServerError> {
+        let index = self.index();
+        let (video, range, reframe) = self.reframe_target(&index, &req.video_id, req.range, req.aspect)?;
+        let plan = plan_clip(&index, &video, range, &reframe)?;
+        Ok(pb::ReframeResponse {
+            video_id: video.id.0.clone(),
+            crop_plan: Some(convert::plan(&plan)),
+            snapshot: index.manifest.name.clone(),
+        })
+    }
+
+    /// ReframeService.Render: plan and render a range; the MP4's path comes back.
+    pub fn render(
+        &self,
+        req: &pb::RenderRequest,
+        cancel: &Cancel,
+    ) -> Result<(pb::RenderedClip, pb::CropPlan), ServerError> {
+        let index = self.index();
+        let (video, range, reframe) = self.reframe_target(&index, &req.video_id, req.range, req.aspect)?;
+        let mut render = self.config.render.clone();
+        if req.max_height != 0 {
+            if !(16..=4096).contains(&req.max_height) {
+                return Err(ServerError::InvalidArgument(format!(
+                    "max_height: {} (expected 16..=4096 pixels, or 0 for the server's {})",
+                    req.max_height, render.max_height_px
+                )));
+            }
+            render.max_height_px = req.max_height;
+            render.max_width_px = ((f64::from(req.max_height) * reframe.aspect).round() as u32).clamp(16, 8192);
+        }
+        if !req.song_id.is_empty() {
+            let song = index
+                .song(&req.song_id)
+                .ok_or_else(|| ServerError::NotFound(format!("song_id: no song {:?} in the catalogue", req.song_id)))?;
+            let latest = song.analysis.features.duration_s - range.duration_s();
+            if !(req.song_start_s >= 0.0 && req.song_start_s <= latest.max(0.0)) {
+                return Err(ServerError::InvalidArgument(format!(
+                    "song_start_s: {} (expected 0..={:.3} so the song covers the clip)",
+                    req.song_start_s,
+                    latest.max(0.0)
+                )));
+            }
+            render.audio = Some(SongAudio { path: song.path.clone(), start_s: req.song_start_s });
+        }
+        let plan = plan_clip(&index, &video, range, &reframe)?;
+        cancel.check()?;
+        std::fs::create_dir_all(&self.config.render_dir)
+            .map_err(|e| ServerError::Internal(format!("{}: {e}", self.config.render_dir.display())))?;
+        let name = format!(
+            "reframe_{}_{:06}ms_{:06}ms_{:04}_{}p{}{}.mp4",
+            video.id,
+            (range.start_s * 1000.0).round() as u64,
+            (range.end_s * 1000.0).round() as u64,
+            (reframe.aspect * 1000.0).round() as u64,
+            render.max_height_px,
+            if req.song_id.is_empty() { String::new() } else { format!("_{}", req.song_id) },
+            if req.song_id.is_empty() {
+                String::new()
+            } else {
+                format!("_{:06}ms", (req.song_start_s * 1000.0).round() as u64)
+            },
+        );
+        let r = render_clip(&video.path, &plan, &self.config.render_dir.join(name), &render)?;
+        Ok((
+            pb::RenderedClip {
+                video_path: r.video.path.display().to_string(),
+                preview_png_path: r.preview_png.display().to_string(),
+                width: r.video.width,
+                height: r.video.height,
+                duration_s: r.video.duration_s,
+            },
+            convert::plan(&plan),
+        ))
+    }
+}
+
+/// `q` with the reviewers' decisions applied: segments under a rejected clip excluded,
+/// segments under a clip approved for this song preferred, their clips placed on the
+/// approved part.
+pub(crate) fn reviewed(
+    index: &Index,
+    review: &tuneclip_studio::ReviewStore,
+    song_id: &str,
+    q: &ClipQuery,
+) -> ClipQuery {
+    let mut q = q.clone();
+    q.filter.exclude_segments.extend(tuneclip_studio::rejected_segments(index, Some(review)));
+    let approved = review.approved_ranges(song_id);
+    q.prefer.extend(tuneclip_studio::segments_overlapping(index, &approved));
+    q.prefer_ranges.extend(approved);
+    q
+}

@@ -1,0 +1,252 @@
+//! The tonic services: each RPC measured, admitted, run on the blocking pool through
+//! the [`Engine`], and its errors mapped once; the bearer-token interceptor.
+
+use crate::cancel::*;
+use crate::engine::*;
+use crate::{Metrics, ServerError, convert, pb};
+use std::path::PathBuf;
+use std::sync::Arc;
+use tonic::{Request, Response, Status};
+use tuneclip_index::Index;
+
+#[derive(Debug, Clone)]
+pub(crate) struct MatchSvc(pub(crate) Arc<Engine>);
+
+#[tonic::async_trait]
+impl pb::match_service_server::MatchService for MatchSvc {
+    async fn best_clips(
+        &self,
+        request: Request<pb::BestClipsRequest>,
+    ) -> Result<Response<pb::BestClipsResponse>, Status> {
+        let engine = Arc::clone(&self.0);
+        measured(&self.0.metrics, "BestClips", async move {
+            let permit = engine.try_permit("BestClips")?;
+            let req = request.into_inner();
+            blocking(permit, move |cancel| engine.best_clips_until(&req, cancel)).await.map(Response::new)
+        })
+        .await
+    }
+
+    async fn playlist_clips(
+        &self,
+        request: Request<pb::PlaylistClipsRequest>,
+    ) -> Result<Response<pb::PlaylistClipsResponse>, Status> {
+        let engine = Arc::clone(&self.0);
+        measured(&self.0.metrics, "PlaylistClips", async move {
+            let permit = engine.try_permit("PlaylistClips")?;
+            let req = request.into_inner();
+            blocking(permit, move |cancel| engine.playlist_clips_until(&req, cancel)).await.map(Response::new)
+        })
+        .await
+    }
+
+    type PlaylistClipsStreamStream = PlaylistStream;
+
+    async fn playlist_clips_stream(
+        &self,
+        request: Request<pb::PlaylistClipsRequest>,
+    ) -> Result<Response<PlaylistStream>, Status> {
+        let engine = Arc::clone(&self.0);
+        measured(&self.0.metrics, "PlaylistClipsStream", async move {
+            let permit = engine.try_permit("PlaylistClipsStream")?;
+            let req = request.into_inner();
+            engine.check_playlist(&req)?;
+            let (tx, rx) = tokio::sync::mpsc::channel::<Result<pb::BestClipsResponse, Status>>(2);
+            tokio::task::spawn_blocking(move || {
+                let _permit = permit;
+                let cancel = Cancel::default();
+                let sent = engine.playlist_each(&req, &cancel, |answer| {
+                    // The client went away: stop working for nobody.
+                    tx.blocking_send(Ok(answer)).map_err(|_| ServerError::Cancelled)
+                });
+                if let Err(e) = sent
+                    && !matches!(e, ServerError::Cancelled)
+                {
+                    let _ = tx.blocking_send(Err(e.into()));
+                }
+            });
+            Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx)) as PlaylistStream))
+        })
+        .await
+    }
+
+    async fn best_songs(
+        &self,
+        request: Request<pb::BestSongsRequest>,
+    ) -> Result<Response<pb::BestSongsResponse>, Status> {
+        let engine = Arc::clone(&self.0);
+        measured(&self.0.metrics, "BestSongs", async move {
+            let permit = engine.try_permit("BestSongs")?;
+            let req = request.into_inner();
+            blocking(permit, move |_| engine.best_songs(&req)).await.map(Response::new)
+        })
+        .await
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct ReframeSvc(pub(crate) Arc<Engine>);
+
+type PlaylistStream = std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<pb::BestClipsResponse, Status>> + Send>>;
+
+type RenderStream = std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<pb::RenderChunk, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl pb::reframe_service_server::ReframeService for ReframeSvc {
+    async fn reframe(&self, request: Request<pb::ReframeRequest>) -> Result<Response<pb::ReframeResponse>, Status> {
+        let engine = Arc::clone(&self.0);
+        measured(&self.0.metrics, "Reframe", async move {
+            let permit = engine.try_permit("Reframe")?;
+            let req = request.into_inner();
+            blocking(permit, move |_| engine.reframe(&req)).await.map(Response::new)
+        })
+        .await
+    }
+
+    type RenderStream = RenderStream;
+
+    async fn render(&self, request: Request<pb::RenderRequest>) -> Result<Response<RenderStream>, Status> {
+        let engine = Arc::clone(&self.0);
+        measured(&self.0.metrics, "Render", async move {
+            let permit = engine.try_permit("Render")?;
+            let req = request.into_inner();
+            let stream_bytes = req.stream_bytes;
+            let (rendered, plan) = blocking(permit, move |cancel| engine.render(&req, cancel)).await?;
+            let path = PathBuf::from(&rendered.video_path);
+            let first =
+                pb::RenderChunk { chunk: Some(pb::render_chunk::Chunk::Rendered(rendered)), crop_plan: Some(plan) };
+            let (tx, rx) = tokio::sync::mpsc::channel::<Result<pb::RenderChunk, Status>>(4);
+            tokio::task::spawn_blocking(move || {
+                if tx.blocking_send(Ok(first)).is_err() || !stream_bytes {
+                    return;
+                }
+                use std::io::Read;
+                let mut file = match std::fs::File::open(&path) {
+                    Ok(f) => f,
+                    Err(e) => {
+                        let _ = tx.blocking_send(Err(Status::internal(format!("{}: {e}", path.display()))));
+                        return;
+                    }
+                };
+                let mut buf = vec![0u8; RENDER_CHUNK_BYTES];
+                loop {
+                    match file.read(&mut buf) {
+                        Ok(0) => return,
+                        Ok(n) => {
+                            let chunk = pb::RenderChunk {
+                                chunk: Some(pb::render_chunk::Chunk::Data(buf[..n].to_vec())),
+                                crop_plan: None,
+                            };
+                            // The client went away: stop reading.
+                            if tx.blocking_send(Ok(chunk)).is_err() {
+                                return;
+                            }
+                        }
+                        Err(e) => {
+                            let _ = tx.blocking_send(Err(Status::internal(format!("{}: {e}", path.display()))));
+                            return;
+                        }
+                    }
+                }
+            });
+            Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx)) as RenderStream))
+        })
+        .await
+    }
+}
+
+/// Run a handler's future, recording its latency and status code.
+pub(crate) async fn measured<T>(
+    metrics: &Metrics,
+    method: &'static str,
+    work: impl std::future::Future<Output = Result<T, Status>>,
+) -> Result<T, Status> {
+    let timer = metrics.start(method);
+    let result = work.await;
+    timer.finish(&result);
+    result
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct IndexSvc(pub(crate) Arc<Engine>);
+
+#[tonic::async_trait]
+impl pb::index_service_server::IndexService for IndexSvc {
+    async fn status(&self, _: Request<pb::StatusRequest>) -> Result<Response<pb::StatusResponse>, Status> {
+        measured(&self.0.metrics, "Status", async { Ok(Response::new(status_of(&self.0.index()))) }).await
+    }
+
+    async fn reload(&self, _: Request<pb::ReloadRequest>) -> Result<Response<pb::StatusResponse>, Status> {
+        let engine = Arc::clone(&self.0);
+        measured(&self.0.metrics, "Reload", async move {
+            let fresh = tokio::task::spawn_blocking(move || engine.reload())
+                .await
+                .map_err(|e| ServerError::Internal(format!("worker failed: {e}")))??;
+            Ok(Response::new(status_of(&fresh)))
+        })
+        .await
+    }
+
+    async fn list_songs(&self, _: Request<pb::ListSongsRequest>) -> Result<Response<pb::ListSongsResponse>, Status> {
+        let songs = self
+            .0
+            .index()
+            .catalogue
+            .songs
+            .iter()
+            .map(|s| pb::Song {
+                id: s.id.0.clone(),
+                title: s.title.clone(),
+                duration_s: s.analysis.features.duration_s,
+                tempo_bpm: s.analysis.features.tempo_bpm,
+                highlight: Some(convert::range(s.analysis.highlight.range)),
+                integrated_lufs: s.analysis.loudness.as_ref().and_then(|l| l.integrated_lufs),
+                pitch: s.pitch.map(|p| pb::PitchFeatures {
+                    pitch_classes: p.pitch_classes.to_vec(),
+                    note_rate_hz: p.note_rate_hz,
+                    polyphony: p.polyphony,
+                    median_midi: u32::from(p.median_midi),
+                    range_semitones: u32::from(p.range_semitones),
+                }),
+            })
+            .collect();
+        Ok(Response::new(pb::ListSongsResponse { songs }))
+    }
+}
+
+pub(crate) fn status_of(index: &Index) -> pb::StatusResponse {
+    let m = &index.manifest;
+    pb::StatusResponse {
+        snapshot: m.name.clone(),
+        model_version: m.model_version.clone(),
+        songs: m.songs as u64,
+        videos: m.videos as u64,
+        segments: m.segments as u64,
+        failures: index.catalogue.failures.len() as u64,
+        segment_search: index.segment_search_kind().into(),
+    }
+}
+
+/// Checks `authorization: Bearer <token>` when a token is configured.
+#[derive(Debug, Clone)]
+pub(crate) struct BearerAuth(pub(crate) Option<String>);
+
+impl tonic::service::Interceptor for BearerAuth {
+    fn call(&mut self, request: Request<()>) -> Result<Request<()>, Status> {
+        let Some(token) = &self.0 else { return Ok(request) };
+        let given = request
+            .metadata()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        // Compare in time independent of where the first difference lies.
+        let same =
+            given.len() == token.len() && given.bytes().zip(token.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
+        if same {
+            Ok(request)
+        } else {
+            Err(Status::unauthenticated("missing or wrong bearer token (authorization: Bearer <token>)"))
+        }
+    }
+}
