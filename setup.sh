@@ -106,9 +106,11 @@ fi
 # A second-language gRPC client for the contract tests: grpcio + grpcio-tools, pinned,
 # in their own folder (their protobuf differs from the onnx package's).
 GRPC_LIB="$ASSETS/pylib-grpc"
-if ! PYTHONPATH="$GRPC_LIB" python3 -c "import grpc, grpc_tools" 2>/dev/null; then
-  echo "setup: installing grpcio and grpcio-tools into index-data/assets/pylib-grpc"
-  python3 -m pip install -q --target "$GRPC_LIB" grpcio==1.76.0 grpcio-tools==1.76.0 protobuf==6.33.6
+# grpcio-reflection lists the server's services the way Python users do (reflection v1alpha).
+if ! PYTHONPATH="$GRPC_LIB" python3 -c "import grpc, grpc_tools, grpc_reflection" 2>/dev/null; then
+  echo "setup: installing grpcio, grpcio-tools and grpcio-reflection into index-data/assets/pylib-grpc"
+  python3 -m pip install -q --target "$GRPC_LIB" grpcio==1.76.0 grpcio-tools==1.76.0 grpcio-reflection==1.76.0 \
+    protobuf==6.33.6
 fi
 # A real Milvus 2.3.5 server for the Milvus backend's tests and benchmark: the PyPI
 # `milvus` wheel (sha256-pinned) carries it as lzma-packed binaries; unpack them once

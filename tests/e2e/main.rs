@@ -212,7 +212,7 @@ async fn best_clips_through_the_real_server_render_vertical_h264() {
             .status;
         assert_eq!(status, tonic_health::pb::health_check_response::ServingStatus::Serving as i32, "{service:?}");
     }
-    let services = reflected_services(channel).await;
+    let services = reflected_services(channel.clone()).await;
     for name in
         ["tuneclip.v1.MatchService", "tuneclip.v1.ReframeService", "tuneclip.v1.IndexService", "grpc.health.v1.Health"]
     {
@@ -243,6 +243,13 @@ async fn best_clips_through_the_real_server_render_vertical_h264() {
     let py_clips: Vec<(String, u32, f64, f64)> = serde_json::from_value(python["clips"].clone()).expect("clip list");
     assert_eq!(py_clips, rust_answer);
     assert_eq!(python["unknown_song"], "NOT_FOUND");
+    // Python's reflection client (v1alpha) lists the same services as v1 does (each
+    // version names its own reflection service).
+    let py_services: Vec<String> =
+        serde_json::from_value(python["reflected_services"].clone()).expect("reflected services");
+    for name in services.iter().filter(|s| !s.starts_with("grpc.reflection.")) {
+        assert!(py_services.contains(name), "v1alpha reflection lists {py_services:?}, not {name}");
+    }
 
     // Filters: without the best video, the answer comes from the other one.
     let first_video = resp.clips[0].video_id.clone();

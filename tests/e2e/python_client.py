@@ -1,5 +1,7 @@
 """A Python gRPC client for tuneclip, generated from proto/ at run time: proves the
-contract works from another language. Prints the answers as JSON.
+contract works from another language, and that Python's reflection client (grpcio-
+reflection, which speaks reflection v1alpha) lists the services. Prints the answers as
+JSON.
 
 usage: python_client.py PROTO_ROOT HOST:PORT
 """
@@ -8,6 +10,7 @@ import sys
 import tempfile
 
 import grpc
+from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
 from grpc_tools import protoc
 
 proto_root, addr = sys.argv[1:3]
@@ -31,7 +34,9 @@ try:
     unknown = "OK"
 except grpc.RpcError as e:
     unknown = e.code().name
+reflected = sorted(ProtoReflectionDescriptorDatabase(channel).get_services())
 print(json.dumps({
+    "reflected_services": reflected,
     "song": songs[0].id,
     "clips": [[c.video_id, c.segment_ordinal, c.range.start_s, c.range.end_s] for c in answer.clips],
     "unknown_song": unknown,

@@ -121,7 +121,7 @@ enum Command {
         #[arg(long, num_args = 1..)]
         videos: Vec<String>,
     },
-    /// Serve the current snapshot over gRPC until Ctrl-C.
+    /// Serve the current snapshot over gRPC until Ctrl-C or SIGTERM.
     Serve {
         #[arg(long, env = "TUNECLIP_ADDR", default_value = "127.0.0.1:50051")]
         addr: SocketAddr,
@@ -974,8 +974,14 @@ async fn main() -> Result<()> {
             ));
             let (listener, local) = tuneclip_server::bind(addr).await?;
             eprintln!("serving {} on {local}", engine.index().manifest.name);
-            tuneclip_server::serve(listener, engine, async {
-                let _ = tokio::signal::ctrl_c().await;
+            // Ctrl-C, or SIGTERM from a service manager (deploy/tuneclip.service): stop
+            // accepting, drain what is in flight, exit 0.
+            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+            tuneclip_server::serve(listener, engine, async move {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => eprintln!("Ctrl-C: draining requests in flight"),
+                    _ = term.recv() => eprintln!("SIGTERM: draining requests in flight"),
+                }
             })
             .await?;
             Ok(())

@@ -1,7 +1,9 @@
 //! The `tuneclip` binary end to end, as a user runs it: crash safety of rebuilds, the
-//! single-file tools, models that must be there, and a local Milvus started and stopped.
+//! single-file tools, models that must be there, a local Milvus started and stopped, and
+//! `serve` as a systemd service.
 
 mod crash_safety;
+mod deploy;
 mod milvus_local;
 mod single_file;
 
