@@ -227,8 +227,15 @@ fn do_eval_transfer(
     let model = load_model(model)?;
     let cfg = TrainConfig { model: model.config.clone(), ..TrainConfig::default() };
     let data = load_data(pairs, &cfg)?;
-    let report = tuneclip_training::transfer::evaluate_transfer(&manifest, &data, split, Some(&model), sync_weight)?;
+    let music = tuneclip_training::transfer::MusicSources::beside(pairs)?;
+    let report =
+        tuneclip_training::transfer::evaluate_transfer(&manifest, &data, split, &music, Some(&model), sync_weight)?;
     println!("{}", report.table());
+    for f in &report.families {
+        if f.set_aside > 0.0 {
+            eprintln!("{}: {:.2} videos a query set aside as cut to the same music", f.family, f.set_aside);
+        }
+    }
     if let Some(path) = json {
         std::fs::write(path, serde_json::to_vec_pretty(&report).map_err(|e| e.to_string())?)
             .map_err(|e| format!("cannot write {} ({e})", path.display()))?;

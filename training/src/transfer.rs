@@ -7,6 +7,13 @@
 //! video) and all its **clips** (every window of every video; a hit is any window of
 //! the right video). `overall` pools every family's videos into one gallery.
 //!
+//! In the families corpus several videos of a family may be cut to overlapping
+//! excerpts of one song (a fifth of Wesnoth's songs serve all held-out videos), so a
+//! query's soundtrack can be, in part, another video's too. Each report therefore also
+//! ranks the videos gallery with those videos **set aside** for that query
+//! ([`MusicSources`], [`FamilyReport::distinct`]); the plain ranking counts them as
+//! misses. Videos of the same song at other seconds stay in the gallery.
+//!
 //! The **rule** is the baseline a careful engineer writes in twenty lines, from the same
 //! profiles the learned model reads: the song's beat period (the strongest onset
 //! periodicity between 0.3 and 1.2 s) against the picture's brightness-change period
@@ -45,6 +52,15 @@ pub struct FamilyReport {
     pub clips: usize,
     /// `(model, videos gallery, clips gallery)`.
     pub models: Vec<(String, Ranking, Ranking)>,
+    /// Each model's videos-gallery ranking again (same order as `models`) with the videos
+    /// cut to the query's own music set aside for that query: another excerpt of the
+    /// same song file overlapping the query's in time, i.e. a second music video of
+    /// the same seconds of music, which no score can tell from the query's own.
+    #[serde(default)]
+    pub distinct: Vec<Ranking>,
+    /// How many videos were set aside per query, on average.
+    #[serde(default)]
+    pub set_aside: f64,
 }
 
 /// The whole benchmark.
@@ -76,10 +92,18 @@ fn mean(rows: &[&[f32]]) -> Vec<f32> {
 }
 
 /// Rank statistics from a score matrix `score(query, clip)`; `clip_video[c]` is the
-/// video of clip `c`, query `q` belongs to video `q`.
-fn rankings(n: usize, clip_video: &[usize], score: impl Fn(usize, usize) -> f32) -> (Ranking, Ranking) {
+/// video of clip `c`, query `q` belongs to video `q`: the videos gallery, the clips
+/// gallery, and the videos gallery again with the videos `same_music(q, v)` says are
+/// cut to the query's own music set aside for that query.
+fn rankings_setting_aside(
+    n: usize,
+    clip_video: &[usize],
+    score: impl Fn(usize, usize) -> f32,
+    same_music: impl Fn(usize, usize) -> bool,
+) -> (Ranking, Ranking, Ranking) {
     let mut video_ranks = Vec::with_capacity(n);
     let mut clip_ranks = Vec::with_capacity(n);
+    let mut distinct_ranks = Vec::with_capacity(n);
     for q in 0..n {
         let clip_scores: Vec<f32> = (0..clip_video.len()).map(|c| score(q, c)).collect();
         let mut best = vec![f32::NEG_INFINITY; n];
@@ -89,10 +113,12 @@ fn rankings(n: usize, clip_video: &[usize], score: impl Fn(usize, usize) -> f32)
         let own = best[q];
         // Ties count against the truth.
         video_ranks.push(1 + best.iter().enumerate().filter(|(v, s)| *v != q && **s >= own).count());
+        distinct_ranks
+            .push(1 + best.iter().enumerate().filter(|(v, s)| *v != q && **s >= own && !same_music(q, *v)).count());
         // The best clip of the right video against every clip of the others.
         clip_ranks.push(1 + clip_scores.iter().zip(clip_video).filter(|(s, v)| **v != q && **s >= own).count());
     }
-    (summary(video_ranks), summary(clip_ranks))
+    (summary(video_ranks), summary(clip_ranks), summary(distinct_ranks))
 }
 
 fn summary(mut ranks: Vec<usize>) -> Ranking {
@@ -182,6 +208,7 @@ fn report(
     name: &str,
     videos: &[Vec<&Example>],
     song_envelopes: &[Vec<f32>],
+    same_music: impl Fn(usize, usize) -> bool,
     learned: Option<&LearnedModel>,
     sync_weight: f32,
 ) -> Result<FamilyReport, String> {
@@ -189,6 +216,13 @@ fn report(
     let clip_video: Vec<usize> = videos.iter().enumerate().flat_map(|(v, w)| std::iter::repeat_n(v, w.len())).collect();
     let clips: Vec<&Example> = videos.iter().flatten().copied().collect();
     let mut models = Vec::new();
+    let mut distinct = Vec::new();
+    // Rank by `score`, into both lists.
+    let mut rank = |model: String, score: &dyn Fn(usize, usize) -> f32| {
+        let (rv, rc, rd) = rankings_setting_aside(n, &clip_video, score, |q, v| same_music(q, v));
+        models.push((model, rv, rc));
+        distinct.push(rd);
+    };
     let sync = sync_matrix(song_envelopes, &clips);
     if let Some(model) = learned {
         let mut clip_emb = Vec::with_capacity(clips.len());
@@ -208,10 +242,8 @@ fn report(
         }
         // The learned similarity of every query and clip, computed once for every row.
         let learned: Vec<Vec<f32>> = queries.iter().map(|q| clip_emb.iter().map(|c| dot(q, c)).collect()).collect();
-        let (rv, rc) = rankings(n, &clip_video, |q, c| learned[q][c]);
-        models.push((format!("learned ({})", model.version()), rv, rc));
-        let (rv, rc) = rankings(n, &clip_video, |q, c| learned[q][c] + sync_weight * sync[q][c]);
-        models.push((format!("learned + {sync_weight} x sync"), rv, rc));
+        rank(format!("learned ({})", model.version()), &|q, c| learned[q][c]);
+        rank(format!("learned + {sync_weight} x sync"), &|q, c| learned[q][c] + sync_weight * sync[q][c]);
         // How far each score spreads over the gallery, per query: their ratio is the
         // weight that puts sync on the learned similarity's scale (the product's
         // `SYNC_WEIGHT` is this ratio on the trained families' validation gallery).
@@ -225,18 +257,15 @@ fn report(
         // z-scores over the gallery's clips.
         let learned_z: Vec<Vec<f32>> = learned.iter().map(|row| zscores_f32(row)).collect();
         let sync_z: Vec<Vec<f32>> = sync.iter().map(|row| zscores_f32(row)).collect();
-        let (rv, rc) = rankings(n, &clip_video, |q, c| learned_z[q][c] + sync_z[q][c]);
-        models.push(("learned + sync, z-scored".to_string(), rv, rc));
+        rank("learned + sync, z-scored".to_string(), &|q, c| learned_z[q][c] + sync_z[q][c]);
     }
-    let (rv, rc) = rankings(n, &clip_video, |q, c| sync[q][c]);
-    models.push(("sync: onsets vs picture events".to_string(), rv, rc));
+    rank("sync: onsets vs picture events".to_string(), &|q, c| sync[q][c]);
     // The handcrafted model on the same windows.
     let queries: Vec<Embedding> = videos
         .iter()
         .map(|w| mean_direction(&w.iter().map(|e| e.baseline_song.as_slice()).collect::<Vec<_>>()))
         .collect();
-    let (rv, rc) = rankings(n, &clip_video, |q, c| dot(&queries[q], &clips[c].baseline_segment));
-    models.push(("handcrafted-v1".to_string(), rv, rc));
+    rank("handcrafted-v1".to_string(), &|q, c| dot(&queries[q], &clips[c].baseline_segment));
     // The rule.
     let song_profiles: Vec<Vec<f32>> =
         videos.iter().map(|w| mean(&w.iter().map(|e| e.audio.profile.as_slice()).collect::<Vec<_>>())).collect();
@@ -247,24 +276,90 @@ fn report(
         clips.iter().map(|e| period_steps(&e.visual.profile[PERIODICITY_DIMS..2 * PERIODICITY_DIMS])).collect();
     let clip_busy =
         zscores(&clips.iter().map(|e| f64::from(e.visual.profile[3 * PERIODICITY_DIMS])).collect::<Vec<_>>());
-    let (rv, rc) = rankings(n, &clip_video, |q, c| {
+    rank("rule: tempo + busyness".to_string(), &|q, c| {
         (-4.0 * octave_distance(song_period[q], clip_period[c]) - 0.5 * (song_density[q] - clip_busy[c]).abs()) as f32
     });
-    models.push(("rule: tempo + busyness".to_string(), rv, rc));
     let (cv, cc) = chance(n, clips.len() as f64 / n.max(1) as f64);
     models.push(("chance".to_string(), cv, cc));
-    Ok(FamilyReport { family: name.to_string(), videos: n, clips: clips.len(), models })
+    // Chance in each query's own gallery (the videos not set aside for it).
+    let galleries: Vec<f64> = (0..n).map(|q| (0..n).filter(|v| *v == q || !same_music(q, *v)).count() as f64).collect();
+    let set_aside = galleries.iter().map(|g| n as f64 - g).sum::<f64>() / n.max(1) as f64;
+    distinct.push(Ranking {
+        recall_at: KS.map(|k| galleries.iter().map(|g| (k as f64 / g).min(1.0)).sum::<f64>() / n.max(1) as f64),
+        median_rank: {
+            let mut m: Vec<f64> = galleries.iter().map(|g| (g + 1.0) / 2.0).collect();
+            m.sort_by(f64::total_cmp);
+            m.get(m.len() / 2).copied().unwrap_or(f64::NAN)
+        },
+    });
+    Ok(FamilyReport { family: name.to_string(), videos: n, clips: clips.len(), models, distinct, set_aside })
+}
+
+/// Which music each video of a corpus is cut to, read from the `families.json` that
+/// `tuneclip-train families` writes beside its pair manifest: a Wesnoth excerpt's song
+/// file and start, for every video (by group, the file's stem). Synthetic songs are
+/// each drawn once, so they share music with no other video.
+#[derive(Debug, Clone, Default)]
+pub struct MusicSources {
+    excerpts: std::collections::HashMap<String, (String, f64)>,
+    seconds: f64,
+}
+
+impl MusicSources {
+    /// `families.json` beside `pairs`; empty (nothing shared) when there is none, as for
+    /// a user's own music videos.
+    pub fn beside(pairs: &std::path::Path) -> Result<Self, String> {
+        let path = pairs.with_file_name("families.json");
+        let Ok(bytes) = std::fs::read(&path) else {
+            return Ok(Self::default());
+        };
+        #[derive(Deserialize)]
+        struct Config {
+            seconds: f64,
+        }
+        #[derive(Deserialize)]
+        struct Meta {
+            config: Config,
+            items: Vec<crate::families::ItemSpec>,
+        }
+        let meta: Meta =
+            serde_json::from_slice(&bytes).map_err(|e| format!("{}: not a families corpus ({e})", path.display()))?;
+        let mut excerpts = std::collections::HashMap::new();
+        for item in meta.items {
+            let Some((file, start)) = item.song.strip_prefix("wesnoth:").and_then(|s| s.rsplit_once('@')) else {
+                continue;
+            };
+            let start: f64 =
+                start.parse().map_err(|_| format!("{}: song {:?} has no start", path.display(), item.song))?;
+            excerpts.insert(item.file.trim_end_matches(".mp4").to_string(), (file.to_string(), start));
+        }
+        Ok(Self { excerpts, seconds: meta.config.seconds })
+    }
+
+    /// Whether videos `a` and `b` (groups) play some of the same seconds of one song.
+    pub fn shared(&self, a: &str, b: &str) -> bool {
+        match (self.excerpts.get(a), self.excerpts.get(b)) {
+            (Some((fa, sa)), Some((fb, sb))) => fa == fb && (sa - sb).abs() < self.seconds,
+            _ => false,
+        }
+    }
 }
 
 /// Run the benchmark on the `split` items of `data` (whose pairs carry families in
-/// `manifest`), for `learned` (or the baselines alone).
+/// `manifest`), for `learned` (or the baselines alone); `music` says which videos share
+/// music (see [`FamilyReport::distinct`]).
 pub fn evaluate_transfer(
     manifest: &PairManifest,
     data: &Dataset,
     split: Split,
+    music: &MusicSources,
     learned: Option<&LearnedModel>,
     sync_weight: f32,
 ) -> Result<TransferReport, String> {
+    let same_music = |videos: &[Vec<&Example>]| {
+        let names: Vec<&str> = videos.iter().map(|w| w.first().map_or("", |e| data.groups[e.group].as_str())).collect();
+        move |q: usize, v: usize| music.shared(names[q], names[v])
+    };
     // Windows grouped by video, videos by family, in manifest order.
     let mut by_family: BTreeMap<String, BTreeMap<usize, Vec<&Example>>> = BTreeMap::new();
     for e in data.examples.iter().filter(|e| e.split == split) {
@@ -280,12 +375,12 @@ pub fn evaluate_transfer(
     for (family, videos) in &by_family {
         let videos: Vec<Vec<&Example>> = videos.values().cloned().collect();
         let songs: Vec<Vec<f32>> = videos.iter().map(|w| stitched_song_envelope(manifest, w)).collect();
-        families.push(report(family, &videos, &songs, learned, sync_weight)?);
+        families.push(report(family, &videos, &songs, same_music(&videos), learned, sync_weight)?);
         pooled.extend(videos);
         pooled_songs.extend(songs);
     }
     if by_family.len() > 1 {
-        families.push(report("overall (pooled)", &pooled, &pooled_songs, learned, sync_weight)?);
+        families.push(report("overall (pooled)", &pooled, &pooled_songs, same_music(&pooled), learned, sync_weight)?);
     }
     Ok(TransferReport {
         model_version: learned.map_or_else(|| "none".to_string(), |m| m.version().to_string()),
@@ -298,12 +393,13 @@ impl TransferReport {
     /// A Markdown table: one row per family and model.
     pub fn table(&self) -> String {
         let mut s = String::from(
-            "| family | videos / clips | model | videos R@1 | R@5 | R@10 | median rank | clips R@1 | R@5 | R@10 |\n|---|---|---|---|---|---|---|---|---|---|\n",
+            "| family | videos / clips | model | videos R@1 | R@5 | R@10 | median rank | clips R@1 | R@5 | R@10 | videos R@10, same music set aside |\n|---|---|---|---|---|---|---|---|---|---|---|\n",
         );
         for f in &self.families {
-            for (m, v, c) in &f.models {
+            for (i, (m, v, c)) in f.models.iter().enumerate() {
+                let d = f.distinct.get(i).map_or_else(|| "-".to_string(), |d| format!("{:.3}", d.recall_at[2]));
                 s += &format!(
-                    "| {} | {} / {} | {m} | {:.3} | {:.3} | {:.3} | {:.1} | {:.3} | {:.3} | {:.3} |\n",
+                    "| {} | {} / {} | {m} | {:.3} | {:.3} | {:.3} | {:.1} | {:.3} | {:.3} | {:.3} | {d} |\n",
                     f.family,
                     f.videos,
                     f.clips,
@@ -330,7 +426,8 @@ mod tests {
         // Three videos of two clips; query q scores clip c as listed.
         let clip_video = [0, 0, 1, 1, 2, 2];
         let scores = [[0.9, 0.1, 0.5, 0.2, 0.3, 0.0], [0.8, 0.2, 0.1, 0.7, 0.9, 0.95], [0.0, 0.0, 0.0, 0.0, 0.1, 0.2]];
-        let (v, c) = rankings(3, &clip_video, |q, c| scores[q][c]);
+        let (v, c, d) = rankings_setting_aside(3, &clip_video, |q, c| scores[q][c], |_, _| false);
+        assert_eq!(d, v, "nothing set aside");
         // Video ranks: q0 1st; q1: best own 0.7 < 0.8 (video 0) and < 0.95 (video 2) -> 3rd;
         // q2: own 0.2 is the top -> 1st.
         assert_eq!(v.recall_at, [2.0 / 3.0, 1.0, 1.0]);
@@ -342,6 +439,27 @@ mod tests {
         assert!((cv.recall_at[2] - 0.1).abs() < 1e-12);
         // Five chances in ten draws out of 500: about 1 - (1 - 0.01)^10.
         assert!((cc.recall_at[2] - 0.096).abs() < 0.005, "{}", cc.recall_at[2]);
+    }
+
+    #[test]
+    fn videos_cut_to_the_same_music_are_set_aside_only_for_their_twin() {
+        // Four videos of one clip each; video 1 shares video 0's music.
+        let clip_video = [0, 1, 2, 3];
+        let scores = [[0.5, 0.9, 0.1, 0.6], [0.9, 0.5, 0.1, 0.1], [0.1, 0.1, 0.9, 0.1], [0.1, 0.1, 0.1, 0.9]];
+        let twins = |q: usize, v: usize| (q, v) == (0, 1) || (q, v) == (1, 0);
+        let (v, _, d) = rankings_setting_aside(4, &clip_video, |q, c| scores[q][c], twins);
+        // q0 is 3rd (0.9 and 0.6 above 0.5), 2nd with its twin aside; q1 is 2nd, 1st aside.
+        assert_eq!(v.recall_at[0], 0.5);
+        assert_eq!(d.recall_at[0], 0.75);
+        assert_eq!(v.median_rank, 1.5);
+        let mut music = MusicSources { seconds: 24.0, ..MusicSources::default() };
+        music.excerpts.insert("a".into(), ("x.ogg".into(), 10.0));
+        music.excerpts.insert("b".into(), ("x.ogg".into(), 33.9));
+        music.excerpts.insert("c".into(), ("x.ogg".into(), 34.0));
+        music.excerpts.insert("d".into(), ("y.ogg".into(), 10.0));
+        assert!(music.shared("a", "b") && music.shared("b", "c"));
+        assert!(!music.shared("a", "c"), "24 s apart: no second in common");
+        assert!(!music.shared("a", "d") && !music.shared("a", "synthetic"));
     }
 
     #[test]

@@ -350,9 +350,16 @@ fn the_default_model_ranks_held_out_music_videos_by_their_own_songs() {
     let shape = model.config.input_shape();
     let ds = dataset::load(&dir.path().join("pairs.json"), &shape, &dir.path().join("cache"), 2).expect("load");
     assert!(ds.skipped.is_empty(), "{:?}", ds.skipped);
-    let report = evaluate_transfer(&manifest, &ds, Split::Test, Some(&model), 0.5).expect("report");
+    let music =
+        tuneclip_training::transfer::MusicSources::beside(&dir.path().join("pairs.json")).expect("families.json");
+    let report = evaluate_transfer(&manifest, &ds, Split::Test, &music, Some(&model), 0.5).expect("report");
     eprintln!("{}", report.table());
     for family in &report.families {
+        // Setting aside videos cut to the same music only ever lifts a video's rank.
+        assert_eq!(family.distinct.len(), family.models.len(), "a set-aside ranking for every row");
+        for ((m, v, _), d) in family.models.iter().zip(&family.distinct) {
+            assert!(d.recall_at[2] >= v.recall_at[2] && d.median_rank <= v.median_rank, "{m}: {d:?} vs {v:?}");
+        }
         let (name, _, _) = &family.models[0];
         assert!(name.starts_with("learned (learned-"), "{name}");
         let chance_median = (family.videos as f64 + 1.0) / 2.0;
