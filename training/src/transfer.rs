@@ -219,7 +219,7 @@ fn report(
     let mut distinct = Vec::new();
     // Rank by `score`, into both lists.
     let mut rank = |model: String, score: &dyn Fn(usize, usize) -> f32| {
-        let (rv, rc, rd) = rankings_setting_aside(n, &clip_video, score, |q, v| same_music(q, v));
+        let (rv, rc, rd) = rankings_setting_aside(n, &clip_video, score, &same_music);
         models.push((model, rv, rc));
         distinct.push(rd);
     };
