@@ -1,9 +1,12 @@
-//! The `tuneclip` binary: `demo` (the whole path on a small catalogue), `ingest`
-//! (songs + videos -> a published snapshot), `serve` (the gRPC server), `query`
-//! (a gRPC client), `produce` and `review` (background clips), and the single-file
-//! tools `scenes` and `reframe` (no catalogue). Most flags can also come from a
-//! `TUNECLIP_*` environment variable or the `--config` file. No business logic lives
-//! here: each command wires library crates together.
+//! The `tuneclip` binary: `demo` (the whole path on a small catalogue), `ingest`, `add`,
+//! `remove` and `merge` (songs + videos -> a published snapshot, sharded or not),
+//! `milvus` (upsert / publish / status / a local Milvus), `serve` (the gRPC server,
+//! review page and metrics), `query` (a gRPC client), `produce` and `review`
+//! (background clips), and the single-file tools `scenes` and `reframe` (no
+//! catalogue). Most flags can also come from a `TUNECLIP_*` environment variable or
+//! the `--config` file. Each command wires library crates together; the one workflow
+//! still here is the rebuild's (ingest or remove, then publish, per shard), which
+//! belongs in an ingest crate below the CLI.
 
 mod config;
 mod demo;

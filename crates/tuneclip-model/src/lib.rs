@@ -1,8 +1,14 @@
-//! Embeddings of songs and video segments into one shared space.
+//! Embeddings of songs and video segments into one shared space, behind one
+//! [`Embedder`]:
 //!
-//! The first model is [`HandcraftedModel`]: **not learned**. It maps a few
-//! perceptual factors that sound and picture share onto the same axes, each squashed
-//! to -1..1 with `tanh` around a typical value:
+//! - **The default: a learned model** ([`learned`]: burn encoders over what sound and
+//!   picture share, trained by `tuneclip-train` with a triplet-margin loss; [`inputs`]:
+//!   what they see, computed from decoded media). Its weights are compiled in from
+//!   [`DEFAULT_MODEL_DIR`] ([`default_model`]); `--model DIR` loads any trained one.
+//!   Its version (`learned-` and a hash of the weights) is recorded in every snapshot.
+//! - **[`HandcraftedModel`]** (`--model handcrafted`, version [`MODEL_VERSION`]): not
+//!   learned. It maps a few perceptual factors onto the same axes, each squashed to
+//!   -1..1 with `tanh` around a typical value:
 //!
 //! | axis | song (from `tuneclip-audio`) | segment (from `tuneclip-vision`) |
 //! |---|---|---|
@@ -11,12 +17,10 @@
 //! | brightness | spectral centroid | mean luma |
 //! | colour | 1 - bass ratio | colourfulness |
 //!
-//! plus a constant axis so that two "average" items still have a defined angle. The
-//! vector is L2-normalised, so the dot product is the cosine similarity. The trained
-//! burn encoders (issue 6) will replace it behind the same [`MODEL_VERSION`] check.
+//! plus a constant axis so that two "average" items still have a defined angle.
 //!
-//! The learned model lives in [`learned`] (burn encoders) and [`inputs`] (what they
-//! see, computed from decoded media).
+//! Both are L2-normalised, so the dot product is the cosine similarity. [`pitch`] runs
+//! Basic Pitch (ONNX) for note features of a song's highlight.
 
 pub mod inputs;
 pub mod learned;
@@ -26,7 +30,8 @@ use tuneclip_audio::SongFeatures;
 use tuneclip_core::{Embedding, l2_normalize};
 use tuneclip_vision::SegmentStats;
 
-/// Recorded in every index snapshot; the server refuses to mix versions.
+/// The handcrafted model's version, recorded in the snapshots it builds; the server
+/// refuses to mix versions.
 pub const MODEL_VERSION: &str = "handcrafted-v1";
 
 /// The non-learned shared-space model described in the crate docs.
