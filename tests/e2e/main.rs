@@ -84,7 +84,7 @@ async fn best_clips_through_the_real_server_render_vertical_h264() {
     // A rebuild over the same files reuses every analysis by content hash; a new file
     // is the only one analysed.
     let (again, stats) = tuneclip_index::ingest_incremental(&media.songs, &media.videos, &cfg, Some(&catalogue));
-    assert_eq!((stats.analysed, stats.reused, stats.failed), (0, 3, 2));
+    assert_eq!((stats.analysed, stats.reused, stats.failed, stats.without_pitch), (0, 3, 2, 0));
     assert_eq!(again.segments.len(), catalogue.segments.len());
     assert!(again.segments.iter().zip(&catalogue.segments).all(|(a, b)| a.embedding == b.embedding));
     let extra = tmp.path().join("extra.mp4");

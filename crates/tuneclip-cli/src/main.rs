@@ -553,7 +553,10 @@ pub(crate) fn ingest_and_publish(
         );
     }
     let (mut catalogue, stats) = ingest_incremental(&expand(songs)?, &expand(videos)?, &cfg, previous.as_ref());
-    eprintln!("ingest: {} analysed, {} reused unchanged, {} failed", stats.analysed, stats.reused, stats.failed);
+    eprintln!(
+        "ingest: {} analysed, {} reused unchanged, {} failed, {} song(s) without note features (Basic Pitch failed)",
+        stats.analysed, stats.reused, stats.failed, stats.without_pitch
+    );
     for f in &catalogue.failures {
         eprintln!("skipped {}: {}", f.path.display(), f.reason);
     }
@@ -608,6 +611,7 @@ fn write_report(
         "segments": catalogue.segments.len(),
         "analysed": stats.map(|s| s.analysed),
         "reused": stats.map(|s| s.reused),
+        "without_pitch": stats.map(|s| s.without_pitch),
         "failures": catalogue.failures.iter().map(|f| serde_json::json!({"path": f.path, "reason": f.reason})).collect::<Vec<_>>(),
         "damaged": catalogue
             .videos

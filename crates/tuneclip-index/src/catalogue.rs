@@ -504,6 +504,9 @@ pub struct IngestStats {
     /// recomputed.
     pub reused: usize,
     pub failed: usize,
+    /// Songs kept without their note features because Basic Pitch failed on them (the
+    /// ingest asked for them): in the catalogue, but matched without pitch.
+    pub without_pitch: usize,
 }
 
 /// One file's finished result, as kept in the staging folder.
@@ -679,7 +682,10 @@ pub fn ingest_incremental(
                     stats.analysed += 1;
                 }
                 match staged {
-                    Staged::Song(s) => cat.songs.push(s),
+                    Staged::Song(s) => {
+                        stats.without_pitch += usize::from(cfg.pitch.is_some() && s.pitch.is_none());
+                        cat.songs.push(s);
+                    }
                     Staged::Video(v, segs) => {
                         cat.videos.push(v);
                         cat.segments.extend(segs);
