@@ -120,10 +120,10 @@ async fn best_clips_through_the_real_server_render_vertical_h264() {
     let clip_s = 2.0;
     let resp = matcher
         .best_clips(pb::BestClipsRequest {
-            song_id: songs[0].id.clone(),
-            k: 3,
-            clip_duration_s: clip_s,
-            max_per_video: 1,
+            song: Some(pb::best_clips_request::Song::SongId(songs[0].id.clone())),
+            k: Some(3),
+            clip_duration_s: Some(clip_s),
+            max_per_video: Some(1),
             render: true,
             song_audio: true,
             ..Default::default()
@@ -185,12 +185,19 @@ async fn best_clips_through_the_real_server_render_vertical_h264() {
 
     // Bad requests get precise codes and the server keeps serving.
     let err = matcher
-        .best_clips(pb::BestClipsRequest { song_id: "nope".into(), ..Default::default() })
+        .best_clips(pb::BestClipsRequest {
+            song: Some(pb::best_clips_request::Song::SongId("nope".into())),
+            ..Default::default()
+        })
         .await
         .expect_err("unknown song");
     assert_eq!(err.code(), Code::NotFound);
     let err = matcher
-        .best_clips(pb::BestClipsRequest { song_id: songs[0].id.clone(), k: 1000, ..Default::default() })
+        .best_clips(pb::BestClipsRequest {
+            song: Some(pb::best_clips_request::Song::SongId(songs[0].id.clone())),
+            k: Some(1000),
+            ..Default::default()
+        })
         .await
         .expect_err("k out of range");
     assert_eq!(err.code(), Code::InvalidArgument);
@@ -223,10 +230,10 @@ async fn best_clips_through_the_real_server_render_vertical_h264() {
     // asks the same question and gets the same clips.
     let rust_answer: Vec<(String, u32, f64, f64)> = matcher
         .best_clips(pb::BestClipsRequest {
-            song_id: songs[0].id.clone(),
-            k: 3,
-            clip_duration_s: 2.0,
-            max_per_video: 1,
+            song: Some(pb::best_clips_request::Song::SongId(songs[0].id.clone())),
+            k: Some(3),
+            clip_duration_s: Some(2.0),
+            max_per_video: Some(1),
             ..Default::default()
         })
         .await
@@ -255,9 +262,9 @@ async fn best_clips_through_the_real_server_render_vertical_h264() {
     let first_video = resp.clips[0].video_id.clone();
     let filtered = matcher
         .best_clips(pb::BestClipsRequest {
-            song_id: songs[0].id.clone(),
-            k: 3,
-            clip_duration_s: clip_s,
+            song: Some(pb::best_clips_request::Song::SongId(songs[0].id.clone())),
+            k: Some(3),
+            clip_duration_s: Some(clip_s),
             exclude_video_ids: vec![first_video.clone()],
             ..Default::default()
         })
@@ -271,8 +278,8 @@ async fn best_clips_through_the_real_server_render_vertical_h264() {
     let playlist = matcher
         .playlist_clips(pb::PlaylistClipsRequest {
             song_ids: vec![songs[0].id.clone(); 4],
-            clips_per_song: 1,
-            clip_duration_s: clip_s,
+            clips_per_song: Some(1),
+            clip_duration_s: Some(clip_s),
             ..Default::default()
         })
         .await
@@ -309,7 +316,11 @@ async fn best_clips_through_the_real_server_render_vertical_h264() {
     assert_eq!(matcher.best_songs(bad_segment).await.expect_err("unknown segment").code(), Code::NotFound);
 
     // The same song uploaded, or named under a media root, gets the same clips.
-    let by_id = pb::BestClipsRequest { song_id: catalogue.songs[0].id.0.clone(), k: 3, ..Default::default() };
+    let by_id = pb::BestClipsRequest {
+        song: Some(pb::best_clips_request::Song::SongId(catalogue.songs[0].id.0.clone())),
+        k: Some(3),
+        ..Default::default()
+    };
     // (Same clips, placed at the same start: the upload's onsets are the catalogue's.)
     let clips_of = |r: pb::BestClipsResponse| -> Vec<(String, u32, i64)> {
         r.clips
@@ -319,25 +330,31 @@ async fn best_clips_through_the_real_server_render_vertical_h264() {
     };
     let want = clips_of(matcher.best_clips(by_id.clone()).await.expect("by id").into_inner());
     let bytes = std::fs::read(&media.songs[0]).expect("read song");
-    let upload = pb::BestClipsRequest { song_id: String::new(), audio: bytes, ..by_id.clone() };
+    let upload = pb::BestClipsRequest { song: Some(pb::best_clips_request::Song::Audio(bytes)), ..by_id.clone() };
     let got = matcher.best_clips(upload.clone()).await.expect("by bytes").into_inner();
     assert_eq!(got.song_title, "uploaded song");
     assert_eq!(clips_of(got), want);
-    let by_uri = pb::BestClipsRequest { song_id: String::new(), song_uri: "pulse.ogg".into(), ..by_id.clone() };
+    let by_uri =
+        pb::BestClipsRequest { song: Some(pb::best_clips_request::Song::SongUri("pulse.ogg".into())), ..by_id.clone() };
     assert_eq!(clips_of(matcher.best_clips(by_uri).await.expect("by uri").into_inner()), want);
     // Hostile or broken songs: precise codes, and the server keeps serving.
     let code = |r: Result<tonic::Response<pb::BestClipsResponse>, tonic::Status>| r.expect_err("refused").code();
-    let with_uri = |u: &str| pb::BestClipsRequest { song_id: String::new(), song_uri: u.into(), ..by_id.clone() };
+    let with_uri =
+        |u: &str| pb::BestClipsRequest { song: Some(pb::best_clips_request::Song::SongUri(u.into())), ..by_id.clone() };
     assert_eq!(code(matcher.best_clips(with_uri("/etc/passwd")).await), Code::PermissionDenied);
     assert_eq!(code(matcher.best_clips(with_uri("../../../../etc/passwd")).await), Code::PermissionDenied);
     assert_eq!(code(matcher.best_clips(with_uri("file:///etc/passwd")).await), Code::PermissionDenied);
     assert_eq!(code(matcher.best_clips(with_uri("https://example.com/a.mp3")).await), Code::InvalidArgument);
     assert_eq!(code(matcher.best_clips(with_uri("no-such.ogg")).await), Code::NotFound);
     assert_eq!(code(matcher.best_clips(with_uri("readme.ogg")).await), Code::InvalidArgument);
-    let garbage = pb::BestClipsRequest { audio: b"not a song at all".repeat(100), ..upload.clone() };
+    let garbage = pb::BestClipsRequest {
+        song: Some(pb::best_clips_request::Song::Audio(b"not a song at all".repeat(100))),
+        ..upload.clone()
+    };
     assert_eq!(code(matcher.best_clips(garbage).await), Code::InvalidArgument);
-    let both = pb::BestClipsRequest { song_id: catalogue.songs[0].id.0.clone(), ..upload };
-    assert_eq!(code(matcher.best_clips(both).await), Code::InvalidArgument);
+    // The song is a oneof, so two songs cannot be sent; an empty one is refused.
+    let empty = pb::BestClipsRequest { song: Some(pb::best_clips_request::Song::SongId(String::new())), ..upload };
+    assert_eq!(code(matcher.best_clips(empty).await), Code::InvalidArgument);
 
     // Prometheus metrics count what just happened.
     let text = http_get(metrics_addr, "/metrics").await;
@@ -368,9 +385,9 @@ async fn overload_is_shed_with_resource_exhausted() {
     let (catalogue, addr) = (&served.catalogue, served.addr);
     let client = MatchServiceClient::connect(format!("http://{addr}")).await.expect("connect");
     let request = pb::BestClipsRequest {
-        song_id: catalogue.songs[0].id.0.clone(),
-        k: 1,
-        clip_duration_s: 6.0,
+        song: Some(pb::best_clips_request::Song::SongId(catalogue.songs[0].id.0.clone())),
+        k: Some(1),
+        clip_duration_s: Some(6.0),
         render: true,
         song_audio: true,
         ..Default::default()
@@ -459,9 +476,9 @@ async fn reload_under_load_fails_no_request_and_refuses_corruption() {
     let mut idx = IndexServiceClient::connect(url.clone()).await.expect("connect");
     let matcher = MatchServiceClient::connect(url).await.expect("connect");
     let request = pb::BestClipsRequest {
-        song_id: catalogue.songs[0].id.0.clone(),
-        k: 2,
-        clip_duration_s: 2.0,
+        song: Some(pb::best_clips_request::Song::SongId(catalogue.songs[0].id.0.clone())),
+        k: Some(2),
+        clip_duration_s: Some(2.0),
         ..Default::default()
     };
 
@@ -648,10 +665,10 @@ fn a_learned_model_builds_a_snapshot_that_other_models_refuse() {
     let engine = Engine::new(index, ServerConfig::new(tmp.path().join("renders")));
     let resp = engine
         .best_clips(&pb::BestClipsRequest {
-            song_id: catalogue.songs[0].id.0.clone(),
-            k: 2,
-            clip_duration_s: 2.0,
-            max_per_video: 1,
+            song: Some(pb::best_clips_request::Song::SongId(catalogue.songs[0].id.0.clone())),
+            k: Some(2),
+            clip_duration_s: Some(2.0),
+            max_per_video: Some(1),
             ..Default::default()
         })
         .expect("clips");
@@ -790,8 +807,8 @@ async fn playlist_clips_stream_answers_song_by_song() {
     let song = served.catalogue.songs[0].id.0.clone();
     let req = pb::PlaylistClipsRequest {
         song_ids: vec![song.clone(), song.clone(), song.clone()],
-        clips_per_song: 1,
-        clip_duration_s: 2.0,
+        clips_per_song: Some(1),
+        clip_duration_s: Some(2.0),
         ..Default::default()
     };
     let unary = client.playlist_clips(req.clone()).await.expect("PlaylistClips").into_inner().songs;

@@ -79,9 +79,9 @@ async fn the_server_answers_from_milvus_and_reports_its_health() {
             .collect();
         let got: Vec<(String, u32)> = matcher
             .best_clips(pb::BestClipsRequest {
-                song_id: song.id.0.clone(),
-                k: 3,
-                clip_duration_s: 2.0,
+                song: Some(pb::best_clips_request::Song::SongId(song.id.0.clone())),
+                k: Some(3),
+                clip_duration_s: Some(2.0),
                 ..Default::default()
             })
             .await
@@ -105,9 +105,9 @@ async fn the_server_answers_from_milvus_and_reports_its_health() {
     let song = &embedded.catalogue.songs[0];
     let still = matcher
         .best_clips(pb::BestClipsRequest {
-            song_id: song.id.0.clone(),
-            k: 3,
-            clip_duration_s: 2.0,
+            song: Some(pb::best_clips_request::Song::SongId(song.id.0.clone())),
+            k: Some(3),
+            clip_duration_s: Some(2.0),
             ..Default::default()
         })
         .await
@@ -122,9 +122,9 @@ async fn the_server_answers_from_milvus_and_reports_its_health() {
     assert!(
         matcher
             .best_clips(pb::BestClipsRequest {
-                song_id: song.id.0.clone(),
-                k: 1,
-                clip_duration_s: 2.0,
+                song: Some(pb::best_clips_request::Song::SongId(song.id.0.clone())),
+                k: Some(1),
+                clip_duration_s: Some(2.0),
                 ..Default::default()
             })
             .await

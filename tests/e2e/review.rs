@@ -81,10 +81,10 @@ fn overlaps(video: &str, range: TimeRange, clip: &pb::RankedClip) -> bool {
 /// Every clip BestClips can give for a song (short clips, no per-video limit).
 async fn all_clips(client: &mut MatchServiceClient<tonic::transport::Channel>, song: &str) -> Vec<pb::RankedClip> {
     let req = pb::BestClipsRequest {
-        song_id: song.into(),
-        k: 50,
-        clip_duration_s: 1.0,
-        max_per_video: 0,
+        song: Some(pb::best_clips_request::Song::SongId(song.into())),
+        k: Some(50),
+        clip_duration_s: Some(1.0),
+        max_per_video: Some(0),
         ..Default::default()
     };
     client.best_clips(req).await.expect("BestClips").into_inner().clips
@@ -180,7 +180,12 @@ async fn a_reviewer_in_chromium_approves_and_rejects_and_grpc_follows() {
     let top_for = |song: String| {
         let mut grpc = top_client.clone();
         async move {
-            let req = pb::BestClipsRequest { song_id: song, k: 1, clip_duration_s: 1.0, ..Default::default() };
+            let req = pb::BestClipsRequest {
+                song: Some(pb::best_clips_request::Song::SongId(song)),
+                k: Some(1),
+                clip_duration_s: Some(1.0),
+                ..Default::default()
+            };
             grpc.best_clips(req).await.expect("BestClips").into_inner().clips.remove(0)
         }
     };

@@ -83,9 +83,9 @@ async fn grpc_over_tls_requires_a_client_certificate() {
     )
     .await;
     let request = pb::BestClipsRequest {
-        song_id: served.catalogue.songs[0].id.0.clone(),
-        k: 1,
-        clip_duration_s: 2.0,
+        song: Some(pb::best_clips_request::Song::SongId(served.catalogue.songs[0].id.0.clone())),
+        k: Some(1),
+        clip_duration_s: Some(2.0),
         ..Default::default()
     };
     let ca = Certificate::from_pem(std::fs::read(d.join("ca.pem")).expect("ca"));

@@ -837,13 +837,12 @@ mod tuneclip_proto_req {
     }
     pub fn best(song_id: String, k: u32, clip_s: f64, render: bool) -> tuneclip_server::pb::BestClipsRequest {
         tuneclip_server::pb::BestClipsRequest {
-            song_id,
-            k,
-            clip_duration_s: clip_s,
-            max_per_video: 1,
+            k: Some(k),
+            clip_duration_s: Some(clip_s),
+            max_per_video: Some(1),
             render,
             song_audio: render,
-            ..Default::default()
+            ..tuneclip_server::pb::BestClipsRequest::catalogue_song(song_id)
         }
     }
 }

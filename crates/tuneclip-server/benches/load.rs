@@ -71,7 +71,11 @@ impl Tally {
 
 fn request(songs: &[String], i: usize, k: u32) -> pb::BestClipsRequest {
     let clip_duration_s = std::env::var("TUNECLIP_LOAD_CLIP_S").ok().and_then(|v| v.parse().ok()).unwrap_or(3.0);
-    pb::BestClipsRequest { song_id: songs[i % songs.len()].clone(), k, clip_duration_s, ..Default::default() }
+    pb::BestClipsRequest {
+        k: Some(k),
+        clip_duration_s: Some(clip_duration_s),
+        ..pb::BestClipsRequest::catalogue_song(songs[i % songs.len()].clone())
+    }
 }
 
 #[tokio::main]

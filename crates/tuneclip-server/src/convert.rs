@@ -1,7 +1,55 @@
-//! Core types -> protobuf.
+//! Protobuf <-> domain types: requests into queries (defaults applied, each bad field
+//! named), core types into messages.
 
+use crate::ServerError;
 use tuneclip_core::{CameraMode, CropPlan, Rect, TimeRange};
+use tuneclip_index::{ClipFilter, ClipQuery};
 use tuneclip_proto::v1 as pb;
+use tuneclip_proto::v1::best_clips_request::Song;
+
+/// Where a BestClips request's song comes from.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum SongSource<'r> {
+    /// A catalogued song, by id.
+    Catalogue(&'r str),
+    /// A whole song file uploaded with the request.
+    Upload(&'r [u8]),
+    /// A file under one of the server's media roots.
+    Uri(&'r str),
+}
+
+/// The song a BestClips request names (its `oneof song`; none is INVALID_ARGUMENT).
+pub(crate) fn song_source(req: &pb::BestClipsRequest) -> Result<SongSource<'_>, ServerError> {
+    match &req.song {
+        Some(Song::SongId(id)) if !id.is_empty() => Ok(SongSource::Catalogue(id)),
+        Some(Song::Audio(bytes)) if !bytes.is_empty() => Ok(SongSource::Upload(bytes)),
+        Some(Song::SongUri(uri)) if !uri.is_empty() => Ok(SongSource::Uri(uri)),
+        Some(_) => Err(ServerError::InvalidArgument("song: the song_id, audio or song_uri given is empty".into())),
+        None => Err(ServerError::InvalidArgument(
+            "song: give one of song_id (a catalogue song), audio (the song's bytes) and song_uri".into(),
+        )),
+    }
+}
+
+/// The clip query of a BestClips request: absent fields take `defaults`; an explicit
+/// value is used as given (the index checks k and the length, naming them;
+/// `max_per_video` 0 is no per-video limit).
+pub(crate) fn clip_query(req: &pb::BestClipsRequest, defaults: &ClipQuery) -> ClipQuery {
+    ClipQuery {
+        k: req.k.map_or(defaults.k, |k| k as usize),
+        clip_duration_s: req.clip_duration_s.unwrap_or(defaults.clip_duration_s),
+        max_per_video: req.max_per_video.map_or(defaults.max_per_video, |m| m as usize),
+        filter: ClipFilter {
+            exclude_videos: req.exclude_video_ids.iter().cloned().collect(),
+            only_videos: req.only_video_ids.iter().cloned().collect(),
+            allow_subtitled: req.allow_subtitled,
+            exclude_logos: req.exclude_logos,
+            allow_heavy_text: req.allow_heavy_text,
+            ..ClipFilter::default()
+        },
+        ..ClipQuery::default()
+    }
+}
 
 pub fn range(r: TimeRange) -> pb::TimeRange {
     pb::TimeRange { start_s: r.start_s, end_s: r.end_s }
@@ -30,5 +78,66 @@ pub fn plan(p: &CropPlan) -> pb::CropPlan {
                 } as i32,
             })
             .collect(),
+    }
+}
+
+/// The clip query of a playlist request, for each of its songs: `clips_per_song`
+/// (absent: 1) clips of `clip_duration_s` (absent: the server default), the server's
+/// per-video limit.
+pub(crate) fn playlist_query(req: &pb::PlaylistClipsRequest, defaults: &ClipQuery) -> ClipQuery {
+    ClipQuery {
+        k: req.clips_per_song.map_or(1, |k| k as usize),
+        clip_duration_s: req.clip_duration_s.unwrap_or(defaults.clip_duration_s),
+        max_per_video: defaults.max_per_video,
+        ..ClipQuery::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn absent_fields_take_the_defaults_and_explicit_ones_are_kept() {
+        let defaults = ClipQuery { k: 5, clip_duration_s: 4.0, max_per_video: 1, ..ClipQuery::default() };
+        let plain = pb::BestClipsRequest::catalogue_song("abc");
+        let q = clip_query(&plain, &defaults);
+        assert_eq!((q.k, q.clip_duration_s, q.max_per_video), (5, 4.0, 1));
+        let given = pb::BestClipsRequest {
+            k: Some(3),
+            clip_duration_s: Some(2.5),
+            max_per_video: Some(2),
+            ..pb::BestClipsRequest::catalogue_song("abc")
+        };
+        let q = clip_query(&given, &defaults);
+        assert_eq!((q.k, q.clip_duration_s, q.max_per_video), (3, 2.5, 2));
+        // An explicit 0 is no longer "the default": k = 0 reaches the index's check (an
+        // error there), max_per_video = 0 is the index's "no per-video limit".
+        let zero_k = pb::BestClipsRequest { k: Some(0), ..pb::BestClipsRequest::catalogue_song("abc") };
+        assert_eq!(clip_query(&zero_k, &defaults).k, 0);
+        let zero_m = pb::BestClipsRequest { max_per_video: Some(0), ..pb::BestClipsRequest::catalogue_song("abc") };
+        assert_eq!(clip_query(&zero_m, &defaults).max_per_video, 0);
+    }
+
+    #[test]
+    fn a_playlist_asks_one_clip_per_song_unless_told() {
+        let defaults = ClipQuery { k: 5, clip_duration_s: 4.0, max_per_video: 1, ..ClipQuery::default() };
+        let req = pb::PlaylistClipsRequest { song_ids: vec!["a".into()], ..Default::default() };
+        let q = playlist_query(&req, &defaults);
+        assert_eq!((q.k, q.clip_duration_s, q.max_per_video), (1, 4.0, 1));
+        let req = pb::PlaylistClipsRequest { clips_per_song: Some(0), clip_duration_s: Some(2.0), ..req };
+        let q = playlist_query(&req, &defaults);
+        assert_eq!((q.k, q.clip_duration_s), (0, 2.0), "0 reaches the index's check");
+    }
+
+    #[test]
+    fn the_song_is_exactly_one_non_empty_source() {
+        assert!(matches!(song_source(&pb::BestClipsRequest::catalogue_song("a")), Ok(SongSource::Catalogue("a"))));
+        assert!(matches!(song_source(&pb::BestClipsRequest::uploaded_song(vec![1])), Ok(SongSource::Upload([1]))));
+        assert!(matches!(song_source(&pb::BestClipsRequest::song_at("x.ogg")), Ok(SongSource::Uri("x.ogg"))));
+        for bad in [pb::BestClipsRequest::default(), pb::BestClipsRequest::catalogue_song("")] {
+            let e = song_source(&bad).expect_err("no song");
+            assert!(e.to_string().starts_with("song:"), "{e}");
+        }
     }
 }

@@ -8,7 +8,7 @@ use crate::{Metrics, ServerError, convert, pb};
 use std::path::PathBuf;
 use std::sync::Arc;
 use tonic::Status;
-use tuneclip_index::{ClipFilter, ClipQuery, Index, SongEntry};
+use tuneclip_index::{ClipQuery, Index, SongEntry};
 use tuneclip_media::render::SongAudio;
 use tuneclip_reframe::{ReframeConfig, plan_crop, render_clip};
 
@@ -75,21 +75,7 @@ impl Engine {
         req: &pb::BestClipsRequest,
         cancel: &Cancel,
     ) -> Result<pb::BestClipsResponse, ServerError> {
-        let d = &self.config.defaults;
-        let q = ClipQuery {
-            k: if req.k == 0 { d.k } else { req.k as usize },
-            clip_duration_s: if req.clip_duration_s == 0.0 { d.clip_duration_s } else { req.clip_duration_s },
-            max_per_video: if req.max_per_video == 0 { d.max_per_video } else { req.max_per_video as usize },
-            filter: ClipFilter {
-                exclude_videos: req.exclude_video_ids.iter().cloned().collect(),
-                only_videos: req.only_video_ids.iter().cloned().collect(),
-                allow_subtitled: req.allow_subtitled,
-                exclude_logos: req.exclude_logos,
-                allow_heavy_text: req.allow_heavy_text,
-                ..ClipFilter::default()
-            },
-            ..ClipQuery::default()
-        };
+        let q = convert::clip_query(req, &self.config.defaults);
         let index = self.index();
         let (song, _upload) = self.resolve_song(&index, req)?;
         cancel.check()?;
@@ -104,18 +90,42 @@ impl Engine {
         index: &'i Index,
         req: &pb::BestClipsRequest,
     ) -> Result<(std::borrow::Cow<'i, SongEntry>, Option<tempfile::TempDir>), ServerError> {
-        let given = [!req.song_id.is_empty(), !req.audio.is_empty(), !req.song_uri.is_empty()];
-        if given.iter().filter(|g| **g).count() != 1 {
-            return Err(ServerError::InvalidArgument(
-                "give exactly one of song_id (a catalogue song), audio (the song's bytes) and song_uri".into(),
-            ));
+        match convert::song_source(req)? {
+            convert::SongSource::Catalogue(id) => {
+                let song = index
+                    .song(id)
+                    .ok_or_else(|| ServerError::NotFound(format!("song_id: no song {id:?} in the catalogue")))?;
+                Ok((std::borrow::Cow::Borrowed(song), None))
+            }
+            convert::SongSource::Upload(audio) => {
+                let cfg = self.song_ingest_config(index)?;
+                let dir = tempfile::tempdir().map_err(|e| ServerError::Internal(format!("temporary folder: {e}")))?;
+                let path = dir.path().join("upload");
+                std::fs::write(&path, audio).map_err(|e| ServerError::Internal(format!("{}: {e}", path.display())))?;
+                let mut song = tuneclip_index::ingest_song(&path, &cfg).map_err(|e| ServerError::Song {
+                    field: "audio",
+                    detail: format!("{} bytes that are not a song tuneclip can decode", audio.len()),
+                    source: e,
+                })?;
+                song.title = "uploaded song".into();
+                Ok((std::borrow::Cow::Owned(song), Some(dir)))
+            }
+            convert::SongSource::Uri(uri) => {
+                let cfg = self.song_ingest_config(index)?;
+                let path = self.under_media_roots(uri)?;
+                let song = tuneclip_index::ingest_song(&path, &cfg).map_err(|e| ServerError::Song {
+                    field: "song_uri",
+                    detail: "not a song tuneclip can use".into(),
+                    source: e,
+                })?;
+                Ok((std::borrow::Cow::Owned(song), None))
+            }
         }
-        if !req.song_id.is_empty() {
-            let song = index
-                .song(&req.song_id)
-                .ok_or_else(|| ServerError::NotFound(format!("song_id: no song {:?} in the catalogue", req.song_id)))?;
-            return Ok((std::borrow::Cow::Borrowed(song), None));
-        }
+    }
+
+    /// How a song the request gives is analysed: with this server's model, which must be
+    /// the one the serving snapshot was built with.
+    fn song_ingest_config(&self, index: &Index) -> Result<tuneclip_index::IngestConfig, ServerError> {
         let model_version = self.config.model.version();
         if model_version != index.manifest.model_version {
             return Err(ServerError::FailedPrecondition(format!(
@@ -123,30 +133,11 @@ impl Engine {
                 index.manifest.model_version
             )));
         }
-        let cfg = tuneclip_index::IngestConfig {
+        Ok(tuneclip_index::IngestConfig {
             model: self.config.model.clone(),
             progress: false,
             ..tuneclip_index::IngestConfig::default()
-        };
-        if !req.audio.is_empty() {
-            let dir = tempfile::tempdir().map_err(|e| ServerError::Internal(format!("temporary folder: {e}")))?;
-            let path = dir.path().join("upload");
-            std::fs::write(&path, &req.audio).map_err(|e| ServerError::Internal(format!("{}: {e}", path.display())))?;
-            let mut song = tuneclip_index::ingest_song(&path, &cfg).map_err(|e| ServerError::Song {
-                field: "audio",
-                detail: format!("{} bytes that are not a song tuneclip can decode", req.audio.len()),
-                source: e,
-            })?;
-            song.title = "uploaded song".into();
-            return Ok((std::borrow::Cow::Owned(song), Some(dir)));
-        }
-        let path = self.under_media_roots(&req.song_uri)?;
-        let song = tuneclip_index::ingest_song(&path, &cfg).map_err(|e| ServerError::Song {
-            field: "song_uri",
-            detail: "not a song tuneclip can use".into(),
-            source: e,
-        })?;
-        Ok((std::borrow::Cow::Owned(song), None))
+        })
     }
 
     /// The file `uri` names (a path or `file://` URI, relative paths against each root in
@@ -256,16 +247,7 @@ impl Engine {
     ) -> Result<(), ServerError> {
         self.check_playlist(req)?;
         let index = self.index(); // one snapshot for the whole playlist
-        let mut q = ClipQuery {
-            k: req.clips_per_song.max(1) as usize,
-            clip_duration_s: if req.clip_duration_s == 0.0 {
-                self.config.defaults.clip_duration_s
-            } else {
-                req.clip_duration_s
-            },
-            max_per_video: self.config.defaults.max_per_video,
-            ..ClipQuery::default()
-        };
+        let mut q = convert::playlist_query(req, &self.config.defaults);
         for (i, id) in req.song_ids.iter().enumerate() {
             let song = index
                 .song(id)

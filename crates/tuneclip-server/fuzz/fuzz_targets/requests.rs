@@ -47,7 +47,9 @@ fuzz_target!(|data: &[u8]| {
         0 => {
             if let Ok(mut r) = pb::BestClipsRequest::decode(body) {
                 r.render = false;
-                pick(&mut r.song_id, &f.songs);
+                if let Some(pb::best_clips_request::Song::SongId(id)) = &mut r.song {
+                    pick(id, &f.songs);
+                }
                 let _ = e.best_clips(&r);
             }
         }
