@@ -161,7 +161,8 @@ async fn a_reviewer_in_chromium_approves_and_rejects_and_grpc_follows() {
     );
 
     // The gRPC server and the review page, both on loopback, sharing the store.
-    let config = ServerConfig { review: Some(Arc::clone(&store)), ..ServerConfig::new(dir.join("renders")) };
+    let decisions: Arc<dyn tuneclip_index::ReviewDecisions> = Arc::clone(&store) as _;
+    let config = ServerConfig { review: Some(decisions), ..ServerConfig::new(dir.join("renders")) };
     let engine = Engine::new(index, config);
     let (listener, grpc_addr) = tuneclip_server::bind(([127, 0, 0, 1], 0).into()).await.expect("bind");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -660,7 +660,7 @@ pub(crate) fn load_engine(
         model: model.clone(),
         media_roots,
         auth_token,
-        review,
+        review: review.map(|r| r as std::sync::Arc<dyn tuneclip_index::ReviewDecisions>),
         vectors,
         tls,
         ..ServerConfig::new(data.join("renders"))

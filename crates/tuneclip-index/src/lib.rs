@@ -14,6 +14,7 @@
 
 mod catalogue;
 mod frames;
+pub mod review;
 mod search;
 mod snapshot;
 pub mod synthetic;
@@ -22,6 +23,7 @@ pub use catalogue::{
     Catalogue, Detectors, Failure, IngestConfig, IngestStats, SegmentEntry, SongEntry, SongError, VideoEntry,
     analyse_video_file, clear_staging, content_id, ingest, ingest_incremental, ingest_song, ingest_video,
 };
+pub use review::ReviewDecisions;
 pub use search::{
     BEAT_SLACK, BEAT_TOLERANCE_S, BeatFit, ClipFilter, ClipQuery, Index, SongHit, VectorBackend, VectorSet, Window,
     WindowQuery,

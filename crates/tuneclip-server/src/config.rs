@@ -29,7 +29,7 @@ pub struct ServerConfig {
     pub auth_token: Option<String>,
     /// Review decisions: rejected clips are never returned, approved ones lead for
     /// their song.
-    pub review: Option<Arc<tuneclip_studio::ReviewStore>>,
+    pub review: Option<Arc<dyn tuneclip_index::ReviewDecisions>>,
     /// Where the snapshot's vectors are searched: `None` for the snapshot's own HNSW
     /// index, else a distributed engine (tuneclip-milvus); reloads use it too.
     pub vectors: Option<Arc<dyn tuneclip_index::VectorBackend>>,

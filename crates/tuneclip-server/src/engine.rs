@@ -280,7 +280,9 @@ impl Engine {
         let mut q = q.clone();
         q.onsets = song.onsets_in(song_start_s, q.clip_duration_s).unwrap_or_default();
         let clips = match &self.config.review {
-            Some(review) => index.best_clips(&song.embedding, &reviewed(index, review, &song.id.0, &q))?,
+            Some(review) => {
+                index.best_clips(&song.embedding, &index.reviewed_query(review.as_ref(), &song.id.0, &q))?
+            }
             None => index.best_clips(&song.embedding, &q)?,
         };
         let mut out = Vec::with_capacity(clips.len());
@@ -474,21 +476,4 @@ impl Engine {
             convert::plan(&plan),
         ))
     }
-}
-
-/// `q` with the reviewers' decisions applied: segments under a rejected clip excluded,
-/// segments under a clip approved for this song preferred, their clips placed on the
-/// approved part.
-pub(crate) fn reviewed(
-    index: &Index,
-    review: &tuneclip_studio::ReviewStore,
-    song_id: &str,
-    q: &ClipQuery,
-) -> ClipQuery {
-    let mut q = q.clone();
-    q.filter.exclude_segments.extend(tuneclip_studio::rejected_segments(index, Some(review)));
-    let approved = review.approved_ranges(song_id);
-    q.prefer.extend(tuneclip_studio::segments_overlapping(index, &approved));
-    q.prefer_ranges.extend(approved);
-    q
 }

@@ -228,16 +228,7 @@ pub fn beats_in(song: &SongEntry, window: TimeRange) -> Vec<f64> {
 
 /// Segments `(video, ordinal)` that overlap any of the video windows `ranges`.
 pub fn segments_overlapping(index: &Index, ranges: &[(String, TimeRange)]) -> HashSet<(String, u32)> {
-    let mut out = HashSet::new();
-    for (video, range) in ranges {
-        for s in index.segments_of(video) {
-            let r = s.stats.range;
-            if r.end_s.min(range.end_s) - r.start_s.max(range.start_s) > 1e-3 {
-                out.insert((video.clone(), s.ordinal));
-            }
-        }
-    }
-    out
+    index.segments_overlapping(ranges)
 }
 
 /// Segments that overlap a rejected clip: never proposed or served again.

@@ -245,6 +245,14 @@ impl ReviewStore {
     }
 }
 
+impl tuneclip_index::ReviewDecisions for ReviewStore {
+    fn rejected_ranges(&self) -> Vec<(String, TimeRange)> {
+        ReviewStore::rejected_ranges(self)
+    }
+    fn approved_ranges(&self, song_id: &str) -> Vec<(String, TimeRange)> {
+        ReviewStore::approved_ranges(self, song_id)
+    }
+}
 #[cfg(test)]
 mod tests {
     use super::*;
