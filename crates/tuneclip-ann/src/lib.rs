@@ -65,9 +65,19 @@ pub trait VectorIndex: Send + Sync + std::fmt::Debug {
     fn search(&self, query: &[f32], k: usize, ef: usize) -> Vec<Hit>;
     /// `Err` with the reason when the index cannot answer as configured (a remote
     /// engine down: it may still answer, degraded). Local indexes always can.
-    fn health(&self) -> std::result::Result<(), String> {
+    fn health(&self) -> std::result::Result<(), Unhealthy> {
         Ok(())
     }
+}
+
+/// Why a vector index cannot answer as configured (a remote engine down, refusing, or
+/// skipped by its circuit breaker); it may still answer, degraded (an exact scan).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{kind} vector index unhealthy: {reason}")]
+pub struct Unhealthy {
+    /// [`VectorIndex::kind`] of the index.
+    pub kind: &'static str,
+    pub reason: String,
 }
 
 /// `n` vectors of `dim` floats, row-major. The first row starts on a 64-byte cache

@@ -29,6 +29,7 @@ pub use search::{
     WindowQuery,
 };
 pub use snapshot::{Manifest, PublishOptions, Snapshot};
+pub use tuneclip_ann::Unhealthy;
 
 use std::path::PathBuf;
 

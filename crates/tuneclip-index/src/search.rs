@@ -386,7 +386,7 @@ impl Index {
     }
 
     /// Whether the vector indexes answer as configured (a remote engine's health).
-    pub fn vector_health(&self) -> std::result::Result<(), String> {
+    pub fn vector_health(&self) -> std::result::Result<(), tuneclip_ann::Unhealthy> {
         self.segments.health().and(self.songs.health())
     }
 

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
-use tuneclip_ann::{Hit, VectorIndex, Vectors, scan};
+use tuneclip_ann::{Hit, Unhealthy, VectorIndex, Vectors, scan};
 
 /// The vectors of one generation collection, searched by Milvus (its HNSW index). Row
 /// `i` of `vectors` is stored under `keys[i]`; answers come back as row numbers.
@@ -354,9 +354,10 @@ impl VectorIndex for MilvusIndex {
         self.vectors.row(id as usize)
     }
 
-    fn health(&self) -> std::result::Result<(), String> {
+    fn health(&self) -> std::result::Result<(), Unhealthy> {
+        let unhealthy = |reason: String| Err(Unhealthy { kind: "milvus", reason });
         if self.circuit_open() {
-            return Err(format!(
+            return unhealthy(format!(
                 "Milvus {} stopped answering searches: {} answered by exact scan without asking it (asked again every {:.0} s)",
                 self.client.addr(),
                 self.skipped(),
@@ -365,8 +366,10 @@ impl VectorIndex for MilvusIndex {
         }
         match self.milvus_health() {
             Ok((true, _)) => Ok(()),
-            Ok((false, reasons)) => Err(format!("Milvus {} is unhealthy: {}", self.client.addr(), reasons.join("; "))),
-            Err(e) => Err(e.to_string()),
+            Ok((false, reasons)) => {
+                unhealthy(format!("Milvus {} is unhealthy: {}", self.client.addr(), reasons.join("; ")))
+            }
+            Err(e) => unhealthy(e.to_string()),
         }
     }
 

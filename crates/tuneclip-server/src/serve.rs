@@ -45,9 +45,9 @@ pub async fn serve(
             let mut last = true;
             loop {
                 let index = engine.index();
-                let verdict = tokio::task::spawn_blocking(move || index.vector_health())
-                    .await
-                    .unwrap_or_else(|e| Err(format!("health check failed: {e}")));
+                let verdict = tokio::task::spawn_blocking(move || index.vector_health()).await.unwrap_or_else(|e| {
+                    Err(tuneclip_index::Unhealthy { kind: "unknown", reason: format!("health check failed: {e}") })
+                });
                 let ok = verdict.is_ok();
                 if ok != last {
                     match &verdict {

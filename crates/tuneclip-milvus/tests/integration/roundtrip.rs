@@ -174,7 +174,8 @@ fn a_real_milvus_stores_searches_filters_and_switches_generations() {
     assert_eq!(skipped, 8, "searches answered without asking the hung Milvus");
     assert_eq!(hung.fallbacks(), 10);
     let health = hung.health().expect_err("open circuit");
-    assert!(health.contains("stopped answering") && health.contains(&server.addr), "{health}");
+    assert_eq!(health.kind, "milvus");
+    assert!(health.reason.contains("stopped answering") && health.reason.contains(&server.addr), "{health}");
     signal("-CONT");
     std::thread::sleep(Duration::from_millis(3200));
     let back = hung.search(vectors.row(5), 10, 64);
