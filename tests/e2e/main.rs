@@ -91,8 +91,13 @@ async fn best_clips_through_the_real_server_render_vertical_h264() {
     make_video(&extra, 320, 180, &[shot("smptebars=size=320x180:rate=25", 2.5)], None).expect("make video");
     let mut more = media.videos.clone();
     more.push(extra);
-    let (_, stats) = tuneclip_index::ingest_incremental(&media.songs, &more, &cfg, Some(&catalogue));
-    assert_eq!((stats.analysed, stats.reused), (1, 3));
+    // ... with a staging "folder" that is a file: the new result cannot be kept there,
+    // and that is counted, not only logged.
+    let blocked = tmp.path().join("staging-is-a-file");
+    std::fs::write(&blocked, b"").expect("write");
+    let staged = tuneclip_index::IngestConfig { staging: Some(blocked), ..cfg.clone() };
+    let (_, stats) = tuneclip_index::ingest_incremental(&media.songs, &more, &staged, Some(&catalogue));
+    assert_eq!((stats.analysed, stats.reused, stats.unstaged), (1, 3, 1));
 
     let root = tmp.path().join("snapshots");
     Snapshot::publish(&root, &catalogue).expect("publish");

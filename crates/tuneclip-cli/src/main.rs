@@ -22,6 +22,7 @@ use tuneclip_model::Embedder;
 use tuneclip_server::{Engine, IndexServiceClient, MatchServiceClient, ServerConfig};
 use tuneclip_studio::{ProduceConfig, ProductionManifest, ReviewPage, ReviewStore};
 use tuneclip_vision::FaceDetectorConfig;
+use tuneclip_vision::transnet::TransNetConfig;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -349,11 +350,22 @@ struct DetectorFlags {
     /// without this flag a missing text model is an error.
     #[arg(long)]
     no_text: bool,
+    /// Also run TransNetV2 (the learned shot-boundary model, on every frame at 48x27)
+    /// and add the transitions the typed detector misses; costs several times the
+    /// decode on a CPU.
+    #[arg(long)]
+    transnet: bool,
 }
 
 impl DetectorFlags {
     fn analysers(self, models: &Path, pitch: bool) -> Analysers {
-        Analysers { models: models.to_path_buf(), faces: !self.no_faces, text: !self.no_text, pitch }
+        Analysers {
+            models: models.to_path_buf(),
+            faces: !self.no_faces,
+            text: !self.no_text,
+            pitch,
+            transnet: self.transnet,
+        }
     }
 }
 
@@ -477,6 +489,8 @@ pub(crate) struct Analysers {
     pub faces: bool,
     pub text: bool,
     pub pitch: bool,
+    /// TransNetV2 beside the typed transition detector (opt-in: `--transnet`).
+    pub transnet: bool,
 }
 
 impl Analysers {
@@ -494,12 +508,24 @@ impl Analysers {
             checked(self.pitch, pitch_cfg.clone(), &pitch_cfg.model, "Basic Pitch", "leaving out --pitch", |c| {
                 c.build()
             })?;
+        let transnet_cfg = TransNetConfig {
+            threads: std::thread::available_parallelism().map_or(1, usize::from),
+            ..TransNetConfig::from_models_dir(&self.models)
+        };
+        let transnet = checked(
+            self.transnet,
+            transnet_cfg.clone(),
+            &transnet_cfg.model,
+            "TransNetV2",
+            "leaving out --transnet",
+            |c| c.build(),
+        )?;
         for (off, what) in [(faces.is_none(), "faces"), (text.is_none(), "text (subtitles, text share)")] {
             if off {
                 eprintln!("videos analysed without {what}, as asked");
             }
         }
-        Ok(IngestConfig { faces, text, pitch, model: model.clone(), ..IngestConfig::default() })
+        Ok(IngestConfig { faces, text, pitch, transnet, model: model.clone(), ..IngestConfig::default() })
     }
 }
 
@@ -557,6 +583,13 @@ pub(crate) fn ingest_and_publish(
         "ingest: {} analysed, {} reused unchanged, {} failed, {} song(s) without note features (Basic Pitch failed)",
         stats.analysed, stats.reused, stats.failed, stats.without_pitch
     );
+    if stats.unstaged > 0 {
+        eprintln!(
+            "ingest: {} result(s) could not be kept in {} (an interrupted rebuild would analyse them again)",
+            stats.unstaged,
+            staging.display()
+        );
+    }
     for f in &catalogue.failures {
         eprintln!("skipped {}: {}", f.path.display(), f.reason);
     }
@@ -612,6 +645,7 @@ fn write_report(
         "analysed": stats.map(|s| s.analysed),
         "reused": stats.map(|s| s.reused),
         "without_pitch": stats.map(|s| s.without_pitch),
+        "unstaged": stats.map(|s| s.unstaged),
         "failures": catalogue.failures.iter().map(|f| serde_json::json!({"path": f.path, "reason": f.reason})).collect::<Vec<_>>(),
         "damaged": catalogue
             .videos

@@ -11,6 +11,7 @@ use tuneclip_media::video::SamplingConfig;
 use tuneclip_model::Embedder;
 use tuneclip_model::inputs::FaceSummary;
 use tuneclip_model::pitch::{PitchFeatures, PitchModel, PitchModelConfig};
+use tuneclip_vision::transnet::{self, TransNet, TransNetConfig};
 use tuneclip_vision::{
     FaceDetector, FaceDetectorConfig, SegmentStats, TextDetector, TextDetectorConfig, VideoAnalysis, subtitle_band,
 };
@@ -178,6 +179,10 @@ pub struct IngestConfig {
     /// Basic Pitch (through ONNX Runtime) over each song's highlight window; `None`
     /// leaves [`SongEntry::pitch`] empty.
     pub pitch: Option<PitchModelConfig>,
+    /// TransNetV2 over every frame, adding the transitions the typed detector misses
+    /// (`tuneclip_vision::transnet::fuse`); `None` (the default: it costs several times
+    /// the decode on a CPU) analyses with the typed detector alone.
+    pub transnet: Option<TransNetConfig>,
     /// The model songs and segments are embedded with (its version is recorded).
     pub model: Embedder,
     pub progress: bool,
@@ -198,6 +203,7 @@ impl Default for IngestConfig {
             faces: None,
             text: None,
             pitch: None,
+            transnet: None,
             model: Embedder::Handcrafted,
             progress: true,
             workers: 0,
@@ -319,6 +325,8 @@ pub struct Detectors {
     pub faces: Option<FaceDetector>,
     pub text: Option<TextDetector>,
     pub pitch: Option<PitchModel>,
+    /// TransNetV2 and the threads its windows run on.
+    pub transnet: Option<(TransNet, usize)>,
 }
 
 impl Detectors {
@@ -331,7 +339,12 @@ impl Detectors {
         let faces = cfg.faces.as_ref().map(|c| c.build().map_err(|e| format!("face detection: {e}"))).transpose()?;
         let text = cfg.text.as_ref().map(|c| c.build().map_err(|e| format!("text detection: {e}"))).transpose()?;
         let pitch = cfg.pitch.as_ref().map(build_pitch).transpose()?;
-        Ok(Self { faces, text, pitch })
+        let transnet = cfg
+            .transnet
+            .as_ref()
+            .map(|c| c.build().map(|m| (m, c.threads)).map_err(|e| format!("TransNetV2 (--transnet): {e}")))
+            .transpose()?;
+        Ok(Self { faces, text, pitch, transnet })
     }
 
     /// The detectors of `slot`, built from `cfg` the first time.
@@ -361,12 +374,30 @@ pub fn analyse_video_file(
     cfg: &IngestConfig,
     detectors: &mut Detectors,
 ) -> std::result::Result<(VideoAnalysis, tuneclip_media::video::SampledVideo), String> {
-    let sampled = tuneclip_media::video::sample_frames(path, cfg.sampling).map_err(|e| e.to_string())?;
+    let (sampled, transitions) = match &detectors.transnet {
+        None => {
+            let sampled = tuneclip_media::video::sample_frames(path, cfg.sampling).map_err(|e| e.to_string())?;
+            let transitions = tuneclip_vision::find_transitions(&sampled);
+            (sampled, transitions)
+        }
+        Some((model, threads)) => {
+            let size = (transnet::WIDTH as u32, transnet::HEIGHT as u32);
+            let (sampled, thumbs) =
+                tuneclip_media::video::sample_with_thumbnails(path, cfg.sampling, size).map_err(|e| e.to_string())?;
+            let scores = model
+                .predict(&thumbs.frames, *threads, &|_, _| {})
+                .map_err(|e| format!("{}: TransNetV2: {e}", path.display()))?;
+            let mut transitions = tuneclip_vision::find_transitions(&sampled);
+            transnet::fuse(&mut transitions, &scores, &thumbs.times_s, transnet::FUSE_THRESHOLD);
+            (sampled, transitions)
+        }
+    };
     if !sampled.damage.is_clean() {
         tracing::warn!(path = %path.display(), damage = %sampled.damage, "damaged video: kept what decoded");
     }
-    let mut analysis = tuneclip_vision::analyse_with_faces(&sampled, detectors.faces.as_mut())
+    let mut analysis = tuneclip_vision::analyse_with(&sampled, transitions, detectors.faces.as_mut())
         .map_err(|e| format!("{}: {e}", path.display()))?;
+    analysis.transnet_analysed = detectors.transnet.is_some();
     refine_borders(path, &sampled, &mut analysis);
     if let Some(text) = detectors.text.as_mut() {
         find_subtitles(path, text, &mut analysis).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -507,6 +538,10 @@ pub struct IngestStats {
     /// Songs kept without their note features because Basic Pitch failed on them (the
     /// ingest asked for them): in the catalogue, but matched without pitch.
     pub without_pitch: usize,
+    /// Results analysed now that could not be kept in the staging folder (it could not
+    /// be made or written): in this catalogue, but a rebuild interrupted before its
+    /// publish analyses them again.
+    pub unstaged: usize,
 }
 
 /// One file's finished result, as kept in the staging folder.
@@ -535,9 +570,12 @@ fn read_staged(path: &Path) -> Option<Staged> {
 }
 
 /// Write atomically (temporary file + rename): a kill never leaves half a result.
-fn write_staged(path: &Path, staged: &Staged) {
+/// Keep `staged` at `path`; a failure is counted in `unstaged` (and so in
+/// [`IngestStats::unstaged`]), never only logged.
+fn write_staged(path: &Path, staged: &Staged, unstaged: &std::sync::atomic::AtomicUsize) {
     let ok = serde_json::to_vec(staged).ok().is_some_and(|bytes| tuneclip_core::fs::write_atomic(path, &bytes).is_ok());
     if !ok {
+        unstaged.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         tracing::warn!(path = %path.display(), "could not keep a staged result; a resumed rebuild will redo it");
     }
 }
@@ -589,10 +627,11 @@ impl<'a> Lookup<'a> {
 type Outcome = std::result::Result<(Staged, bool), Failure>;
 
 /// Whether a video analysis made earlier can stand for one made now.
-fn video_reusable(v: &VideoEntry, faces_wanted: bool, text_wanted: bool) -> bool {
+fn video_reusable(v: &VideoEntry, cfg: &IngestConfig) -> bool {
     v.analysis.version == tuneclip_vision::ANALYSIS_VERSION
-        && (v.analysis.faces_analysed || !faces_wanted)
-        && (v.analysis.text_analysed || !text_wanted)
+        && (v.analysis.faces_analysed || cfg.faces.is_none())
+        && (v.analysis.text_analysed || cfg.text.is_none())
+        && (v.analysis.transnet_analysed || cfg.transnet.is_none())
 }
 
 /// [`ingest`], reusing the entries of `previous` (e.g. the snapshot being served) and of
@@ -630,10 +669,11 @@ pub fn ingest_incremental(
     }
     .clamp(1, jobs.len().max(1));
     let next = std::sync::atomic::AtomicUsize::new(0);
+    let unstaged = std::sync::atomic::AtomicUsize::new(0);
     let mut outcomes: Vec<(usize, Outcome)> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..workers)
             .map(|_| {
-                let (jobs, next, bar, version) = (&jobs, &next, &bar, &version);
+                let (jobs, next, bar, version, unstaged) = (&jobs, &next, &bar, &version, &unstaged);
                 scope.spawn(move || {
                     // Built when this worker first analyses a video, never if all are reused.
                     let mut detectors: Option<Detectors> = None;
@@ -642,7 +682,8 @@ pub fn ingest_incremental(
                         let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         let Some(&(kind, path)) = jobs.get(i) else { break };
                         bar.set_message(path.display().to_string());
-                        let outcome = guarded(path, || run_job(kind, path, cfg, version, previous, &mut detectors));
+                        let outcome =
+                            guarded(path, || run_job(kind, path, cfg, version, previous, &mut detectors, unstaged));
                         done.push((i, outcome));
                         bar.inc(1);
                     }
@@ -663,7 +704,7 @@ pub fn ingest_incremental(
     bar.finish_and_clear();
     outcomes.sort_by_key(|(i, _)| *i);
 
-    let mut stats = IngestStats::default();
+    let mut stats = IngestStats { unstaged: unstaged.into_inner(), ..IngestStats::default() };
     let mut cat = Catalogue { model_version: version, dim: cfg.model.dim(), ..Default::default() };
     let mut seen = std::collections::HashSet::new();
     for (_, outcome) in outcomes {
@@ -711,9 +752,9 @@ fn run_job(
     version: &str,
     previous: Option<&Lookup<'_>>,
     detectors: &mut Option<Detectors>,
+    unstaged: &std::sync::atomic::AtomicUsize,
 ) -> std::result::Result<(Staged, bool), String> {
     let id = content_id(path).map_err(|e| e.to_string())?;
-    let (faces_wanted, text_wanted) = (cfg.faces.is_some(), cfg.text.is_some());
     let staged_at = cfg.staging.as_ref().map(|d| staged_path(d, kind, &id, version));
     let (path_buf, title) = (path.to_path_buf(), title_of(path));
     match kind {
@@ -733,19 +774,17 @@ fn run_job(
             let song = analyse_song(path, id, cfg, dets.pitch.as_mut()).map_err(|e| e.to_string())?;
             let staged = Staged::Song(song);
             if let Some(at) = &staged_at {
-                write_staged(at, &staged);
+                write_staged(at, &staged, unstaged);
                 crate::snapshot::failpoint("ingest:staged");
             }
             Ok((staged, false))
         }
         Kind::Video => {
-            if let Some((v, segments)) =
-                previous.and_then(|p| p.video(&id.0)).filter(|(v, _)| video_reusable(v, faces_wanted, text_wanted))
-            {
+            if let Some((v, segments)) = previous.and_then(|p| p.video(&id.0)).filter(|(v, _)| video_reusable(v, cfg)) {
                 return Ok((Staged::Video(VideoEntry { path: path_buf, title, ..v.clone() }, segments), true));
             }
             if let Some(Staged::Video(v, segs)) = staged_at.as_deref().and_then(read_staged)
-                && video_reusable(&v, faces_wanted, text_wanted)
+                && video_reusable(&v, cfg)
             {
                 return Ok((Staged::Video(VideoEntry { path: path_buf, title, ..v }, segs), true));
             }
@@ -753,7 +792,7 @@ fn run_job(
             let (v, segs) = analyse_video(path, id, cfg, dets)?;
             let staged = Staged::Video(v, segs);
             if let Some(at) = &staged_at {
-                write_staged(at, &staged);
+                write_staged(at, &staged, unstaged);
                 crate::snapshot::failpoint("ingest:staged");
             }
             Ok((staged, false))

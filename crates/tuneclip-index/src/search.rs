@@ -922,6 +922,7 @@ mod tests {
                 faces: Vec::new(),
                 faces_analysed: true,
                 text_analysed: true,
+                transnet_analysed: false,
                 damage: Default::default(),
                 events: Default::default(),
             },

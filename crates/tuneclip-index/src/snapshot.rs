@@ -161,6 +161,7 @@ pub(crate) fn light(v: &VideoEntry) -> VideoEntry {
         faces: Vec::new(),
         faces_analysed: a.faces_analysed,
         text_analysed: a.text_analysed,
+        transnet_analysed: a.transnet_analysed,
         damage: a.damage,
         events: a.events.clone(),
     };

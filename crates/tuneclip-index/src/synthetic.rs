@@ -98,6 +98,7 @@ pub fn catalogue(segments: usize, per_video: usize, songs: usize) -> Catalogue {
             faces: faces(&mut rng, per_video, shot),
             faces_analysed: true,
             text_analysed: true,
+            transnet_analysed: false,
             damage: Default::default(),
             events: pulses(&mut rng, video_s),
         };

@@ -592,6 +592,7 @@ mod tests {
             faces: vec![],
             faces_analysed: false,
             text_analysed: false,
+            transnet_analysed: false,
             damage: Default::default(),
             events: Default::default(),
         }

@@ -226,14 +226,9 @@ pub fn beats_in(song: &SongEntry, window: TimeRange) -> Vec<f64> {
         .collect()
 }
 
-/// Segments `(video, ordinal)` that overlap any of the video windows `ranges`.
-pub fn segments_overlapping(index: &Index, ranges: &[(String, TimeRange)]) -> HashSet<(String, u32)> {
-    index.segments_overlapping(ranges)
-}
-
 /// Segments that overlap a rejected clip: never proposed or served again.
 pub fn rejected_segments(index: &Index, review: Option<&ReviewStore>) -> HashSet<(String, u32)> {
-    segments_overlapping(index, &review.map(ReviewStore::rejected_ranges).unwrap_or_default())
+    index.segments_overlapping(&review.map(ReviewStore::rejected_ranges).unwrap_or_default())
 }
 
 /// Produce a clip for each of `song_ids` (every catalogued song when empty; only those

@@ -48,7 +48,7 @@ fn main() {
         .map(|v| v.split(',').filter_map(|t| t.trim().parse().ok()).collect())
         .unwrap_or_default();
     let model = (!thresholds.is_empty()).then(|| {
-        let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../index-data/assets/models");
+        let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../index-data/assets");
         TransNet::from_models_dir(&models).expect("TransNetV2 checkpoint (setup.sh)")
     });
     // Per threshold: TransNetV2 alone, and fused with the detector.

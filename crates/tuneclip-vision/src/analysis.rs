@@ -113,6 +113,10 @@ pub struct VideoAnalysis {
     /// Whether a text detector looked for subtitles (segments' `subtitles`).
     #[serde(default)]
     pub text_analysed: bool,
+    /// Whether TransNetV2 looked for the transitions the typed detector missed
+    /// ([`crate::transnet::fuse`]).
+    #[serde(default)]
+    pub transnet_analysed: bool,
     /// Damage met while decoding (skipped packets, truncation); clean when absent.
     #[serde(default, skip_serializing_if = "DecodeDamage::is_clean")]
     pub damage: DecodeDamage,
@@ -156,7 +160,17 @@ pub fn analyse_with_faces(
     video: &SampledVideo,
     detector: Option<&mut FaceDetector>,
 ) -> Result<VideoAnalysis, FaceError> {
-    let mut analysis = analyse(video);
+    analyse_with(video, find_transitions(video), detector)
+}
+
+/// [`analyse_with_faces`] on `transitions` (sorted by start) rather than the
+/// detector's own: [`find_transitions`]'s with what [`crate::transnet::fuse`] added.
+pub fn analyse_with(
+    video: &SampledVideo,
+    transitions: Vec<Transition>,
+    detector: Option<&mut FaceDetector>,
+) -> Result<VideoAnalysis, FaceError> {
+    let mut analysis = analyse_transitions(video, transitions);
     if let Some(detector) = detector {
         let step = (video.sample_fps / FACE_FPS).round().max(1.0) as usize;
         let mut per_frame = Vec::new();
@@ -172,11 +186,21 @@ pub fn analyse_with_faces(
 }
 
 pub fn analyse(video: &SampledVideo) -> VideoAnalysis {
+    analyse_transitions(video, find_transitions(video))
+}
+
+/// The typed detector's transitions, cuts placed on their frame and gradual edges
+/// refined on every decoded frame.
+pub fn find_transitions(video: &SampledVideo) -> Vec<Transition> {
+    let mut transitions = detect_transitions(&video.frames, &CutDetectorConfig::default());
+    crate::transitions::refine_cuts(&mut transitions, &video.frames, &video.signatures);
+    crate::transitions::refine_gradual(&mut transitions, &video.signatures);
+    transitions
+}
+
+fn analyse_transitions(video: &SampledVideo, transitions: Vec<Transition>) -> VideoAnalysis {
     let frames = &video.frames;
     let info = video.info;
-    let mut transitions = detect_transitions(frames, &CutDetectorConfig::default());
-    crate::transitions::refine_cuts(&mut transitions, frames, &video.signatures);
-    crate::transitions::refine_gradual(&mut transitions, &video.signatures);
     // Shot changes: hard cuts, and the middle of fades through a colour, dissolves and
     // wipes (a fade in at the start or out at the end changes no shot).
     let cuts: Vec<f64> = transitions
@@ -279,6 +303,7 @@ pub fn analyse(video: &SampledVideo) -> VideoAnalysis {
         faces: Vec::new(),
         faces_analysed: false,
         text_analysed: false,
+        transnet_analysed: false,
         damage: video.damage,
         events: crate::picture_events(&video.signatures),
     }

@@ -86,6 +86,8 @@ pub struct SceneList {
     pub logos: Vec<Rect>,
     pub faces_analysed: bool,
     pub text_analysed: bool,
+    /// Whether TransNetV2 looked for transitions beside the typed detector.
+    pub transnet_analysed: bool,
     pub transitions: Vec<SceneTransition>,
     pub shots: Vec<Shot>,
 }
@@ -142,6 +144,7 @@ impl SceneList {
             logos: analysis.logos.clone(),
             faces_analysed: analysis.faces_analysed,
             text_analysed: analysis.text_analysed,
+            transnet_analysed: analysis.transnet_analysed,
             transitions,
             shots,
         }
@@ -206,7 +209,9 @@ impl SceneList {
             a.y,
             self.logos.len()
         );
-        let _ = writeln!(out, "\n{:>3}  {:9}  {:>14}  {:>14}", "#", "type", "start (frame)", "end (frame)");
+        let by = if self.transnet_analysed { "typed detector + TransNetV2" } else { "typed detector" };
+        let _ = writeln!(out, "\ntransitions ({by}):");
+        let _ = writeln!(out, "{:>3}  {:9}  {:>14}  {:>14}", "#", "type", "start (frame)", "end (frame)");
         for (i, t) in self.transitions.iter().enumerate() {
             let _ = writeln!(
                 out,
@@ -297,6 +302,7 @@ mod tests {
             faces: vec![crate::FaceTrack { id: 0, detections: vec![(2.5, Rect::new(10, 10, 40, 40), 0.9)] }],
             faces_analysed: true,
             text_analysed: false,
+            transnet_analysed: false,
             damage: Default::default(),
             events: Default::default(),
         };

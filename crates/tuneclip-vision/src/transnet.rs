@@ -23,7 +23,7 @@ pub const WIDTH: usize = 48;
 pub const HEIGHT: usize = 27;
 /// Bytes of one input frame.
 pub const FRAME_BYTES: usize = WIDTH * HEIGHT * 3;
-/// The checkpoint's file name in the models folder.
+/// The checkpoint's file name (under `models/` of the models folder).
 pub const MODEL_FILE: &str = "transnetv2.pth";
 
 /// Frames of one window, frames kept from it, and its context on each side.
@@ -48,6 +48,26 @@ pub enum TransNetError {
     Tensor { path: PathBuf, name: String, reason: String },
     #[error("frame {index}: {got} bytes, expected {FRAME_BYTES} (48x27 RGB24)")]
     Frame { index: usize, got: usize },
+}
+
+/// Where the checkpoint is and how many threads a video's windows run on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransNetConfig {
+    pub model: PathBuf,
+    pub threads: usize,
+}
+
+impl TransNetConfig {
+    /// [`MODEL_FILE`] under `models/` of a models folder (`index-data/assets` as
+    /// setup.sh fills it; `--models-dir` / `TUNECLIP_MODELS` in the CLI), on one thread
+    /// (ingest runs files in parallel).
+    pub fn from_models_dir(models_dir: &Path) -> Self {
+        Self { model: models_dir.join("models").join(MODEL_FILE), threads: 1 }
+    }
+
+    pub fn build(&self) -> Result<TransNet, TransNetError> {
+        TransNet::load(&self.model)
+    }
 }
 
 /// One frame's two predictions, each a probability.
@@ -363,9 +383,9 @@ impl TransNet {
         })
     }
 
-    /// The model from `models_dir` ([`MODEL_FILE`]).
+    /// The model in a models folder (see [`TransNetConfig::from_models_dir`]).
     pub fn from_models_dir(models_dir: &Path) -> Result<Self, TransNetError> {
-        Self::load(&models_dir.join(MODEL_FILE))
+        TransNetConfig::from_models_dir(models_dir).build()
     }
 
     /// Raw logits of one window of [`WINDOW`] frames (each [`FRAME_BYTES`]):
@@ -448,7 +468,7 @@ impl TransNet {
         }
         // The reference's padding: 25 copies of the first frame, enough of the last to
         // fill whole steps.
-        let tail = CONTEXT + STEP - if n % STEP == 0 { STEP } else { n % STEP };
+        let tail = CONTEXT + STEP - if n.is_multiple_of(STEP) { STEP } else { n % STEP };
         let padded: Vec<&[u8]> = std::iter::repeat_n(frames[0].as_slice(), CONTEXT)
             .chain(frames.iter().map(Vec::as_slice))
             .chain(std::iter::repeat_n(frames[n - 1].as_slice(), tail))
@@ -511,6 +531,14 @@ pub fn transition_runs(scores: &[TransNetScore], threshold: f32) -> Vec<(usize, 
     }
     runs
 }
+
+/// The single-frame probability above which [`fuse`] adds a transition the typed
+/// detector missed. Chosen on the truth set's development seeds (0-23, 120 transitions
+/// at 320x180; `cargo bench --bench truth_set`): cut F1 of the detector alone 0.947;
+/// fused at 0.3 / 0.5 / 0.7 / 0.9: 0.574 / 0.707 / 0.866 / 0.983 (lower thresholds add
+/// the flashes and strobes laid on the pieces, and split dissolves), gradual F1 0.902 ->
+/// 0.902 at 0.9. BENCHMARKS.md reports it on the held-out seeds.
+pub const FUSE_THRESHOLD: f32 = 0.9;
 
 /// What [`fuse`] did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

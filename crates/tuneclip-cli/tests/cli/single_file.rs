@@ -13,14 +13,22 @@ fn media(name: &str) -> PathBuf {
 /// hard cuts at known frames of a 25 fps stream, none on the 10 fps sampling grid; the
 /// carphone shots show a face. Returns the file and the first frame of every new shot.
 fn spliced(dir: &Path) -> (PathBuf, Vec<u64>) {
-    let out = dir.join("spliced.mp4");
-    let pieces = [("carphone.mp4", 0.5, 38), ("bikes.mp4", 1.3, 29), ("bigbuckbunny.mp4", 0.4, 33)];
+    splice(
+        &dir.join("spliced.mp4"),
+        &[("carphone.mp4", 0.5, 38), ("bikes.mp4", 1.3, 29), ("bigbuckbunny.mp4", 0.4, 33)],
+        (352, 198),
+    )
+}
+
+/// `pieces` (file, start in seconds, frames) joined by hard cuts into `out` at `size`,
+/// 25 fps; returns it and the first frame of every new shot.
+fn splice(out: &Path, pieces: &[(&str, f64, u64)], (w, h): (u32, u32)) -> (PathBuf, Vec<u64>) {
     let mut args: Vec<String> = ["-hide_banner", "-loglevel", "error", "-y"].map(String::from).to_vec();
     let mut filter = String::new();
     for (i, (file, start, frames)) in pieces.iter().enumerate() {
         args.extend(["-ss".into(), format!("{start:.2}"), "-i".into(), media(file).display().to_string()]);
         filter += &format!(
-            "[{i}:v]scale=352:198,setsar=1,fps=25,format=yuv420p,trim=end_frame={frames},setpts=PTS-STARTPTS[p{i}];"
+            "[{i}:v]scale={w}:{h},setsar=1,fps=25,format=yuv420p,trim=end_frame={frames},setpts=PTS-STARTPTS[p{i}];"
         );
     }
     filter += &(0..pieces.len()).map(|i| format!("[p{i}]")).collect::<String>();
@@ -38,7 +46,7 @@ fn spliced(dir: &Path) -> (PathBuf, Vec<u64>) {
         })
         .take(pieces.len() - 1)
         .collect();
-    (out, cuts)
+    (out.to_path_buf(), cuts)
 }
 
 fn run(args: &[&std::ffi::OsStr]) -> Output {
@@ -49,6 +57,17 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
+/// The first frame of every cut in a `scenes --json` list.
+fn cut_frames(list: &serde_json::Value) -> Vec<u64> {
+    list["transitions"]
+        .as_array()
+        .expect("transitions")
+        .iter()
+        .filter(|t| t["type"] == "cut")
+        .map(|t| t["start"]["frame"].as_u64().expect("frame"))
+        .collect()
+}
+
 #[test]
 fn scenes_lists_real_cuts_on_their_frames_with_faces_per_shot() {
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -56,13 +75,7 @@ fn scenes_lists_real_cuts_on_their_frames_with_faces_per_shot() {
     let out = run(&["scenes".as_ref(), "--json".as_ref(), file.as_os_str()]);
     assert!(out.status.success(), "scenes failed: {}", text(&out.stderr));
     let list: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
-    let cuts: Vec<u64> = list["transitions"]
-        .as_array()
-        .expect("transitions")
-        .iter()
-        .filter(|t| t["type"] == "cut")
-        .map(|t| t["start"]["frame"].as_u64().expect("frame"))
-        .collect();
+    let cuts = cut_frames(&list);
     eprintln!("cuts at frames {cuts:?}, truth {truth:?}");
     assert_eq!(cuts, truth, "every cut on the first frame of its new shot");
     let shots = list["shots"].as_array().expect("shots");
@@ -190,4 +203,46 @@ fn a_missing_model_is_an_error_naming_the_file_and_the_opt_out() {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tuneclip"));
     cmd.arg("--models-dir").arg(&empty).arg("scenes").arg(videos.join("v.mp4"));
     assert!(stderr(cmd).contains("--no-faces"));
+}
+
+/// `scenes --transnet`: TransNetV2 beside the typed detector, on real footage with two
+/// cuts inside one scene (bikes.mp4 to a later moment of the same shot, and back to an
+/// earlier one; the typed detector alone misses the second) besides a cut between
+/// scenes: every cut on its first frame, and the list says TransNetV2 looked. Without the checkpoint, `--transnet` is an error naming
+/// the file and how to go without it.
+#[test]
+fn scenes_with_transnet_finds_cuts_within_one_scene() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    // Inside bikes.mp4's long shot (1.24-5.44 s): forward 2.5 s, then back 1.2 s.
+    let pieces = [("bikes.mp4", 1.4, 30), ("bikes.mp4", 3.9, 30), ("bikes.mp4", 2.7, 28), ("carphone.mp4", 0.5, 30)];
+    let (out, truth) = splice(&tmp.path().join("same-scene.mp4"), &pieces, (320, 180));
+    let cuts_of = |extra: &[&str]| {
+        let mut argv: Vec<&std::ffi::OsStr> = vec!["scenes".as_ref(), "--json".as_ref(), "--no-text".as_ref()];
+        argv.extend(extra.iter().map(|a| std::ffi::OsStr::new(*a)));
+        argv.push(out.as_os_str());
+        let done = run(&argv);
+        assert!(done.status.success(), "scenes failed: {}", text(&done.stderr));
+        let list: serde_json::Value = serde_json::from_slice(&done.stdout).expect("JSON on stdout");
+        (cut_frames(&list), list["transnet_analysed"].as_bool())
+    };
+    let (alone, looked) = cuts_of(&[]);
+    assert_eq!(looked, Some(false));
+    let (fused, looked) = cuts_of(&["--transnet"]);
+    eprintln!("cuts: typed detector {alone:?}, with TransNetV2 {fused:?}, truth {truth:?}");
+    assert_eq!(looked, Some(true));
+    assert_eq!(fused, truth, "every cut, on the first frame of its new shot");
+
+    let empty = tmp.path().join("no-models");
+    std::fs::create_dir_all(&empty).expect("mkdir");
+    let done = Command::new(env!("CARGO_BIN_EXE_tuneclip"))
+        .arg("--models-dir")
+        .arg(&empty)
+        .args(["scenes", "--no-faces", "--no-text", "--transnet"])
+        .arg(&out)
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .expect("run");
+    assert!(!done.status.success(), "ran without its checkpoint");
+    let said = text(&done.stderr);
+    assert!(said.contains("transnetv2.pth") && said.contains("leaving out --transnet"), "{said}");
 }

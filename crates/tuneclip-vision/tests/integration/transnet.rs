@@ -37,7 +37,7 @@ fn transnet_matches_the_pytorch_reference_on_real_footage() {
     let video = assets().join("media/transnetv2-test.mp4");
     let frames = cli_frames(&video, n);
     assert_eq!(frames.len(), n);
-    let model = TransNet::from_models_dir(&assets().join("models")).expect("run setup.sh first");
+    let model = TransNet::from_models_dir(&assets()).expect("run setup.sh first");
     let scores = model.predict(&frames, 2, &|_, _| {}).expect("inference");
     assert_eq!(scores.len(), n);
     let worst_single = scores.iter().zip(&reference.single).map(|(s, r)| (s.single - r).abs()).fold(0f32, f32::max);
