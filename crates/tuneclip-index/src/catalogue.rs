@@ -388,7 +388,7 @@ pub fn analyse_video_file(
                 .predict(&thumbs.frames, *threads, &|_, _| {})
                 .map_err(|e| format!("{}: TransNetV2: {e}", path.display()))?;
             let mut transitions = tuneclip_vision::find_transitions(&sampled);
-            transnet::fuse(&mut transitions, &scores, &thumbs.times_s, transnet::FUSE_THRESHOLD);
+            transnet::fuse(&mut transitions, &scores, &thumbs.times_s, &sampled.signatures, transnet::FUSE_THRESHOLD);
             (sampled, transitions)
         }
     };

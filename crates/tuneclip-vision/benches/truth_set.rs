@@ -23,10 +23,20 @@ use std::process::Command;
 use std::time::Instant;
 use transition_clips::{CLASSES, Score, f1, random_clips, score_cuts_only_within, score_within};
 use tuneclip_media::video::{SamplingConfig, sample_frames, sample_with_thumbnails};
+use tuneclip_vision::TransitionKind;
 use tuneclip_vision::transnet::{self, TransNet};
 
 /// Two frames at 25 fps, and a hair for rounding.
 const TOLERANCE_S: f64 = 0.081;
+
+/// Distance of the luma signatures of the frames nearest `a` and `b` seconds.
+fn signature_distance(signatures: &[tuneclip_media::video::FrameSignature], a: f64, b: f64) -> f32 {
+    let near = |t: f64| signatures.iter().min_by(|x, y| (x.t_s - t).abs().total_cmp(&(y.t_s - t).abs()));
+    match (near(a), near(b)) {
+        (Some(x), Some(y)) => x.distance(y),
+        _ => 0.0,
+    }
+}
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -61,18 +71,70 @@ fn main() {
         let found = tuneclip_vision::analyse(&video).transitions;
         ours_s += started.elapsed().as_secs_f64();
         if let Some(model) = &model {
-            let t = Instant::now();
-            let (_, thumbs) = sample_with_thumbnails(file, SamplingConfig::default(), (48, 27)).expect("decodes");
-            thumbs_s += t.elapsed().as_secs_f64();
-            let t = Instant::now();
-            let scores = model.predict(&thumbs.frames, threads, &|_, _| {}).expect("inference");
-            transnet_s += t.elapsed().as_secs_f64();
+            // Predictions kept in TUNECLIP_TRUTH_TRANSNET_CACHE when set (the clips are
+            // the same for the same seed, count and size), so that fusion rules can be
+            // compared without running the network again.
+            let cache = std::env::var_os("TUNECLIP_TRUTH_TRANSNET_CACHE")
+                .map(|d| Path::new(&d).join(format!("seed{seed}-{clips}-{w}x{h}-{n}.json")));
+            let cached: Option<(Vec<f64>, Vec<transnet::TransNetScore>)> =
+                cache.as_ref().and_then(|c| std::fs::read(c).ok()).and_then(|b| {
+                    let v: serde_json::Value = serde_json::from_slice(&b).ok()?;
+                    let f = |k: &str| -> Option<Vec<f64>> { v[k].as_array()?.iter().map(|x| x.as_f64()).collect() };
+                    let (times, single, many) = (f("times")?, f("single")?, f("many")?);
+                    let scores = single
+                        .iter()
+                        .zip(&many)
+                        .map(|(s, m)| transnet::TransNetScore { single: *s as f32, many: *m as f32 })
+                        .collect();
+                    Some((times, scores))
+                });
+            let (times, scores) = match cached {
+                Some(c) => c,
+                None => {
+                    let t = Instant::now();
+                    let (_, thumbs) =
+                        sample_with_thumbnails(file, SamplingConfig::default(), (48, 27)).expect("decodes");
+                    thumbs_s += t.elapsed().as_secs_f64();
+                    let t = Instant::now();
+                    let scores = model.predict(&thumbs.frames, threads, &|_, _| {}).expect("inference");
+                    transnet_s += t.elapsed().as_secs_f64();
+                    if let Some(c) = &cache {
+                        let json = serde_json::json!({
+                            "times": thumbs.times_s,
+                            "single": scores.iter().map(|s| s.single).collect::<Vec<_>>(),
+                            "many": scores.iter().map(|s| s.many).collect::<Vec<_>>(),
+                        });
+                        let _ = std::fs::create_dir_all(c.parent().expect("cache folder"));
+                        std::fs::write(c, json.to_string()).expect("write the TransNetV2 cache");
+                    }
+                    (thumbs.times_s, scores)
+                }
+            };
+            if std::env::var_os("TUNECLIP_TRUTH_VERBOSE").is_some() {
+                let cuts: Vec<f64> = truth.iter().filter(|t| t.0 == TransitionKind::Cut).map(|t| t.1).collect();
+                for (a, b) in transnet::transition_runs(&scores, 0.2) {
+                    let at = times[(b + 1).min(times.len() - 1)];
+                    let p = scores[a..=b].iter().map(|s| s.single).fold(0f32, f32::max);
+                    let d = |x: f64, y: f64| signature_distance(&video.signatures, x, y);
+                    let fs = 0.04;
+                    let is_cut = cuts.iter().any(|c| (c - at).abs() <= TOLERANCE_S);
+                    let detected = found.iter().any(|f| f.start_s <= at + TOLERANCE_S && f.end_s >= at - TOLERANCE_S);
+                    eprintln!(
+                        "  candidate {:>5.0} p {p:.2} true-cut {is_cut} detected {detected} across {:.1} far {:.1} before {:.1} after {:.1}",
+                        at * 25.0,
+                        d(at - fs, at),
+                        d(at - 3.0 * fs, at + 2.0 * fs),
+                        d(at - 2.0 * fs, at - fs),
+                        d(at, at + fs),
+                    );
+                }
+            }
             for (i, &th) in thresholds.iter().enumerate() {
                 let mut only = Vec::new();
-                transnet::fuse(&mut only, &scores, &thumbs.times_s, th);
+                transnet::fuse(&mut only, &scores, &times, &video.signatures, th);
                 alone[i].add(&score_within(truth, &only, &mut Vec::new(), TOLERANCE_S));
                 let mut both = found.clone();
-                transnet::fuse(&mut both, &scores, &thumbs.times_s, th);
+                transnet::fuse(&mut both, &scores, &times, &video.signatures, th);
                 fused[i].add(&score_within(truth, &both, &mut Vec::new(), TOLERANCE_S));
             }
         }
@@ -128,7 +190,11 @@ fn main() {
     );
     for (i, th) in thresholds.iter().enumerate() {
         for (name, sc, secs) in [
-            ("TransNetV2 alone", &alone[i], format!("{transnet_s:.1} s + {thumbs_s:.1} s decode")),
+            (
+                "TransNetV2 alone, cuts picture-checked",
+                &alone[i],
+                format!("{transnet_s:.1} s + {thumbs_s:.1} s decode"),
+            ),
             ("tuneclip + TransNetV2", &fused[i], format!("{:.1} s", ours_s + transnet_s + thumbs_s)),
         ] {
             let recalls: Vec<String> =

@@ -17,6 +17,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use tuneclip_media::video::FrameSignature;
 
 /// Width and height of the frames the model reads (RGB24, tightly packed).
 pub const WIDTH: usize = 48;
@@ -233,27 +234,35 @@ impl Block {
         let hw = h * w;
         let f = self.filters;
         debug_assert_eq!(x.channels, self.inputs);
-        // Spatial: one product per frame over its 3x3 neighbourhoods (zero padded).
+        // Spatial: one product per run of frames over their 3x3 neighbourhoods (zero
+        // padded), about 4,096 columns a product so that small late stacks keep the
+        // kernel busy.
         let spatial_rows = 8 * f;
         let mut s = vec![0f32; spatial_rows * t * hw];
-        let mut col = vec![0f32; self.inputs * 9 * hw];
-        for ti in 0..t {
+        let batch = (4096 / hw).clamp(1, t);
+        let mut col = vec![0f32; self.inputs * 9 * batch * hw];
+        for t0 in (0..t).step_by(batch) {
+            let nb = batch.min(t - t0);
+            let n = nb * hw;
             for ci in 0..self.inputs {
-                let plane = &x.data[(ci * t + ti) * hw..(ci * t + ti + 1) * hw];
                 for ky in 0..3 {
                     for kx in 0..3 {
-                        let row = &mut col[((ci * 9) + ky * 3 + kx) * hw..((ci * 9) + ky * 3 + kx + 1) * hw];
-                        for y in 0..h {
-                            let sy = y as isize + ky as isize - 1;
-                            let out = &mut row[y * w..(y + 1) * w];
-                            if sy < 0 || sy >= h as isize {
-                                out.fill(0.0);
-                                continue;
-                            }
-                            let src = &plane[sy as usize * w..(sy as usize + 1) * w];
-                            for (xx, o) in out.iter_mut().enumerate() {
-                                let sx = xx as isize + kx as isize - 1;
-                                *o = if sx < 0 || sx >= w as isize { 0.0 } else { src[sx as usize] };
+                        let r = (ci * 9) + ky * 3 + kx;
+                        let row = &mut col[r * n..(r + 1) * n];
+                        for b in 0..nb {
+                            let plane = &x.data[(ci * t + t0 + b) * hw..(ci * t + t0 + b + 1) * hw];
+                            for y in 0..h {
+                                let sy = y as isize + ky as isize - 1;
+                                let out = &mut row[b * hw + y * w..b * hw + (y + 1) * w];
+                                if sy < 0 || sy >= h as isize {
+                                    out.fill(0.0);
+                                    continue;
+                                }
+                                let src = &plane[sy as usize * w..(sy as usize + 1) * w];
+                                for (xx, o) in out.iter_mut().enumerate() {
+                                    let sx = xx as isize + kx as isize - 1;
+                                    *o = if sx < 0 || sx >= w as isize { 0.0 } else { src[sx as usize] };
+                                }
                             }
                         }
                     }
@@ -262,13 +271,13 @@ impl Block {
             gemm(
                 spatial_rows,
                 self.inputs * 9,
-                hw,
+                n,
                 &self.spatial,
                 (self.inputs * 9, 1),
-                &col,
-                (hw, 1),
+                &col[..self.inputs * 9 * n],
+                (n, 1),
                 false,
-                &mut s[ti * hw..],
+                &mut s[t0 * hw..],
                 (t * hw, 1),
             );
         }
@@ -532,13 +541,23 @@ pub fn transition_runs(scores: &[TransNetScore], threshold: f32) -> Vec<(usize, 
     runs
 }
 
-/// The single-frame probability above which [`fuse`] adds a transition the typed
+/// The single-frame probability above which [`fuse`] considers a transition the typed
 /// detector missed. Chosen on the truth set's development seeds (0-23, 120 transitions
-/// at 320x180; `cargo bench --bench truth_set`): cut F1 of the detector alone 0.947;
-/// fused at 0.3 / 0.5 / 0.7 / 0.9: 0.574 / 0.707 / 0.866 / 0.983 (lower thresholds add
-/// the flashes and strobes laid on the pieces, and split dissolves), gradual F1 0.902 ->
-/// 0.902 at 0.9. BENCHMARKS.md reports it on the held-out seeds.
-pub const FUSE_THRESHOLD: f32 = 0.9;
+/// at 320x180; `cargo bench --bench truth_set` with `TUNECLIP_TRUTH_TRANSNET`), with
+/// the picture check below: cut F1 0.947 alone, 0.983 fused at every threshold from 0.2
+/// to 0.9; gradual F1 0.902 alone, fused 0.918 / 0.929 / 0.916 / 0.916 / 0.902 at 0.2 /
+/// 0.3 / 0.5 / 0.7 / 0.9 (without the check, cut F1 fell to 0.574 at 0.3 and 0.707 at
+/// 0.5: flashes, strobes and fast motion). BENCHMARKS.md has the held-out figures.
+pub const FUSE_THRESHOLD: f32 = 0.3;
+
+/// A cut TransNetV2 proposes is kept only if the picture changes across it at least this
+/// many times more than between the frames on either side (motion) ... (both constants
+/// read off the development seeds' candidates: true cuts change 5-100x more across than
+/// either side and stay changed; flashes come back, fast motion changes 3-4x) ...
+const CUT_OVER_MOTION: f32 = 4.0;
+/// ... and stays changed: the frames three before and two after differ by at least this
+/// share of the change across (a flash or a strobe returns to the picture it left).
+const CUT_STAYS: f32 = 0.7;
 
 /// What [`fuse`] did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -547,19 +566,37 @@ pub struct FuseStats {
     pub added_cuts: usize,
     /// The same, added as dissolves (the all-frames head marks more than two frames).
     pub added_gradual: usize,
+    /// Cuts it proposed that the picture check refused (a flash, fast motion).
+    pub refused_cuts: usize,
+}
+
+/// Whether the picture changes at `at` (the first frame of a new shot) as a cut does,
+/// read from every decoded frame's luma signature: the change across the cut stands
+/// out from the motion either side and the picture does not come back.
+fn picture_cuts_at(signatures: &[FrameSignature], at: f64) -> bool {
+    let i = signatures.partition_point(|s| s.t_s < at - 1e-4);
+    if i < 3 || i + 2 >= signatures.len() {
+        return false;
+    }
+    let d = |a: usize, b: usize| signatures[a].distance(&signatures[b]);
+    let across = d(i - 1, i);
+    let motion = d(i - 2, i - 1).max(d(i, i + 1)).max(0.5);
+    across >= CUT_OVER_MOTION * motion && d(i - 3, i + 2) >= CUT_STAYS * across
 }
 
 /// Add to `found` (the typed detector's transitions, sorted by start) what TransNetV2
 /// finds and the detector does not: every run of frames whose single-frame probability
 /// is above `threshold` and that lies more than two frames from every transition in
-/// `found` (`times_s[i]` is frame `i`'s time). The run's frame is the old shot's last,
-/// so a cut is placed on the frame after it; where the all-frames head marks more than
-/// two frames around the run (above 0.5), the transition is a dissolve over them. The
-/// detector's own transitions keep their types and frames.
+/// `found` (`times_s[i]` is frame `i`'s time). Where the all-frames head marks more than
+/// two frames around the run (above 0.5), the transition is a dissolve over them;
+/// otherwise a cut on the frame after the run (the run's frame is the old shot's last),
+/// kept only where the frames' luma signatures (`signatures`, every decoded frame)
+/// change as a cut's do. The detector's own transitions keep their types and frames.
 pub fn fuse(
     found: &mut Vec<crate::Transition>,
     scores: &[TransNetScore],
     times_s: &[f64],
+    signatures: &[FrameSignature],
     threshold: f32,
 ) -> FuseStats {
     use crate::{Transition, TransitionKind};
@@ -591,15 +628,19 @@ pub fn fuse(
             let at = times_s[(b + 1).min(n - 1)];
             Transition { kind: TransitionKind::Cut, start_s: at, end_s: at, colour: None }
         };
-        let clear = found.iter().all(|f| t.end_s < f.start_s - near || t.start_s > f.end_s + near);
-        if clear {
-            if t.kind == TransitionKind::Cut {
-                stats.added_cuts += 1;
-            } else {
-                stats.added_gradual += 1;
-            }
-            added.push(t);
+        if !found.iter().all(|f| t.end_s < f.start_s - near || t.start_s > f.end_s + near) {
+            continue;
         }
+        if t.kind == TransitionKind::Cut {
+            if !picture_cuts_at(signatures, t.start_s) {
+                stats.refused_cuts += 1;
+                continue;
+            }
+            stats.added_cuts += 1;
+        } else {
+            stats.added_gradual += 1;
+        }
+        added.push(t);
     }
     found.extend(added);
     found.sort_by(|x, y| x.start_s.total_cmp(&y.start_s));
@@ -628,22 +669,39 @@ mod tests {
     }
 
     #[test]
-    fn fusion_adds_only_what_the_detector_missed() {
+    fn fusion_adds_only_what_the_detector_missed_and_the_picture_confirms() {
         use crate::{Transition, TransitionKind};
+        use tuneclip_media::video::SIGNATURE_GRID;
         let times: Vec<f64> = (0..100).map(|i| f64::from(i) * 0.04).collect();
+        // The picture: grey 40 until frame 60, grey 120 after; a one-frame white flash
+        // at frame 30.
+        let level = |i: usize| {
+            if i == 30 {
+                250
+            } else if i < 60 {
+                40
+            } else {
+                120
+            }
+        };
+        let sigs: Vec<FrameSignature> = (0..100)
+            .map(|i| FrameSignature { t_s: times[i], grid: [level(i); SIGNATURE_GRID * SIGNATURE_GRID] })
+            .collect();
         let mut scores = vec![TransNetScore { single: 0.0, many: 0.0 }; 100];
-        // A cut the detector has (old shot's last frame 19), one it missed (59), and a
-        // dissolve it missed (the all-frames head marks 78-84 around 81).
-        scores[19].single = 0.9;
-        scores[59].single = 0.9;
+        // A cut the detector has (old shot's last frame 19), one it missed (59), the
+        // flash (29: refused), and a dissolve it missed (the all-frames head marks
+        // 78-84 around 81).
+        for i in [19, 29, 59] {
+            scores[i].single = 0.9;
+        }
         scores[81].single = 0.8;
         for s in &mut scores[78..=84] {
             s.many = 0.9;
         }
         let cut = |t: f64| Transition { kind: TransitionKind::Cut, start_s: t, end_s: t, colour: None };
         let mut found = vec![cut(0.8)];
-        let stats = fuse(&mut found, &scores, &times, 0.5);
-        assert_eq!(stats, FuseStats { added_cuts: 1, added_gradual: 1 });
+        let stats = fuse(&mut found, &scores, &times, &sigs, 0.5);
+        assert_eq!(stats, FuseStats { added_cuts: 1, added_gradual: 1, refused_cuts: 1 });
         assert_eq!(found.len(), 3);
         assert!((found[1].start_s - 2.4).abs() < 1e-9 && found[1].kind == TransitionKind::Cut, "{:?}", found[1]);
         assert_eq!(found[2].kind, TransitionKind::Dissolve);
