@@ -570,7 +570,13 @@ pub(crate) fn ingest_and_publish(
     with: &Analysers,
 ) -> Result<PathBuf> {
     let staging = data.join("staging");
-    let cfg = IngestConfig { workers, staging: Some(staging.clone()), ..with.ingest_config(model)? };
+    let mut cfg = IngestConfig { workers, staging: Some(staging.clone()), ..with.ingest_config(model)? };
+    // Files run in parallel already: TransNetV2's windows take one thread each.
+    if let Some(t) = cfg.transnet.as_mut()
+        && workers != 1
+    {
+        t.threads = 1;
+    }
     // Files already in the served snapshot (same content hash) are not analysed again.
     let previous = Snapshot::current_catalogue(&snapshots_dir(data)).ok();
     if mode == Mode::Add && previous.is_none() && Snapshot::current(&snapshots_dir(data)).is_ok() {

@@ -294,8 +294,9 @@ pub struct Thumbnails {
 }
 
 /// [`sample_frames`] and, from the same decode, every frame's [`Thumbnails`] at
-/// `width` x `height` (the stored picture scaled, then turned as displayed, so a
-/// rotated video's thumbnails are `height` x `width`).
+/// `width` x `height` as displayed (a rotated video's picture turned first), whatever
+/// the picture's aspect, as the CLI's `-s` does. All are held in memory: 3.9 KB a frame
+/// at 48x27, some 700 MB for two hours at 25 fps.
 pub fn sample_with_thumbnails(
     path: &Path,
     config: SamplingConfig,

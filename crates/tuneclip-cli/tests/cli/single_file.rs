@@ -246,3 +246,33 @@ fn scenes_with_transnet_finds_cuts_within_one_scene() {
     let said = text(&done.stderr);
     assert!(said.contains("transnetv2.pth") && said.contains("leaving out --transnet"), "{said}");
 }
+
+/// `ingest --transnet`: the catalogue records that TransNetV2 looked; a video analysed
+/// without it is analysed again when a rebuild asks for it, and reused when it does not.
+#[test]
+fn ingest_with_transnet_records_it_and_reanalyses_what_was_made_without() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (songs, videos) = make_media(tmp.path());
+    let data = tmp.path().join("data");
+    let load =
+        || tuneclip_index::Index::load_current(&data.join("snapshots"), &crate::cli_model_version()).expect("load");
+    let mut cmd = ingest(&data, &songs, &videos);
+    cmd.arg("--no-text");
+    let said = run_ok(cmd);
+    assert!(said.contains("ingest: 2 analysed, 0 reused"), "{said}");
+    assert!(load().catalogue.videos.iter().all(|v| !v.analysis.transnet_analysed));
+    let mut cmd = ingest(&data, &songs, &videos);
+    cmd.args(["--no-text", "--transnet"]);
+    let said = run_ok(cmd);
+    assert!(said.contains("ingest: 1 analysed, 1 reused"), "the video again, the song reused: {said}");
+    let index = load();
+    assert!(index.catalogue.videos.iter().all(|v| v.analysis.transnet_analysed));
+    // The synthetic video's one cut (testsrc2 to mandelbrot at 3 s) is still one cut.
+    let cuts: Vec<f64> = index.catalogue.videos[0].analysis.cuts.clone();
+    assert_eq!(cuts.len(), 1, "{cuts:?}");
+    assert!((cuts[0] - 3.0).abs() < 0.05, "{cuts:?}");
+    let mut cmd = ingest(&data, &songs, &videos);
+    cmd.arg("--no-text");
+    let said = run_ok(cmd);
+    assert!(said.contains("ingest: 0 analysed, 2 reused"), "made with more than asked: reused: {said}");
+}
