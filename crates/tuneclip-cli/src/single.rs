@@ -40,7 +40,7 @@ pub(crate) fn analyse(file: &Path, with: &Analysers) -> Result<VideoAnalysis> {
     }
     // The embedding model plays no part in the analysis; the cheapest one is named.
     let cfg = tuneclip_index::IngestConfig { progress: false, ..with.ingest_config(&Embedder::Handcrafted)? };
-    let mut detectors = Detectors::build(&cfg).map_err(anyhow::Error::msg)?;
+    let mut detectors = Detectors::build(&cfg)?;
     let bar = stage(format!("analysing {}", file.display()));
     let result = analyse_video_file(file, &cfg, &mut detectors);
     bar.finish_and_clear();

@@ -271,7 +271,38 @@ impl SongError {
 }
 
 fn build_pitch(c: &PitchModelConfig) -> std::result::Result<PitchModel, String> {
-    c.build().map_err(|e| format!("Basic Pitch: {e}"))
+    c.build().map_err(|e| DetectorError::Pitch(e).to_string())
+}
+
+/// A detector an ingest asked for whose model is missing or does not load (each error
+/// names its file).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DetectorError {
+    #[error("face detection: {0}")]
+    Faces(#[source] tuneclip_vision::FaceError),
+    #[error("text detection: {0}")]
+    Text(#[source] tuneclip_vision::FaceError),
+    #[error("Basic Pitch: {0}")]
+    Pitch(#[source] tuneclip_model::pitch::PitchError),
+    #[error("TransNetV2 (--transnet): {0}")]
+    TransNet(#[source] transnet::TransNetError),
+}
+
+/// Why a video could not be analysed: its decode (the file's fault, see
+/// [`tuneclip_media::MediaError`]), or a detector failing on frames that decoded (this
+/// side's).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum VideoError {
+    #[error(transparent)]
+    Media(#[from] tuneclip_media::MediaError),
+    #[error("{path}: face detection: {source}")]
+    Faces { path: PathBuf, source: tuneclip_vision::FaceError },
+    #[error("{path}: text detection: {source}")]
+    Text { path: PathBuf, source: tuneclip_vision::FaceError },
+    #[error("{path}: TransNetV2: {source}")]
+    TransNet { path: PathBuf, source: transnet::TransNetError },
 }
 
 fn analyse_song(
@@ -335,14 +366,14 @@ impl Detectors {
     /// pitch (callers opt out by leaving the config `None`, e.g. `--no-faces`). Ingest
     /// builds one set per worker, and a file whose worker cannot build them fails with
     /// that reason; callers that want to fail fast build one set first.
-    pub fn build(cfg: &IngestConfig) -> std::result::Result<Self, String> {
-        let faces = cfg.faces.as_ref().map(|c| c.build().map_err(|e| format!("face detection: {e}"))).transpose()?;
-        let text = cfg.text.as_ref().map(|c| c.build().map_err(|e| format!("text detection: {e}"))).transpose()?;
-        let pitch = cfg.pitch.as_ref().map(build_pitch).transpose()?;
+    pub fn build(cfg: &IngestConfig) -> std::result::Result<Self, DetectorError> {
+        let faces = cfg.faces.as_ref().map(|c| c.build().map_err(DetectorError::Faces)).transpose()?;
+        let text = cfg.text.as_ref().map(|c| c.build().map_err(DetectorError::Text)).transpose()?;
+        let pitch = cfg.pitch.as_ref().map(|c| c.build().map_err(DetectorError::Pitch)).transpose()?;
         let transnet = cfg
             .transnet
             .as_ref()
-            .map(|c| c.build().map(|m| (m, c.threads)).map_err(|e| format!("TransNetV2 (--transnet): {e}")))
+            .map(|c| c.build().map(|m| (m, c.threads)).map_err(DetectorError::TransNet))
             .transpose()?;
         Ok(Self { faces, text, pitch, transnet })
     }
@@ -350,7 +381,7 @@ impl Detectors {
     /// The detectors of `slot`, built from `cfg` the first time.
     fn ensure<'a>(slot: &'a mut Option<Self>, cfg: &IngestConfig) -> std::result::Result<&'a mut Self, String> {
         if slot.is_none() {
-            *slot = Some(Self::build(cfg)?);
+            *slot = Some(Self::build(cfg).map_err(|e| e.to_string())?);
         }
         Ok(slot.as_mut().expect("built above"))
     }
@@ -373,20 +404,19 @@ pub fn analyse_video_file(
     path: &Path,
     cfg: &IngestConfig,
     detectors: &mut Detectors,
-) -> std::result::Result<(VideoAnalysis, tuneclip_media::video::SampledVideo), String> {
+) -> std::result::Result<(VideoAnalysis, tuneclip_media::video::SampledVideo), VideoError> {
     let (sampled, transitions) = match &detectors.transnet {
         None => {
-            let sampled = tuneclip_media::video::sample_frames(path, cfg.sampling).map_err(|e| e.to_string())?;
+            let sampled = tuneclip_media::video::sample_frames(path, cfg.sampling)?;
             let transitions = tuneclip_vision::find_transitions(&sampled);
             (sampled, transitions)
         }
         Some((model, threads)) => {
             let size = (transnet::WIDTH as u32, transnet::HEIGHT as u32);
-            let (sampled, thumbs) =
-                tuneclip_media::video::sample_with_thumbnails(path, cfg.sampling, size).map_err(|e| e.to_string())?;
+            let (sampled, thumbs) = tuneclip_media::video::sample_with_thumbnails(path, cfg.sampling, size)?;
             let scores = model
                 .predict(&thumbs.frames, *threads, &|_, _| {})
-                .map_err(|e| format!("{}: TransNetV2: {e}", path.display()))?;
+                .map_err(|source| VideoError::TransNet { path: path.to_path_buf(), source })?;
             let mut transitions = tuneclip_vision::find_transitions(&sampled);
             transnet::fuse(&mut transitions, &scores, &thumbs.times_s, &sampled.signatures, transnet::FUSE_THRESHOLD);
             (sampled, transitions)
@@ -396,11 +426,12 @@ pub fn analyse_video_file(
         tracing::warn!(path = %path.display(), damage = %sampled.damage, "damaged video: kept what decoded");
     }
     let mut analysis = tuneclip_vision::analyse_with(&sampled, transitions, detectors.faces.as_mut())
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+        .map_err(|source| VideoError::Faces { path: path.to_path_buf(), source })?;
     analysis.transnet_analysed = detectors.transnet.is_some();
     refine_borders(path, &sampled, &mut analysis);
     if let Some(text) = detectors.text.as_mut() {
-        find_subtitles(path, text, &mut analysis).map_err(|e| format!("{}: {e}", path.display()))?;
+        find_subtitles(path, text, &mut analysis)
+            .map_err(|source| VideoError::Text { path: path.to_path_buf(), source })?;
     }
     Ok((analysis, sampled))
 }
@@ -411,7 +442,7 @@ fn analyse_video(
     cfg: &IngestConfig,
     detectors: &mut Detectors,
 ) -> std::result::Result<(VideoEntry, Vec<SegmentEntry>), String> {
-    let (analysis, sampled) = analyse_video_file(path, cfg, detectors)?;
+    let (analysis, sampled) = analyse_video_file(path, cfg, detectors).map_err(|e| e.to_string())?;
     let segments = analysis
         .segments
         .iter()
@@ -452,7 +483,7 @@ fn find_subtitles(
     path: &Path,
     detector: &mut TextDetector,
     analysis: &mut VideoAnalysis,
-) -> std::result::Result<(), String> {
+) -> std::result::Result<(), tuneclip_vision::FaceError> {
     let info = analysis.info;
     let width_px = info.width.min(640);
     for seg in &mut analysis.segments {
@@ -462,8 +493,7 @@ fn find_subtitles(
             SamplingConfig { fps: (3.0 / inner.duration_s().max(0.1)).min(30.0), width_px, skip_loop_filter: false };
         let Ok(v) = tuneclip_media::video::sample_range(path, cfg, Some(inner)) else { continue };
         let frames: Vec<_> = v.frames.into_iter().take(3).collect();
-        let boxes =
-            frames.iter().map(|f| detector.detect(f)).collect::<Result<Vec<_>, _>>().map_err(|e| e.to_string())?;
+        let boxes = frames.iter().map(|f| detector.detect(f)).collect::<Result<Vec<_>, _>>()?;
         seg.text_share = Some(tuneclip_vision::text_share(&frames, &boxes));
         seg.subtitles = subtitle_band(&frames, &boxes).and_then(|band| {
             let f = frames.first()?;

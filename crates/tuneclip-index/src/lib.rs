@@ -20,8 +20,9 @@ mod snapshot;
 pub mod synthetic;
 
 pub use catalogue::{
-    Catalogue, Detectors, Failure, IngestConfig, IngestStats, SegmentEntry, SongEntry, SongError, VideoEntry,
-    analyse_video_file, clear_staging, content_id, ingest, ingest_incremental, ingest_song, ingest_video,
+    Catalogue, DetectorError, Detectors, Failure, IngestConfig, IngestStats, SegmentEntry, SongEntry, SongError,
+    VideoEntry, VideoError, analyse_video_file, clear_staging, content_id, ingest, ingest_incremental, ingest_song,
+    ingest_video,
 };
 pub use review::ReviewDecisions;
 pub use search::{
