@@ -589,6 +589,9 @@ pub(crate) fn ingest_and_publish(
         "ingest: {} analysed, {} reused unchanged, {} failed, {} song(s) without note features (Basic Pitch failed)",
         stats.analysed, stats.reused, stats.failed, stats.without_pitch
     );
+    if cfg.transnet.is_some() {
+        eprintln!("ingest: {}", stats.transnet);
+    }
     if stats.unstaged > 0 {
         eprintln!(
             "ingest: {} result(s) could not be kept in {} (an interrupted rebuild would analyse them again)",
@@ -652,6 +655,7 @@ fn write_report(
         "reused": stats.map(|s| s.reused),
         "without_pitch": stats.map(|s| s.without_pitch),
         "unstaged": stats.map(|s| s.unstaged),
+        "transnet": stats.map(|s| s.transnet),
         "failures": catalogue.failures.iter().map(|f| serde_json::json!({"path": f.path, "reason": f.reason})).collect::<Vec<_>>(),
         "damaged": catalogue
             .videos

@@ -405,11 +405,11 @@ pub fn analyse_video_file(
     cfg: &IngestConfig,
     detectors: &mut Detectors,
 ) -> std::result::Result<(VideoAnalysis, tuneclip_media::video::SampledVideo), VideoError> {
-    let (sampled, transitions) = match &detectors.transnet {
+    let (sampled, transitions, fuse) = match &detectors.transnet {
         None => {
             let sampled = tuneclip_media::video::sample_frames(path, cfg.sampling)?;
             let transitions = tuneclip_vision::find_transitions(&sampled);
-            (sampled, transitions)
+            (sampled, transitions, transnet::FuseStats::default())
         }
         Some((model, threads)) => {
             let size = (transnet::WIDTH as u32, transnet::HEIGHT as u32);
@@ -418,8 +418,14 @@ pub fn analyse_video_file(
                 .predict(&thumbs.frames, *threads, &|_, _| {})
                 .map_err(|source| VideoError::TransNet { path: path.to_path_buf(), source })?;
             let mut transitions = tuneclip_vision::find_transitions(&sampled);
-            transnet::fuse(&mut transitions, &scores, &thumbs.times_s, &sampled.signatures, transnet::FUSE_THRESHOLD);
-            (sampled, transitions)
+            let fuse = transnet::fuse(
+                &mut transitions,
+                &scores,
+                &thumbs.times_s,
+                &sampled.signatures,
+                transnet::FUSE_THRESHOLD,
+            );
+            (sampled, transitions, fuse)
         }
     };
     if !sampled.damage.is_clean() {
@@ -428,6 +434,7 @@ pub fn analyse_video_file(
     let mut analysis = tuneclip_vision::analyse_with(&sampled, transitions, detectors.faces.as_mut())
         .map_err(|source| VideoError::Faces { path: path.to_path_buf(), source })?;
     analysis.transnet_analysed = detectors.transnet.is_some();
+    analysis.transnet_fuse = fuse;
     refine_borders(path, &sampled, &mut analysis);
     if let Some(text) = detectors.text.as_mut() {
         find_subtitles(path, text, &mut analysis)
@@ -572,6 +579,8 @@ pub struct IngestStats {
     /// be made or written): in this catalogue, but a rebuild interrupted before its
     /// publish analyses them again.
     pub unstaged: usize,
+    /// What TransNetV2 added and refused over the videos analysed now with it.
+    pub transnet: transnet::FuseStats,
 }
 
 /// One file's finished result, as kept in the staging folder.
@@ -758,6 +767,9 @@ pub fn ingest_incremental(
                         cat.songs.push(s);
                     }
                     Staged::Video(v, segs) => {
+                        if !reused && v.analysis.transnet_analysed {
+                            stats.transnet.add(&v.analysis.transnet_fuse);
+                        }
                         cat.videos.push(v);
                         cat.segments.extend(segs);
                     }

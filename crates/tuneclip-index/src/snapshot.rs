@@ -162,6 +162,7 @@ pub(crate) fn light(v: &VideoEntry) -> VideoEntry {
         faces_analysed: a.faces_analysed,
         text_analysed: a.text_analysed,
         transnet_analysed: a.transnet_analysed,
+        transnet_fuse: a.transnet_fuse,
         damage: a.damage,
         events: a.events.clone(),
     };

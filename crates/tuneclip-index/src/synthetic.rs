@@ -99,6 +99,7 @@ pub fn catalogue(segments: usize, per_video: usize, songs: usize) -> Catalogue {
             faces_analysed: true,
             text_analysed: true,
             transnet_analysed: false,
+            transnet_fuse: Default::default(),
             damage: Default::default(),
             events: pulses(&mut rng, video_s),
         };

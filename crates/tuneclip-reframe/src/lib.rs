@@ -593,6 +593,7 @@ mod tests {
             faces_analysed: false,
             text_analysed: false,
             transnet_analysed: false,
+            transnet_fuse: Default::default(),
             damage: Default::default(),
             events: Default::default(),
         }

@@ -117,6 +117,9 @@ pub struct VideoAnalysis {
     /// ([`crate::transnet::fuse`]).
     #[serde(default)]
     pub transnet_analysed: bool,
+    /// What fusing TransNetV2's transitions added and refused (zero without it).
+    #[serde(default)]
+    pub transnet_fuse: crate::transnet::FuseStats,
     /// Damage met while decoding (skipped packets, truncation); clean when absent.
     #[serde(default, skip_serializing_if = "DecodeDamage::is_clean")]
     pub damage: DecodeDamage,
@@ -304,6 +307,7 @@ fn analyse_transitions(video: &SampledVideo, transitions: Vec<Transition>) -> Vi
         faces_analysed: false,
         text_analysed: false,
         transnet_analysed: false,
+        transnet_fuse: Default::default(),
         damage: video.damage,
         events: crate::picture_events(&video.signatures),
     }

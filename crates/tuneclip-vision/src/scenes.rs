@@ -88,6 +88,9 @@ pub struct SceneList {
     pub text_analysed: bool,
     /// Whether TransNetV2 looked for transitions beside the typed detector.
     pub transnet_analysed: bool,
+    /// What TransNetV2 added to the typed detector's transitions and what the picture
+    /// check refused (`None` when it did not run).
+    pub transnet_fuse: Option<crate::transnet::FuseStats>,
     pub transitions: Vec<SceneTransition>,
     pub shots: Vec<Shot>,
 }
@@ -145,6 +148,7 @@ impl SceneList {
             faces_analysed: analysis.faces_analysed,
             text_analysed: analysis.text_analysed,
             transnet_analysed: analysis.transnet_analysed,
+            transnet_fuse: analysis.transnet_analysed.then_some(analysis.transnet_fuse),
             transitions,
             shots,
         }
@@ -211,6 +215,9 @@ impl SceneList {
         );
         let by = if self.transnet_analysed { "typed detector + TransNetV2" } else { "typed detector" };
         let _ = writeln!(out, "\ntransitions ({by}):");
+        if let Some(fuse) = &self.transnet_fuse {
+            let _ = writeln!(out, "{fuse}");
+        }
         let _ = writeln!(out, "{:>3}  {:9}  {:>14}  {:>14}", "#", "type", "start (frame)", "end (frame)");
         for (i, t) in self.transitions.iter().enumerate() {
             let _ = writeln!(
@@ -303,6 +310,7 @@ mod tests {
             faces_analysed: true,
             text_analysed: false,
             transnet_analysed: false,
+            transnet_fuse: Default::default(),
             damage: Default::default(),
             events: Default::default(),
         };

@@ -559,8 +559,28 @@ const CUT_OVER_MOTION: f32 = 4.0;
 /// share of the change across (a flash or a strobe returns to the picture it left).
 const CUT_STAYS: f32 = 0.7;
 
-/// What [`fuse`] did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+impl FuseStats {
+    /// `other`'s counts added to these.
+    pub fn add(&mut self, other: &Self) {
+        self.added_cuts += other.added_cuts;
+        self.added_gradual += other.added_gradual;
+        self.refused_cuts += other.refused_cuts;
+    }
+}
+
+impl std::fmt::Display for FuseStats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "TransNetV2 added {} cut(s) and {} dissolve(s) the typed detector missed, and proposed {} cut(s) the picture check refused (a flash or fast motion)",
+            self.added_cuts, self.added_gradual, self.refused_cuts
+        )
+    }
+}
+
+/// What [`fuse`] did (kept in the analysis, shown in the scene list and summed in the
+/// ingest report).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct FuseStats {
     /// Transitions TransNetV2 found that the detector had not: added as cuts.
     pub added_cuts: usize,

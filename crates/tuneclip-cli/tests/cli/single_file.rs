@@ -223,13 +223,18 @@ fn scenes_with_transnet_finds_cuts_within_one_scene() {
         let done = run(&argv);
         assert!(done.status.success(), "scenes failed: {}", text(&done.stderr));
         let list: serde_json::Value = serde_json::from_slice(&done.stdout).expect("JSON on stdout");
-        (cut_frames(&list), list["transnet_analysed"].as_bool())
+        (cut_frames(&list), list["transnet_analysed"].as_bool(), list["transnet_fuse"].clone())
     };
-    let (alone, looked) = cuts_of(&[]);
+    let (alone, looked, fuse) = cuts_of(&[]);
     assert_eq!(looked, Some(false));
-    let (fused, looked) = cuts_of(&["--transnet"]);
-    eprintln!("cuts: typed detector {alone:?}, with TransNetV2 {fused:?}, truth {truth:?}");
+    assert!(fuse.is_null(), "no fusion counts without TransNetV2: {fuse}");
+    let (fused, looked, fuse) = cuts_of(&["--transnet"]);
+    eprintln!("cuts: typed detector {alone:?}, with TransNetV2 {fused:?}, truth {truth:?}; fusion {fuse}");
     assert_eq!(looked, Some(true));
+    // What it added is counted: the cuts the typed detector alone missed.
+    let missed = truth.iter().filter(|c| !alone.contains(c)).count();
+    assert!(missed >= 1, "{alone:?}");
+    assert_eq!(fuse["added_cuts"].as_u64(), Some(missed as u64), "{fuse}");
     assert_eq!(fused, truth, "every cut, on the first frame of its new shot");
 
     let empty = tmp.path().join("no-models");
@@ -265,6 +270,8 @@ fn ingest_with_transnet_records_it_and_reanalyses_what_was_made_without() {
     cmd.args(["--no-text", "--transnet"]);
     let said = run_ok(cmd);
     assert!(said.contains("ingest: 1 analysed, 1 reused"), "the video again, the song reused: {said}");
+    // The fusion's counts are reported: the synthetic video's cut is the typed detector's.
+    assert!(said.contains("ingest: TransNetV2 added 0 cut(s) and 0 dissolve(s)"), "{said}");
     let index = load();
     assert!(index.catalogue.videos.iter().all(|v| v.analysis.transnet_analysed));
     // The synthetic video's one cut (testsrc2 to mandelbrot at 3 s) is still one cut.

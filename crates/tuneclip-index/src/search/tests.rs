@@ -83,6 +83,7 @@ fn video(id: &str, duration_s: f64, segs: &[&SegmentEntry]) -> crate::VideoEntry
             faces_analysed: true,
             text_analysed: true,
             transnet_analysed: false,
+            transnet_fuse: Default::default(),
             damage: Default::default(),
             events: Default::default(),
         },
