@@ -43,6 +43,7 @@ fn main() {
             baseline_segment: vec![],
             song_envelope: vec![],
             video_envelope: vec![],
+            song_beats: vec![],
         })
         .collect();
     let refs: Vec<&Example> = examples.iter().collect();

@@ -1,5 +1,5 @@
-//! The feature cache: a flat little-endian file (`TCFEAT03`, a JSON header, then one
-//! record per example: the fixed-size inputs, then the two sync envelopes, each a
+//! The feature cache: a flat little-endian file (`TCFEAT04`, a JSON header, then one
+//! record per example: the fixed-size inputs, then the three sync tracks (song onsets, picture events, song beats), each a
 //! length and its values), written to a temporary name and renamed, so a crash never
 //! leaves a half cache that would be read back.
 //!
@@ -18,7 +18,7 @@ use tuneclip_model::inputs::{
     AUDIO_PROFILE_DIMS, AudioInput, InputShape, MOTION_DIMS, VISUAL_PROFILE_DIMS, VisualInput,
 };
 
-const MAGIC: &[u8; 8] = b"TCFEAT03";
+const MAGIC: &[u8; 8] = b"TCFEAT04";
 
 #[derive(Serialize, Deserialize)]
 struct Header {
@@ -148,7 +148,7 @@ pub fn write_selected(path: &Path, ds: &Dataset, shape: &InputShape, sel: &Selec
                 w.write_all(&v.to_le_bytes()).map_err(err)?;
             }
         }
-        for env in [&e.song_envelope, &e.video_envelope] {
+        for env in [&e.song_envelope, &e.video_envelope, &e.song_beats] {
             w.write_all(&(env.len() as u32).to_le_bytes()).map_err(err)?;
             for v in env {
                 w.write_all(&v.to_le_bytes()).map_err(err)?;
@@ -207,7 +207,7 @@ pub fn read(path: &Path, manifest: &PairManifest, shape: &InputShape) -> Result<
             let raw = take(n * 4)?;
             parts.push(raw.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect());
         }
-        for _ in 0..2 {
+        for _ in 0..3 {
             let n = u32::from_le_bytes(take(4)?.try_into().map_err(|_| bad("envelope"))?) as usize;
             let raw = take(n * 4)?;
             parts.push(raw.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect());
@@ -226,6 +226,7 @@ pub fn read(path: &Path, manifest: &PairManifest, shape: &InputShape) -> Result<
             baseline_segment: next(),
             song_envelope: next(),
             video_envelope: next(),
+            song_beats: next(),
         });
     }
     Ok(Dataset { examples, groups: header.groups, skipped: header.skipped, hard_negatives: Vec::new() })

@@ -15,7 +15,7 @@ use tuneclip_media::audio::decode_mono;
 use tuneclip_media::video::{SampledFrame, SamplingConfig, sample_frames};
 use tuneclip_model::HandcraftedModel;
 use tuneclip_model::inputs::{
-    AudioInput, InputShape, MOTION_DIMS, SAMPLE_RATE, VisualInput, audio_input, onset_envelope, visual_input,
+    AudioInput, InputShape, MOTION_DIMS, SAMPLE_RATE, VisualInput, audio_input, beat_grid, onset_envelope, visual_input,
 };
 use tuneclip_vision::{CutDetectorConfig, SegmentStats, colourfulness, detect_cuts, picture_events};
 
@@ -41,6 +41,9 @@ pub struct Example {
     /// to the window), so that what is measured here is what search reads.
     pub song_envelope: Vec<f32>,
     pub video_envelope: Vec<f32>,
+    /// The whole song's beat grid (its analysis' beats) cut to the song window, on the
+    /// sync grid ([`tuneclip_model::inputs::beat_grid`]).
+    pub song_beats: Vec<f32>,
 }
 
 /// Examples of a manifest, with what could not be used.
@@ -195,6 +198,12 @@ fn examples_of(
         Ok(v) => DecodedVideo { events: picture_events(&v.signatures), frames: v.frames },
         Err(e) => return (Vec::new(), vec![(video.to_path_buf(), format!("video: {e}"))]),
     };
+    // The beats of the whole song, as ingest finds them (a window's own analysis would
+    // see a few seconds only).
+    let beats = match tuneclip_audio::SongAnalysis::compute(&audio.samples, SAMPLE_RATE, 30.0) {
+        Ok(a) => a.beats_s,
+        Err(e) => return (Vec::new(), vec![(song.to_path_buf(), format!("song analysis (beats): {e}"))]),
+    };
     let mut out = Vec::new();
     let mut skipped = Vec::new();
     let group_of: HashMap<&str, usize> = groups.iter().map(|(k, v)| (k.as_str(), *v)).collect();
@@ -204,6 +213,8 @@ fn examples_of(
         let (a0, a1) = ((p.song_start_s * sr) as usize, ((p.song_start_s + p.duration_s) * sr) as usize);
         let window = &audio.samples[a0.min(audio.samples.len())..a1.min(audio.samples.len())];
         let vf = window_frames(&frames, p.video_start_s, p.duration_s);
+        let song_envelope = onset_envelope(window);
+        let song_beats = beat_grid(&beats, p.song_start_s, song_envelope.len());
         let built = audio_input(window, shape).zip(visual_input(&vf, None, None, shape)).zip(baseline_song(window));
         match built {
             Some(((a, v), bs)) => out.push(Example {
@@ -214,7 +225,8 @@ fn examples_of(
                 visual: v,
                 baseline_song: bs,
                 baseline_segment: baseline_segment(&vf, p.duration_s),
-                song_envelope: onset_envelope(window),
+                song_envelope,
+                song_beats,
                 video_envelope: frames.events.window(p.video_start_s, p.duration_s),
             }),
             None => skipped.push((

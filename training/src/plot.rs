@@ -93,7 +93,7 @@ pub fn curves(history: &[EpochRecord], out: &Path) -> Result<(), String> {
 pub fn transfer(report: &crate::transfer::TransferReport, out: &Path) -> Result<(), String> {
     ensure_font()?;
     let n = report.families.len().max(1);
-    let root = BitMapBackend::new(out, (300 * n as u32, 420)).into_drawing_area();
+    let root = BitMapBackend::new(out, (300 * n as u32, 440)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| e.to_string())?;
     // One colour per model, one legend for every panel (below them, so no line hides).
     let colours = [
@@ -104,6 +104,7 @@ pub fn transfer(report: &crate::transfer::TransferReport, out: &Path) -> Result<
         RGBColor(150, 0, 150),
         RGBColor(0, 150, 70),
         RGBColor(160, 160, 160),
+        RGBColor(200, 30, 30),
     ];
     let (charts, legend) = root.split_vertically(380);
     for (panel, family) in charts.split_evenly((1, n)).iter().zip(&report.families) {
@@ -127,12 +128,14 @@ pub fn transfer(report: &crate::transfer::TransferReport, out: &Path) -> Result<
         .families
         .first()
         .map_or_else(Vec::new, |f| f.models.iter().map(|(m, _, _)| m.split(" (").next().unwrap_or(m)).collect());
-    let step = (300 * n as i32 - 20) / models.len().max(1) as i32;
+    // Two rows, so that long names do not run into each other.
+    let per_row = models.len().div_ceil(2).max(1);
+    let step = (300 * n as i32 - 20) / per_row as i32;
     for (i, m) in models.iter().enumerate() {
         let c = colours[i % colours.len()];
-        let x = 10 + step * i as i32;
-        legend.draw(&PathElement::new(vec![(x, 20), (x + 18, 20)], c.stroke_width(3))).map_err(|e| e.to_string())?;
-        legend.draw(&Text::new(m.to_string(), (x + 24, 13), ("sans-serif", 13))).map_err(|e| e.to_string())?;
+        let (x, y) = (10 + step * (i % per_row) as i32, 20 + 25 * (i / per_row) as i32);
+        legend.draw(&PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(3))).map_err(|e| e.to_string())?;
+        legend.draw(&Text::new(m.to_string(), (x + 24, y - 7), ("sans-serif", 13))).map_err(|e| e.to_string())?;
     }
     root.present().map_err(|e| e.to_string())
 }

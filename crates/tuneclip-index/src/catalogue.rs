@@ -58,6 +58,13 @@ impl SongEntry {
         out.resize((duration_s / tuneclip_core::sync::SYNC_STEP_S).round() as usize, 0.0);
         Some(out)
     }
+
+    /// The song's beats in `duration_s` from `start_s`, in seconds from `start_s` (what
+    /// `WindowQuery::beats_s` and `ClipQuery::beats_s` take).
+    pub fn beats_in(&self, start_s: f64, duration_s: f64) -> Vec<f64> {
+        let end = start_s + duration_s;
+        self.analysis.beats_s.iter().filter(|&&b| b >= start_s && b < end).map(|&b| b - start_s).collect()
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -338,7 +338,9 @@ pub fn visual_profile(frames: &[SampledFrame], faces: FaceSummary) -> Vec<f32> {
     out
 }
 
-pub use tuneclip_core::sync::{SYNC_STEP_S, SYNC_WEIGHT, sync_events, sync_of_events, sync_score};
+pub use tuneclip_core::sync::{
+    BEAT_WEIGHT, SYNC_STEP_S, SYNC_WEIGHT, beat_grid, song_events, sync_events, sync_of_events, sync_score,
+};
 
 /// Mel bands the song's onset envelope is read from.
 const SYNC_MELS: usize = 48;

@@ -279,6 +279,7 @@ impl Engine {
         let song_start_s = song.clip_start_s(q.clip_duration_s);
         let mut q = q.clone();
         q.onsets = song.onsets_in(song_start_s, q.clip_duration_s).unwrap_or_default();
+        q.beats_s = song.beats_in(song_start_s, q.clip_duration_s);
         let clips = match &self.config.review {
             Some(review) => {
                 index.best_clips(&song.embedding, &index.reviewed_query(review.as_ref(), &song.id.0, &q))?

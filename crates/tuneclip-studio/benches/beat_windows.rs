@@ -15,7 +15,7 @@
 //! "on the beat" is measured against where the analysis places each cut.
 
 use tuneclip_index::{BeatFit, ClipFilter, WindowQuery};
-use tuneclip_studio::{beats_in, song_window};
+use tuneclip_studio::song_window;
 
 mod common;
 use common::{env_or, held_out_family_videos, ingested_index, wesnoth_songs};
@@ -34,7 +34,7 @@ fn main() {
     let (mut windows, mut moved, mut score_loss) = (0usize, 0usize, 0.0f64);
     for song in &catalogue.songs {
         let Some(sw) = song_window(song, window_s) else { continue };
-        let beats = beats_in(song, sw);
+        let beats = song.beats_in(sw.start_s, sw.duration_s());
         let q = WindowQuery {
             k,
             duration_s: window_s,

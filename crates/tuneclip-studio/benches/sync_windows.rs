@@ -1,6 +1,6 @@
 //! Sync in window search: which window `produce` tries first for a song, by similarity
-//! alone and by similarity + `SYNC_WEIGHT` x sync (`WindowQuery::onsets`, what
-//! `ProduceConfig::sync` turns on), on the same index and songs: how often the choice
+//! alone and by similarity + `SYNC_WEIGHT` x sync (`WindowQuery::onsets` with the
+//! song window's beats, what `ProduceConfig::sync` turns on), on the same index and songs: how often the choice
 //! changes, the sync and similarity of the first choice, for songs that are the
 //! catalogue videos' own soundtracks how often the first choice is the song's own
 //! video, and what sync costs a query. The same for BestClips' clips (inside one shot,
@@ -19,10 +19,10 @@
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-use tuneclip_core::sync::{SYNC_STEP_S, pearson, sync_events};
+use tuneclip_core::sync::{SYNC_STEP_S, pearson, song_sync_events, sync_events};
 use tuneclip_core::{ContentId, TimeRange};
 use tuneclip_index::{ClipFilter, ClipQuery, Index, WindowQuery};
-use tuneclip_studio::{beats_in, song_window, song_window_onsets};
+use tuneclip_studio::{song_window, song_window_onsets};
 
 mod common;
 use common::{env_or, held_out_family_videos, ingested_index, wesnoth_songs};
@@ -93,7 +93,7 @@ fn main() {
             k: candidates,
             duration_s: window_s,
             filter: ClipFilter::default(),
-            beats_s: beats_in(song, sw),
+            beats_s: song.beats_in(sw.start_s, sw.duration_s()),
             onsets: Vec::new(),
         };
         let synced = WindowQuery { onsets: song_window_onsets(song, sw).expect("onsets"), ..plain.clone() };
@@ -106,7 +106,11 @@ fn main() {
         // Clips, as the server asks for them: under the song's highlight window.
         let clip_start = song.clip_start_s(clip_s);
         let plain_q = ClipQuery { k: candidates, clip_duration_s: clip_s, ..ClipQuery::default() };
-        let synced_q = ClipQuery { onsets: song.onsets_in(clip_start, clip_s).expect("onsets"), ..plain_q.clone() };
+        let synced_q = ClipQuery {
+            onsets: song.onsets_in(clip_start, clip_s).expect("onsets"),
+            beats_s: song.beats_in(clip_start, clip_s),
+            ..plain_q.clone()
+        };
         let t = Instant::now();
         let clips = index.best_clips(&song.embedding, &plain_q).expect("clips");
         clip_plain_s += t.elapsed().as_secs_f64();
@@ -122,7 +126,7 @@ fn main() {
         tally.add(
             &index,
             truth.as_ref(),
-            &synced.onsets,
+            (&synced.onsets, &synced.beats_s),
             (&first.video, first.range, first.score),
             fused_choice(fused),
         );
@@ -132,7 +136,13 @@ fn main() {
         };
         let tally = if truth.is_some() { &mut own_clips } else { &mut other_clips };
         let fused = (&fused.video, fused.range, fused.score, fused.sync);
-        tally.add(&index, truth.as_ref(), &synced_q.onsets, (&first.video, first.range, first.score), fused);
+        tally.add(
+            &index,
+            truth.as_ref(),
+            (&synced_q.onsets, &synced_q.beats_s),
+            (&first.video, first.range, first.score),
+            fused,
+        );
     }
     let ms = |s: f64| 1e3 * s / queries.max(1) as f64;
     println!(
@@ -170,6 +180,8 @@ fn main() {
     }
 }
 
+/// The song's side of sync: its onsets and beats under the clip or window.
+type Song<'a> = (&'a [f32], &'a [f64]);
 /// A first choice chosen without sync: its video, range and similarity.
 type Plain<'a> = (&'a ContentId, TimeRange, f32);
 /// A first choice chosen with sync: the same and its sync.
@@ -181,8 +193,8 @@ fn fused_choice(w: &tuneclip_index::Window) -> Fused<'_> {
 
 impl Tally {
     /// Count one song's two first choices; the plain one's sync is measured here.
-    fn add(&mut self, index: &Index, truth: Option<&ContentId>, onsets: &[f32], plain: Plain<'_>, fused: Fused<'_>) {
-        let plain_sync = aligned_sync(index, plain.0, plain.1.start_s, onsets);
+    fn add(&mut self, index: &Index, truth: Option<&ContentId>, song: Song<'_>, plain: Plain<'_>, fused: Fused<'_>) {
+        let plain_sync = aligned_sync(index, plain.0, plain.1.start_s, song);
         self.songs += 1;
         self.changed += usize::from(fused.0 != plain.0 || (fused.1.start_s - plain.1.start_s).abs() > 1e-3);
         self.sync_plain += f64::from(plain_sync);
@@ -197,10 +209,11 @@ impl Tally {
 }
 
 /// The sync of a choice made without it, measured as search measures it: the video's
-/// stored events reduced over the whole video, the bins from `start` against the onsets.
-fn aligned_sync(index: &Index, video: &ContentId, start: f64, onsets: &[f32]) -> f32 {
+/// stored events reduced over the whole video, the bins from `start` against the song's
+/// onsets and beats.
+fn aligned_sync(index: &Index, video: &ContentId, start: f64, (onsets, beats): Song<'_>) -> f32 {
     let video = index.video(&video.0).expect("video");
     let events = sync_events(&video.analysis.events.envelope());
     let a = ((start / SYNC_STEP_S).round() as usize).min(events.len());
-    pearson(&sync_events(onsets), &events[a..])
+    pearson(&song_sync_events(onsets, beats), &events[a..])
 }

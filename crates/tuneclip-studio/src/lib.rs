@@ -16,7 +16,7 @@ mod shard;
 pub use checks::{Check, QualityThresholds, run_checks};
 pub use page::{ReviewPage, serve_review};
 pub use produce::{
-    ClipStatus, MANIFEST, ProduceConfig, ProducedClip, ProductionManifest, SongFailure, beats_in, clip_id, produce,
+    ClipStatus, MANIFEST, ProduceConfig, ProducedClip, ProductionManifest, SongFailure, clip_id, produce,
     rejected_segments, song_window, song_window_onsets,
 };
 pub use review::{ClipRef, Decision, HardNegative, MAX_REASON_CHARS, ReviewStore, Verdict};

@@ -215,17 +215,6 @@ pub fn song_window(song: &SongEntry, clip_s: f64) -> Option<TimeRange> {
     Some(TimeRange::new(start, start + clip_s))
 }
 
-/// The song's beats inside `window`, in seconds from its start: what a window query
-/// aligns shot changes to.
-pub fn beats_in(song: &SongEntry, window: TimeRange) -> Vec<f64> {
-    song.analysis
-        .beats_s
-        .iter()
-        .filter(|&&b| b >= window.start_s && b < window.end_s)
-        .map(|&b| b - window.start_s)
-        .collect()
-}
-
 /// Segments that overlap a rejected clip: never proposed or served again.
 pub fn rejected_segments(index: &Index, review: Option<&ReviewStore>) -> HashSet<(String, u32)> {
     index.segments_overlapping(&review.map(ReviewStore::rejected_ranges).unwrap_or_default())
@@ -397,7 +386,7 @@ fn produce_song(
         k: cfg.candidates.clamp(1, 100),
         duration_s: cfg.clip_s,
         filter: ClipFilter { exclude_segments: excluded.clone(), ..ClipFilter::default() },
-        beats_s: if cfg.beat_aware { beats_in(song, song_window) } else { Vec::new() },
+        beats_s: if cfg.beat_aware { song.beats_in(song_window.start_s, song_window.duration_s()) } else { Vec::new() },
         onsets: if cfg.sync { song_window_onsets(song, song_window)? } else { Vec::new() },
     };
     let windows = index.best_windows(&song.embedding, &q).map_err(|e| e.to_string())?;

@@ -6,7 +6,7 @@ use crate::{IndexError, Result};
 use std::cmp::Ordering;
 use std::collections::{HashMap, HashSet};
 use tuneclip_ann::Hit;
-use tuneclip_core::sync::{SYNC_STEP_S, sync_at_offsets, sync_events};
+use tuneclip_core::sync::{SYNC_STEP_S, song_sync_events, sync_at_offsets};
 use tuneclip_core::{Clip, TimeRange};
 
 impl Index {
@@ -52,7 +52,7 @@ impl Index {
     /// Where a clip of `d` seconds goes in segment `i`, and its sync. The clip starts
     /// inside the segment, and inside the approved part of it when `q.prefer_ranges`
     /// holds one for this segment (over it when the clip is the longer): centred there
-    /// without `song_events` (the query's onsets reduced to their events) or picture
+    /// without `song_events` (the query's onsets and beats, [`song_sync_events`]) or picture
     /// events; with both, at the sync bin where the clip's events best correlate with
     /// the song's.
     fn place_clip(&self, i: usize, song_events: &[f32], q: &ClipQuery) -> (f64, Option<f32>) {
@@ -99,7 +99,7 @@ impl Index {
     /// Clips from `hits` (best first) under the query's rules, at most `q.k`.
     fn select(&self, hits: &[Hit], q: &ClipQuery) -> Vec<Clip> {
         let segs = &self.catalogue.segments;
-        let song_events = sync_events(&q.onsets);
+        let song_events = song_sync_events(&q.onsets, &q.beats_s);
         let mut candidates: Vec<(usize, Clip)> = hits
             .iter()
             .map(|h| (h.id as usize, h.score))

@@ -26,6 +26,10 @@ pub struct ClipQuery {
     /// best fall on these onsets (not centred), carries that sync, and clips rank by
     /// [`Clip::rank_score`]: similarity + [`SYNC_WEIGHT`] x sync.
     pub onsets: Vec<f32>,
+    /// The song's beats under the clip, in seconds from its start: sync lines picture
+    /// events up with them as well as with the onsets
+    /// ([`tuneclip_core::sync::song_sync_events`]); empty for onsets alone.
+    pub beats_s: Vec<f64>,
 }
 
 impl Default for ClipQuery {
@@ -38,6 +42,7 @@ impl Default for ClipQuery {
             prefer: HashSet::new(),
             prefer_ranges: Vec::new(),
             onsets: Vec::new(),
+            beats_s: Vec::new(),
         }
     }
 }
@@ -53,7 +58,9 @@ pub struct WindowQuery {
     pub filter: ClipFilter,
     /// The song's beats inside the song window, in seconds from its start; empty for no
     /// beat preference. Among a video's windows scoring within [`BEAT_SLACK`] of its
-    /// best, the one with the largest share of shot changes on a beat is chosen.
+    /// best, the one with the largest share of shot changes on a beat is chosen; with
+    /// onsets, sync lines picture events up with these beats as well
+    /// ([`tuneclip_core::sync::song_sync_events`]).
     pub beats_s: Vec<f64>,
     /// The song window's onset envelope (`tuneclip_model::inputs::onset_envelope` of the
     /// audio the clip will play under: one value per [`SYNC_STEP_S`] bin); empty for no

@@ -5,7 +5,7 @@ use super::query::{BEAT_SLACK, BeatFit, Window, WindowQuery, check_onsets};
 use crate::{Result, SegmentEntry};
 use std::collections::HashSet;
 use tuneclip_core::TimeRange;
-use tuneclip_core::sync::{SYNC_STEP_S, sync_at_offsets, sync_events};
+use tuneclip_core::sync::{SYNC_STEP_S, song_sync_events, sync_at_offsets, sync_events};
 
 impl Index {
     /// The best window of `q.duration_s` in one video for `song`, if any fits: windows
@@ -18,7 +18,7 @@ impl Index {
     /// [`BEAT_SLACK`] of the best rank score the one with most shot changes on a beat
     /// wins (ties: the higher rank score).
     ///
-    /// With onsets (`song_events`: the query's onsets reduced to their events), every
+    /// With onsets (`song_events`: the query's onsets and beats, [`song_sync_events`]), every
     /// sync bin is a candidate start as well, each window carries its sync, and the rank
     /// score (similarity + [`SYNC_WEIGHT`] x sync) decides.
     fn best_window_in(&self, song: &[f32], song_events: &[f32], video: &str, q: &WindowQuery) -> Option<Window> {
@@ -115,7 +115,7 @@ impl Index {
     pub fn best_windows(&self, song: &[f32], q: &WindowQuery) -> Result<Vec<Window>> {
         self.check_query(song, q.k, "window", q.duration_s)?;
         check_onsets(&q.onsets, q.duration_s)?;
-        let song_events = sync_events(&q.onsets);
+        let song_events = song_sync_events(&q.onsets, &q.beats_s);
         let total = self.segments.len();
         let mut n = (q.k * 50).max(500).min(total);
         loop {

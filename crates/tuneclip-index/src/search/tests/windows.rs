@@ -94,6 +94,13 @@ fn windows_line_picture_events_up_with_the_songs_onsets() {
     // "lesser", in perfect sync too, ranks by the same sum: videos go best rank first.
     assert!(w.iter().find(|w| w.video.0 == "lesser").expect("lesser").sync.expect("sync") > 0.99);
     assert!(w.windows(2).all(|p| p[0].rank_score() >= p[1].rank_score()), "{w:?}");
+    // The song's beats count beside its onsets: with a beat every 17 bins the video
+    // cut to that grid ("drift") lines up best, though no onset marks its beats.
+    let on_beats =
+        WindowQuery { beats_s: (0..9).map(|k| f64::from(k) * 17.0 * SYNC_STEP_S).collect(), ..synced.clone() };
+    let w = index.best_windows(&song, &on_beats).expect("windows");
+    assert_eq!(w[0].video.0, "drift", "{w:?}");
+    assert_eq!((w[0].range.start_s / SYNC_STEP_S).round() as usize % 17, 0, "{:?}", w[0].range);
     // A video without picture events has no sync (visible, not a silent zero).
     let mut no_events = cat.clone();
     no_events.videos[0].analysis.events = Default::default();
