@@ -73,6 +73,8 @@ async fn grpc_over_tls_requires_a_client_certificate() {
     make_certificates(d);
     // A key given as the certificate is refused by name, before anything is served.
     let e = TlsSettings::load(&d.join("server.key"), &d.join("server.key"), None).expect_err("not a certificate");
+    assert!(matches!(e, tuneclip_server::TlsError::NotPem { marker: "CERTIFICATE", .. }), "{e:?}");
+    let e = e.to_string();
     assert!(e.contains("server.key") && e.contains("CERTIFICATE"), "{e}");
     let tls = TlsSettings::load(&d.join("server.pem"), &d.join("server.key"), Some(&d.join("ca.pem"))).expect("load");
     let served = Served::start(

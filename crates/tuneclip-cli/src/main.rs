@@ -949,7 +949,7 @@ async fn main() -> Result<()> {
                 }
                 parts.push(cat);
             }
-            let merged = tuneclip_index::Catalogue::merge(parts).map_err(anyhow::Error::msg)?;
+            let merged = tuneclip_index::Catalogue::merge(parts)?;
             let dir = publish(&cli.data_dir, &merged)?;
             write_report(&cli.data_dir, &dir, &merged, None)?;
             eprintln!(
@@ -982,9 +982,7 @@ async fn main() -> Result<()> {
             milvus,
         } => {
             let tls = match (&tls_cert, &tls_key) {
-                (Some(c), Some(k)) => Some(
-                    tuneclip_server::TlsSettings::load(c, k, tls_client_ca.as_deref()).map_err(anyhow::Error::msg)?,
-                ),
+                (Some(c), Some(k)) => Some(tuneclip_server::TlsSettings::load(c, k, tls_client_ca.as_deref())?),
                 _ => None,
             };
             if !addr.ip().is_loopback() && auth_token.is_none() {

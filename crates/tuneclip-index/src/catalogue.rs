@@ -138,24 +138,21 @@ impl Catalogue {
         gone
     }
 
-    /// Add `older`'s songs and videos (with their segments) that this catalogue lacks:
-    /// an incremental add keeps everything already served.
     /// One catalogue from the shards of a sharded rebuild (each analysed its own part
     /// of one manifest). They must share a model and a vector size; a file found by two
     /// shards is kept once (the first); failures are all kept.
-    pub fn merge(parts: Vec<Catalogue>) -> std::result::Result<Catalogue, String> {
+    pub fn merge(parts: Vec<Catalogue>) -> std::result::Result<Catalogue, MergeError> {
         let mut it = parts.into_iter();
-        let Some(mut out) = it.next() else { return Err("no catalogues to merge".into()) };
+        let Some(mut out) = it.next() else { return Err(MergeError::Empty) };
         for (i, part) in it.enumerate() {
             if part.model_version != out.model_version || part.dim != out.dim {
-                return Err(format!(
-                    "shard {} was built by model {} (dim {}), shard 0 by {} (dim {}): rebuild it with the same model",
-                    i + 1,
-                    part.model_version,
-                    part.dim,
-                    out.model_version,
-                    out.dim
-                ));
+                return Err(MergeError::ModelMismatch {
+                    shard: i + 1,
+                    model: part.model_version,
+                    dim: part.dim,
+                    first_model: out.model_version,
+                    first_dim: out.dim,
+                });
             }
             out.keep_missing_from(&part);
             out.failures.extend(part.failures);
@@ -163,6 +160,8 @@ impl Catalogue {
         Ok(out)
     }
 
+    /// Add `older`'s songs and videos (with their segments) that this catalogue lacks:
+    /// an incremental add keeps everything already served.
     pub fn keep_missing_from(&mut self, older: &Catalogue) {
         let songs: std::collections::HashSet<ContentId> = self.songs.iter().map(|s| s.id.clone()).collect();
         let videos: std::collections::HashSet<ContentId> = self.videos.iter().map(|v| v.id.clone()).collect();
@@ -170,6 +169,17 @@ impl Catalogue {
         self.videos.extend(older.videos.iter().filter(|v| !videos.contains(&v.id)).cloned());
         self.segments.extend(older.segments.iter().filter(|s| !videos.contains(&s.video)).cloned());
     }
+}
+
+/// Why shards' catalogues could not be merged ([`Catalogue::merge`]).
+#[derive(Debug, thiserror::Error)]
+pub enum MergeError {
+    #[error("no catalogues to merge")]
+    Empty,
+    #[error(
+        "shard {shard} was built by model {model} (dim {dim}), shard 0 by {first_model} (dim {first_dim}): rebuild it with the same model"
+    )]
+    ModelMismatch { shard: usize, model: String, dim: usize, first_model: String, first_dim: usize },
 }
 
 #[derive(Debug, Clone)]

@@ -20,9 +20,9 @@ mod snapshot;
 pub mod synthetic;
 
 pub use catalogue::{
-    Catalogue, DetectorError, Detectors, Failure, IngestConfig, IngestStats, SegmentEntry, SongEntry, SongError,
-    VideoEntry, VideoError, analyse_video_file, clear_staging, content_id, ingest, ingest_incremental, ingest_song,
-    ingest_video,
+    Catalogue, DetectorError, Detectors, Failure, IngestConfig, IngestStats, MergeError, SegmentEntry, SongEntry,
+    SongError, VideoEntry, VideoError, analyse_video_file, clear_staging, content_id, ingest, ingest_incremental,
+    ingest_song, ingest_video,
 };
 pub use review::ReviewDecisions;
 pub use search::{
@@ -49,8 +49,8 @@ pub enum IndexError {
     Checksum { dir: PathBuf, file: String, expected: String, found: String },
     #[error("snapshot {dir}: {reason}")]
     Corrupt { dir: PathBuf, reason: String },
-    #[error("snapshot {dir}: its vectors cannot be served by the configured backend: {reason}")]
-    Backend { dir: PathBuf, reason: String },
+    #[error("snapshot {dir}: its vectors cannot be served by the configured backend: {source}")]
+    Backend { dir: PathBuf, source: BackendError },
     #[error("snapshot {dir} was built by model {found}, this build uses {expected}; rebuild the index")]
     ModelVersion { dir: PathBuf, expected: String, found: String },
     #[error("unknown song id {0}")]
@@ -66,6 +66,10 @@ pub enum IndexError {
 }
 
 pub type Result<T, E = IndexError> = std::result::Result<T, E>;
+
+/// Why a [`VectorBackend`] could not serve a snapshot's vectors: the backend's own
+/// error, kept whole (its kind and its sources).
+pub type BackendError = Box<dyn std::error::Error + Send + Sync>;
 
 pub(crate) fn io_err(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> IndexError {
     let path = path.into();

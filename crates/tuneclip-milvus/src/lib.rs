@@ -48,6 +48,10 @@ pub enum MilvusError {
     Invalid(String),
     #[error("Milvus server: {0}")]
     Server(String),
+    #[error("no generation is published in Milvus at {addr} ({alias} names none)")]
+    NotPublished { addr: String, alias: String },
+    #[error("cannot start the Milvus client's runtime: {0}")]
+    Runtime(#[source] std::io::Error),
 }
 
 pub type Result<T, E = MilvusError> = std::result::Result<T, E>;

@@ -220,7 +220,7 @@ impl VectorBackend for MilvusBackend {
         catalogue: &Catalogue,
         set: VectorSet,
         vectors: Arc<Vectors>,
-    ) -> std::result::Result<Box<dyn VectorIndex>, String> {
+    ) -> std::result::Result<Box<dyn VectorIndex>, tuneclip_index::BackendError> {
         let kind = match set {
             VectorSet::Segments => CollectionKind::Segments,
             VectorSet::Songs => CollectionKind::Songs,
@@ -232,19 +232,17 @@ impl VectorBackend for MilvusBackend {
         let target = std::thread::scope(|s| {
             s.spawn(|| {
                 let rt =
-                    tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+                    tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(MilvusError::Runtime)?;
                 rt.block_on(async {
                     let client = MilvusClient::connect(&self.addr, self.timeout).await?;
                     client.alias_target(&alias).await
                 })
-                .map_err(|e| e.to_string())
             })
             .join()
-            .unwrap_or_else(|_| Err("the connecting thread panicked".into()))
+            .unwrap_or_else(|_| Err(MilvusError::Invalid("the connecting thread panicked".into())))
         })?
-        .ok_or_else(|| format!("no generation is published in Milvus at {} ({alias} names none)", self.addr))?;
-        let index = MilvusIndex::open(&self.addr, &target, vectors, keys(catalogue, kind), self.timeout)
-            .map_err(|e| e.to_string())?;
+        .ok_or_else(|| MilvusError::NotPublished { addr: self.addr.clone(), alias: alias.clone() })?;
+        let index = MilvusIndex::open(&self.addr, &target, vectors, keys(catalogue, kind), self.timeout)?;
         Ok(Box::new(index))
     }
 }

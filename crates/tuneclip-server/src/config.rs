@@ -53,15 +53,24 @@ impl std::fmt::Debug for TlsSettings {
     }
 }
 
+/// Why the TLS files could not be used ([`TlsSettings::load`]).
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("{what} {}: {source}", path.display())]
+    Read { what: &'static str, path: PathBuf, source: std::io::Error },
+    #[error("{what} {}: expected a PEM file holding {marker}", path.display())]
+    NotPem { what: &'static str, path: PathBuf, marker: &'static str },
+}
+
 impl TlsSettings {
     /// Read the PEM files, refusing (by file name) one that is missing or holds no PEM
     /// block of the expected kind.
-    pub fn load(cert: &Path, key: &Path, client_ca: Option<&Path>) -> Result<Self, String> {
-        let read = |p: &Path, what: &str, marker: &str| -> Result<Vec<u8>, String> {
-            let bytes = std::fs::read(p).map_err(|e| format!("{what} {}: {e}", p.display()))?;
+    pub fn load(cert: &Path, key: &Path, client_ca: Option<&Path>) -> Result<Self, TlsError> {
+        let read = |p: &Path, what: &'static str, marker: &'static str| -> Result<Vec<u8>, TlsError> {
+            let bytes = std::fs::read(p).map_err(|source| TlsError::Read { what, path: p.to_path_buf(), source })?;
             let text = String::from_utf8_lossy(&bytes);
             if !text.contains("-----BEGIN") || !text.contains(marker) {
-                return Err(format!("{what} {}: expected a PEM file holding {marker}", p.display()));
+                return Err(TlsError::NotPem { what, path: p.to_path_buf(), marker });
             }
             Ok(bytes)
         };

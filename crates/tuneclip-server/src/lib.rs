@@ -30,6 +30,6 @@ pub use tuneclip_proto::v1::match_service_client::MatchServiceClient;
 pub use tuneclip_proto::v1::reframe_service_client::ReframeServiceClient;
 
 pub use cancel::Cancel;
-pub use config::{ServerConfig, TlsSettings};
+pub use config::{ServerConfig, TlsError, TlsSettings};
 pub use engine::{Engine, MAX_REFRAME_S, RENDER_CHUNK_BYTES};
 pub use serve::{ServeError, VECTOR_HEALTH_SERVICE, bind, serve};

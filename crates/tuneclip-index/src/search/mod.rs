@@ -105,7 +105,7 @@ pub trait VectorBackend: Send + Sync + std::fmt::Debug {
         catalogue: &Catalogue,
         set: VectorSet,
         vectors: Arc<Vectors>,
-    ) -> std::result::Result<Box<dyn VectorIndex>, String>;
+    ) -> std::result::Result<Box<dyn VectorIndex>, crate::BackendError>;
 }
 
 impl Index {
@@ -178,7 +178,7 @@ impl Index {
             Some(b) => {
                 let open = |set, v| {
                     b.open(&manifest, &catalogue, set, Arc::new(v))
-                        .map_err(|reason| IndexError::Backend { dir: dir.to_path_buf(), reason })
+                        .map_err(|source| IndexError::Backend { dir: dir.to_path_buf(), source })
                 };
                 (open(VectorSet::Segments, seg_vectors)?, open(VectorSet::Songs, song_vectors)?)
             }
