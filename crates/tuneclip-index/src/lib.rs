@@ -1,8 +1,8 @@
 //! The catalogue and its search index.
 //!
-//! - [`ingest`]: songs and videos on disk -> a [`Catalogue`] (features, analysis,
-//!   embeddings), one file at a time; a file that fails is recorded as a [`Failure`]
-//!   with its path and reason, and the rest goes on.
+//! - `ingest` ([`ingest()`], [`ingest_incremental`]): songs and videos on disk -> a
+//!   [`Catalogue`] (features, analysis, embeddings), one file at a time; a file that
+//!   fails is recorded as a [`Failure`] with its path and reason, and the rest goes on.
 //! - [`Snapshot::publish`]: a catalogue, its embeddings as flat vector files and, for
 //!   large sets, HNSW graphs over them (tuneclip-ann), written to a fresh directory with a sha256 manifest and switched to by
 //!   an atomic rename of the `CURRENT` pointer: readers see the old snapshot or the new
@@ -14,15 +14,16 @@
 
 mod catalogue;
 mod frames;
+mod ingest;
 pub mod review;
 mod search;
 mod snapshot;
 pub mod synthetic;
 
-pub use catalogue::{
-    Catalogue, DetectorError, Detectors, Failure, IngestConfig, IngestStats, MergeError, SegmentEntry, SongEntry,
-    SongError, VideoEntry, VideoError, analyse_video_file, clear_staging, content_id, ingest, ingest_incremental,
-    ingest_song, ingest_video,
+pub use catalogue::{Catalogue, Failure, MergeError, SegmentEntry, SongEntry, VideoEntry, content_id};
+pub use ingest::{
+    DetectorError, Detectors, IngestConfig, IngestStats, SongError, VideoError, analyse_video_file, clear_staging,
+    ingest, ingest_incremental, ingest_song, ingest_video,
 };
 pub use review::ReviewDecisions;
 pub use search::{
