@@ -142,9 +142,18 @@ fn checks_tell_sharp_from_blurred_black_and_silent() {
     assert!(check(&checks, "text_coverage").value.is_none() && !check(&checks, "text_coverage").pass);
 }
 
-/// Thresholds the synthetic 360-line sources can meet (except where a test says so).
+/// Thresholds the synthetic 360-line sources can meet (except where a test says so),
+/// in any window of them: which 6 s of the sharp video production takes depends on how
+/// its picture events line up with the song (sync), and testsrc2's frame counter covers
+/// about a tenth of a 9:16 crop (text coverage 0.095 measured) while its moving shapes
+/// leave the crop's edges (subject cut off 0.15).
 fn lenient() -> QualityThresholds {
-    QualityThresholds { max_upscale: 6.0, ..QualityThresholds::default() }
+    QualityThresholds {
+        max_upscale: 6.0,
+        max_text_coverage: 0.2,
+        max_subject_cut_off: 0.2,
+        ..QualityThresholds::default()
+    }
 }
 
 #[test]
