@@ -64,11 +64,14 @@ async fn the_server_answers_from_milvus_and_reports_its_health() {
 
     // The same clips as the embedded index, for every song.
     for song in &embedded.catalogue.songs {
-        // As the server asks: in sync with the part of the song the clip plays under.
+        // As the server asks: in sync with the onsets and beats of the part of the song
+        // the clip plays under.
+        let start = song.clip_start_s(2.0);
         let q = tuneclip_index::ClipQuery {
             k: 3,
             clip_duration_s: 2.0,
-            onsets: song.onsets_in(song.clip_start_s(2.0), 2.0).expect("onsets"),
+            onsets: song.onsets_in(start, 2.0).expect("onsets"),
+            beats_s: song.beats_in(start, 2.0),
             ..Default::default()
         };
         let want: Vec<(String, u32)> = embedded
