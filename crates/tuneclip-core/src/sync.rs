@@ -100,15 +100,29 @@ pub fn beat_grid(beats_s: &[f64], start_s: f64, bins: usize) -> Vec<f32> {
     out
 }
 
+/// The unit a song's onset events are counted in: the root mean square of the
+/// [`sync_events`] of its onset envelope. Taken over the **whole song** wherever a part
+/// of it is scored ([`song_sync_events`]), so that a quiet verse's onsets stay small
+/// against its beats and a window's sync does not depend on how busy that window is.
+pub fn event_unit(onsets: &[f32]) -> f32 {
+    let events = sync_events(onsets);
+    (events.iter().map(|v| v * v).sum::<f32>() / events.len().max(1) as f32).sqrt()
+}
+
 /// A song's events with its beat grid: the onset envelope's [`sync_events`] in units of
-/// their root mean square, plus `weight` in every beat's bin ([`beat_grid`]), so that
-/// a picture cut to the beat lines up with the grid the editor heard even where the
-/// beat has no strong onset.
+/// their root mean square ([`event_unit`] of `onsets`), plus `weight` in every beat's
+/// bin ([`beat_grid`]), so that a picture cut to the beat lines up with the grid the
+/// editor heard even where the beat has no strong onset.
 pub fn song_events(onsets: &[f32], beats: &[f32], weight: f32) -> Vec<f32> {
+    song_events_in(onsets, beats, weight, event_unit(onsets))
+}
+
+/// [`song_events`] with the onsets' events counted in `unit` (the whole song's
+/// [`event_unit`] when `onsets` is a part of it); a `unit` of 0 leaves them as they are.
+pub fn song_events_in(onsets: &[f32], beats: &[f32], weight: f32, unit: f32) -> Vec<f32> {
     let mut events = sync_events(onsets);
-    let rms = (events.iter().map(|v| v * v).sum::<f32>() / events.len().max(1) as f32).sqrt();
-    if rms > 1e-9 {
-        events.iter_mut().for_each(|v| *v /= rms);
+    if unit > 1e-9 {
+        events.iter_mut().for_each(|v| *v /= unit);
     }
     if weight > 0.0 {
         for (e, b) in events.iter_mut().zip(beats) {
@@ -118,14 +132,17 @@ pub fn song_events(onsets: &[f32], beats: &[f32], weight: f32) -> Vec<f32> {
     events
 }
 
-/// The song's side of sync as search and the benchmarks score it: [`song_events`] of
+/// The song's side of sync as search and the benchmarks score it: [`song_events_in`] of
 /// `onsets` with the beats `beats_s` (seconds from the envelope's start) at
-/// [`BEAT_WEIGHT`]; empty without onsets (no sync).
-pub fn song_sync_events(onsets: &[f32], beats_s: &[f64]) -> Vec<f32> {
+/// [`BEAT_WEIGHT`], the onsets counted in `unit` (the whole song's [`event_unit`];
+/// `None`: that of `onsets` themselves, for a caller holding only this part); empty
+/// without onsets (no sync).
+pub fn song_sync_events(onsets: &[f32], beats_s: &[f64], unit: Option<f32>) -> Vec<f32> {
     if onsets.is_empty() {
         return Vec::new();
     }
-    song_events(onsets, &beat_grid(beats_s, 0.0, onsets.len()), BEAT_WEIGHT)
+    let unit = unit.unwrap_or_else(|| event_unit(onsets));
+    song_events_in(onsets, &beat_grid(beats_s, 0.0, onsets.len()), BEAT_WEIGHT, unit)
 }
 
 /// Pearson correlation of two event tracks over their common length, aligned (bin `i`
@@ -361,5 +378,30 @@ mod tests {
         let a = pearson(&song_events(&onsets, &grid, 0.0), &picture);
         assert!((a - pearson(&sync_events(&onsets), &picture)).abs() < 1e-5);
         assert_eq!(beat_grid(&beats, 10.0, 5), vec![0.0; 5]);
+    }
+
+    #[test]
+    fn a_part_of_a_song_counts_its_onsets_in_the_whole_songs_unit() {
+        // A loud chorus then a quiet verse with the same off-beat onsets, 8 s each; beats
+        // every 0.5 s. Scored in the whole song's unit, the verse's onsets stay small
+        // beside its beats; in its own unit they weigh as much as the chorus's would.
+        let line = |level: f32| (0..200).map(move |i| if i % 12 == 5 { level } else { 0.1 * level });
+        let song: Vec<f32> = line(10.0).chain(line(1.0)).collect();
+        let unit = event_unit(&song);
+        assert!(unit > 1.0, "{unit}");
+        let verse = &song[200..];
+        let beats: Vec<f64> = (0..16).map(|k| 0.5 * f64::from(k)).collect();
+        let own = song_sync_events(verse, &beats, None);
+        let whole = song_sync_events(verse, &beats, Some(unit));
+        assert_eq!(own, song_sync_events(verse, &beats, Some(event_unit(verse))));
+        let grid = beat_grid(&beats, 0.0, verse.len());
+        let peak_onset =
+            |e: &[f32]| e.iter().zip(&grid).filter(|(_, b)| **b == 0.0).map(|(v, _)| *v).fold(0f32, f32::max);
+        assert!(peak_onset(&whole) < peak_onset(&own) / 2.0, "{} vs {}", peak_onset(&whole), peak_onset(&own));
+        // A picture cut on the beats lines up better with the verse in the song's unit.
+        let picture: Vec<f32> = (0..200).map(|i| if i % 25 == 0 { 3.0 } else { 0.1 }).collect();
+        let events = sync_events(&picture);
+        assert!(pearson(&whole, &events) > pearson(&own, &events) + 0.05);
+        assert!(song_sync_events(&[], &beats, Some(unit)).is_empty());
     }
 }

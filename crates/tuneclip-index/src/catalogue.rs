@@ -53,6 +53,13 @@ impl SongEntry {
         Some(out)
     }
 
+    /// The unit the song's onset events are counted in wherever a part of it is scored
+    /// (`ClipQuery::onsets_unit`, `WindowQuery::onsets_unit`): the root mean square of the
+    /// whole song's ([`tuneclip_core::sync::event_unit`]); `None` without onsets.
+    pub fn onsets_unit(&self) -> Option<f32> {
+        (!self.onsets.is_empty()).then(|| tuneclip_core::sync::event_unit(&self.onsets.envelope()))
+    }
+
     /// The song's beats in `duration_s` from `start_s`, in seconds from `start_s` (what
     /// `WindowQuery::beats_s` and `ClipQuery::beats_s` take).
     pub fn beats_in(&self, start_s: f64, duration_s: f64) -> Vec<f64> {

@@ -280,6 +280,7 @@ impl Engine {
         let mut q = q.clone();
         q.onsets = song.onsets_in(song_start_s, q.clip_duration_s).unwrap_or_default();
         q.beats_s = song.beats_in(song_start_s, q.clip_duration_s);
+        q.onsets_unit = song.onsets_unit();
         let clips = match &self.config.review {
             Some(review) => {
                 index.best_clips(&song.embedding, &index.reviewed_query(review.as_ref(), &song.id.0, &q))?

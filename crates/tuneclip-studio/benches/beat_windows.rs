@@ -41,6 +41,7 @@ fn main() {
             filter: ClipFilter::default(),
             beats_s: Vec::new(),
             onsets: Vec::new(),
+            onsets_unit: None,
         };
         let by_score = index.best_windows(&song.embedding, &q).expect("windows");
         let by_beat =

@@ -95,6 +95,7 @@ fn main() {
             filter: ClipFilter::default(),
             beats_s: song.beats_in(sw.start_s, sw.duration_s()),
             onsets: Vec::new(),
+            onsets_unit: song.onsets_unit(),
         };
         let synced = WindowQuery { onsets: song_window_onsets(song, sw).expect("onsets"), ..plain.clone() };
         let t = Instant::now();
@@ -109,6 +110,7 @@ fn main() {
         let synced_q = ClipQuery {
             onsets: song.onsets_in(clip_start, clip_s).expect("onsets"),
             beats_s: song.beats_in(clip_start, clip_s),
+            onsets_unit: song.onsets_unit(),
             ..plain_q.clone()
         };
         let t = Instant::now();
@@ -126,7 +128,7 @@ fn main() {
         tally.add(
             &index,
             truth.as_ref(),
-            (&synced.onsets, &synced.beats_s),
+            (&synced.onsets, &synced.beats_s, synced.onsets_unit),
             (&first.video, first.range, first.score),
             fused_choice(fused),
         );
@@ -139,7 +141,7 @@ fn main() {
         tally.add(
             &index,
             truth.as_ref(),
-            (&synced_q.onsets, &synced_q.beats_s),
+            (&synced_q.onsets, &synced_q.beats_s, synced_q.onsets_unit),
             (&first.video, first.range, first.score),
             fused,
         );
@@ -180,8 +182,9 @@ fn main() {
     }
 }
 
-/// The song's side of sync: its onsets and beats under the clip or window.
-type Song<'a> = (&'a [f32], &'a [f64]);
+/// The song's side of sync: its onsets and beats under the clip or window, and the
+/// whole song's unit of onset events.
+type Song<'a> = (&'a [f32], &'a [f64], Option<f32>);
 /// A first choice chosen without sync: its video, range and similarity.
 type Plain<'a> = (&'a ContentId, TimeRange, f32);
 /// A first choice chosen with sync: the same and its sync.
@@ -211,9 +214,9 @@ impl Tally {
 /// The sync of a choice made without it, measured as search measures it: the video's
 /// stored events reduced over the whole video, the bins from `start` against the song's
 /// onsets and beats.
-fn aligned_sync(index: &Index, video: &ContentId, start: f64, (onsets, beats): Song<'_>) -> f32 {
+fn aligned_sync(index: &Index, video: &ContentId, start: f64, (onsets, beats, unit): Song<'_>) -> f32 {
     let video = index.video(&video.0).expect("video");
     let events = sync_events(&video.analysis.events.envelope());
     let a = ((start / SYNC_STEP_S).round() as usize).min(events.len());
-    pearson(&song_sync_events(onsets, beats), &events[a..])
+    pearson(&song_sync_events(onsets, beats, unit), &events[a..])
 }

@@ -388,6 +388,7 @@ fn produce_song(
         filter: ClipFilter { exclude_segments: excluded.clone(), ..ClipFilter::default() },
         beats_s: if cfg.beat_aware { song.beats_in(song_window.start_s, song_window.duration_s()) } else { Vec::new() },
         onsets: if cfg.sync { song_window_onsets(song, song_window)? } else { Vec::new() },
+        onsets_unit: song.onsets_unit(),
     };
     let windows = index.best_windows(&song.embedding, &q).map_err(|e| e.to_string())?;
     if windows.is_empty() {

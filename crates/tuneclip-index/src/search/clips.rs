@@ -99,7 +99,7 @@ impl Index {
     /// Clips from `hits` (best first) under the query's rules, at most `q.k`.
     fn select(&self, hits: &[Hit], q: &ClipQuery) -> Vec<Clip> {
         let segs = &self.catalogue.segments;
-        let song_events = song_sync_events(&q.onsets, &q.beats_s);
+        let song_events = song_sync_events(&q.onsets, &q.beats_s, q.onsets_unit);
         let mut candidates: Vec<(usize, Clip)> = hits
             .iter()
             .map(|h| (h.id as usize, h.score))

@@ -30,6 +30,10 @@ pub struct ClipQuery {
     /// events up with them as well as with the onsets
     /// ([`tuneclip_core::sync::song_sync_events`]); empty for onsets alone.
     pub beats_s: Vec<f64>,
+    /// The unit the onsets' events are counted in: the whole song's
+    /// ([`SongEntry::onsets_unit`](crate::SongEntry::onsets_unit)); `None` takes that of
+    /// `onsets` alone (a caller holding only this part of the song).
+    pub onsets_unit: Option<f32>,
 }
 
 impl Default for ClipQuery {
@@ -43,6 +47,7 @@ impl Default for ClipQuery {
             prefer_ranges: Vec::new(),
             onsets: Vec::new(),
             beats_s: Vec::new(),
+            onsets_unit: None,
         }
     }
 }
@@ -69,6 +74,8 @@ pub struct WindowQuery {
     /// start on any sync bin, and windows rank by [`Window::rank_score`]: similarity +
     /// [`SYNC_WEIGHT`] x sync.
     pub onsets: Vec<f32>,
+    /// As [`ClipQuery::onsets_unit`].
+    pub onsets_unit: Option<f32>,
 }
 
 /// A shot change "on the beat" is within this of one (60 ms: about a frame and a half at

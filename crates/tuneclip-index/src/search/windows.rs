@@ -115,7 +115,7 @@ impl Index {
     pub fn best_windows(&self, song: &[f32], q: &WindowQuery) -> Result<Vec<Window>> {
         self.check_query(song, q.k, "window", q.duration_s)?;
         check_onsets(&q.onsets, q.duration_s)?;
-        let song_events = song_sync_events(&q.onsets, &q.beats_s);
+        let song_events = song_sync_events(&q.onsets, &q.beats_s, q.onsets_unit);
         let total = self.segments.len();
         let mut n = (q.k * 50).max(500).min(total);
         loop {

@@ -21,8 +21,14 @@ fn windows_span_segments_and_avoid_refused_ones() {
     Snapshot::publish(dir.path(), &cat).expect("publish");
     let index = Index::load_current(dir.path(), "test-v1").expect("load");
     let song = index.song("song1").expect("song").embedding.clone();
-    let q =
-        WindowQuery { k: 3, duration_s: 6.0, filter: ClipFilter::default(), beats_s: Vec::new(), onsets: Vec::new() };
+    let q = WindowQuery {
+        k: 3,
+        duration_s: 6.0,
+        filter: ClipFilter::default(),
+        beats_s: Vec::new(),
+        onsets: Vec::new(),
+        onsets_unit: None,
+    };
     let w = index.best_windows(&song, &q).expect("windows");
     assert_eq!(w.len(), 2, "the 4 s video cannot hold a 6 s window: {w:?}");
     assert_eq!(w[0].video.0, "long");
@@ -73,7 +79,14 @@ fn windows_line_picture_events_up_with_the_songs_onsets() {
     let song = index.song("song1").expect("song").embedding.clone();
     // A 6 s song window with an onset every 12 bins from bin 2.
     let onsets: Vec<f32> = (0..150).map(|i| if i % 12 == 2 { 5.0 } else { 0.5 }).collect();
-    let plain = WindowQuery { k: 3, duration_s: 6.0, filter: ClipFilter::default(), beats_s: vec![], onsets: vec![] };
+    let plain = WindowQuery {
+        k: 3,
+        duration_s: 6.0,
+        filter: ClipFilter::default(),
+        beats_s: vec![],
+        onsets: vec![],
+        onsets_unit: None,
+    };
     let synced = WindowQuery { onsets: onsets.clone(), ..plain.clone() };
 
     // Without onsets: similarity alone, a tie broken by video id; no sync.
@@ -146,8 +159,14 @@ fn windows_put_shot_changes_on_the_beat_without_giving_up_similarity() {
     let song = index.song("song1").expect("song").embedding.clone();
     // A 6 s song window with a beat every 0.5 s from its start.
     let beats: Vec<f64> = (0..12).map(|i| 0.5 * f64::from(i)).collect();
-    let plain =
-        WindowQuery { k: 2, duration_s: 6.0, filter: ClipFilter::default(), beats_s: Vec::new(), onsets: Vec::new() };
+    let plain = WindowQuery {
+        k: 2,
+        duration_s: 6.0,
+        filter: ClipFilter::default(),
+        beats_s: Vec::new(),
+        onsets: Vec::new(),
+        onsets_unit: None,
+    };
     let aware = WindowQuery { beats_s: beats.clone(), ..plain.clone() };
     let find = |q: &WindowQuery, v: &str| -> Window {
         let w = index.best_windows(&song, q).expect("windows");
