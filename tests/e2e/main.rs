@@ -8,7 +8,8 @@ mod tls;
 
 use std::path::{Path, PathBuf};
 use tonic::Code;
-use tuneclip_index::{Index, IngestConfig, Snapshot, ingest};
+use tuneclip_index::{Index, Snapshot};
+use tuneclip_ingest::{IngestConfig, ingest};
 use tuneclip_media::synth::{ShotSpec, make_song, make_video};
 use tuneclip_server::{Engine, IndexServiceClient, MatchServiceClient, ServerConfig, pb};
 
@@ -83,7 +84,7 @@ async fn best_clips_through_the_real_server_render_vertical_h264() {
 
     // A rebuild over the same files reuses every analysis by content hash; a new file
     // is the only one analysed.
-    let (again, stats) = tuneclip_index::ingest_incremental(&media.songs, &media.videos, &cfg, Some(&catalogue));
+    let (again, stats) = tuneclip_ingest::ingest_incremental(&media.songs, &media.videos, &cfg, Some(&catalogue));
     assert_eq!((stats.analysed, stats.reused, stats.failed, stats.without_pitch), (0, 3, 2, 0));
     assert_eq!(again.segments.len(), catalogue.segments.len());
     assert!(again.segments.iter().zip(&catalogue.segments).all(|(a, b)| a.embedding == b.embedding));
@@ -95,8 +96,8 @@ async fn best_clips_through_the_real_server_render_vertical_h264() {
     // and that is counted, not only logged.
     let blocked = tmp.path().join("staging-is-a-file");
     std::fs::write(&blocked, b"").expect("write");
-    let staged = tuneclip_index::IngestConfig { staging: Some(blocked), ..cfg.clone() };
-    let (_, stats) = tuneclip_index::ingest_incremental(&media.songs, &more, &staged, Some(&catalogue));
+    let staged = tuneclip_ingest::IngestConfig { staging: Some(blocked), ..cfg.clone() };
+    let (_, stats) = tuneclip_ingest::ingest_incremental(&media.songs, &more, &staged, Some(&catalogue));
     assert_eq!((stats.analysed, stats.reused, stats.unstaged), (1, 3, 1));
 
     let root = tmp.path().join("snapshots");
@@ -659,7 +660,7 @@ fn a_learned_model_builds_a_snapshot_that_other_models_refuse() {
     }
     // A handcrafted-model catalogue is not reused by a learned-model rebuild.
     let handcrafted = ingest(&media.songs, &media.videos, &IngestConfig { progress: false, ..IngestConfig::default() });
-    let (_, stats) = tuneclip_index::ingest_incremental(&media.songs, &media.videos, &ingest_cfg, Some(&handcrafted));
+    let (_, stats) = tuneclip_ingest::ingest_incremental(&media.songs, &media.videos, &ingest_cfg, Some(&handcrafted));
     assert_eq!((stats.analysed, stats.reused), (3, 0));
 
     let root = tmp.path().join("snapshots");

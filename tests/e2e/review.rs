@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use tuneclip_core::TimeRange;
-use tuneclip_index::{Index, IngestConfig, Snapshot, ingest};
+use tuneclip_index::{Index, Snapshot};
+use tuneclip_ingest::{IngestConfig, ingest};
 use tuneclip_server::{Engine, MatchServiceClient, ServerConfig, pb};
 use tuneclip_studio::{ProduceConfig, ProducedClip, QualityThresholds, ReviewPage, ReviewStore, Verdict, produce};
 

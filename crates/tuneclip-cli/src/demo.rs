@@ -1,6 +1,6 @@
 //! `tuneclip demo`: the whole path on a small catalogue of real and synthetic media.
 
-use crate::{Row, ingest_and_publish, load_engine, print_table, query_all};
+use crate::{Row, load_engine, print_table, query_all, rebuild};
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 use tuneclip_media::synth::{ShotSpec, make_song, make_video};
@@ -100,7 +100,7 @@ pub async fn run(data: &Path, models: &Path, model: &tuneclip_model::Embedder, c
     let (songs, videos) = prepare(data)?;
     let with =
         crate::Analysers { models: models.to_path_buf(), faces: true, text: true, pitch: false, transnet: false };
-    ingest_and_publish(data, model, &[songs], &[videos], crate::Mode::Replace, 0, &with)?;
+    rebuild(data, model, &[songs], &[videos], crate::Mode::Replace, 0, &with)?;
     let review = std::sync::Arc::new(tuneclip_studio::ReviewStore::open(&crate::review_db(data))?);
     let engine = load_engine(data, model, Vec::new(), None, Some(std::sync::Arc::clone(&review)), None, None)?;
     let (listener, addr) = tuneclip_server::bind(([127, 0, 0, 1], 0).into()).await?;

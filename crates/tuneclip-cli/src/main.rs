@@ -4,21 +4,18 @@
 //! review page and metrics), `query` (a gRPC client), `produce` and `review`
 //! (background clips), and the single-file tools `scenes` and `reframe` (no
 //! catalogue). Most flags can also come from a `TUNECLIP_*` environment variable or
-//! the `--config` file. Each command wires library crates together; the rebuild's
-//! workflow (ingest or remove, then publish) is in `rebuild`, until an ingest crate
-//! below the CLI takes it.
+//! the `--config` file. Each command wires library crates together and says what they
+//! did; the rebuild's workflow (ingest or remove, then publish) is `tuneclip-ingest`'s.
 
 mod args;
 mod config;
 mod demo;
 mod milvus;
-mod rebuild;
 mod single;
 
 use args::{Cli, Command, MilvusAction, MilvusArgs, Vectors};
-pub(crate) use rebuild::{
-    Analysers, Mode, Named, checked, expand, ingest_and_publish, publish, read_manifest, remove_and_publish,
-    setup_models_dir, snapshots_dir, write_report,
+pub(crate) use tuneclip_ingest::{
+    Analysers, Mode, Named, Rebuilt, checked, expand, read_manifest, setup_models_dir, snapshots_dir,
 };
 
 use anyhow::{Context, Result};
@@ -252,6 +249,69 @@ pub(crate) fn print_table(rows: &[Row]) {
     }
 }
 
+/// Ingest `songs` and `videos` against what `data` serves and publish them
+/// ([`tuneclip_ingest::ingest_and_publish`]), saying what was analysed, reused, skipped
+/// and published.
+pub(crate) fn rebuild(
+    data: &Path,
+    model: &Embedder,
+    songs: &[PathBuf],
+    videos: &[PathBuf],
+    mode: Mode,
+    workers: usize,
+    with: &Analysers,
+) -> Result<Rebuilt> {
+    for (off, what) in [(!with.faces, "faces"), (!with.text, "text (subtitles, text share)")] {
+        if off {
+            eprintln!("videos analysed without {what}, as asked");
+        }
+    }
+    let done = tuneclip_ingest::ingest_and_publish(data, model, songs, videos, mode, workers, with)?;
+    if let Some(stats) = done.stats {
+        eprintln!(
+            "ingest: {} analysed, {} reused unchanged, {} failed, {} song(s) without note features (Basic Pitch failed)",
+            stats.analysed, stats.reused, stats.failed, stats.without_pitch
+        );
+        if done.transnet {
+            eprintln!("ingest: {}", stats.transnet);
+        }
+        if let Some(staging) = done.staging.as_ref().filter(|_| stats.unstaged > 0) {
+            eprintln!(
+                "ingest: {} result(s) could not be kept in {} (an interrupted rebuild would analyse them again)",
+                stats.unstaged,
+                staging.display()
+            );
+        }
+    }
+    say_published(&done);
+    Ok(done)
+}
+
+/// What a publish did: files skipped and damaged, old snapshots removed, the snapshot
+/// and its counts, where the failures are listed.
+fn say_published(done: &Rebuilt) {
+    for f in &done.failures {
+        eprintln!("skipped {}: {}", f.path.display(), f.reason);
+    }
+    for (path, damage) in &done.damaged {
+        eprintln!("damaged {}: {damage} (kept what decoded)", path.display());
+    }
+    for old in &done.pruned {
+        eprintln!("removed old snapshot {}", old.display());
+    }
+    eprintln!(
+        "published {} ({} songs, {} videos, {} segments, {} failures)",
+        done.snapshot.display(),
+        done.songs,
+        done.videos,
+        done.segments,
+        done.failures.len()
+    );
+    if !done.failures.is_empty() {
+        eprintln!("{} failed files listed in {}", done.failures.len(), done.report.display());
+    }
+}
+
 #[tokio::main]
 async fn main() -> Result<()> {
     tracing_subscriber::fmt()
@@ -274,14 +334,19 @@ async fn main() -> Result<()> {
         Command::Ingest { files } => {
             let (songs, videos) = files.collect()?;
             let with = files.analysers(&cli.models_dir);
-            ingest_and_publish(&cli.data_dir, &model, &songs, &videos, Mode::Replace, files.workers, &with).map(|_| ())
+            rebuild(&cli.data_dir, &model, &songs, &videos, Mode::Replace, files.workers, &with).map(|_| ())
         }
         Command::Add { files } => {
             let (songs, videos) = files.collect()?;
             let with = files.analysers(&cli.models_dir);
-            ingest_and_publish(&cli.data_dir, &model, &songs, &videos, Mode::Add, files.workers, &with).map(|_| ())
+            rebuild(&cli.data_dir, &model, &songs, &videos, Mode::Add, files.workers, &with).map(|_| ())
         }
-        Command::Remove { songs, videos } => remove_and_publish(&cli.data_dir, &songs, &videos).map(|_| ()),
+        Command::Remove { songs, videos } => {
+            let (done, removed) = tuneclip_ingest::remove_and_publish(&cli.data_dir, &songs, &videos)?;
+            eprintln!("remove: {} songs, {} videos ({} asked)", removed.songs, removed.videos, removed.asked);
+            say_published(&done);
+            Ok(())
+        }
         Command::Merge { from } => {
             let mut parts = Vec::new();
             for d in &from {
@@ -298,8 +363,7 @@ async fn main() -> Result<()> {
                 parts.push(cat);
             }
             let merged = tuneclip_index::Catalogue::merge(parts)?;
-            let dir = publish(&cli.data_dir, &merged)?;
-            write_report(&cli.data_dir, &dir, &merged, None)?;
+            say_published(&tuneclip_ingest::publish(&cli.data_dir, &merged, None)?);
             eprintln!(
                 "merged {} shards: {} songs, {} videos, {} segments",
                 from.len(),

@@ -1,14 +1,14 @@
 //! The single-file tools: `tuneclip scenes FILE` (the analysis of one video as a scene
 //! list) and `tuneclip reframe IN OUT` (one video to a vertical clip). No catalogue,
 //! snapshot or server is involved; the analysis is ingest's own
-//! ([`tuneclip_index::analyse_video_file`]), with the same detectors and opt-outs.
+//! ([`tuneclip_ingest::analyse_video_file`]), with the same detectors and opt-outs.
 
 use crate::Analysers;
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tuneclip_core::TimeRange;
-use tuneclip_index::{Detectors, analyse_video_file};
+use tuneclip_ingest::{Detectors, analyse_video_file};
 use tuneclip_model::Embedder;
 use tuneclip_vision::{SceneList, VideoAnalysis};
 
@@ -39,7 +39,7 @@ pub(crate) fn analyse(file: &Path, with: &Analysers) -> Result<VideoAnalysis> {
         bail!("{}: not a file (expected a video file)", file.display());
     }
     // The embedding model plays no part in the analysis; the cheapest one is named.
-    let cfg = tuneclip_index::IngestConfig { progress: false, ..with.ingest_config(&Embedder::Handcrafted)? };
+    let cfg = tuneclip_ingest::IngestConfig { progress: false, ..with.ingest_config(&Embedder::Handcrafted)? };
     let mut detectors = Detectors::build(&cfg)?;
     let bar = stage(format!("analysing {}", file.display()));
     let result = analyse_video_file(file, &cfg, &mut detectors);

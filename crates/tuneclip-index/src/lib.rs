@@ -1,8 +1,8 @@
 //! The catalogue and its search index.
 //!
-//! - `ingest` ([`ingest()`], [`ingest_incremental`]): songs and videos on disk -> a
-//!   [`Catalogue`] (features, analysis, embeddings), one file at a time; a file that
-//!   fails is recorded as a [`Failure`] with its path and reason, and the rest goes on.
+//! - [`Catalogue`]: songs, videos and their segments as analysed and embedded (made
+//!   from files on disk by `tuneclip-ingest`), with the files that failed as
+//!   [`Failure`]s.
 //! - [`Snapshot::publish`]: a catalogue, its embeddings as flat vector files and, for
 //!   large sets, HNSW graphs over them (tuneclip-ann), written to a fresh directory with a sha256 manifest and switched to by
 //!   an atomic rename of the `CURRENT` pointer: readers see the old snapshot or the new
@@ -14,23 +14,18 @@
 
 mod catalogue;
 mod frames;
-mod ingest;
 pub mod review;
 mod search;
 mod snapshot;
 pub mod synthetic;
 
 pub use catalogue::{Catalogue, Failure, MergeError, SegmentEntry, SongEntry, VideoEntry, content_id};
-pub use ingest::{
-    DetectorError, Detectors, IngestConfig, IngestStats, SongError, VideoError, analyse_video_file, clear_staging,
-    ingest, ingest_incremental, ingest_song, ingest_video,
-};
 pub use review::ReviewDecisions;
 pub use search::{
     BEAT_SLACK, BEAT_TOLERANCE_S, BeatFit, ClipFilter, ClipQuery, Index, SongHit, VectorBackend, VectorSet, Window,
     WindowQuery,
 };
-pub use snapshot::{Manifest, PublishOptions, Snapshot};
+pub use snapshot::{Manifest, PublishOptions, Snapshot, failpoint};
 pub use tuneclip_ann::Unhealthy;
 
 use std::path::PathBuf;

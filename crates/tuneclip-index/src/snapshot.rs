@@ -89,7 +89,7 @@ pub(crate) fn sha256_file(path: &Path) -> Result<String> {
 /// Crash-test hook: abort the process at the named point of a publish when
 /// `TUNECLIP_FAILPOINT` names it, as a power cut or `kill -9` would. Tests use it to
 /// prove that no interruption leaves a half-published snapshot visible.
-pub(crate) fn failpoint(name: &str) {
+pub fn failpoint(name: &str) {
     if std::env::var("TUNECLIP_FAILPOINT").is_ok_and(|v| v == name) {
         std::process::abort();
     }

@@ -102,7 +102,7 @@ impl Engine {
                 let dir = tempfile::tempdir().map_err(|e| ServerError::Internal(format!("temporary folder: {e}")))?;
                 let path = dir.path().join("upload");
                 std::fs::write(&path, audio).map_err(|e| ServerError::Internal(format!("{}: {e}", path.display())))?;
-                let mut song = tuneclip_index::ingest_song(&path, &cfg).map_err(|e| ServerError::Song {
+                let mut song = tuneclip_ingest::ingest_song(&path, &cfg).map_err(|e| ServerError::Song {
                     field: "audio",
                     detail: format!("{} bytes that are not a song tuneclip can decode", audio.len()),
                     source: e,
@@ -113,7 +113,7 @@ impl Engine {
             convert::SongSource::Uri(uri) => {
                 let cfg = self.song_ingest_config(index)?;
                 let path = self.under_media_roots(uri)?;
-                let song = tuneclip_index::ingest_song(&path, &cfg).map_err(|e| ServerError::Song {
+                let song = tuneclip_ingest::ingest_song(&path, &cfg).map_err(|e| ServerError::Song {
                     field: "song_uri",
                     detail: "not a song tuneclip can use".into(),
                     source: e,
@@ -125,7 +125,7 @@ impl Engine {
 
     /// How a song the request gives is analysed: with this server's model, which must be
     /// the one the serving snapshot was built with.
-    fn song_ingest_config(&self, index: &Index) -> Result<tuneclip_index::IngestConfig, ServerError> {
+    fn song_ingest_config(&self, index: &Index) -> Result<tuneclip_ingest::IngestConfig, ServerError> {
         let model_version = self.config.model.version();
         if model_version != index.manifest.model_version {
             return Err(ServerError::FailedPrecondition(format!(
@@ -133,10 +133,10 @@ impl Engine {
                 index.manifest.model_version
             )));
         }
-        Ok(tuneclip_index::IngestConfig {
+        Ok(tuneclip_ingest::IngestConfig {
             model: self.config.model.clone(),
             progress: false,
-            ..tuneclip_index::IngestConfig::default()
+            ..tuneclip_ingest::IngestConfig::default()
         })
     }
 

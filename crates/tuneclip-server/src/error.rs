@@ -24,7 +24,7 @@ pub enum ServerError {
     /// could not be analysed: INVALID_ARGUMENT when the file is at fault, INTERNAL when
     /// this server is (a model, its configuration, reading the file).
     #[error("{field}: {detail} ({source})")]
-    Song { field: &'static str, detail: String, source: tuneclip_index::SongError },
+    Song { field: &'static str, detail: String, source: tuneclip_ingest::SongError },
     #[error("request cancelled: the client went away or its deadline passed")]
     Cancelled,
     #[error("internal error: {0}")]
@@ -59,7 +59,7 @@ impl From<ServerError> for Status {
 mod tests {
     use super::*;
     use std::path::PathBuf;
-    use tuneclip_index::SongError;
+    use tuneclip_ingest::SongError;
 
     fn song(source: SongError) -> Status {
         ServerError::Song { field: "audio", detail: "10 bytes".into(), source }.into()

@@ -15,7 +15,8 @@
 use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
-use tuneclip_index::{Index, IngestConfig, Snapshot, ingest};
+use tuneclip_index::{Index, Snapshot};
+use tuneclip_ingest::{IngestConfig, ingest};
 use tuneclip_media::synth::{ShotSpec, make_song, make_video};
 use tuneclip_studio::{ProduceConfig, QualityThresholds, produce, run_checks};
 

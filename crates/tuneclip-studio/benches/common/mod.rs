@@ -1,7 +1,8 @@
 //! What the window benches share: the held-out family videos and the Wesnoth songs.
 
 use std::path::{Path, PathBuf};
-use tuneclip_index::{Catalogue, Index, IngestConfig, Snapshot, ingest};
+use tuneclip_index::{Catalogue, Index, Snapshot};
+use tuneclip_ingest::{IngestConfig, ingest};
 
 pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)

@@ -5,7 +5,8 @@
 
 use std::path::{Path, PathBuf};
 use tuneclip_core::TimeRange;
-use tuneclip_index::{Index, IngestConfig, Snapshot, ingest};
+use tuneclip_index::{Index, Snapshot};
+use tuneclip_ingest::{IngestConfig, ingest};
 use tuneclip_media::render::{RenderConfig, SongAudio};
 use tuneclip_media::synth::{ShotSpec, make_song, make_video};
 use tuneclip_reframe::{ReframeConfig, plan_crop, render_clip};
@@ -128,7 +129,7 @@ fn checks_tell_sharp_from_blurred_black_and_silent() {
     let out = f.dir.join("black.mp4");
     render_clip(&black, &plan, &out, &RenderConfig::default()).expect("render");
     let cfg = IngestConfig { progress: false, ..IngestConfig::default() };
-    let analysis = tuneclip_index::ingest(&[], std::slice::from_ref(&black), &cfg).videos[0].analysis.clone();
+    let analysis = tuneclip_ingest::ingest(&[], std::slice::from_ref(&black), &cfg).videos[0].analysis.clone();
     let checks = run_checks(&out, &plan, &analysis, None, &t).expect("checks");
     assert_eq!(check(&checks, "black_fraction").value, Some(1.0));
     assert_eq!(check(&checks, "frozen_fraction").value, Some(1.0));

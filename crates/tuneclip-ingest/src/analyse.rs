@@ -1,11 +1,10 @@
 //! One song or one video: decoded, analysed, embedded.
 
-use crate::Result;
-use crate::catalogue::{SegmentEntry, SongEntry, VideoEntry, content_id};
 use std::path::{Path, PathBuf};
 use tuneclip_audio::SongAnalyzer;
 use tuneclip_core::ContentId;
 use tuneclip_core::sync::SyncEnvelope;
+use tuneclip_index::{IndexError, SegmentEntry, SongEntry, VideoEntry, content_id};
 use tuneclip_media::video::SamplingConfig;
 use tuneclip_model::Embedder;
 use tuneclip_model::inputs::FaceSummary;
@@ -71,7 +70,7 @@ pub(super) fn title_of(path: &Path) -> String {
 pub fn ingest_song(path: &Path, cfg: &IngestConfig) -> std::result::Result<SongEntry, SongError> {
     let mut pitch = cfg.pitch.as_ref().map(build_pitch).transpose().map_err(SongError::Setup)?;
     let id = content_id(path).map_err(|e| match e {
-        crate::IndexError::Io { path, source } => SongError::Read { path, source },
+        IndexError::Io { path, source } => SongError::Read { path, source },
         other => SongError::Setup(other.to_string()),
     })?;
     analyse_song(path, id, cfg, pitch.as_mut())

@@ -1,14 +1,14 @@
 //! Many files on worker threads: staging, reuse, failures per file.
 
-use super::analyse::{Detectors, IngestConfig, analyse_song, analyse_video, title_of};
-use crate::Result;
-use crate::catalogue::{Catalogue, Failure, SegmentEntry, SongEntry, VideoEntry, content_id};
+use crate::RebuildError;
+use crate::analyse::{Detectors, IngestConfig, analyse_song, analyse_video, title_of};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use tuneclip_core::ContentId;
+use tuneclip_index::{Catalogue, Failure, SegmentEntry, SongEntry, VideoEntry, content_id, failpoint};
 use tuneclip_vision::transnet;
 
 /// Run `f`, turning a panic inside a decoder into an ordinary failure: one bad file
@@ -90,11 +90,11 @@ fn write_staged(path: &Path, staged: &Staged, unstaged: &std::sync::atomic::Atom
 }
 
 /// Remove the staging folder's results (after a publish that holds them).
-pub fn clear_staging(dir: &Path) -> Result<()> {
+pub fn clear_staging(dir: &Path) -> Result<(), RebuildError> {
     match std::fs::remove_dir_all(dir) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(crate::IndexError::Io { path: dir.to_path_buf(), source: e }),
+        Err(e) => Err(RebuildError::Io { path: dir.to_path_buf(), source: e }),
     }
 }
 
@@ -287,7 +287,7 @@ fn run_job(
             let staged = Staged::Song(song);
             if let Some(at) = &staged_at {
                 write_staged(at, &staged, unstaged);
-                crate::snapshot::failpoint("ingest:staged");
+                failpoint("ingest:staged");
             }
             Ok((staged, false))
         }
@@ -305,7 +305,7 @@ fn run_job(
             let staged = Staged::Video(v, segs);
             if let Some(at) = &staged_at {
                 write_staged(at, &staged, unstaged);
-                crate::snapshot::failpoint("ingest:staged");
+                failpoint("ingest:staged");
             }
             Ok((staged, false))
         }
