@@ -87,7 +87,7 @@ impl TrainArgs {
 /// Train `cfg` on `data` into `out` on the device `args` names, printing the device and,
 /// at the end, the best epoch; returns the model folder.
 pub fn fit(data: &Dataset, cfg: &TrainConfig, out: &Path, args: &TrainArgs) -> Result<PathBuf, String> {
-    let (device, about) = tuneclip_model::learned::device_named(&args.device)?;
+    let (device, about) = tuneclip_model::learned::device_named(&args.device).map_err(|e| e.to_string())?;
     eprintln!("training on {about}");
     let outcome = train_on(data, cfg, out, args.resume, &device).map_err(|e| e.to_string())?;
     let best = outcome.state.best_epoch.unwrap_or(0);

@@ -96,8 +96,10 @@ pub enum SongError {
     #[error("{0}")]
     Setup(String),
     /// The embedding model failed on a song that decoded and analysed.
-    #[error("{path}: {reason}")]
-    Model { path: PathBuf, reason: String },
+    /// The embedding model could not embed a song that decoded and analysed (too short
+    /// for its window: the file's fault; the model's own failure: this side's).
+    #[error("{path}: {source}")]
+    Model { path: PathBuf, source: tuneclip_model::EmbedError },
 }
 
 impl SongError {
@@ -109,7 +111,8 @@ impl SongError {
             Self::Media(M::Init { .. } | M::Encode { .. } | M::InvalidRequest { .. }) => false,
             Self::Media(_) => true,
             Self::Analysis { source, .. } => matches!(source, tuneclip_audio::AudioError::TooShort { .. }),
-            Self::Read { .. } | Self::Setup(_) | Self::Model { .. } => false,
+            Self::Model { source, .. } => matches!(source, tuneclip_model::EmbedError::SongTooShort),
+            Self::Read { .. } | Self::Setup(_) => false,
         }
     }
 }
@@ -178,7 +181,7 @@ pub(super) fn analyse_song(
     let embedding = cfg
         .model
         .embed_song(&samples, cfg.sample_rate, &analysis)
-        .map_err(|e| SongError::Model { path: path.to_path_buf(), reason: e.to_string() })?;
+        .map_err(|source| SongError::Model { path: path.to_path_buf(), source })?;
     // Note features over the highlight (the part the background clip plays under); a
     // failure costs the song its pitch features, not its place in the catalogue.
     let pitch = pitch_model.and_then(|m| {

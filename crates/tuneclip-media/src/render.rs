@@ -31,22 +31,31 @@ pub struct RenderConfig {
 
 impl RenderConfig {
     /// Refuse settings no encoder should be asked for, naming the field.
-    pub fn check(&self) -> std::result::Result<(), String> {
+    pub fn check(&self) -> std::result::Result<(), RenderConfigError> {
         const PRESETS: [&str; 10] =
             ["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo"];
-        for (name, v) in [("max_width_px", self.max_width_px), ("max_height_px", self.max_height_px)] {
+        let bad = |field, reason| Err(RenderConfigError { field, reason });
+        for (field, v) in [("max_width_px", self.max_width_px), ("max_height_px", self.max_height_px)] {
             if !(16..=8192).contains(&v) {
-                return Err(format!("{name} {v} is outside 16..=8192"));
+                return bad(field, format!("{v} is outside 16..=8192"));
             }
         }
         if self.crf > 51 {
-            return Err(format!("crf {} is outside 0..=51", self.crf));
+            return bad("crf", format!("{} is outside 0..=51", self.crf));
         }
         if !PRESETS.contains(&self.preset.as_str()) {
-            return Err(format!("preset {:?} is not one of {}", self.preset, PRESETS.join(", ")));
+            return bad("preset", format!("{:?} is not one of {}", self.preset, PRESETS.join(", ")));
         }
         Ok(())
     }
+}
+
+/// A [`RenderConfig`] field no encoder should be asked for, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field} {reason}")]
+pub struct RenderConfigError {
+    pub field: &'static str,
+    pub reason: String,
 }
 
 /// A window of a song to use as a clip's sound track; its length is the clip's.
@@ -128,7 +137,7 @@ pub fn render_crop(source: &Path, plan: &CropPlan, out: &Path, cfg: &RenderConfi
             )));
         }
     }
-    cfg.check().map_err(invalid)?;
+    cfg.check().map_err(|e| invalid(e.to_string()))?;
     // The output: the tallest window of the output aspect in the plan, at most the
     // configured size (padded windows are fitted into it, never widen it).
     let nominal_h = plan.keyframes.iter().map(|k| k.rect.height & !1).max().unwrap_or(2);
@@ -443,10 +452,11 @@ mod tests {
     fn absurd_settings_are_refused_by_name() {
         assert!(RenderConfig::default().check().is_ok());
         let huge = RenderConfig { max_height_px: 100_000, ..RenderConfig::default() };
-        assert!(huge.check().expect_err("too tall").contains("max_height_px"));
+        assert_eq!(huge.check().expect_err("too tall").field, "max_height_px");
         let tiny = RenderConfig { max_width_px: 0, ..RenderConfig::default() };
-        assert!(tiny.check().expect_err("too small").contains("max_width_px"));
+        assert_eq!(tiny.check().expect_err("too small").field, "max_width_px");
         let preset = RenderConfig { preset: "warp".into(), ..RenderConfig::default() };
-        assert!(preset.check().expect_err("no such preset").contains("preset"));
+        let e = preset.check().expect_err("no such preset");
+        assert!(e.field == "preset" && e.to_string().starts_with("preset \""), "{e}");
     }
 }

@@ -249,33 +249,43 @@ pub fn visual_batch(items: &[&VisualInput], cfg: &EncodersConfig, device: &Devic
 /// `wgpu` is opened at once rather than lazily, so a machine without a usable GPU gets an
 /// error here naming what to check, not a panic at the first tensor; a software adapter
 /// (llvmpipe, lavapipe) is refused, since training on it would be the CPU in disguise.
-pub fn device_named(name: &str) -> Result<(Device, String), String> {
+pub fn device_named(name: &str) -> Result<(Device, String), DeviceError> {
     match name {
         "cpu" | "flex" => Ok((Device::flex(), "cpu (burn flex)".into())),
         #[cfg(feature = "cuda")]
         "cuda" => Ok((Device::cuda(0), "cuda:0".into())),
         #[cfg(feature = "wgpu")]
         "wgpu" => wgpu_device(),
-        other => Err(format!(
-            "device {other:?} is not available in this build (cpu always; cuda and wgpu with the cargo features of the same names)"
-        )),
+        other => Err(DeviceError::NotBuilt(other.to_string())),
     }
+}
+
+/// Why [`device_named`] has no device to give.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DeviceError {
+    #[error(
+        "device {0:?} is not available in this build (cpu always; cuda and wgpu with the cargo features of the same names)"
+    )]
+    NotBuilt(String),
+    /// wgpu found no adapter it could open.
+    #[error("wgpu: no usable GPU adapter ({0}); {WGPU_HINT}")]
+    NoAdapter(String),
+    /// The only adapter is a software one: training on it would be the CPU in disguise.
+    #[error("wgpu: the only adapter is a software one ({0}), not a GPU; {WGPU_HINT}")]
+    SoftwareAdapter(String),
 }
 
 /// What to check when wgpu finds no GPU.
 pub const WGPU_HINT: &str = "check that the GPU driver's Vulkan ICD is found (VK_DRIVER_FILES or VK_ICD_FILENAMES naming its JSON file), that libvulkan.so.1 is on LD_LIBRARY_PATH, and WGPU_BACKEND / CUBECL_WGPU_DEFAULT_DEVICE if set";
 
 #[cfg(feature = "wgpu")]
-fn wgpu_device() -> Result<(Device, String), String> {
-    let (device, setup) = Device::wgpu_options()
-        .init_with_setup()
-        .map_err(|e| format!("wgpu: no usable GPU adapter ({e}); {WGPU_HINT}"))?;
+fn wgpu_device() -> Result<(Device, String), DeviceError> {
+    let (device, setup) =
+        Device::wgpu_options().init_with_setup().map_err(|e| DeviceError::NoAdapter(e.to_string()))?;
     let info = setup.adapter.get_info();
     if info.device_type == burn::tensor::wgpu::wgpu::DeviceType::Cpu {
-        return Err(format!(
-            "wgpu: the only adapter is a software one ({} on {:?}), not a GPU; {WGPU_HINT}",
-            info.name, info.backend
-        ));
+        return Err(DeviceError::SoftwareAdapter(format!("{} on {:?}", info.name, info.backend)));
     }
     Ok((device, format!("wgpu: {} ({:?}, driver {} {})", info.name, info.backend, info.driver, info.driver_info)))
 }
@@ -481,7 +491,10 @@ mod wgpu_tests {
     #[test]
     fn wgpu_without_a_gpu_is_a_clear_error() {
         match super::device_named("wgpu") {
-            Err(e) => assert!(e.contains("VK_DRIVER_FILES") && e.contains("LD_LIBRARY_PATH"), "{e}"),
+            Err(e) => {
+                let said = e.to_string();
+                assert!(said.contains("VK_DRIVER_FILES") && said.contains("LD_LIBRARY_PATH"), "{said}");
+            }
             Ok((_, about)) => assert!(about.starts_with("wgpu: ") && !about.contains("llvmpipe"), "{about}"),
         }
     }

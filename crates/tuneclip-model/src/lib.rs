@@ -136,6 +136,21 @@ pub fn default_model() -> Result<learned::LearnedModel, learned::LearnedError> {
     )
 }
 
+/// Why a song or a segment could not be embedded.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EmbedError {
+    /// The song is shorter than the learned model's mel window.
+    #[error("song too short for the learned model")]
+    SongTooShort,
+    /// The segment's range holds no sampled frame, nor does the context around it.
+    #[error("segment {0:?} has no sampled frames")]
+    NoFrames(tuneclip_core::TimeRange),
+    /// The model itself refused the input (its shapes).
+    #[error(transparent)]
+    Model(#[from] learned::LearnedError),
+}
+
 /// The model an ingest embeds with: the default learned model, the handcrafted one,
 /// or a trained one from a folder.
 #[derive(Debug, Clone, Default)]
@@ -186,7 +201,7 @@ impl Embedder {
         samples: &[f32],
         sample_rate: u32,
         analysis: &tuneclip_audio::SongAnalysis,
-    ) -> Result<Embedding, String> {
+    ) -> Result<Embedding, EmbedError> {
         match self {
             Self::Handcrafted => Ok(HandcraftedModel.embed_song(&analysis.features)),
             Self::Learned(m) => {
@@ -211,7 +226,7 @@ impl Embedder {
         video_frames: &[tuneclip_media::video::SampledFrame],
         stats: &SegmentStats,
         faces: Option<inputs::FaceSummary>,
-    ) -> Result<Embedding, String> {
+    ) -> Result<Embedding, EmbedError> {
         match self {
             Self::Handcrafted => Ok(HandcraftedModel.embed_segment(stats)),
             Self::Learned(m) => m.embed_segment(video_frames, stats.range, faces),
@@ -223,7 +238,7 @@ impl learned::LearnedModel {
     /// The embedding of the song window `range` of `samples` (mono at
     /// [`inputs::SAMPLE_RATE`]): the mean direction of half-overlapping windows of the
     /// model's length across it (one window from the range's start when it is shorter).
-    pub fn embed_song_range(&self, samples: &[f32], range: tuneclip_core::TimeRange) -> Result<Embedding, String> {
+    pub fn embed_song_range(&self, samples: &[f32], range: tuneclip_core::TimeRange) -> Result<Embedding, EmbedError> {
         let sr = f64::from(inputs::SAMPLE_RATE);
         let w = self.config.window_s;
         let (start, end) = (range.start_s.max(0.0), range.end_s.max(range.start_s + w));
@@ -235,17 +250,15 @@ impl learned::LearnedModel {
             match inputs::audio_input(&samples[a.min(samples.len())..b.min(samples.len())], &shape) {
                 Some(x) => windows.push(x),
                 None if windows.is_empty() => {
-                    return inputs::audio_input(samples, &shape)
-                        .ok_or_else(|| "song too short for the learned model".to_string())
-                        .and_then(|x| self.embed_audio(&[&x]).map_err(|e| e.to_string()))
-                        .map(|mut v| v.remove(0));
+                    let x = inputs::audio_input(samples, &shape).ok_or(EmbedError::SongTooShort)?;
+                    return Ok(self.embed_audio(&[&x])?.remove(0));
                 }
                 None => break,
             }
             t += 0.5 * w;
         }
         let refs: Vec<_> = windows.iter().collect();
-        let embs = self.embed_audio(&refs).map_err(|e| e.to_string())?;
+        let embs = self.embed_audio(&refs)?;
         Ok(mean_direction(&embs))
     }
 
@@ -255,7 +268,7 @@ impl learned::LearnedModel {
         video_frames: &[tuneclip_media::video::SampledFrame],
         range: tuneclip_core::TimeRange,
         faces: Option<inputs::FaceSummary>,
-    ) -> Result<Embedding, String> {
+    ) -> Result<Embedding, EmbedError> {
         // Frames are in time order: the ranges are slices, found by bisection.
         let between = |a: f64, b: f64| {
             let lo = video_frames.partition_point(|f| f.t_s < a);
@@ -264,7 +277,7 @@ impl learned::LearnedModel {
         };
         let (first, last) = match (video_frames.first(), video_frames.last()) {
             (Some(a), Some(b)) => (a.t_s, b.t_s + 1e-3),
-            _ => return Err(format!("segment {range:?} has no sampled frames")),
+            _ => return Err(EmbedError::NoFrames(range)),
         };
         let (c0, c1) = inputs::context_range(range, self.config.window_s, first, last);
         let context = between(c0, c1);
@@ -275,9 +288,8 @@ impl learned::LearnedModel {
             // Thumbnails are read only by the appearance branch.
             shape.frames = 0;
         }
-        let x = inputs::visual_input(own, Some(context), faces, &shape)
-            .ok_or_else(|| format!("segment {range:?} has no sampled frames"))?;
-        self.embed_visual(&[&x]).map_err(|e| e.to_string()).map(|mut v| v.remove(0))
+        let x = inputs::visual_input(own, Some(context), faces, &shape).ok_or(EmbedError::NoFrames(range))?;
+        Ok(self.embed_visual(&[&x])?.remove(0))
     }
 }
 

@@ -73,12 +73,15 @@ mod tests {
             path: path.clone(),
             source: tuneclip_audio::AudioError::TooShort { samples: 10, needed: 2048 },
         };
-        for bad in [not_audio, short] {
+        let too_short_to_embed =
+            SongError::Model { path: path.clone(), source: tuneclip_model::EmbedError::SongTooShort };
+        for bad in [not_audio, short, too_short_to_embed] {
             let s = song(bad);
             assert_eq!(s.code(), tonic::Code::InvalidArgument, "{s:?}");
             assert!(s.message().starts_with("audio: 10 bytes"), "{s:?}");
         }
-        let model = SongError::Model { path: path.clone(), reason: "NaN in the embedding".into() };
+        let shape = tuneclip_model::learned::LearnedError::Shape { field: "mel", found: 3, expected: 4 };
+        let model = SongError::Model { path: path.clone(), source: shape.into() };
         let read = SongError::Read { path, source: std::io::Error::other("disk gone") };
         let init = SongError::Media(tuneclip_media::MediaError::Init { reason: "no FFmpeg".into() });
         for ours in [model, read, init, SongError::Setup("Basic Pitch: model missing".into())] {

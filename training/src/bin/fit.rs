@@ -34,7 +34,7 @@ fn run(cli: &Cli) -> Result<(), String> {
     let data = tuneclip_training::cache::read(&cli.cache, &manifest, &cfg.model.input_shape())?;
     eprintln!("{} examples from {}", data.examples.len(), cli.cache.display());
     if let Some(steps) = cli.throughput_steps {
-        let (device, about) = tuneclip_model::learned::device_named(&cli.train.device)?;
+        let (device, about) = tuneclip_model::learned::device_named(&cli.train.device).map_err(|e| e.to_string())?;
         let t = tuneclip_training::train::throughput(&data, &cfg, &device, steps).map_err(|e| e.to_string())?;
         let m = &cfg.model;
         println!(
