@@ -302,23 +302,26 @@ async fn best_clips_through_the_real_server_render_vertical_h264() {
 
     let status = idx.status(pb::StatusRequest {}).await.expect("still serving").into_inner();
     assert_eq!((status.songs, status.videos, status.failures), (1, 2, 2));
-    assert_eq!(status.segment_search, "exact", "a small catalogue is searched exactly");
+    assert_eq!(status.segment_search(), pb::SegmentSearch::Exact, "a small catalogue is searched exactly");
 
     // The other way round: the one song comes back for either video, and for a segment.
     let video_id = catalogue.videos[0].id.0.clone();
     let songs = matcher
-        .best_songs(pb::BestSongsRequest { video_id: video_id.clone(), k: 3, ..Default::default() })
+        .best_songs(pb::BestSongsRequest { video_id: video_id.clone(), k: Some(3), ..Default::default() })
         .await
         .expect("BestSongs")
         .into_inner();
     assert_eq!(songs.songs.len(), 1);
     assert_eq!(songs.songs[0].song_id, catalogue.songs[0].id.0);
-    let one = pb::BestSongsRequest { video_id: video_id.clone(), segment_ordinal: Some(0), k: 1 };
+    let one = pb::BestSongsRequest { video_id: video_id.clone(), segment_ordinal: Some(0), k: Some(1) };
     let seg = matcher.best_songs(one).await.expect("BestSongs for a segment").into_inner();
     assert_eq!(seg.songs[0].song_id, catalogue.songs[0].id.0);
     let missing = pb::BestSongsRequest { video_id: "nope".into(), ..Default::default() };
     assert_eq!(matcher.best_songs(missing).await.expect_err("unknown video").code(), Code::NotFound);
-    let bad_segment = pb::BestSongsRequest { video_id, segment_ordinal: Some(9999), k: 1 };
+    let zero = pb::BestSongsRequest { video_id: video_id.clone(), k: Some(0), ..Default::default() };
+    let e = matcher.best_songs(zero).await.expect_err("k 0");
+    assert!(e.code() == Code::InvalidArgument && e.message().contains("k = 0"), "{e:?}");
+    let bad_segment = pb::BestSongsRequest { video_id, segment_ordinal: Some(9999), k: Some(1) };
     assert_eq!(matcher.best_songs(bad_segment).await.expect_err("unknown segment").code(), Code::NotFound);
 
     // The same song uploaded, or named under a media root, gets the same clips.
@@ -695,7 +698,7 @@ async fn reframe_service_plans_renders_and_streams_the_mp4() {
     let range = |a: f64, b: f64| Some(pb::TimeRange { start_s: a, end_s: b });
 
     let plan = client
-        .reframe(pb::ReframeRequest { video_id: video.clone(), range: range(1.0, 5.0), aspect: 0.0 })
+        .reframe(pb::ReframeRequest { video_id: video.clone(), range: range(1.0, 5.0), aspect: None })
         .await
         .expect("Reframe")
         .into_inner()
@@ -709,7 +712,7 @@ async fn reframe_service_plans_renders_and_streams_the_mp4() {
         assert!(r.x + r.width <= 640 && r.y + r.height <= 360 && r.height == 360, "{r:?}");
     }
     let square = client
-        .reframe(pb::ReframeRequest { video_id: video.clone(), range: range(0.0, 2.0), aspect: 1.0 })
+        .reframe(pb::ReframeRequest { video_id: video.clone(), range: range(0.0, 2.0), aspect: Some(1.0) })
         .await
         .expect("Reframe")
         .into_inner()
@@ -729,8 +732,9 @@ async fn reframe_service_plans_renders_and_streams_the_mp4() {
     };
     let mut stream = client.render(req.clone()).await.expect("Render").into_inner();
     let first = stream.message().await.expect("first").expect("a message");
-    let Some(pb::render_chunk::Chunk::Rendered(rendered)) = first.chunk else { panic!("first message {first:?}") };
-    assert!(first.crop_plan.is_some());
+    let Some(pb::render_chunk::Chunk::Header(header)) = first.chunk else { panic!("first message {first:?}") };
+    assert!(header.crop_plan.is_some());
+    let rendered = header.rendered.expect("the files");
     let mut bytes = Vec::new();
     while let Some(m) = stream.message().await.expect("chunk") {
         match m.chunk {
@@ -758,18 +762,18 @@ async fn reframe_service_plans_renders_and_streams_the_mp4() {
     // Bad fields: precise codes, the field named; the server keeps serving.
     let bad = [
         (
-            pb::ReframeRequest { video_id: "nope".into(), range: range(0.0, 1.0), aspect: 0.0 },
+            pb::ReframeRequest { video_id: "nope".into(), range: range(0.0, 1.0), aspect: None },
             Code::NotFound,
             "video_id",
         ),
-        (pb::ReframeRequest { video_id: video.clone(), range: None, aspect: 0.0 }, Code::InvalidArgument, "range"),
+        (pb::ReframeRequest { video_id: video.clone(), range: None, aspect: None }, Code::InvalidArgument, "range"),
         (
-            pb::ReframeRequest { video_id: video.clone(), range: range(5.0, 9.0), aspect: 0.0 },
+            pb::ReframeRequest { video_id: video.clone(), range: range(5.0, 9.0), aspect: None },
             Code::InvalidArgument,
             "range",
         ),
         (
-            pb::ReframeRequest { video_id: video.clone(), range: range(0.0, 1.0), aspect: 9.0 },
+            pb::ReframeRequest { video_id: video.clone(), range: range(0.0, 1.0), aspect: Some(9.0) },
             Code::InvalidArgument,
             "aspect",
         ),
@@ -788,13 +792,16 @@ async fn reframe_service_plans_renders_and_streams_the_mp4() {
     let e = client.render(pb::RenderRequest { song_id: "nope".into(), ..req.clone() }).await.expect_err("unknown song");
     assert_eq!(e.code(), Code::NotFound);
     // The output size: an absurd one refused by name, a small one obeyed.
-    let e = client.render(pb::RenderRequest { max_height: 100_000, ..req.clone() }).await.expect_err("absurd size");
+    let e =
+        client.render(pb::RenderRequest { max_height: Some(100_000), ..req.clone() }).await.expect_err("absurd size");
     assert_eq!(e.code(), Code::InvalidArgument);
     assert!(e.message().starts_with("max_height"), "{e:?}");
-    let small = pb::RenderRequest { max_height: 160, stream_bytes: false, ..req };
+    let small = pb::RenderRequest { max_height: Some(160), stream_bytes: false, ..req };
     let mut stream = client.render(small).await.expect("Render").into_inner();
     let first = stream.message().await.expect("first").expect("a message");
-    let Some(pb::render_chunk::Chunk::Rendered(r)) = first.chunk else { panic!("first message {first:?}") };
+    let Some(pb::render_chunk::Chunk::Header(pb::RenderHeader { rendered: Some(r), .. })) = first.chunk else {
+        panic!("first message {first:?}")
+    };
     assert_eq!(r.height, 160, "{r:?}");
     served.shutdown().await;
 }

@@ -6,6 +6,7 @@ use tuneclip_core::{CameraMode, CropPlan, Rect, TimeRange};
 use tuneclip_index::{ClipFilter, ClipQuery};
 use tuneclip_proto::v1 as pb;
 use tuneclip_proto::v1::best_clips_request::Song;
+use tuneclip_vision::QualityFlag;
 
 /// Where a BestClips request's song comes from.
 #[derive(Debug, Clone, Copy)]
@@ -48,6 +49,28 @@ pub(crate) fn clip_query(req: &pb::BestClipsRequest, defaults: &ClipQuery) -> Cl
             ..ClipFilter::default()
         },
         ..ClipQuery::default()
+    }
+}
+
+/// A segment's quality flag ([`tuneclip_vision::SegmentStats::flags`]) as the proto's
+/// enum.
+pub fn quality_flag(flag: QualityFlag) -> pb::QualityFlag {
+    match flag {
+        QualityFlag::Blank => pb::QualityFlag::Blank,
+        QualityFlag::TooShort => pb::QualityFlag::TooShort,
+        QualityFlag::Subtitled => pb::QualityFlag::Subtitled,
+        QualityFlag::HeavyText => pb::QualityFlag::HeavyText,
+    }
+}
+
+/// How the index searches segments ([`tuneclip_index::Index::segment_search_kind`]) as
+/// the proto's enum.
+pub fn segment_search(kind: &str) -> pb::SegmentSearch {
+    match kind {
+        "hnsw" => pb::SegmentSearch::Hnsw,
+        "exact" => pb::SegmentSearch::Exact,
+        "milvus" => pb::SegmentSearch::Milvus,
+        _ => pb::SegmentSearch::Unspecified,
     }
 }
 

@@ -184,7 +184,7 @@ impl Engine {
             return Err(ServerError::InvalidArgument("video_id: required (a catalogue video id)".into()));
         }
         let index = self.index();
-        let k = if req.k == 0 { 5 } else { req.k as usize };
+        let k = req.k.map_or(5, |k| k as usize);
         let hits = index.best_songs_for_video(&req.video_id, req.segment_ordinal, k)?;
         let songs = hits
             .iter()
@@ -330,7 +330,7 @@ impl Engine {
                 rendered,
                 quality_flags: index
                     .segment(&video.id.0, clip.segment_ordinal)
-                    .map(|s| s.stats.flags().into_iter().map(String::from).collect())
+                    .map(|s| s.stats.flags().into_iter().map(|f| convert::quality_flag(f) as i32).collect())
                     .unwrap_or_default(),
                 sync: clip.sync,
             });
@@ -371,7 +371,7 @@ impl Engine {
         index: &Index,
         video_id: &str,
         range: Option<pb::TimeRange>,
-        aspect: f64,
+        aspect: Option<f64>,
     ) -> Result<(tuneclip_index::VideoEntry, tuneclip_core::TimeRange, ReframeConfig), ServerError> {
         if video_id.is_empty() {
             return Err(ServerError::InvalidArgument("video_id: required (a catalogue video id)".into()));
@@ -392,10 +392,10 @@ impl Engine {
             )));
         }
         let mut reframe = self.config.reframe;
-        if aspect != 0.0 {
+        if let Some(aspect) = aspect {
             if !(0.2..=5.0).contains(&aspect) {
                 return Err(ServerError::InvalidArgument(format!(
-                    "aspect: {aspect} (expected 0.2..=5, or 0 for 9:16)"
+                    "aspect: {aspect} (expected 0.2..=5 as width / height; absent for 9:16)"
                 )));
             }
             reframe.aspect = aspect;
@@ -424,15 +424,15 @@ impl Engine {
         let index = self.index();
         let (video, range, reframe) = self.reframe_target(&index, &req.video_id, req.range, req.aspect)?;
         let mut render = self.config.render.clone();
-        if req.max_height != 0 {
-            if !(16..=4096).contains(&req.max_height) {
+        if let Some(max_height) = req.max_height {
+            if !(16..=4096).contains(&max_height) {
                 return Err(ServerError::InvalidArgument(format!(
-                    "max_height: {} (expected 16..=4096 pixels, or 0 for the server's {})",
-                    req.max_height, render.max_height_px
+                    "max_height: {max_height} (expected 16..=4096 pixels; absent for the server's {})",
+                    render.max_height_px
                 )));
             }
-            render.max_height_px = req.max_height;
-            render.max_width_px = ((f64::from(req.max_height) * reframe.aspect).round() as u32).clamp(16, 8192);
+            render.max_height_px = max_height;
+            render.max_width_px = ((f64::from(max_height) * reframe.aspect).round() as u32).clamp(16, 8192);
         }
         if !req.song_id.is_empty() {
             let song = index

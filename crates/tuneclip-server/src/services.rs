@@ -113,8 +113,8 @@ impl pb::reframe_service_server::ReframeService for ReframeSvc {
             let stream_bytes = req.stream_bytes;
             let (rendered, plan) = blocking(permit, move |cancel| engine.render(&req, cancel)).await?;
             let path = PathBuf::from(&rendered.video_path);
-            let first =
-                pb::RenderChunk { chunk: Some(pb::render_chunk::Chunk::Rendered(rendered)), crop_plan: Some(plan) };
+            let header = pb::RenderHeader { rendered: Some(rendered), crop_plan: Some(plan) };
+            let first = pb::RenderChunk { chunk: Some(pb::render_chunk::Chunk::Header(header)) };
             let (tx, rx) = tokio::sync::mpsc::channel::<Result<pb::RenderChunk, Status>>(4);
             tokio::task::spawn_blocking(move || {
                 if tx.blocking_send(Ok(first)).is_err() || !stream_bytes {
@@ -133,10 +133,8 @@ impl pb::reframe_service_server::ReframeService for ReframeSvc {
                     match file.read(&mut buf) {
                         Ok(0) => return,
                         Ok(n) => {
-                            let chunk = pb::RenderChunk {
-                                chunk: Some(pb::render_chunk::Chunk::Data(buf[..n].to_vec())),
-                                crop_plan: None,
-                            };
+                            let chunk =
+                                pb::RenderChunk { chunk: Some(pb::render_chunk::Chunk::Data(buf[..n].to_vec())) };
                             // The client went away: stop reading.
                             if tx.blocking_send(Ok(chunk)).is_err() {
                                 return;
@@ -223,7 +221,7 @@ pub(crate) fn status_of(index: &Index) -> pb::StatusResponse {
         videos: m.videos as u64,
         segments: m.segments as u64,
         failures: index.catalogue.failures.len() as u64,
-        segment_search: index.segment_search_kind().into(),
+        segment_search: convert::segment_search(index.segment_search_kind()) as i32,
     }
 }
 

@@ -39,18 +39,46 @@ impl SegmentStats {
         self.text_share.is_some_and(|s| s >= crate::HEAVY_TEXT_SHARE)
     }
 
-    /// Quality flags, by name: `blank` (dark and flat), `too_short` (under
-    /// [`MIN_SEGMENT_S`]), `subtitled` (burnt-in subtitles), `heavy_text`.
-    pub fn flags(&self) -> Vec<&'static str> {
+    /// Quality flags: [`QualityFlag::Blank`] (dark and flat), `TooShort` (under
+    /// [`MIN_SEGMENT_S`]), `Subtitled` (burnt-in subtitles), `HeavyText`.
+    pub fn flags(&self) -> Vec<QualityFlag> {
         [
-            (self.blank, "blank"),
-            (self.range.duration_s() < MIN_SEGMENT_S, "too_short"),
-            (self.subtitles.is_some(), "subtitled"),
-            (self.heavy_text(), "heavy_text"),
+            (self.blank, QualityFlag::Blank),
+            (self.range.duration_s() < MIN_SEGMENT_S, QualityFlag::TooShort),
+            (self.subtitles.is_some(), QualityFlag::Subtitled),
+            (self.heavy_text(), QualityFlag::HeavyText),
         ]
         .into_iter()
-        .filter_map(|(on, name)| on.then_some(name))
+        .filter_map(|(on, flag)| on.then_some(flag))
         .collect()
+    }
+}
+
+/// Why a segment may make a poor clip ([`SegmentStats::flags`]); written by its name
+/// (`blank`, `too_short`, `subtitled`, `heavy_text`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QualityFlag {
+    Blank,
+    TooShort,
+    Subtitled,
+    HeavyText,
+}
+
+impl QualityFlag {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Blank => "blank",
+            Self::TooShort => "too_short",
+            Self::Subtitled => "subtitled",
+            Self::HeavyText => "heavy_text",
+        }
+    }
+}
+
+impl std::fmt::Display for QualityFlag {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
     }
 }
 

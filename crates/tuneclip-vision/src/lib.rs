@@ -18,7 +18,7 @@ mod faces;
 pub mod saliency;
 
 pub use analysis::{
-    ANALYSIS_VERSION, FrameSaliency, MIN_SEGMENT_S, SegmentStats, VideoAnalysis, analyse, analyse_with,
+    ANALYSIS_VERSION, FrameSaliency, MIN_SEGMENT_S, QualityFlag, SegmentStats, VideoAnalysis, analyse, analyse_with,
     analyse_with_faces, colourfulness, find_transitions,
 };
 pub use borders::{detect_active_area, refine_active_area};

@@ -70,7 +70,7 @@ pub struct Shot {
     pub motion: f32,
     pub brightness: f32,
     /// `blank`, `too_short`, `subtitled`, `heavy_text`.
-    pub flags: Vec<&'static str>,
+    pub flags: Vec<crate::QualityFlag>,
 }
 
 /// The whole scene list.
@@ -184,7 +184,7 @@ impl SceneList {
                 rect(s.largest_face),
                 rect(s.subtitles),
                 s.text_share.map_or(String::new(), |v| format!("{v:.3}")),
-                s.flags.join(" "),
+                s.flags.iter().map(|f| f.name()).collect::<Vec<_>>().join(" "),
             );
         }
         out
@@ -248,7 +248,7 @@ impl SceneList {
                 s.end.frame,
                 s.length_frames,
                 s.faces.map_or("-".to_string(), |n| n.to_string()),
-                s.flags.join(" ")
+                s.flags.iter().map(|f| f.name()).collect::<Vec<_>>().join(" ")
             );
         }
         out

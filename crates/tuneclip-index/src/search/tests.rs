@@ -192,7 +192,8 @@ fn subtitled_and_heavy_text_segments_are_skipped_unless_allowed() {
     allow.filter.allow_heavy_text = true;
     assert_eq!(ids(&allow), vec!["talk", "title", "quiet"]);
     let flags = |v: &str| index.segment(v, 0).expect("segment").stats.flags();
-    assert_eq!((flags("talk"), flags("title"), flags("quiet")), (vec!["subtitled"], vec!["heavy_text"], vec![]));
+    use tuneclip_vision::QualityFlag::{HeavyText, Subtitled};
+    assert_eq!((flags("talk"), flags("title"), flags("quiet")), (vec![Subtitled], vec![HeavyText], vec![]));
 }
 
 /// Under filters that leave few segments the search reaches its exact stage; its
