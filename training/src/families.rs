@@ -20,8 +20,12 @@
 //! | `flash-onsets` | dark footage; white flashes on the song's strong onsets, cuts every 8 beats |
 //! | `shotlen-energy` | shot length by loudness: 1, 2 or 4 beats |
 //! | `mixed` | a new style every bar (beat cuts, zoom, brightness pulses, a pan) |
+//! | `cut-onsets` | a cut on every strong onset (0.3 s apart at least), whether or not on a beat |
 //!
-//! The last four are held out by default ([`Family::held_out_default`]): no model
+//! `cut-onsets` is not in the default recipe's corpus ([`Family::RECIPE`], which the
+//! shipped model was trained on): `--extra-families cut-onsets` adds it, for choosing
+//! settings on a train split that holds onset-led editing too.
+//! `zoom-beat`, `flash-onsets`, `shotlen-energy` and `mixed` are held out by default ([`Family::held_out_default`]): no model
 //! trained by the default recipe sees them, and the transfer benchmark reports on them.
 //! Held-out items also use footage and songs that training items never use
 //! ([`FootagePool`], song split by file), so a held-out figure measures a new style on
@@ -58,10 +62,26 @@ pub enum Family {
     FlashOnsets,
     ShotlenEnergy,
     Mixed,
+    /// Added after the others (its items come after theirs, so theirs keep their
+    /// indices and draws): onset-led editing among the trained families.
+    CutOnsets,
 }
 
 impl Family {
-    pub const ALL: [Family; 13] = [
+    /// Every family: the recipe's, then those added after it (in the order added).
+    pub const ALL: [Family; 14] = {
+        let mut all = [Self::CutOnsets; 14];
+        let mut i = 0;
+        while i < Self::RECIPE.len() {
+            all[i] = Self::RECIPE[i];
+            i += 1;
+        }
+        all
+    };
+
+    /// The families of the default recipe's corpus (all but those added after the
+    /// shipped model was trained).
+    pub const RECIPE: [Family; 13] = [
         Self::CutBeat,
         Self::CutBar,
         Self::PhraseMove,
@@ -92,6 +112,7 @@ impl Family {
             Self::FlashOnsets => "flash-onsets",
             Self::ShotlenEnergy => "shotlen-energy",
             Self::Mixed => "mixed",
+            Self::CutOnsets => "cut-onsets",
         }
     }
 
@@ -126,6 +147,10 @@ pub struct FamiliesConfig {
     /// Items per held-out family (all test).
     pub test_per_family: usize,
     pub held_out: Vec<Family>,
+    /// Families beyond [`Family::RECIPE`] to edit too (their items come after the
+    /// recipe's, which keep their indices).
+    #[serde(default)]
+    pub extra: Vec<Family>,
     pub seconds: f64,
     /// Pair windows: `window_s` long every `hop_s`.
     pub window_s: f64,
@@ -144,6 +169,7 @@ impl Default for FamiliesConfig {
             val_per_family: 10,
             test_per_family: 100,
             held_out: Family::held_out_default(),
+            extra: Vec::new(),
             seconds: 24.0,
             window_s: 8.0,
             hop_s: 4.0,
@@ -168,7 +194,7 @@ impl FamiliesConfig {
     /// families' test items.
     pub fn items(&self) -> Vec<(Family, Split)> {
         let mut out = Vec::new();
-        for f in Family::ALL {
+        for f in Family::ALL.into_iter().filter(|f| Family::RECIPE.contains(f) || self.extra.contains(f)) {
             if self.held_out.contains(&f) {
                 out.extend(std::iter::repeat_n((f, Split::Test), self.test_per_family));
             } else {
@@ -377,6 +403,17 @@ fn cuts_every(beats: &[f64], every: usize) -> Vec<f64> {
     out
 }
 
+/// A shot start at 0 and on every one of `times` at least `min_gap_s` after the last.
+fn cuts_on(times: &[f64], min_gap_s: f64) -> Vec<f64> {
+    let mut out = vec![0.0];
+    for &t in times {
+        if t - out[out.len() - 1] >= min_gap_s {
+            out.push(t);
+        }
+    }
+    out
+}
+
 fn last_before(times: &[f64], t: f64) -> Option<f64> {
     let i = times.partition_point(|x| *x <= t);
     (i > 0).then(|| times[i - 1])
@@ -459,6 +496,7 @@ fn edit(family: Family, song: &Song, footage: &[Footage], seconds: f64, rng: &mu
         Family::MotionTempo => (cuts_every(beats, 16), tempo / 100.0, true),
         Family::ZoomBeat => (cuts_every(beats, 4), 1.0, false),
         Family::TextOverlay => (cuts_every(beats, 2), 1.0, false),
+        Family::CutOnsets => (cuts_on(&song.onsets, 0.3), 1.0, false),
         Family::ColourEnergy => {
             let mut s = vec![0.0];
             let mut k = 0;
@@ -757,6 +795,14 @@ mod tests {
             assert_eq!(cfg.held_out.contains(f), *split == Split::Test, "{f:?} {split:?}");
         }
         assert_eq!(items.len(), 9 * 3 + 4 * 3);
+        assert!(!items.iter().any(|(f, _)| *f == Family::CutOnsets), "not in the recipe");
+        // A family added later comes after the others: their items keep their indices.
+        let extra = FamiliesConfig { extra: vec![Family::CutOnsets], ..cfg.clone() }.items();
+        assert_eq!(extra[..items.len()], items[..]);
+        assert_eq!(
+            extra[items.len()..],
+            [(Family::CutOnsets, Split::Train), (Family::CutOnsets, Split::Train), (Family::CutOnsets, Split::Val)]
+        );
     }
 
     #[test]
@@ -790,5 +836,26 @@ mod tests {
             }
         }
         assert!(jumps >= 2, "two sources drawn at random over 10 beats cut visibly at least twice ({jumps})");
+    }
+
+    #[test]
+    fn cut_onsets_changes_shot_only_on_strong_onsets_off_the_beat() {
+        // Onsets off the beat grid, two closer than the 0.3 s gap.
+        let beats: Vec<f64> = (0..10).map(|k| 0.4 * f64::from(k)).collect();
+        let mut song = song_with_beats(beats.clone(), 4.0);
+        song.onsets = vec![0.62, 0.74, 1.42, 2.22, 2.7, 3.5];
+        assert_eq!(cuts_on(&song.onsets, 0.3), vec![0.0, 0.62, 1.42, 2.22, 2.7, 3.5]);
+        let frames = edit(Family::CutOnsets, &song, &footage(), 4.0, &mut Rng::new(5));
+        let luma = mean_luma(&frames);
+        let onset_frames: Vec<usize> =
+            [0.62, 1.42, 2.22, 2.7, 3.5].iter().map(|t: &f64| (t * FPS as f64).ceil() as usize).collect();
+        let mut jumps = 0;
+        for f in 1..luma.len() {
+            if (luma[f] - luma[f - 1]).abs() > 50.0 {
+                jumps += 1;
+                assert!(onset_frames.contains(&f), "a cut at frame {f} is not on an onset {onset_frames:?}");
+            }
+        }
+        assert!(jumps >= 1, "two sources over five onset cuts change at least once ({jumps})");
     }
 }

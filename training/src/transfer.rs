@@ -223,8 +223,9 @@ fn report(
     song_envelopes: &[SongTracks],
     same_music: impl Fn(usize, usize) -> bool,
     learned: Option<&LearnedModel>,
-    sync_weight: f32,
+    sync_opts: SyncOptions,
 ) -> Result<FamilyReport, String> {
+    let sync_weight = sync_opts.weight;
     let n = videos.len();
     let clip_video: Vec<usize> = videos.iter().enumerate().flat_map(|(v, w)| std::iter::repeat_n(v, w.len())).collect();
     let clips: Vec<&Example> = videos.iter().flatten().copied().collect();
@@ -276,6 +277,14 @@ fn report(
     }
     rank("sync: onsets and beats vs picture events".to_string(), &|q, c| sync[q][c]);
     rank("sync: onsets alone".to_string(), &|q, c| onsets_only[q][c]);
+    if sync_opts.candidates {
+        for w in SYNC_CANDIDATE_WEIGHTS {
+            let m = sync_matrix(song_envelopes, &clips, w);
+            rank(format!("sync candidate: beat weight {w}"), &|q, c| m[q][c]);
+        }
+        rank("sync candidate: mean of both".to_string(), &|q, c| 0.5 * (sync[q][c] + onsets_only[q][c]));
+        rank("sync candidate: max of both".to_string(), &|q, c| sync[q][c].max(onsets_only[q][c]));
+    }
     // The handcrafted model on the same windows.
     let queries: Vec<Embedding> = videos
         .iter()
@@ -364,6 +373,26 @@ impl MusicSources {
 /// The most videos the pooled row scores (the held-out families' 400 fit).
 const MAX_POOLED_VIDEOS: usize = 600;
 
+/// Beat weights scored beside the product's when [`SyncOptions::candidates`] asks.
+pub const SYNC_CANDIDATE_WEIGHTS: [f32; 5] = [1.0, 2.0, 4.0, 16.0, 64.0];
+
+/// How the benchmark scores sync.
+#[derive(Debug, Clone, Copy)]
+pub struct SyncOptions {
+    /// Weight of sync beside the learned similarity in the fused row.
+    pub weight: f32,
+    /// Score the forms the song's side of sync was chosen among too (beat weights
+    /// [`SYNC_CANDIDATE_WEIGHTS`], the mean and the max of the two correlations): rows
+    /// named `sync candidate: ...`, to be read on a split settings may be chosen on.
+    pub candidates: bool,
+}
+
+impl Default for SyncOptions {
+    fn default() -> Self {
+        Self { weight: tuneclip_model::inputs::SYNC_WEIGHT, candidates: false }
+    }
+}
+
 /// Run the benchmark on the `split` items of `data` (whose pairs carry families in
 /// `manifest`), for `learned` (or the baselines alone); `music` says which videos share
 /// music (see [`FamilyReport::distinct`]).
@@ -373,7 +402,7 @@ pub fn evaluate_transfer(
     split: Split,
     music: &MusicSources,
     learned: Option<&LearnedModel>,
-    sync_weight: f32,
+    sync_opts: SyncOptions,
 ) -> Result<TransferReport, String> {
     let same_music = |videos: &[Vec<&Example>]| {
         let names: Vec<&str> = videos.iter().map(|w| w.first().map_or("", |e| data.groups[e.group].as_str())).collect();
@@ -394,7 +423,7 @@ pub fn evaluate_transfer(
     for (family, videos) in &by_family {
         let videos: Vec<Vec<&Example>> = videos.values().cloned().collect();
         let songs: Vec<SongTracks> = videos.iter().map(|w| stitched_song(manifest, w)).collect();
-        families.push(report(family, &videos, &songs, same_music(&videos), learned, sync_weight)?);
+        families.push(report(family, &videos, &songs, same_music(&videos), learned, sync_opts)?);
         pooled.extend(videos);
         pooled_songs.extend(songs);
     }
@@ -403,7 +432,7 @@ pub fn evaluate_transfer(
     if by_family.len() > 1 && pooled.len() > MAX_POOLED_VIDEOS {
         eprintln!("overall (pooled): not scored ({} videos, over {MAX_POOLED_VIDEOS})", pooled.len());
     } else if by_family.len() > 1 {
-        families.push(report("overall (pooled)", &pooled, &pooled_songs, same_music(&pooled), learned, sync_weight)?);
+        families.push(report("overall (pooled)", &pooled, &pooled_songs, same_music(&pooled), learned, sync_opts)?);
     }
     Ok(TransferReport {
         model_version: learned.map_or_else(|| "none".to_string(), |m| m.version().to_string()),

@@ -331,7 +331,7 @@ fn music_video_folders_become_pair_manifests_with_every_skip_named() {
 #[test]
 fn the_default_model_ranks_held_out_music_videos_by_their_own_songs() {
     use tuneclip_training::families::{FamiliesConfig, Family};
-    use tuneclip_training::transfer::evaluate_transfer;
+    use tuneclip_training::transfer::{SyncOptions, evaluate_transfer};
     let dir = tempfile::tempdir().expect("tempdir");
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let cfg = FamiliesConfig {
@@ -352,9 +352,19 @@ fn the_default_model_ranks_held_out_music_videos_by_their_own_songs() {
     assert!(ds.skipped.is_empty(), "{:?}", ds.skipped);
     let music =
         tuneclip_training::transfer::MusicSources::beside(&dir.path().join("pairs.json")).expect("families.json");
-    let report = evaluate_transfer(&manifest, &ds, Split::Test, &music, Some(&model), 0.5).expect("report");
+    let report = evaluate_transfer(
+        &manifest,
+        &ds,
+        Split::Test,
+        &music,
+        Some(&model),
+        SyncOptions { weight: 0.5, candidates: true },
+    )
+    .expect("report");
     eprintln!("{}", report.table());
     for family in &report.families {
+        let candidates = family.models.iter().filter(|(m, _, _)| m.starts_with("sync candidate: ")).count();
+        assert_eq!(candidates, 7, "five beat weights, the mean and the max of the two correlations");
         // Setting aside videos cut to the same music only ever lifts a video's rank.
         assert_eq!(family.distinct.len(), family.models.len(), "a set-aside ranking for every row");
         for ((m, v, _), d) in family.models.iter().zip(&family.distinct) {
