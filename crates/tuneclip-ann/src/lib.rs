@@ -53,13 +53,22 @@ pub struct Hit {
 pub trait VectorIndex: Send + Sync + std::fmt::Debug {
     /// A short name for logs and status ("exact", "hnsw").
     fn kind(&self) -> &'static str;
-    fn len(&self) -> usize;
+    /// The vectors searched, row `id` being vector `id` (every index keeps them: exact
+    /// re-ranking and the exact fallback read them).
+    fn vectors(&self) -> &Vectors;
+    fn len(&self) -> usize {
+        self.vectors().len()
+    }
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
-    fn dim(&self) -> usize;
+    fn dim(&self) -> usize {
+        self.vectors().dim()
+    }
     /// The stored vector `id` (panics when out of range, like slice indexing).
-    fn vector(&self, id: u32) -> &[f32];
+    fn vector(&self, id: u32) -> &[f32] {
+        self.vectors().row(id as usize)
+    }
     /// Up to `k` ids with the highest dot product with `query`, best first, ties by id.
     /// `ef` widens an approximate search (at least `k` is used); exact indexes ignore it.
     fn search(&self, query: &[f32], k: usize, ef: usize) -> Vec<Hit>;
@@ -294,14 +303,8 @@ impl VectorIndex for ExactIndex {
     fn kind(&self) -> &'static str {
         "exact"
     }
-    fn len(&self) -> usize {
-        self.vectors.len()
-    }
-    fn dim(&self) -> usize {
-        self.vectors.dim()
-    }
-    fn vector(&self, id: u32) -> &[f32] {
-        self.vectors.row(id as usize)
+    fn vectors(&self) -> &Vectors {
+        &self.vectors
     }
     fn search(&self, query: &[f32], k: usize, _ef: usize) -> Vec<Hit> {
         scan(self, query, k)
@@ -700,14 +703,8 @@ impl VectorIndex for HnswIndex {
     fn kind(&self) -> &'static str {
         "hnsw"
     }
-    fn len(&self) -> usize {
-        self.vectors.len()
-    }
-    fn dim(&self) -> usize {
-        self.vectors.dim()
-    }
-    fn vector(&self, id: u32) -> &[f32] {
-        self.vectors.row(id as usize)
+    fn vectors(&self) -> &Vectors {
+        &self.vectors
     }
 
     fn search(&self, query: &[f32], k: usize, ef: usize) -> Vec<Hit> {

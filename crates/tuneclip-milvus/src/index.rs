@@ -342,16 +342,8 @@ impl VectorIndex for MilvusIndex {
         "milvus"
     }
 
-    fn len(&self) -> usize {
-        self.vectors.len()
-    }
-
-    fn dim(&self) -> usize {
-        self.vectors.dim()
-    }
-
-    fn vector(&self, id: u32) -> &[f32] {
-        self.vectors.row(id as usize)
+    fn vectors(&self) -> &Vectors {
+        &self.vectors
     }
 
     fn health(&self) -> std::result::Result<(), Unhealthy> {
