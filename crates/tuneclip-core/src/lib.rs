@@ -5,6 +5,7 @@
 //! the one way every crate replaces a file. [`sync`] holds the arithmetic of sync:
 //! picture events against a song's onsets.
 
+pub mod frame;
 pub mod fs;
 pub mod kernels;
 pub mod shard;

@@ -3,9 +3,9 @@ use crate::{
     detect_logos, detect_transitions, link_tracks,
 };
 use serde::{Deserialize, Serialize};
+use tuneclip_core::frame::{DecodeDamage, SampledFrame, SampledVideo, VideoInfo};
 use tuneclip_core::sync::SyncEnvelope;
 use tuneclip_core::{Rect, TimeRange};
-use tuneclip_media::video::{DecodeDamage, SampledFrame, SampledVideo, VideoInfo};
 
 /// Statistics of one segment (a shot between two cuts).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

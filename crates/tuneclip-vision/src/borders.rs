@@ -1,5 +1,5 @@
 use tuneclip_core::Rect;
-use tuneclip_media::video::SampledFrame;
+use tuneclip_core::frame::SampledFrame;
 
 /// The active picture area of a video in sampled-frame pixels: rows and columns at the
 /// edges that are bar in every frame (dark: brightest pixel below `black_luma`; or one

@@ -1,4 +1,4 @@
-use tuneclip_media::video::SampledFrame;
+use tuneclip_core::frame::SampledFrame;
 
 /// Joint colour histogram (4 levels per channel = 64 bins), normalised to sum 1.
 fn histogram(frame: &SampledFrame) -> [f32; 64] {

@@ -4,8 +4,8 @@
 //! that search can ask where a song's onsets fall on the picture's cuts, flashes and
 //! zoom punches without decoding the video again.
 
+use tuneclip_core::frame::FrameSignature;
 use tuneclip_core::sync::{SyncEnvelope, bin_max};
-use tuneclip_media::video::FrameSignature;
 
 /// The picture's sync envelope from decoded frames' luma signatures (in time order):
 /// the change from the frame before (mean over the 8x8 grid) plus the change of
@@ -42,7 +42,7 @@ pub fn picture_events(signatures: &[FrameSignature]) -> SyncEnvelope {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tuneclip_media::video::SIGNATURE_GRID;
+    use tuneclip_core::frame::SIGNATURE_GRID;
 
     fn sig(t_s: f64, level: u8) -> FrameSignature {
         FrameSignature { t_s, grid: [level; SIGNATURE_GRID * SIGNATURE_GRID] }

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use tuneclip_core::Rect;
-use tuneclip_media::video::SampledFrame;
+use tuneclip_core::frame::SampledFrame;
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

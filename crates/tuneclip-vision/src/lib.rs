@@ -1,5 +1,5 @@
 //! Video analysis on sampled frames (this crate decodes nothing itself; it reads
-//! [`tuneclip_media::video::SampledVideo`]).
+//! [`tuneclip_core::frame::SampledVideo`]).
 //!
 //! - [`detect_cuts`]: hard cuts from colour-histogram distance with a local adaptive
 //!   threshold, so a fast pan or a flash does not pass for a cut.

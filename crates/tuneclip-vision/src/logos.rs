@@ -9,7 +9,7 @@
 //! side) and a corner with enough of them yields the bounding box of its group.
 
 use tuneclip_core::Rect;
-use tuneclip_media::video::SampledFrame;
+use tuneclip_core::frame::SampledFrame;
 
 /// Shots shorter than this (in sampled frames) are not evidence either way.
 pub const MIN_SHOT_FRAMES: usize = 4;

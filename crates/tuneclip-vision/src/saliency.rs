@@ -18,7 +18,7 @@
 //! core, 192 x 108).
 
 use tuneclip_core::Rect;
-use tuneclip_media::video::SampledFrame;
+use tuneclip_core::frame::SampledFrame;
 
 /// Block side in analysis pixels (48 x 27 blocks at the 192-pixel analysis width).
 pub const BLOCK: u32 = 4;

@@ -276,7 +276,7 @@ mod tests {
     use super::*;
     use crate::{SegmentStats, Transition};
     use tuneclip_core::TimeRange;
-    use tuneclip_media::video::VideoInfo;
+    use tuneclip_core::frame::VideoInfo;
 
     fn seg(a: f64, b: f64) -> SegmentStats {
         SegmentStats {

@@ -16,7 +16,7 @@
 use crate::faces::{FaceError, open_session, padded_planes};
 use std::path::{Path, PathBuf};
 use tuneclip_core::Rect;
-use tuneclip_media::video::SampledFrame;
+use tuneclip_core::frame::SampledFrame;
 
 /// Where the runtime library and the model are (both installed by setup.sh).
 #[derive(Debug, Clone)]

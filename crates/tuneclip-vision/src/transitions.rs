@@ -18,7 +18,7 @@
 
 use crate::cuts::{CutDetectorConfig, detect_cuts, frame_change};
 use serde::{Deserialize, Serialize};
-use tuneclip_media::video::{FrameSignature, SampledFrame};
+use tuneclip_core::frame::{FrameSignature, SampledFrame};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]

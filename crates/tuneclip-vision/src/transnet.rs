@@ -17,7 +17,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use tuneclip_media::video::FrameSignature;
+use tuneclip_core::frame::FrameSignature;
 
 /// Width and height of the frames the model reads (RGB24, tightly packed).
 pub const WIDTH: usize = 48;
@@ -691,7 +691,7 @@ mod tests {
     #[test]
     fn fusion_adds_only_what_the_detector_missed_and_the_picture_confirms() {
         use crate::{Transition, TransitionKind};
-        use tuneclip_media::video::SIGNATURE_GRID;
+        use tuneclip_core::frame::SIGNATURE_GRID;
         let times: Vec<f64> = (0..100).map(|i| f64::from(i) * 0.04).collect();
         // The picture: grey 40 until frame 60, grey 120 after; a one-frame white flash
         // at frame 30.
