@@ -157,7 +157,7 @@ pub(crate) fn reframe(job: &ReframeJob, with: &Analysers) -> Result<()> {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
     let bar = stage(format!("rendering {:.2}-{:.2} s to {}", range.start_s, range.end_s, job.output.display()));
-    let rendered = tuneclip_reframe::render_clip(&job.input, &plan, &job.output, &render);
+    let rendered = tuneclip_media::clip::render_clip(&job.input, &plan, &job.output, &render);
     bar.finish_and_clear();
     let rendered = rendered.with_context(|| format!("cannot render {}", job.output.display()))?;
     let mut preview = rendered.preview_png.clone();

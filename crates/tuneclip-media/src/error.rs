@@ -26,4 +26,6 @@ pub enum MediaError {
     Encode { path: PathBuf, reason: String },
     #[error("invalid request for {path}: {reason}")]
     InvalidRequest { path: PathBuf, reason: String },
+    #[error("cannot write preview {path}: {reason}")]
+    Preview { path: PathBuf, reason: String },
 }

@@ -11,6 +11,7 @@
 
 pub mod audio;
 mod audio_ffmpeg;
+pub mod clip;
 mod compose;
 pub use audio_ffmpeg::{StereoWindow, decode_stereo_window};
 pub mod error;

@@ -9,8 +9,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use tonic::Status;
 use tuneclip_index::{ClipQuery, Index, SongEntry};
+use tuneclip_media::clip::render_clip;
 use tuneclip_media::render::SongAudio;
-use tuneclip_reframe::{ReframeConfig, plan_crop, render_clip};
+use tuneclip_reframe::{ReframeConfig, plan_crop};
 
 /// Shared state of the services: the serving index and the settings.
 #[derive(Debug)]

@@ -18,6 +18,9 @@ pub enum ServerError {
     Index(#[from] IndexError),
     #[error(transparent)]
     Reframe(#[from] ReframeError),
+    /// Rendering a clip (decoding its source, encoding, writing its preview).
+    #[error(transparent)]
+    Media(#[from] tuneclip_media::MediaError),
     #[error("reload refused, still serving the previous snapshot: {0}")]
     Reload(IndexError),
     /// A song given in the request (uploaded bytes or a file under the media roots)

@@ -14,8 +14,9 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use tuneclip_core::TimeRange;
 use tuneclip_index::{BeatFit, ClipFilter, Index, SongEntry, Window, WindowQuery};
+use tuneclip_media::clip::render_clip;
 use tuneclip_media::render::{RenderConfig, SongAudio};
-use tuneclip_reframe::{ReframeConfig, plan_crop, render_clip};
+use tuneclip_reframe::{ReframeConfig, plan_crop};
 use tuneclip_vision::{TextDetector, TextDetectorConfig};
 
 /// File name of a production's manifest inside its output folder.

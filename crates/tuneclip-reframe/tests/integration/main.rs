@@ -7,9 +7,10 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use tuneclip_core::{CameraMode, CropPlan, Rect, TimeRange};
+use tuneclip_media::clip::render_clip;
 use tuneclip_media::render::RenderConfig;
 use tuneclip_media::video::{SamplingConfig, sample_frames};
-use tuneclip_reframe::{ReframeConfig, largest_window, plan_crop, render_clip};
+use tuneclip_reframe::{ReframeConfig, largest_window, plan_crop};
 use tuneclip_vision::{FaceDetector, FaceDetectorConfig, analyse_with_faces};
 
 fn data() -> PathBuf {
@@ -109,7 +110,7 @@ fn two_shot_clip(out: &Path) {
 /// no difference spans a gap).
 /// Keep a rendered clip and its preview where people can look at them
 /// (`target/tmp/reframe/`), after the test's own checks.
-fn keep(rendered: &tuneclip_reframe::RenderedClip, name: &str) {
+fn keep(rendered: &tuneclip_media::clip::RenderedClip, name: &str) {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("reframe");
     std::fs::create_dir_all(&dir).expect("target dir");
     std::fs::copy(&rendered.video.path, dir.join(format!("{name}.mp4"))).expect("copy clip");

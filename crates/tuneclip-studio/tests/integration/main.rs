@@ -7,9 +7,10 @@ use std::path::{Path, PathBuf};
 use tuneclip_core::TimeRange;
 use tuneclip_index::{Index, Snapshot};
 use tuneclip_ingest::{IngestConfig, ingest};
+use tuneclip_media::clip::render_clip;
 use tuneclip_media::render::{RenderConfig, SongAudio};
 use tuneclip_media::synth::{ShotSpec, make_song, make_video};
-use tuneclip_reframe::{ReframeConfig, plan_crop, render_clip};
+use tuneclip_reframe::{ReframeConfig, plan_crop};
 use tuneclip_studio::{
     ClipStatus, ProduceConfig, ProductionManifest, QualityThresholds, ReviewStore, Verdict, produce, run_checks,
 };
