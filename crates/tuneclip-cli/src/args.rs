@@ -374,10 +374,8 @@ impl FileArgs {
             anyhow::bail!("nothing to ingest: give --songs, --videos or --manifest");
         }
         if self.shard.count > 1 {
-            let mine =
-                |(_, name): &(PathBuf, String)| self.shard.owns(tuneclip_milvus::generation::key_of(&["file", name]));
-            songs.retain(mine);
-            videos.retain(mine);
+            tuneclip_ingest::keep_shard(&mut songs, self.shard);
+            tuneclip_ingest::keep_shard(&mut videos, self.shard);
             eprintln!(
                 "shard {}/{}: {} songs and {} videos are this shard's",
                 self.shard.index,

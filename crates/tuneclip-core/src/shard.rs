@@ -2,6 +2,7 @@
 //! machines (Milvus upserts, production runs).
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 /// Share `index` of `count` (from 0), written `i/K`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -31,6 +32,19 @@ impl Shard {
         }
         h % u64::from(self.count) == u64::from(self.index)
     }
+}
+
+/// A row key from stable ids: the first 63 bits of a SHA-256. Milvus rows are keyed by it
+/// (collisions are caught by its publish: the stored count must equal the catalogue's),
+/// and files are sharded by it ([`Shard::owns`] of `key_of(&["file", name])`).
+pub fn key_of(parts: &[&str]) -> i64 {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p.as_bytes());
+        h.update([0u8]);
+    }
+    let d = h.finalize();
+    (u64::from_be_bytes(d[..8].try_into().expect("8 bytes")) >> 1) as i64
 }
 
 impl std::fmt::Display for Shard {

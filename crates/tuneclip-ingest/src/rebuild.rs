@@ -76,6 +76,15 @@ pub fn read_manifest(path: &Path) -> Result<(Vec<Named>, Vec<Named>), RebuildErr
     Ok((songs, videos))
 }
 
+/// Keep the files that are `shard`'s ([`tuneclip_core::Shard::owns`] of
+/// `key_of(["file", name])`): each machine of a sharded rebuild ingests a deterministic
+/// 1/K of the files by the names they were given under (the same on every machine).
+pub fn keep_shard(files: &mut Vec<Named>, shard: tuneclip_core::Shard) {
+    if shard.count > 1 {
+        files.retain(|(_, name)| shard.owns(tuneclip_core::shard::key_of(&["file", name])));
+    }
+}
+
 /// Snapshots kept after a publish (the current one is always kept).
 const KEEP_SNAPSHOTS: usize = 3;
 
@@ -375,6 +384,26 @@ mod tests {
         let got = expand(&[dir.path().to_path_buf(), dir.path().join("b.mp4")]).expect("expand");
         let want: Vec<PathBuf> = ["a/c.mp4", "b.mp4", "b.mp4"].iter().map(|f| dir.path().join(f)).collect();
         assert_eq!(got, want);
+    }
+
+    #[test]
+    fn shards_split_the_files_by_name_whole_and_without_overlap() {
+        let files: Vec<Named> = (0..40).map(|i| (PathBuf::from(format!("/m{i}/v.mp4")), format!("v{i}.mp4"))).collect();
+        let mut parts = Vec::new();
+        for index in 0..3 {
+            let mut mine = files.clone();
+            keep_shard(&mut mine, tuneclip_core::Shard { index, count: 3 });
+            assert!(!mine.is_empty() && mine.len() < files.len(), "shard {index}: {}", mine.len());
+            parts.extend(mine);
+        }
+        parts.sort();
+        let mut all = files.clone();
+        all.sort();
+        assert_eq!(parts, all, "every file in exactly one shard");
+        // One shard of one keeps everything.
+        let mut one = files.clone();
+        keep_shard(&mut one, tuneclip_core::Shard::all());
+        assert_eq!(one, files);
     }
 
     #[test]

@@ -6,7 +6,6 @@
 
 use crate::client::ScalarType;
 use crate::{MilvusError, Result};
-use sha2::{Digest, Sha256};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CollectionKind {
@@ -90,17 +89,7 @@ impl Generation {
     }
 }
 
-/// A row key from stable ids: the first 63 bits of a SHA-256. Collisions are caught by
-/// publish (the stored count must equal the catalogue's).
-pub fn key_of(parts: &[&str]) -> i64 {
-    let mut h = Sha256::new();
-    for p in parts {
-        h.update(p.as_bytes());
-        h.update([0u8]);
-    }
-    let d = h.finalize();
-    (u64::from_be_bytes(d[..8].try_into().expect("8 bytes")) >> 1) as i64
-}
+pub use tuneclip_core::shard::key_of;
 
 pub fn segment_key(video_id: &str, ordinal: u32) -> i64 {
     key_of(&["segment", video_id, &ordinal.to_string()])
