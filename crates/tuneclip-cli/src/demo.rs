@@ -98,8 +98,14 @@ fn engine_index(data: &Path, model: &tuneclip_model::Embedder) -> Result<tunecli
 pub async fn run(data: &Path, models: &Path, model: &tuneclip_model::Embedder, clip_s: f64, k: u32) -> Result<()> {
     eprintln!("demo: preparing catalogue under {}", data.join("demo").display());
     let (songs, videos) = prepare(data)?;
-    let with =
-        crate::Analysers { models: models.to_path_buf(), faces: true, text: true, pitch: false, transnet: false };
+    let with = crate::Analysers {
+        models: models.to_path_buf(),
+        faces: true,
+        small_faces: true,
+        text: true,
+        pitch: false,
+        transnet: false,
+    };
     rebuild(data, model, &[songs], &[videos], crate::Mode::Replace, 0, &with)?;
     let review = std::sync::Arc::new(tuneclip_studio::ReviewStore::open(&crate::review_db(data))?);
     let engine = load_engine(data, model, Vec::new(), None, Some(std::sync::Arc::clone(&review)), None, None)?;

@@ -160,6 +160,7 @@ pub(crate) fn light(v: &VideoEntry) -> VideoEntry {
         saliency: Vec::new(),
         faces: Vec::new(),
         faces_analysed: a.faces_analysed,
+        detail_faces: a.detail_faces,
         text_analysed: a.text_analysed,
         transnet_analysed: a.transnet_analysed,
         transnet_fuse: a.transnet_fuse,

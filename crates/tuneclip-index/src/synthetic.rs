@@ -97,6 +97,7 @@ pub fn catalogue(segments: usize, per_video: usize, songs: usize) -> Catalogue {
                 .collect(),
             faces: faces(&mut rng, per_video, shot),
             faces_analysed: true,
+            detail_faces: Default::default(),
             text_analysed: true,
             transnet_analysed: false,
             transnet_fuse: Default::default(),

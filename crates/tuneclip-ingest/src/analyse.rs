@@ -9,6 +9,7 @@ use tuneclip_media::video::SamplingConfig;
 use tuneclip_model::Embedder;
 use tuneclip_model::inputs::FaceSummary;
 use tuneclip_model::pitch::{PitchModel, PitchModelConfig};
+use tuneclip_vision::small_faces::SmallFaceScan;
 use tuneclip_vision::transnet::{self, TransNet, TransNetConfig};
 use tuneclip_vision::{
     FaceDetector, FaceDetectorConfig, SegmentStats, TextDetector, TextDetectorConfig, VideoAnalysis, subtitle_band,
@@ -22,6 +23,10 @@ pub struct IngestConfig {
     pub highlight_s: f64,
     /// Face detection (CenterFace through ONNX Runtime); `None` analyses without faces.
     pub faces: Option<FaceDetectorConfig>,
+    /// Width of the detail frames the face detector also scans for small faces
+    /// ([`tuneclip_vision::small_faces`]); 0 looks for faces on the analysis frames only
+    /// (faces under ~200 px in 1080p are then missed). Used only with `faces`.
+    pub small_faces_px: u32,
     /// Text detection (PP-OCRv4 through ONNX Runtime) for burnt-in subtitles; `None`
     /// analyses without it.
     pub text: Option<TextDetectorConfig>,
@@ -50,6 +55,7 @@ impl Default for IngestConfig {
             sampling: SamplingConfig::default(),
             highlight_s: 30.0,
             faces: None,
+            small_faces_px: tuneclip_vision::small_faces::DETAIL_WIDTH_PX,
             text: None,
             pitch: None,
             transnet: None,
@@ -255,33 +261,45 @@ pub fn analyse_video_file(
     cfg: &IngestConfig,
     detectors: &mut Detectors,
 ) -> std::result::Result<(VideoAnalysis, tuneclip_media::video::SampledVideo), VideoError> {
-    let (sampled, transitions, fuse) = match &detectors.transnet {
-        None => {
-            let sampled = tuneclip_media::video::sample_frames(path, cfg.sampling)?;
-            let transitions = tuneclip_vision::find_transitions(&sampled);
-            (sampled, transitions, transnet::FuseStats::default())
+    let thumbnail_size = detectors.transnet.as_ref().map(|_| (transnet::WIDTH as u32, transnet::HEIGHT as u32));
+    let (sampled, thumbs, detail) = match detectors.faces.as_mut().filter(|_| cfg.small_faces_px > 0) {
+        Some(faces) => {
+            let mut scan = SmallFaceScan::new();
+            let (sampled, thumbs) = tuneclip_media::video::sample_with_detail(
+                path,
+                cfg.sampling,
+                thumbnail_size,
+                tuneclip_media::video::DetailFrames {
+                    width_px: cfg.small_faces_px,
+                    every: tuneclip_vision::face_step(cfg.sampling.fps),
+                    on_frame: &mut |frame| scan.frame(faces, &frame),
+                },
+            )?;
+            let detail = scan.finish().map_err(|source| VideoError::Faces { path: path.to_path_buf(), source })?;
+            (sampled, thumbs, Some(detail))
         }
-        Some((model, threads)) => {
-            let size = (transnet::WIDTH as u32, transnet::HEIGHT as u32);
-            let (sampled, thumbs) = tuneclip_media::video::sample_with_thumbnails(path, cfg.sampling, size)?;
+        None => match thumbnail_size {
+            Some(size) => {
+                let (sampled, thumbs) = tuneclip_media::video::sample_with_thumbnails(path, cfg.sampling, size)?;
+                (sampled, Some(thumbs), None)
+            }
+            None => (tuneclip_media::video::sample_frames(path, cfg.sampling)?, None, None),
+        },
+    };
+    let mut transitions = tuneclip_vision::find_transitions(&sampled);
+    let fuse = match (&detectors.transnet, thumbs) {
+        (Some((model, threads)), Some(thumbs)) => {
             let scores = model
                 .predict(&thumbs.frames, *threads, &|_, _| {})
                 .map_err(|source| VideoError::TransNet { path: path.to_path_buf(), source })?;
-            let mut transitions = tuneclip_vision::find_transitions(&sampled);
-            let fuse = transnet::fuse(
-                &mut transitions,
-                &scores,
-                &thumbs.times_s,
-                &sampled.signatures,
-                transnet::FUSE_THRESHOLD,
-            );
-            (sampled, transitions, fuse)
+            transnet::fuse(&mut transitions, &scores, &thumbs.times_s, &sampled.signatures, transnet::FUSE_THRESHOLD)
         }
+        _ => transnet::FuseStats::default(),
     };
     if !sampled.damage.is_clean() {
         tracing::warn!(path = %path.display(), damage = %sampled.damage, "damaged video: kept what decoded");
     }
-    let mut analysis = tuneclip_vision::analyse_with(&sampled, transitions, detectors.faces.as_mut())
+    let mut analysis = tuneclip_vision::analyse_with(&sampled, transitions, detectors.faces.as_mut(), detail.as_ref())
         .map_err(|source| VideoError::Faces { path: path.to_path_buf(), source })?;
     analysis.transnet_analysed = detectors.transnet.is_some();
     analysis.transnet_fuse = fuse;

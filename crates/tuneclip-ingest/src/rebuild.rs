@@ -128,6 +128,8 @@ pub enum Mode {
 pub struct Analysers {
     pub models: PathBuf,
     pub faces: bool,
+    /// With `faces`: also scan larger frames for small faces (off: `--no-small-faces`).
+    pub small_faces: bool,
     pub text: bool,
     pub pitch: bool,
     /// TransNetV2 beside the typed transition detector (opt-in: `--transnet`).
@@ -161,7 +163,16 @@ impl Analysers {
             "leaving out --transnet",
             |c| c.build(),
         )?;
-        Ok(IngestConfig { faces, text, pitch, transnet, model: model.clone(), ..IngestConfig::default() })
+        let small_faces_px = if self.small_faces { tuneclip_vision::small_faces::DETAIL_WIDTH_PX } else { 0 };
+        Ok(IngestConfig {
+            faces,
+            small_faces_px,
+            text,
+            pitch,
+            transnet,
+            model: model.clone(),
+            ..IngestConfig::default()
+        })
     }
 }
 

@@ -171,7 +171,7 @@ pub fn sample_range(
     config: SamplingConfig,
     range: Option<tuneclip_core::TimeRange>,
 ) -> Result<SampledVideo> {
-    decode(path, config, range, None).map(|(video, _)| video)
+    decode(path, config, range, None, None).map(|(video, _)| video)
 }
 
 /// Every decoded frame scaled to `width` x `height` RGB24 (bicubic, as the ffmpeg CLI's
@@ -200,8 +200,42 @@ pub fn sample_with_thumbnails(
             reason: format!("thumbnails of {width}x{height} px (expected at least 2x2)"),
         });
     }
-    let (video, thumbs) = decode(path, config, None, Some((width, height)))?;
+    let (video, thumbs) = decode(path, config, None, Some((width, height)), None)?;
     Ok((video, thumbs.expect("thumbnails were asked for")))
+}
+
+/// Larger copies of some sampled frames, handed to a callback as they are decoded
+/// rather than held: what a detector that needs more pixels than the analysis frames
+/// have (small faces) reads, at no second decode and no memory for the whole video.
+pub struct DetailFrames<'a> {
+    /// Width of the detail frames (height keeps the display aspect, even); never more
+    /// than the source's.
+    pub width_px: u32,
+    /// One detail frame every `every` sampled frames (1: all), on the sampled frames'
+    /// own times, so a detail frame and the analysis frame of its time are one picture.
+    pub every: usize,
+    /// Called in presentation order of the sampled frames.
+    pub on_frame: &'a mut dyn FnMut(SampledFrame),
+}
+
+/// [`sample_frames`], with [`DetailFrames`] and optionally [`Thumbnails`] (as
+/// [`sample_with_thumbnails`]) from the same decode.
+pub fn sample_with_detail(
+    path: &Path,
+    config: SamplingConfig,
+    thumbnails: Option<(u32, u32)>,
+    detail: DetailFrames<'_>,
+) -> Result<(SampledVideo, Option<Thumbnails>)> {
+    if detail.width_px < 16 || detail.every == 0 {
+        return Err(MediaError::InvalidRequest {
+            path: path.to_path_buf(),
+            reason: format!(
+                "detail frames of {} px every {} samples (expected width >= 16 px, every >= 1)",
+                detail.width_px, detail.every
+            ),
+        });
+    }
+    decode(path, config, None, thumbnails, Some(detail))
 }
 
 fn decode(
@@ -209,6 +243,7 @@ fn decode(
     config: SamplingConfig,
     range: Option<tuneclip_core::TimeRange>,
     thumbnail_size: Option<(u32, u32)>,
+    mut detail: Option<DetailFrames<'_>>,
 ) -> Result<(SampledVideo, Option<Thumbnails>)> {
     if !(config.fps > 0.0 && config.fps <= 120.0) || config.width_px < 16 {
         return Err(MediaError::InvalidRequest {
@@ -228,6 +263,12 @@ fn decode(
     let out_h = (((f64::from(info.height) * f64::from(out_w) / f64::from(info.width)).round() as u32) & !1).max(2);
     let (scale_w, scale_h) = rotation.display_size(out_w, out_h);
     let mut scaler: Option<scaling::Context> = None;
+    let (detail_w, detail_h) = detail.as_ref().map_or((0, 0), |d| {
+        let w = d.width_px.min(info.width) & !1;
+        (w, (((f64::from(info.height) * f64::from(w) / f64::from(info.width)).round() as u32) & !1).max(2))
+    });
+    let (detail_scale_w, detail_scale_h) = rotation.display_size(detail_w, detail_h);
+    let mut detail_scaler: Option<scaling::Context> = None;
     let mut frames = Vec::new();
     let mut next_t = f64::NEG_INFINITY;
     let mut last_t = 0.0f64;
@@ -283,6 +324,19 @@ fn decode(
             let rgb = scale_rgb(&mut scaler, &frame, (scale_w, scale_h), scaling::Flags::AREA)
                 .map_err(|e| MediaError::Decode { path: path.to_path_buf(), reason: format!("scaling: {e}") })?;
             let rgb = if rotation == Rotation::None { rgb } else { rotate_rgb(&rgb, scale_w, scale_h, rotation).0 };
+            if let Some(d) = detail.as_mut().filter(|d| frames.len().is_multiple_of(d.every)) {
+                let big = scale_rgb(&mut detail_scaler, &frame, (detail_scale_w, detail_scale_h), scaling::Flags::AREA)
+                    .map_err(|e| MediaError::Decode {
+                        path: path.to_path_buf(),
+                        reason: format!("detail frames: {e}"),
+                    })?;
+                let big = if rotation == Rotation::None {
+                    big
+                } else {
+                    rotate_rgb(&big, detail_scale_w, detail_scale_h, rotation).0
+                };
+                (d.on_frame)(SampledFrame { t_s: t, width: detail_w, height: detail_h, rgb: big });
+            }
             frames.push(SampledFrame { t_s: t, width: out_w, height: out_h, rgb });
         }
         Ok(past_end)

@@ -490,6 +490,7 @@ mod tests {
                 .collect(),
             faces: vec![],
             faces_analysed: false,
+            detail_faces: Default::default(),
             text_analysed: false,
             transnet_analysed: false,
             transnet_fuse: Default::default(),

@@ -1,3 +1,4 @@
+use crate::small_faces::{DetailFaceStats, DetailFaces};
 use crate::{
     CutDetectorConfig, FaceDetector, FaceError, FaceTrack, Transition, TransitionKind, detect_active_area,
     detect_logos, detect_transitions, link_tracks,
@@ -102,8 +103,9 @@ pub struct FrameSaliency {
 /// and wipes between moving shots (looser rest), zooms and pans no longer taken for them;
 /// 9: the picture's sync events ([`VideoAnalysis::events`]); 10: the salient point is the
 /// salient object's ([`crate::saliency`]: unlike the frame's edges, moving against the
-/// camera), not the centre of all motion.
-pub const ANALYSIS_VERSION: u32 = 10;
+/// camera), not the centre of all motion; 11: small faces, found on larger frames of
+/// the same decode ([`crate::small_faces`]).
+pub const ANALYSIS_VERSION: u32 = 11;
 
 /// Everything tuneclip knows about a video after analysis.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -138,6 +140,10 @@ pub struct VideoAnalysis {
     /// Whether a face detector looked at this video (an empty `faces` then means none).
     #[serde(default)]
     pub faces_analysed: bool,
+    /// What the small-face pass ([`crate::small_faces`]) did: zero when faces were
+    /// looked for on the analysis frames alone (or not at all).
+    #[serde(default)]
+    pub detail_faces: DetailFaceStats,
     /// Whether a text detector looked for subtitles (segments' `subtitles`).
     #[serde(default)]
     pub text_analysed: bool,
@@ -182,33 +188,44 @@ pub fn colourfulness(f: &SampledFrame, area: Rect) -> f32 {
     (var.sqrt() + 0.3 * (m_rg * m_rg + m_yb * m_yb).sqrt()) as f32
 }
 
-/// Analyse a sampled video: cuts, active area, per-segment statistics and saliency.
 /// Faces are looked for at this rate (every other frame at the default 10 fps sampling).
 const FACE_FPS: f64 = 5.0;
+
+/// Faces are looked for on every `face_step`-th sampled frame: the `every` of the
+/// detail frames that [`crate::small_faces`] reads, so both look at the same pictures.
+pub fn face_step(sample_fps: f64) -> usize {
+    (sample_fps / FACE_FPS).round().max(1.0) as usize
+}
 
 /// [`analyse`], plus face tracks when a detector is given.
 pub fn analyse_with_faces(
     video: &SampledVideo,
     detector: Option<&mut FaceDetector>,
 ) -> Result<VideoAnalysis, FaceError> {
-    analyse_with(video, find_transitions(video), detector)
+    analyse_with(video, find_transitions(video), detector, None)
 }
 
 /// [`analyse_with_faces`] on `transitions` (sorted by start) rather than the
-/// detector's own: [`find_transitions`]'s with what [`crate::transnet::fuse`] added.
+/// detector's own: [`find_transitions`]'s with what [`crate::transnet::fuse`] added;
+/// and with the faces [`crate::small_faces`] found on detail frames of the same decode
+/// merged in before tracks are linked.
 pub fn analyse_with(
     video: &SampledVideo,
     transitions: Vec<Transition>,
     detector: Option<&mut FaceDetector>,
+    detail: Option<&DetailFaces>,
 ) -> Result<VideoAnalysis, FaceError> {
     let mut analysis = analyse_transitions(video, transitions);
     if let Some(detector) = detector {
-        let step = (video.sample_fps / FACE_FPS).round().max(1.0) as usize;
         let mut per_frame = Vec::new();
-        for f in video.frames.iter().step_by(step) {
+        for f in video.frames.iter().step_by(face_step(video.sample_fps)) {
             per_frame.push((f.t_s, detector.detect(f)?));
         }
         let (fw, fh) = video.frames.first().map_or((1, 1), |f| (f.width.max(1), f.height.max(1)));
+        if let Some(detail) = detail {
+            crate::small_faces::merge(&mut per_frame, detail, fw, detector.nms_iou());
+            analysis.detail_faces = detail.stats;
+        }
         let scale = (analysis.info.width as f32 / fw as f32, analysis.info.height as f32 / fh as f32);
         analysis.faces = link_tracks(&per_frame, scale, &analysis.cuts, 2.5 / FACE_FPS);
         analysis.faces_analysed = true;
@@ -333,6 +350,7 @@ fn analyse_transitions(video: &SampledVideo, transitions: Vec<Transition>) -> Vi
         saliency,
         faces: Vec::new(),
         faces_analysed: false,
+        detail_faces: DetailFaceStats::default(),
         text_analysed: false,
         transnet_analysed: false,
         transnet_fuse: Default::default(),

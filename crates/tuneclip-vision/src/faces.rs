@@ -184,15 +184,46 @@ impl FaceDetector {
                 }
             }
         }
-        faces.sort_by(|a, b| b.score.total_cmp(&a.score));
-        let mut kept: Vec<Face> = Vec::new();
-        for f in faces {
-            if kept.iter().all(|k| k.iou(&f) <= self.config.nms_iou) {
-                kept.push(f);
-            }
-        }
-        Ok(kept)
+        Ok(suppress(faces, self.config.nms_iou))
     }
+
+    /// Faces inside `region` of `frame` (clamped to the frame), in the frame's pixels:
+    /// the detector run on that crop alone, at the cost of its area.
+    pub fn detect_in(&mut self, frame: &SampledFrame, region: Rect) -> Result<Vec<Face>, FaceError> {
+        let x0 = region.x.min(frame.width.saturating_sub(1));
+        let y0 = region.y.min(frame.height.saturating_sub(1));
+        let (w, h) = (region.width.min(frame.width - x0).max(1), region.height.min(frame.height - y0).max(1));
+        let mut rgb = Vec::with_capacity((w * h * 3) as usize);
+        for y in y0..y0 + h {
+            let row = ((y * frame.width + x0) * 3) as usize;
+            rgb.extend_from_slice(&frame.rgb[row..row + (w * 3) as usize]);
+        }
+        let crop = SampledFrame { t_s: frame.t_s, width: w, height: h, rgb };
+        let mut faces = self.detect(&crop)?;
+        for f in &mut faces {
+            f.x += x0 as f32;
+            f.y += y0 as f32;
+        }
+        Ok(faces)
+    }
+
+    /// The overlap (IoU) above which the weaker of two faces is dropped.
+    pub fn nms_iou(&self) -> f32 {
+        self.config.nms_iou
+    }
+}
+
+/// Non-maximum suppression: the strongest faces first, each dropped if it overlaps a
+/// kept one by more than `iou`.
+pub fn suppress(mut faces: Vec<Face>, iou: f32) -> Vec<Face> {
+    faces.sort_by(|a, b| b.score.total_cmp(&a.score));
+    let mut kept: Vec<Face> = Vec::new();
+    for f in faces {
+        if kept.iter().all(|k| k.iou(&f) <= iou) {
+            kept.push(f);
+        }
+    }
+    kept
 }
 
 /// One person's face followed through time, in source pixels.

@@ -8,6 +8,8 @@
 //!   brightness and colourfulness, and a per-frame salient point the reframer follows
 //!   ([`saliency`]: the object unlike the frame's edges and moving against the camera).
 //! - [`FaceDetector`]: CenterFace through ONNX Runtime; [`link_tracks`] -> [`FaceTrack`]s.
+//! - [`small_faces`]: the face detector on larger frames where small faces can be
+//!   found: whole frames every two seconds and at shot changes, crops around faces between.
 //! - [`transnet`]: TransNetV2, the learned shot-boundary model, on every frame at 48x27.
 
 mod analysis;
@@ -16,10 +18,11 @@ mod cuts;
 pub mod events;
 mod faces;
 pub mod saliency;
+pub mod small_faces;
 
 pub use analysis::{
     ANALYSIS_VERSION, FrameSaliency, MIN_SEGMENT_S, QualityFlag, SegmentStats, VideoAnalysis, analyse, analyse_with,
-    analyse_with_faces, colourfulness, find_transitions,
+    analyse_with_faces, colourfulness, face_step, find_transitions,
 };
 pub use borders::{detect_active_area, refine_active_area};
 pub use events::{picture_envelope, picture_events};

@@ -85,6 +85,8 @@ pub struct SceneList {
     /// Static overlays (channel logos, watermarks), source pixels.
     pub logos: Vec<Rect>,
     pub faces_analysed: bool,
+    /// What the small-face pass did (`None` when it did not run).
+    pub detail_faces: Option<crate::small_faces::DetailFaceStats>,
     pub text_analysed: bool,
     /// Whether TransNetV2 looked for transitions beside the typed detector.
     pub transnet_analysed: bool,
@@ -146,6 +148,7 @@ impl SceneList {
             active_area: analysis.active,
             logos: analysis.logos.clone(),
             faces_analysed: analysis.faces_analysed,
+            detail_faces: (analysis.detail_faces.width_px > 0).then_some(analysis.detail_faces),
             text_analysed: analysis.text_analysed,
             transnet_analysed: analysis.transnet_analysed,
             transnet_fuse: analysis.transnet_analysed.then_some(analysis.transnet_fuse),
@@ -232,6 +235,13 @@ impl SceneList {
             );
         }
         let faces = if self.faces_analysed { "faces" } else { "faces (not looked for)" };
+        if let Some(d) = &self.detail_faces {
+            let _ = writeln!(
+                out,
+                "\nsmall faces: {} frames at {} px wide looked at, {} scanned whole, {} crops around faces",
+                d.frames, d.width_px, d.scans, d.crops
+            );
+        }
         let _ = writeln!(
             out,
             "\n{:>3}  {:>14}  {:>14}  {:>6}  {faces:5}  flags",
@@ -308,6 +318,7 @@ mod tests {
             saliency: vec![],
             faces: vec![crate::FaceTrack { id: 0, detections: vec![(2.5, Rect::new(10, 10, 40, 40), 0.9)] }],
             faces_analysed: true,
+            detail_faces: Default::default(),
             text_analysed: false,
             transnet_analysed: false,
             transnet_fuse: Default::default(),

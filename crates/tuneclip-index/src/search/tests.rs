@@ -81,6 +81,7 @@ fn video(id: &str, duration_s: f64, segs: &[&SegmentEntry]) -> crate::VideoEntry
             saliency: Vec::new(),
             faces: Vec::new(),
             faces_analysed: true,
+            detail_faces: Default::default(),
             text_analysed: true,
             transnet_analysed: false,
             transnet_fuse: Default::default(),

@@ -4,6 +4,7 @@ mod borders;
 mod faces;
 mod flashes;
 mod logos;
+mod small_faces;
 mod subtitles;
 mod transition_clips;
 mod transitions;
