@@ -35,16 +35,17 @@ fn ffmpeg(args: &[&dyn AsRef<std::ffi::OsStr>]) {
 const FG: (u32, u32) = (440, 360);
 const FG_Y: u32 = 180;
 
-/// Where the carphone face is in the subject layer: the union of CenterFace's boxes over
-/// the whole clip at `FG` size (he moves his head a little; the union is the strict truth).
-fn face_in_layer(det: &mut FaceDetector) -> Rect {
+/// Where the carphone face is in the subject layer of `layer_width` (carphone.mp4 scaled
+/// to it): the union of CenterFace's boxes over the whole clip (he moves his head a
+/// little; the union is the strict truth).
+fn face_in_layer(det: &mut FaceDetector, layer_width: u32) -> Rect {
     let v =
-        sample_frames(&media("carphone.mp4"), SamplingConfig { fps: 5.0, width_px: FG.0, ..SamplingConfig::default() })
+        sample_frames(&media("carphone.mp4"), SamplingConfig { fps: 5.0, width_px: 176, ..SamplingConfig::default() })
             .expect("decode");
     let mut union: Option<Rect> = None;
     for f in &v.frames {
-        // The decoder does not upscale: boxes come at the source's size.
-        let k = FG.0 as f32 / f.width as f32;
+        // Detected at the source's size, scaled to the layer's.
+        let k = layer_width as f32 / f.width as f32;
         for b in det.detect(f).expect("inference") {
             let r = Rect::new(
                 (b.x.max(0.0) * k) as u32,
@@ -56,7 +57,7 @@ fn face_in_layer(det: &mut FaceDetector) -> Rect {
         }
     }
     let face = union.expect("a face in carphone.mp4");
-    assert!(face.width < FG.0 / 2 && face.height < FG.1, "implausible face box {face:?}");
+    assert!(face.width < layer_width / 2 && face.height < layer_width, "implausible face box {face:?}");
     face
 }
 
@@ -170,7 +171,7 @@ fn jerk(times: &[f64], x: &[f64]) -> f64 {
 fn the_crop_follows_a_real_face_on_a_known_path() {
     let dir = tempfile::tempdir().expect("tmp");
     let mut det = detector();
-    let face = face_in_layer(&mut det);
+    let face = face_in_layer(&mut det, FG.0);
     let src = dir.path().join("two-shot.mp4");
     two_shot_clip(&src);
     let sampled = sample_frames(&src, SamplingConfig::default()).expect("decode");
@@ -447,4 +448,53 @@ fn a_subject_that_is_not_a_face_is_kept_in_frame() {
         assert!(seen as f64 >= every.frames.len() as f64 * 0.8, "{name}: subject seen on {seen} frames only");
         assert!(share >= 0.95, "{name}: {inside}/{seen}; missed {missed:?}");
     }
+}
+
+/// A small lead face in wide 1080p shots: carphone.mp4 scaled to 170 px wide (its face
+/// ~70 px tall) crossing the picture over bikes, then Big Buck Bunny, analysed as ingest
+/// analyses (`tuneclip_ingest::analyse_video_file`) with the small-face pass and
+/// without it. With it the face is a track and leads the crop; the face must be inside
+/// the crop on nearly every frame (every frame at 25 fps counted).
+#[test]
+fn a_small_face_in_wide_shots_leads_the_crop() {
+    const W: u32 = 170;
+    let x_at = |t: f64| 200.0 + 140.0 * t;
+    let y = 480;
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut det = detector();
+    let face = face_in_layer(&mut det, W);
+    let src = dir.path().join("wide.mp4");
+    let (b, bbb, car) = (media("bikes.mp4"), media("bigbuckbunny.mp4"), media("carphone.mp4"));
+    let graph = format!(
+        "[0:v]trim=0:5,setpts=PTS-STARTPTS,scale=1920:1080,setsar=1,fps=25[a];\
+         [1:v]trim=0:5,setpts=PTS-STARTPTS,scale=1920:1080,setsar=1,fps=25[b];\
+         [a][b]concat=n=2:v=1:a=0[bg];[2:v]fps=25,scale={W}:-2,setsar=1[fg];\
+         [bg][fg]overlay=x='200+140*t':y={y}[v]"
+    );
+    #[rustfmt::skip]
+    ffmpeg(&[&"-stream_loop", &"-1", &"-i", &b, &"-stream_loop", &"-1", &"-i", &bbb, &"-stream_loop", &"-1",
+        &"-i", &car, &"-filter_complex", &graph, &"-map", &"[v]", &"-t", &"10", &"-an", &"-c:v", &"libx264",
+        &"-preset", &"veryfast", &"-crf", &"20", &src]);
+    let frames: Vec<f64> = (0..250).map(|i| f64::from(i) / 25.0).collect();
+    let truth = |t: f64| Rect::new((x_at(t) as u32) + face.x, y + face.y, face.width, face.height);
+    let mut shares = Vec::new();
+    for small_faces_px in [0, tuneclip_vision::small_faces::DETAIL_WIDTH_PX] {
+        let cfg = tuneclip_ingest::IngestConfig {
+            faces: Some(FaceDetectorConfig::from_data_dir(&data())),
+            small_faces_px,
+            progress: false,
+            ..tuneclip_ingest::IngestConfig::default()
+        };
+        let mut detectors = tuneclip_ingest::Detectors::build(&cfg).expect("detectors");
+        let (analysis, _) = tuneclip_ingest::analyse_video_file(&src, &cfg, &mut detectors).expect("analysis");
+        let plan = plan_crop(&analysis, TimeRange::new(0.0, 10.0), &ReframeConfig::default()).expect("plan");
+        let inside = frames.iter().filter(|&&t| plan.rect_at(t).contains_rect(&truth(t))).count();
+        eprintln!(
+            "small lead face {face:?} (detail frames {small_faces_px} px): {} tracks, inside the crop on {inside}/{} frames",
+            analysis.faces.len(),
+            frames.len()
+        );
+        shares.push(inside as f64 / frames.len() as f64);
+    }
+    assert!(shares[1] >= 0.9, "with the small-face pass: {shares:?}");
 }
