@@ -5,7 +5,8 @@
 //! from ~40 px in 1080p), at a bounded cost:
 //!
 //! - a full scan of the detail frame every two seconds, and at once when the picture has
-//!   changed since the last scan (a new shot: the mean change of an 8x8 luma grid);
+//!   changed (a new shot: the mean change of an 8x8 luma grid since the frame before,
+//!   or a larger one since the last scan);
 //! - in between, the detector only on crops around the small faces of the frame before
 //!   (three times the face, at least [`MIN_CROP_PX`] square), so a face found once is
 //!   followed at the face rate for a few percent of a full scan's cost.
@@ -22,9 +23,12 @@ use tuneclip_core::frame::SampledFrame;
 pub const DETAIL_WIDTH_PX: u32 = 960;
 /// A full scan at least this often (seconds of video).
 pub const SCAN_EVERY_S: f64 = 2.0;
-/// A full scan as soon as the mean absolute change of the frame's 8x8 luma grid since
-/// the last scan exceeds this (0-255): the shot changed.
-pub const SCAN_ON_CHANGE: f32 = 24.0;
+/// A full scan as soon as the mean absolute change of the frame's 8x8 luma grid from
+/// the detail frame before exceeds this (0-255): a cut between them.
+pub const SCAN_ON_CUT: f32 = 24.0;
+/// ... or its change since the last scan exceeds this: a new shot reached through a
+/// gradual transition (motion within a shot changes the grid less).
+pub const SCAN_ON_CHANGE: f32 = 48.0;
 /// Smallest side of a crop around a followed face (detail pixels).
 pub const MIN_CROP_PX: u32 = 96;
 /// At most this many small faces followed between scans (the strongest).
@@ -62,6 +66,7 @@ pub struct DetailFaces {
 pub struct SmallFaceScan {
     found: DetailFaces,
     last_scan: Option<(f64, [f32; 64])>,
+    previous: Option<[f32; 64]>,
     followed: Vec<Face>,
     error: Option<FaceError>,
 }
@@ -88,10 +93,13 @@ impl SmallFaceScan {
         self.found.width = frame.width;
         self.found.height = frame.height;
         let grid = luma_grid(frame);
-        let scan = self.last_scan.is_none_or(|(t, last)| {
-            frame.t_s - t >= SCAN_EVERY_S - 1e-6
-                || last.iter().zip(&grid).map(|(a, b)| (a - b).abs()).sum::<f32>() / 64.0 > SCAN_ON_CHANGE
-        });
+        let change = |from: &[f32; 64]| from.iter().zip(&grid).map(|(a, b)| (a - b).abs()).sum::<f32>() / 64.0;
+        let cut = self.previous.is_some_and(|p| change(&p) > SCAN_ON_CUT);
+        let scan = cut
+            || self
+                .last_scan
+                .is_none_or(|(t, last)| frame.t_s - t >= SCAN_EVERY_S - 1e-6 || change(&last) > SCAN_ON_CHANGE);
+        self.previous = Some(grid);
         let faces = if scan {
             stats.scans += 1;
             self.last_scan = Some((frame.t_s, grid));
