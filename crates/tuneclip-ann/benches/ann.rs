@@ -23,7 +23,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Instant;
 use tuneclip_ann::{ExactIndex, HnswIndex, HnswParams, VectorIndex, Vectors};
-use tuneclip_core::kernels::Kernel;
+use tuneclip_core::kernels::{DotFn, Kernel};
 
 const EFS: [usize; 8] = [10, 16, 24, 32, 48, 64, 128, 256];
 const K: usize = 10;
@@ -81,6 +81,26 @@ fn ground_truth(index: &ExactIndex, queries: &Vectors) -> Vec<Vec<u32>> {
 
 fn sha256_file(path: &Path) -> String {
     format!("{:x}", Sha256::digest(std::fs::read(path).expect("read")))
+}
+
+/// One row per ef in [`EFS`]: `index` searched for every query with `dot`, best of three
+/// passes (the peers get the same treatment).
+fn search_rows(lib: &str, index: &HnswIndex, dot: DotFn, queries: &Vectors, truth: &[Vec<u32>]) -> Vec<Row> {
+    let nq = queries.len();
+    EFS.iter()
+        .map(|&ef| {
+            let mut best = f64::MAX;
+            let mut found: Vec<Vec<u32>> = Vec::new();
+            for _ in 0..3 {
+                let t = Instant::now();
+                found = (0..nq)
+                    .map(|i| index.search_with(dot, queries.row(i), K, ef).iter().map(|h| h.id).collect())
+                    .collect();
+                best = best.min(t.elapsed().as_secs_f64());
+            }
+            Row { lib: lib.to_string(), ef, recall: recall(&found, truth), qps: nq as f64 / best }
+        })
+        .collect()
 }
 
 fn main() {
@@ -161,20 +181,24 @@ fn main() {
     let mut rows = Vec::new();
     for kernel in std::iter::once(chosen).chain(Kernel::ALL.into_iter().filter(|k| *k != chosen && k.available())) {
         let lib = if kernel == chosen { "tuneclip".to_string() } else { format!("tuneclip ({kernel})") };
-        let dot = kernel.dot_fn();
-        for ef in EFS {
-            // Best of three passes (the peers get the same treatment).
-            let mut best = f64::MAX;
-            let mut found: Vec<Vec<u32>> = Vec::new();
-            for _ in 0..3 {
-                let t = Instant::now();
-                found = (0..nq)
-                    .map(|i| ours.search_with(dot, queries.row(i), K, ef).iter().map(|h| h.id).collect())
-                    .collect();
-                best = best.min(t.elapsed().as_secs_f64());
-            }
-            rows.push(Row { lib: lib.clone(), ef, recall: recall(&found, &truth), qps: nq as f64 / best });
-        }
+        rows.extend(search_rows(&lib, &ours, kernel.dot_fn(), &queries, &truth));
+    }
+
+    // hnsw_rs's graph (the builder ours replaced), frozen into the same layout and
+    // searched by the same code with the same kernel: build time and recall side by
+    // side. Opt-in (`TUNECLIP_ANN_HNSW_RS=1`): it took 90-120 s at 200k points, 20
+    // minutes at a million.
+    let mut reference_build = None;
+    if std::env::var("TUNECLIP_ANN_HNSW_RS").is_ok_and(|v| v == "1") {
+        let before = rss_mb();
+        let t = Instant::now();
+        let bar = indicatif::ProgressBar::new(n as u64);
+        let reference = HnswIndex::build_hnsw_rs(base.clone(), params, &bar).expect("hnsw_rs build");
+        bar.finish_and_clear();
+        let secs = t.elapsed().as_secs_f64();
+        println!("hnsw_rs graph: build {secs:.1} s (RSS +{:.0} MB after build)", rss_mb() - before);
+        reference_build = Some((secs, reference.memory_bytes() as f64 / 1e6));
+        rows.extend(search_rows("tuneclip (hnsw_rs graph)", &reference, chosen.dot_fn(), &queries, &truth));
     }
 
     // Peers, same vectors, same run.
@@ -188,6 +212,9 @@ fn main() {
         .arg(efs.join(","))
         .output();
     let mut builds = vec![("tuneclip".to_string(), build_s, ours.memory_bytes() as f64 / 1e6)];
+    if let Some((secs, mb)) = reference_build {
+        builds.push(("tuneclip (hnsw_rs graph)".to_string(), secs, mb));
+    }
     match peer {
         Err(e) => println!("peers: cannot run {python}: {e}"),
         Ok(o) => {

@@ -1,5 +1,5 @@
-//! [`HnswIndex`]: the graph built by hnsw_rs (parallel insertion), then frozen into a
-//! compact read-only layout (fixed-stride `u32` neighbour lists for layer 0, a sparse
+//! [`HnswIndex`]: the graph built by [`crate::build`] (or, as the reference, by hnsw_rs
+//! and then copied) in a compact read-only layout (fixed-stride `u32` neighbour lists for layer 0, a sparse
 //! map for the upper layers, the vectors contiguous) that is searched with prefetching
 //! and written and read as flat arrays.
 
@@ -101,13 +101,17 @@ pub struct HnswIndex {
 }
 
 /// Visit marks for one thread: `marks[i] == epoch` means visited in this search.
-struct Visited {
+pub(crate) struct Visited {
     marks: Vec<u16>,
     epoch: u16,
 }
 
 impl Visited {
-    fn start(&mut self, n: usize) {
+    pub(crate) fn new() -> Self {
+        Self { marks: Vec::new(), epoch: 0 }
+    }
+
+    pub(crate) fn start(&mut self, n: usize) {
         if self.marks.len() < n {
             self.marks.resize(n, 0);
         }
@@ -118,7 +122,7 @@ impl Visited {
         }
     }
     /// Mark `i`; false when it was already marked in this search.
-    fn first_visit(&mut self, i: u32) -> bool {
+    pub(crate) fn first_visit(&mut self, i: u32) -> bool {
         let m = &mut self.marks[i as usize];
         if *m == self.epoch {
             false
@@ -140,10 +144,43 @@ fn for_dist_dot(v: &[f32]) -> Vec<f32> {
     v.iter().map(|x| x / n * (1.0 - 1e-6)).collect()
 }
 
+/// Seed of the builder's level draws.
+const LEVEL_SEED: u64 = 0x7475_6e65_636c_6970;
+
 impl HnswIndex {
-    /// Build the graph with hnsw_rs (parallel insertion on all cores), then freeze it.
-    /// `progress` (may be hidden) advances by one per inserted vector.
+    /// Build the graph with our builder ([`crate::build`]: parallel insertion on all
+    /// cores, straight into the frozen layout). `progress` (may be hidden) advances by
+    /// one per inserted vector.
     pub fn build(vectors: Arc<Vectors>, params: HnswParams, progress: &ProgressBar) -> Result<Self> {
+        let threads = std::thread::available_parallelism().map_or(1, usize::from);
+        Self::build_on(vectors, params, threads, progress)
+    }
+
+    /// [`Self::build`] on `threads` threads.
+    pub fn build_on(vectors: Arc<Vectors>, params: HnswParams, threads: usize, progress: &ProgressBar) -> Result<Self> {
+        if vectors.is_empty() {
+            return Err(AnnError::Invalid("no vectors to index".into()));
+        }
+        if params.m < 2 || params.ef_construction < params.m {
+            return Err(AnnError::Invalid(format!("HNSW parameters {params:?}: need m >= 2 and ef_construction >= m")));
+        }
+        let built = crate::build::build(&vectors, params, threads, LEVEL_SEED, progress);
+        let upper = built
+            .upper
+            .into_iter()
+            .map(|(ids, m, links)| UpperLayer {
+                m,
+                slot: ids.iter().enumerate().map(|(s, &id)| (id, s as u32)).collect(),
+                ids,
+                links,
+            })
+            .collect();
+        Ok(Self { vectors, m0: built.m0, level0: built.level0, upper, entry: built.entry })
+    }
+
+    /// The graph built by hnsw_rs (parallel insertion on all cores), then frozen: the
+    /// reference our builder is measured against (the ANN bench, the tests).
+    pub fn build_hnsw_rs(vectors: Arc<Vectors>, params: HnswParams, progress: &ProgressBar) -> Result<Self> {
         let n = vectors.len();
         if n == 0 {
             return Err(AnnError::Invalid("no vectors to index".into()));
@@ -322,6 +359,11 @@ impl HnswIndex {
             + self.upper.iter().map(|l| (l.links.len() + l.ids.len() * 3) * 4).sum::<usize>()
     }
 
+    /// Every point's layer-0 neighbour slots ([`NONE`]-padded), in id order.
+    pub fn level0_lists(&self) -> impl Iterator<Item = &[u32]> {
+        self.level0.chunks_exact(self.m0)
+    }
+
     /// The layer count above layer 0.
     pub fn upper_layers(&self) -> usize {
         self.upper.len()
@@ -418,7 +460,7 @@ impl VectorIndex for HnswIndex {
 }
 
 /// Cache lines of vector rows requested ahead of scoring in a layer-0 expansion.
-const LINES_IN_FLIGHT: usize = 48;
+pub(crate) const LINES_IN_FLIGHT: usize = 48;
 
 /// Links handled per batch in a layer-0 expansion (layer 0 holds `2 m` = 32 by default).
 pub(crate) const BATCH: usize = 64;
@@ -431,7 +473,7 @@ fn live(links: &[u32]) -> &[u32] {
 /// Ask the CPU to start loading the cache line holding `p[0]` (a no-op off x86-64).
 #[inline(always)]
 #[allow(unsafe_code)]
-fn prefetch<T>(p: &[T]) {
+pub(crate) fn prefetch<T>(p: &[T]) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: `_mm_prefetch` is only a hint: it reads nothing into the program, cannot
     // fault (even on an invalid address) and writes nothing; the pointer comes from a
@@ -447,7 +489,7 @@ fn prefetch<T>(p: &[T]) {
 /// two lines, a 128-dim row eight), so that a wide row arrives whole while the batch's
 /// other rows are requested.
 #[inline(always)]
-fn prefetch_row(row: &[f32]) {
+pub(crate) fn prefetch_row(row: &[f32]) {
     for line in row.chunks(16) {
         prefetch(line);
     }

@@ -5,8 +5,9 @@
 //!   file format (little-endian, header with count and dimension).
 //! - [`ExactIndex`]: every vector scored. The reference for recall, and the right choice
 //!   for small sets.
-//! - [`HnswIndex`]: the graph is built by hnsw_rs (parallel insertion), then frozen into
-//!   a compact read-only layout: fixed-stride `u32` neighbour lists for layer 0, a sparse
+//! - [`HnswIndex`]: the graph is built by our builder (`build`: HNSW's parallel
+//!   insertion into flat atomic link arrays; hnsw_rs's builder is kept as the reference
+//!   it is tested and benched against), in a compact read-only layout: fixed-stride `u32` neighbour lists for layer 0, a sparse
 //!   map for the few points of the upper layers, the vectors contiguous. A search
 //!   allocates nothing per visited point (generation-tagged visit marks kept per thread),
 //!   and the graph is written and read as flat arrays, so a million-vector index loads
@@ -19,6 +20,7 @@ use std::path::{Path, PathBuf};
 /// An empty neighbour slot, and one past the largest id.
 pub(crate) const NONE: u32 = u32::MAX;
 
+mod build;
 mod exact;
 mod hnsw;
 mod vectors;
@@ -213,9 +215,72 @@ mod tests {
             .sum();
         assert!(found >= 475, "recall@10 {}", found as f64 / 500.0);
         // At ef_construction <= 2 m hnsw_rs keeps every candidate unpruned (recall
-        // 0.57 here at m 48, ef_construction 96): refused.
+        // 0.57 here at m 48, ef_construction 96): refused. Ours prunes by its heuristic
+        // whatever the candidates; it needs only ef_construction >= m.
         let unpruned = HnswParams { m: 48, ef_construction: 96 };
-        assert!(HnswIndex::build(vectors, unpruned, &ProgressBar::hidden()).is_err());
+        assert!(HnswIndex::build_hnsw_rs(vectors.clone(), unpruned, &ProgressBar::hidden()).is_err());
+        assert!(HnswIndex::build(vectors, HnswParams { m: 48, ef_construction: 40 }, &ProgressBar::hidden()).is_err());
+    }
+
+    /// Recall@10 of `index` against exact search over `queries`.
+    fn recall_of(index: &HnswIndex, exact: &ExactIndex, queries: &Vectors, ef: usize) -> f64 {
+        let found: usize = (0..queries.len())
+            .map(|i| {
+                let truth: Vec<u32> = exact.search(queries.row(i), 10, 0).iter().map(|h| h.id).collect();
+                index.search(queries.row(i), 10, ef).iter().filter(|h| truth.contains(&h.id)).count()
+            })
+            .sum();
+        found as f64 / (10 * queries.len()) as f64
+    }
+
+    /// Points no layer-0 list links to (pruning can orphan a few in any HNSW), after
+    /// checking that every link is a real point other than the list's own.
+    fn unreached(index: &HnswIndex) -> usize {
+        let mut reached = vec![false; index.len()];
+        for (i, list) in index.level0_lists().enumerate() {
+            for &l in list.iter().filter(|&&l| l != NONE) {
+                assert!((l as usize) < index.len() && l as usize != i, "point {i} links {l}");
+                reached[l as usize] = true;
+            }
+        }
+        reached.iter().filter(|r| !**r).count()
+    }
+
+    /// Our builder beside hnsw_rs's (the reference it replaced) on the same vectors,
+    /// searched by the same code, on one thread and on four (parallel insertion racing
+    /// on the same lists): its mean recall over the efs tried (within run-to-run
+    /// spread), at least 0.97 / 0.99 at ef 40 / 80, every list linking real points, and
+    /// no more than 0.5% of the points left without a link to them in layer 0.
+    #[test]
+    fn our_graph_recalls_as_well_as_hnsw_rs() {
+        // Shaped like the bench's (and segment embeddings): many clusters, wide spread.
+        let mut rng = crate::synthetic::Rng(5);
+        let centres = crate::synthetic::centres(16, 24, &mut rng);
+        let vectors = Arc::new(Vectors::new(24, crate::synthetic::clustered(&centres, 8000, 24, &mut rng)).expect("v"));
+        let queries = Vectors::new(24, crate::synthetic::clustered(&centres, 200, 24, &mut rng)).expect("q");
+        let exact = ExactIndex::new(vectors.clone());
+        let params = HnswParams { m: 8, ef_construction: 64 };
+        let hidden = ProgressBar::hidden();
+        let reference = HnswIndex::build_hnsw_rs(vectors.clone(), params, &hidden).expect("hnsw_rs");
+        for threads in [1, 4] {
+            let ours = HnswIndex::build_on(vectors.clone(), params, threads, &hidden).expect("build");
+            assert_eq!(ours.m0, 16);
+            // hnsw_rs's own recall moves by a few hundredths between runs at small ef (its
+            // parallel insertion is not deterministic): the mean over the efs is compared.
+            let (mut sum_ours, mut sum_ref) = (0.0, 0.0);
+            for ef in [10, 20, 40, 80] {
+                let (a, b) = (recall_of(&ours, &exact, &queries, ef), recall_of(&reference, &exact, &queries, ef));
+                eprintln!("{threads} threads, ef {ef}: ours {a:.4}, hnsw_rs {b:.4}");
+                (sum_ours, sum_ref) = (sum_ours + a / 4.0, sum_ref + b / 4.0);
+            }
+            // Measured: ours 0.93-0.94 mean, hnsw_rs 0.90-0.95 from run to run.
+            assert!(sum_ours >= sum_ref - 0.04, "{threads} threads: mean recall {sum_ours:.4} against {sum_ref:.4}");
+            assert!(recall_of(&ours, &exact, &queries, 40) >= 0.97);
+            assert!(recall_of(&ours, &exact, &queries, 80) >= 0.99);
+            let (a, b) = (unreached(&ours), unreached(&reference));
+            eprintln!("{threads} threads: {a} points no layer-0 list links to (hnsw_rs: {b})");
+            assert!(a * 200 <= vectors.len(), "{a} points no list links to");
+        }
     }
 
     #[test]
