@@ -1,5 +1,5 @@
 //! The same vectors and queries through both vector backends, same run: tuneclip's
-//! embedded HNSW (hnsw_rs-built, frozen layout) and Milvus 2.3.5's HNSW (a real
+//! embedded HNSW (our builder, frozen layout) and Milvus 2.3.5's HNSW (a real
 //! standalone server from set-up's assets, on 127.0.0.1), both M 16 / efConstruction 200,
 //! inner product. Prints recall@10 against an exact scan and queries per second at
 //! several `ef`: one query at a time on one client thread (latency-bound: Milvus adds a
