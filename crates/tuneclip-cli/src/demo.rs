@@ -106,7 +106,17 @@ pub async fn run(data: &Path, models: &Path, model: &tuneclip_model::Embedder, c
         pitch: false,
         transnet: false,
     };
-    rebuild(data, model, &[songs], &[videos], crate::Mode::Replace, 0, &with)?;
+    let (songs, videos) = ([songs], [videos]);
+    let job = crate::RebuildJob {
+        data,
+        model,
+        songs: &songs,
+        videos: &videos,
+        mode: crate::Mode::Replace,
+        workers: 0,
+        with: &with,
+    };
+    rebuild(&job)?;
     let review = std::sync::Arc::new(tuneclip_studio::ReviewStore::open(&crate::review_db(data))?);
     let engine = load_engine(data, model, Vec::new(), None, Some(std::sync::Arc::clone(&review)), None, None)?;
     let (listener, addr) = tuneclip_server::bind(([127, 0, 0, 1], 0).into()).await?;

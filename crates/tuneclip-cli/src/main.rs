@@ -15,7 +15,7 @@ mod single;
 
 use args::{Cli, Command, MilvusAction, MilvusArgs, Vectors};
 pub(crate) use tuneclip_ingest::{
-    Analysers, Mode, Named, Rebuilt, checked, expand, read_manifest, setup_models_dir, snapshots_dir,
+    Analysers, Mode, Named, RebuildJob, Rebuilt, checked, expand, read_manifest, setup_models_dir, snapshots_dir,
 };
 
 use anyhow::{Context, Result};
@@ -252,21 +252,17 @@ pub(crate) fn print_table(rows: &[Row]) {
 /// Ingest `songs` and `videos` against what `data` serves and publish them
 /// ([`tuneclip_ingest::ingest_and_publish`]), saying what was analysed, reused, skipped
 /// and published.
-pub(crate) fn rebuild(
-    data: &Path,
-    model: &Embedder,
-    songs: &[PathBuf],
-    videos: &[PathBuf],
-    mode: Mode,
-    workers: usize,
-    with: &Analysers,
-) -> Result<Rebuilt> {
-    for (off, what) in [(!with.faces, "faces"), (!with.text, "text (subtitles, text share)")] {
+pub(crate) fn rebuild(job: &RebuildJob<'_>) -> Result<Rebuilt> {
+    for (off, what) in [
+        (!job.with.faces, "faces"),
+        (job.with.faces && !job.with.small_faces, "small faces (960-px frames)"),
+        (!job.with.text, "text (subtitles, text share)"),
+    ] {
         if off {
             eprintln!("videos analysed without {what}, as asked");
         }
     }
-    let done = tuneclip_ingest::ingest_and_publish(data, model, songs, videos, mode, workers, with)?;
+    let done = tuneclip_ingest::ingest_and_publish(job)?;
     if let Some(stats) = done.stats {
         eprintln!(
             "ingest: {} analysed, {} reused unchanged, {} failed, {} song(s) without note features (Basic Pitch failed)",
@@ -285,6 +281,14 @@ pub(crate) fn rebuild(
     }
     say_published(&done);
     Ok(done)
+}
+
+/// `ingest` (`Mode::Replace`) or `add` (`Mode::Add`) of the files given.
+fn ingest_files(data: &Path, models: &Path, model: &Embedder, files: &args::FileArgs, mode: Mode) -> Result<()> {
+    let (songs, videos) = files.collect()?;
+    let with = files.analysers(models);
+    let job = RebuildJob { data, model, songs: &songs, videos: &videos, mode, workers: files.workers, with: &with };
+    rebuild(&job).map(|_| ())
 }
 
 /// What a publish did: files skipped and damaged, old snapshots removed, the snapshot
@@ -331,16 +335,8 @@ async fn main() -> Result<()> {
     let model = embedder(cli.model.as_deref())?;
     match cli.command {
         Command::Demo { clip_s, k } => demo::run(&cli.data_dir, &cli.models_dir, &model, clip_s, k).await,
-        Command::Ingest { files } => {
-            let (songs, videos) = files.collect()?;
-            let with = files.analysers(&cli.models_dir);
-            rebuild(&cli.data_dir, &model, &songs, &videos, Mode::Replace, files.workers, &with).map(|_| ())
-        }
-        Command::Add { files } => {
-            let (songs, videos) = files.collect()?;
-            let with = files.analysers(&cli.models_dir);
-            rebuild(&cli.data_dir, &model, &songs, &videos, Mode::Add, files.workers, &with).map(|_| ())
-        }
+        Command::Ingest { files } => ingest_files(&cli.data_dir, &cli.models_dir, &model, &files, Mode::Replace),
+        Command::Add { files } => ingest_files(&cli.data_dir, &cli.models_dir, &model, &files, Mode::Add),
         Command::Remove { songs, videos } => {
             let (done, removed) = tuneclip_ingest::remove_and_publish(&cli.data_dir, &songs, &videos)?;
             eprintln!("remove: {} songs, {} videos ({} asked)", removed.songs, removed.videos, removed.asked);

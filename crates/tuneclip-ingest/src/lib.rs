@@ -22,7 +22,7 @@ pub use analyse::{
     DetectorError, Detectors, IngestConfig, SongError, VideoError, analyse_video_file, ingest_song, ingest_video,
 };
 pub use rebuild::{
-    Analysers, Mode, Named, RebuildError, Rebuilt, Removed, checked, expand, ingest_and_publish, keep_shard, publish,
-    read_manifest, remove_and_publish, setup_models_dir, snapshots_dir, write_report,
+    Analysers, Mode, Named, RebuildError, RebuildJob, Rebuilt, Removed, checked, expand, ingest_and_publish,
+    keep_shard, publish, read_manifest, remove_and_publish, setup_models_dir, snapshots_dir, write_report,
 };
 pub use run::{IngestStats, clear_staging, ingest, ingest_incremental};

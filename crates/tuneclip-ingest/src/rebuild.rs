@@ -231,18 +231,26 @@ pub struct Rebuilt {
     pub damaged: Vec<(PathBuf, String)>,
 }
 
-/// Ingest `songs` and `videos` (files, or folders of them: [`expand`]) into the data
-/// folder `data` against what it serves (unchanged content reused, results staged so a
-/// killed rebuild resumes), publish the catalogue and its report, prune old snapshots.
-pub fn ingest_and_publish(
-    data: &Path,
-    model: &Embedder,
-    songs: &[PathBuf],
-    videos: &[PathBuf],
-    mode: Mode,
-    workers: usize,
-    with: &Analysers,
-) -> Result<Rebuilt, RebuildError> {
+/// One rebuild: what [`ingest_and_publish`] is asked to do.
+#[derive(Debug, Clone, Copy)]
+pub struct RebuildJob<'a> {
+    /// The data folder (snapshots, staging, reports).
+    pub data: &'a Path,
+    pub model: &'a Embedder,
+    /// Song and video files, or folders of them ([`expand`]).
+    pub songs: &'a [PathBuf],
+    pub videos: &'a [PathBuf],
+    pub mode: Mode,
+    /// Files analysed at once (0: one per core).
+    pub workers: usize,
+    pub with: &'a Analysers,
+}
+
+/// Ingest the job's songs and videos into its data folder against what it serves
+/// (unchanged content reused, results staged so a killed rebuild resumes), publish the
+/// catalogue and its report, prune old snapshots.
+pub fn ingest_and_publish(job: &RebuildJob<'_>) -> Result<Rebuilt, RebuildError> {
+    let RebuildJob { data, model, songs, videos, mode, workers, with } = *job;
     let staging = data.join("staging");
     let mut cfg = IngestConfig { workers, staging: Some(staging.clone()), ..with.ingest_config(model)? };
     // Files run in parallel already: TransNetV2's windows take one thread each.
