@@ -51,7 +51,7 @@ async fn the_server_answers_from_milvus_and_reports_its_health() {
     let backend: Arc<dyn tuneclip_index::VectorBackend> =
         Arc::new(MilvusBackend { addr: milvus.addr.clone(), prefix: "e2e".into(), timeout: Duration::from_secs(5) });
     let index = Index::load_current_with(&root, tuneclip_model::MODEL_VERSION, Some(backend.as_ref())).expect("load");
-    assert_eq!(index.segment_search_kind(), "milvus");
+    assert_eq!(index.segment_search_kind(), tuneclip_index::IndexKind::Milvus);
     let config = ServerConfig { vectors: Some(Arc::clone(&backend)), ..ServerConfig::new(tmp.path().join("renders")) };
     let engine = Engine::new(index, config);
     let (listener, addr) = tuneclip_server::bind(([127, 0, 0, 1], 0).into()).await.expect("bind");

@@ -63,8 +63,8 @@ impl ExactIndex {
 }
 
 impl VectorIndex for ExactIndex {
-    fn kind(&self) -> &'static str {
-        "exact"
+    fn kind(&self) -> crate::IndexKind {
+        crate::IndexKind::Exact
     }
     fn vectors(&self) -> &Vectors {
         &self.vectors

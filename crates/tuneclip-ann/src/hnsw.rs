@@ -447,8 +447,8 @@ impl HnswIndex {
 }
 
 impl VectorIndex for HnswIndex {
-    fn kind(&self) -> &'static str {
-        "hnsw"
+    fn kind(&self) -> crate::IndexKind {
+        crate::IndexKind::Hnsw
     }
     fn vectors(&self) -> &Vectors {
         &self.vectors

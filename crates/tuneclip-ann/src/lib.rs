@@ -53,10 +53,40 @@ pub struct Hit {
     pub score: f32,
 }
 
+/// What searches a [`VectorIndex`]: one variant per engine, so that a status or a
+/// report naming it is exhaustive (a new engine adds its variant and every match over
+/// them must say what it is).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum IndexKind {
+    /// Every vector scored ([`ExactIndex`]).
+    Exact,
+    /// The in-process HNSW graph ([`HnswIndex`]).
+    Hnsw,
+    /// A Milvus collection (`tuneclip-milvus`).
+    Milvus,
+}
+
+impl IndexKind {
+    /// The short name for logs and status ("exact", "hnsw", "milvus").
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Exact => "exact",
+            Self::Hnsw => "hnsw",
+            Self::Milvus => "milvus",
+        }
+    }
+}
+
+impl std::fmt::Display for IndexKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A nearest-neighbour index over unit vectors.
 pub trait VectorIndex: Send + Sync + std::fmt::Debug {
-    /// A short name for logs and status ("exact", "hnsw").
-    fn kind(&self) -> &'static str;
+    /// The engine that answers.
+    fn kind(&self) -> IndexKind;
     /// The vectors searched, row `id` being vector `id` (every index keeps them: exact
     /// re-ranking and the exact fallback read them).
     fn vectors(&self) -> &Vectors;
@@ -88,7 +118,7 @@ pub trait VectorIndex: Send + Sync + std::fmt::Debug {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{kind} vector index unhealthy: {reason}")]
 pub struct Unhealthy {
-    /// [`VectorIndex::kind`] of the index.
+    /// [`IndexKind::as_str`] of the index ("unknown" when the check itself failed).
     pub kind: &'static str,
     pub reason: String,
 }

@@ -26,7 +26,7 @@ pub use search::{
     WindowQuery,
 };
 pub use snapshot::{Manifest, PublishOptions, Snapshot, failpoint};
-pub use tuneclip_ann::Unhealthy;
+pub use tuneclip_ann::{IndexKind, Unhealthy};
 
 use std::path::PathBuf;
 

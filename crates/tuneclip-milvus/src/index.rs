@@ -338,8 +338,8 @@ impl Drop for MilvusIndex {
 }
 
 impl VectorIndex for MilvusIndex {
-    fn kind(&self) -> &'static str {
-        "milvus"
+    fn kind(&self) -> tuneclip_ann::IndexKind {
+        tuneclip_ann::IndexKind::Milvus
     }
 
     fn vectors(&self) -> &Vectors {
@@ -347,7 +347,7 @@ impl VectorIndex for MilvusIndex {
     }
 
     fn health(&self) -> std::result::Result<(), Unhealthy> {
-        let unhealthy = |reason: String| Err(Unhealthy { kind: "milvus", reason });
+        let unhealthy = |reason: String| Err(Unhealthy { kind: tuneclip_ann::IndexKind::Milvus.as_str(), reason });
         if self.circuit_open() {
             return unhealthy(format!(
                 "Milvus {} stopped answering searches: {} answered by exact scan without asking it (asked again every {:.0} s)",

@@ -65,12 +65,11 @@ pub fn quality_flag(flag: QualityFlag) -> pb::QualityFlag {
 
 /// How the index searches segments ([`tuneclip_index::Index::segment_search_kind`]) as
 /// the proto's enum.
-pub fn segment_search(kind: &str) -> pb::SegmentSearch {
+pub fn segment_search(kind: tuneclip_index::IndexKind) -> pb::SegmentSearch {
     match kind {
-        "hnsw" => pb::SegmentSearch::Hnsw,
-        "exact" => pb::SegmentSearch::Exact,
-        "milvus" => pb::SegmentSearch::Milvus,
-        _ => pb::SegmentSearch::Unspecified,
+        tuneclip_index::IndexKind::Hnsw => pb::SegmentSearch::Hnsw,
+        tuneclip_index::IndexKind::Exact => pb::SegmentSearch::Exact,
+        tuneclip_index::IndexKind::Milvus => pb::SegmentSearch::Milvus,
     }
 }
 

@@ -213,8 +213,8 @@ impl Index {
         })
     }
 
-    /// "hnsw", "exact" or "milvus": how segments are searched.
-    pub fn segment_search_kind(&self) -> &'static str {
+    /// How segments are searched (the embedded graph, an exact scan, or Milvus).
+    pub fn segment_search_kind(&self) -> tuneclip_ann::IndexKind {
         self.segments.kind()
     }
 

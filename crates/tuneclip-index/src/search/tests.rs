@@ -206,7 +206,7 @@ fn heavily_filtered_searches_are_exact() {
     let cat = crate::synthetic::catalogue(8_000, 40, 6);
     Snapshot::publish(root.path(), &cat).expect("publish");
     let index = Index::load_current(root.path(), crate::synthetic::MODEL_VERSION).expect("load");
-    assert_eq!(index.segment_search_kind(), "hnsw");
+    assert_eq!(index.segment_search_kind(), tuneclip_ann::IndexKind::Hnsw);
     let segs = &index.catalogue.segments;
     let reference = |song: &[f32], q: &ClipQuery| -> Vec<(String, u32)> {
         let mut all: Vec<(f32, usize)> = (0..segs.len())
@@ -270,7 +270,7 @@ fn publish_load_search_and_refuse_corruption() {
     assert_eq!(Snapshot::current(dir.path()).expect("current"), snap);
 
     let index = Index::load_current(dir.path(), "test-v1").expect("load");
-    assert_eq!(index.segment_search_kind(), "hnsw");
+    assert_eq!(index.segment_search_kind(), tuneclip_ann::IndexKind::Hnsw);
     let q = ClipQuery { k: 2, clip_duration_s: 4.0, max_per_video: 1, ..ClipQuery::default() };
     let clips = index.best_clips_for_song("song1", &q).expect("search");
     let got: Vec<(&str, u32)> = clips.iter().map(|c| (c.video.0.as_str(), c.segment_ordinal)).collect();
@@ -359,7 +359,7 @@ fn filters_widen_the_search_and_songs_come_back_for_a_video() {
     let opts = PublishOptions { hnsw_min_vectors: 1000, ..PublishOptions::default() };
     Snapshot::publish_with(dir.path(), &cat, &opts).expect("publish");
     let index = Index::load_current(dir.path(), "test-v1").expect("load");
-    assert_eq!(index.segment_search_kind(), "hnsw");
+    assert_eq!(index.segment_search_kind(), tuneclip_ann::IndexKind::Hnsw);
     // The served catalogue keeps a light analysis; the whole one is read on demand.
     assert!(index.video("logo").expect("video").analysis.saliency.is_empty());
     assert_eq!(index.video_analysis("logo").expect("analysis").saliency.len(), 60);

@@ -61,7 +61,7 @@ fn milvus_and_embedded_backends_agree_and_generations_switch_whole() {
     // The same queries through both backends: the same clips (both re-rank exactly;
     // the candidate lists come from different HNSW graphs, so the tail may differ).
     let served = Index::load_with(&snap, synthetic::MODEL_VERSION, Some(&backend)).expect("from Milvus");
-    assert_eq!(served.segment_search_kind(), "milvus");
+    assert_eq!(served.segment_search_kind(), tuneclip_ann::IndexKind::Milvus);
     assert!(served.vector_health().is_ok());
     let q = ClipQuery { k: 10, clip_duration_s: 4.0, ..ClipQuery::default() };
     let (mut same, mut total) = (0usize, 0usize);
