@@ -209,7 +209,8 @@ pub fn sample_with_thumbnails(
 /// have (small faces) reads, at no second decode and no memory for the whole video.
 pub struct DetailFrames<'a> {
     /// Width of the detail frames (height keeps the display aspect, even); never more
-    /// than the source's.
+    /// than the source's. A source no wider than the analysis frames gets none (the
+    /// callback is never called).
     pub width_px: u32,
     /// One detail frame every `every` sampled frames (1: all), on the sampled frames'
     /// own times, so a detail frame and the analysis frame of its time are one picture.
@@ -267,6 +268,10 @@ fn decode(
         let w = d.width_px.min(info.width) & !1;
         (w, (((f64::from(info.height) * f64::from(w) / f64::from(info.width)).round() as u32) & !1).max(2))
     });
+    // Detail frames no wider than the analysis frames would add nothing: none are made.
+    if detail_w <= out_w {
+        detail = None;
+    }
     let (detail_scale_w, detail_scale_h) = rotation.display_size(detail_w, detail_h);
     let mut detail_scaler: Option<scaling::Context> = None;
     let mut frames = Vec::new();
