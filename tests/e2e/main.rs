@@ -80,7 +80,11 @@ async fn best_clips_through_the_real_server_render_vertical_h264() {
     assert!((lb.analysis.active.y as i64 - 46).abs() <= 2, "{:?}", lb.analysis.active);
     assert!((lb.analysis.active.bottom() as i64 - 314).abs() <= 2, "{:?}", lb.analysis.active);
     // Synthetic patterns hold no faces: the detector ran and found none.
-    assert!(catalogue.videos.iter().all(|v| v.analysis.faces.is_empty()));
+    assert!(
+        catalogue.videos.iter().all(|v| v.analysis.faces.is_empty()),
+        "{:?}",
+        catalogue.videos.iter().map(|v| (&v.title, &v.analysis.faces, v.analysis.detail_faces)).collect::<Vec<_>>()
+    );
 
     // A rebuild over the same files reuses every analysis by content hash; a new file
     // is the only one analysed.

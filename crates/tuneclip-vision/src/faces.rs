@@ -69,7 +69,7 @@ pub struct Face {
 }
 
 impl Face {
-    fn iou(&self, o: &Face) -> f32 {
+    pub(crate) fn iou(&self, o: &Face) -> f32 {
         let ix = (self.x + self.width).min(o.x + o.width) - self.x.max(o.x);
         let iy = (self.y + self.height).min(o.y + o.height) - self.y.max(o.y);
         if ix <= 0.0 || iy <= 0.0 {

@@ -238,8 +238,9 @@ impl SceneList {
         if let Some(d) = &self.detail_faces {
             let _ = writeln!(
                 out,
-                "\nsmall faces: {} frames at {} px wide looked at, {} scanned whole, {} crops around faces",
-                d.frames, d.width_px, d.scans, d.crops
+                "\nsmall faces: {} frames at {} px wide looked at, {} scanned whole, {} crops around faces; \
+                 {} faces found, {} of them dropped as seen on one frame only",
+                d.frames, d.width_px, d.scans, d.crops, d.faces, d.unconfirmed
             );
         }
         let _ = writeln!(

@@ -1,15 +1,17 @@
 //! Small faces: CenterFace finds faces from about 20 px tall, so on the 192-px analysis
 //! frames of a 1080p video only faces taller than ~200 px (a close-up) are seen. This
 //! pass runs the detector where small faces can be found, on larger *detail* frames of
-//! the same decode ([`tuneclip_media`'s `DetailFrames`], 960 px wide by default: faces
-//! from ~40 px in 1080p), at a bounded cost:
+//! the same decode (`tuneclip_media::video::DetailFrames`, 960 px wide by default:
+//! faces from ~50 px tall in 1080p), at a bounded cost:
 //!
 //! - a full scan of the detail frame every two seconds, and at once when the picture has
 //!   changed (a new shot: the mean change of an 8x8 luma grid since the frame before,
 //!   or a larger one since the last scan);
 //! - in between, the detector only on crops around the small faces of the frame before
 //!   (three times the face, at least [`MIN_CROP_PX`] square), so a face found once is
-//!   followed at the face rate for a few percent of a full scan's cost.
+//!   followed at the face rate for a few percent of a full scan's cost;
+//! - a face is kept only where the face frame before or after holds it too
+//!   ([`confirmed`]): what the larger frames add in false faces is seldom seen twice.
 //!
 //! The faces come back in detail-frame pixels with their times; [`crate::analyse_with`]
 //! merges them with the analysis frames' faces before tracks are linked.
@@ -50,6 +52,9 @@ pub struct DetailFaceStats {
     pub crops: u32,
     /// Faces found in all detail frames.
     pub faces: u32,
+    /// Of which dropped as not seen on the face frame before or after ([`confirmed`]).
+    #[serde(default)]
+    pub unconfirmed: u32,
 }
 
 /// Faces found on detail frames, in their pixels.
@@ -119,12 +124,36 @@ impl SmallFaceScan {
         Ok(())
     }
 
+    /// The faces found, each kept only where the face frame before or after it holds
+    /// one overlapping it ([`confirmed`]).
     pub fn finish(self) -> Result<DetailFaces, FaceError> {
         match self.error {
             Some(e) => Err(e),
-            None => Ok(self.found),
+            None => {
+                let mut found = self.found;
+                found.per_frame = confirmed(&found.per_frame);
+                found.stats.unconfirmed =
+                    found.stats.faces - found.per_frame.iter().map(|(_, f)| f.len() as u32).sum::<u32>();
+                Ok(found)
+            }
         }
     }
+}
+
+/// Faces seen on two face frames in a row (overlapping by IoU > 0.2): a face a scan
+/// finds is looked for again on the next frame (a crop around it), so a real face is
+/// confirmed at once, and what a larger frame adds in false faces (a texture, a
+/// blended frame mid-cut) is seldom seen twice in one place.
+pub fn confirmed(per_frame: &[(f64, Vec<Face>)]) -> Vec<(f64, Vec<Face>)> {
+    let near = |i: usize, f: &Face| per_frame.get(i).is_some_and(|(_, o)| o.iter().any(|g| g.iou(f) > 0.2));
+    per_frame
+        .iter()
+        .enumerate()
+        .map(|(i, (t, faces))| {
+            let kept = faces.iter().filter(|f| (i > 0 && near(i - 1, f)) || near(i + 1, f)).copied().collect();
+            (*t, kept)
+        })
+        .collect()
 }
 
 /// Three times the face's larger side (at least [`MIN_CROP_PX`]) centred on it, inside
@@ -199,6 +228,20 @@ mod tests {
         assert_eq!(crop_around(&face(940.0, 520.0, 20.0, 1.0), 960, 540), Rect::new(864, 444, 96, 96));
         assert_eq!(crop_around(&face(100.0, 100.0, 40.0, 1.0), 960, 540), Rect::new(60, 60, 120, 120));
         assert_eq!(crop_around(&face(10.0, 10.0, 300.0, 1.0), 200, 100), Rect::new(0, 0, 200, 100));
+    }
+
+    #[test]
+    fn a_face_seen_once_is_dropped_and_one_seen_twice_kept() {
+        let frames = vec![
+            (0.0, vec![face(10.0, 10.0, 20.0, 0.9), face(300.0, 50.0, 20.0, 0.6)]),
+            (0.2, vec![face(12.0, 10.0, 20.0, 0.9)]),
+            (0.4, vec![]),
+            (0.6, vec![face(500.0, 50.0, 20.0, 0.6)]),
+        ];
+        let kept = confirmed(&frames);
+        let counts: Vec<usize> = kept.iter().map(|(_, f)| f.len()).collect();
+        assert_eq!(counts, vec![1, 1, 0, 0]);
+        assert_eq!(kept[0].1[0].x, 10.0);
     }
 
     #[test]

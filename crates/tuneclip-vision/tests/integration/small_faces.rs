@@ -187,7 +187,8 @@ fn small_faces_are_found_on_detail_frames() {
 #[test]
 fn small_faces_on_held_out_footage() {
     // Faces 37, 51, 66 and 80 px tall (as above); three move. Measured (2026-12-07):
-    // 0.00 everywhere without the pass; 0.18, 0.98, 1.00, 1.00 with it.
+    // 0.00 everywhere without the pass; 0.18, 0.98, 1.00, 1.00 with it (0.16, 0.98, 1.00,
+    // 1.00 since a face must be seen on two face frames in a row).
     let layers = [
         Layer { width: 86, x0: 1600.0, vx: -40.0, y0: 120.0 },
         Layer { width: 120, x0: 150.0, vx: 25.0, y0: 420.0 },
