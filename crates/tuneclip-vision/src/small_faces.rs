@@ -36,8 +36,9 @@ pub const MIN_CROP_PX: u32 = 96;
 /// At most this many small faces followed between scans (the strongest).
 pub const MAX_FOLLOWED: usize = 8;
 /// A face is followed between scans only if smaller than this share of the detail
-/// frame's height: larger ones are the analysis frames' to find.
-pub const SMALL_SHARE: f32 = 0.15;
+/// frame's height: larger ones are the analysis frames' to find (CenterFace needs
+/// ~20-24 px, a fifth of a 192 x 108 frame: 0.25 leaves no gap between the two).
+pub const SMALL_SHARE: f32 = 0.25;
 
 /// What the small-face pass did on one video (zero when it did not run).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
