@@ -159,6 +159,13 @@ pub struct FamiliesConfig {
     pub media_dir: PathBuf,
     /// Folder of the real songs (Debian's wesnoth-1.16-music).
     pub songs_dir: PathBuf,
+    /// The editor's timing error, in seconds (standard deviation): every beat and onset
+    /// the edit follows is moved by a normal draw of it, independently. 0 (the recipe)
+    /// edits on exactly the times tuneclip's own analysis finds, which sync's beat grid
+    /// then matches to the bin; a human editor, or one reading another beat tracker, is
+    /// off by tens of milliseconds.
+    #[serde(default)]
+    pub editor_jitter_s: f64,
 }
 
 impl Default for FamiliesConfig {
@@ -175,6 +182,7 @@ impl Default for FamiliesConfig {
             hop_s: 4.0,
             media_dir: PathBuf::from("index-data/assets/media"),
             songs_dir: PathBuf::from("/usr/share/games/wesnoth/1.16/data/core/music"),
+            editor_jitter_s: 0.0,
         }
     }
 }
@@ -394,6 +402,17 @@ fn draw_shot(rng: &mut Rng, start_s: f64, sources: usize, speed: f64, moving: bo
         zoom,
         offset: (f64::from(rng.range(-0.1, 0.1)), f64::from(rng.range(-0.1, 0.1))),
     }
+}
+
+/// Move every time by a normal draw of standard deviation `sd_s` (Box-Muller), keeping
+/// them in order and not before 0.
+fn jitter(times: &mut [f64], sd_s: f64, rng: &mut Rng) {
+    for t in times.iter_mut() {
+        let (u1, u2) = (f64::from(rng.unit()).max(1e-9), f64::from(rng.unit()));
+        let z = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
+        *t = (*t + sd_s * z).max(0.0);
+    }
+    times.sort_by(f64::total_cmp);
 }
 
 /// Shot starts: every `every` beats from the first beat (and 0).
@@ -693,7 +712,13 @@ pub fn generate(dir: &Path, cfg: &FamiliesConfig, workers: usize) -> Result<Pair
                 }
                 return Ok(label);
             }
-            let song = draw_song(cfg, split, &mut rng, &songs, &pcm_cache)?;
+            let mut song = draw_song(cfg, split, &mut rng, &songs, &pcm_cache)?;
+            if cfg.editor_jitter_s > 0.0 {
+                // Its own stream, so that every other draw of the item stays as in the recipe.
+                let mut timing = Rng::new(cfg.seed ^ 0x7173_E5ED ^ (i as u64).wrapping_mul(0xD6E8_FEB8_6659_FD93));
+                jitter(&mut song.beats, cfg.editor_jitter_s, &mut timing);
+                jitter(&mut song.onsets, cfg.editor_jitter_s, &mut timing);
+            }
             if !path.is_file() {
                 let frames = edit(family, &song, footage, cfg.seconds, &mut rng);
                 write_item(dir, &file, &frames, &song.samples)?;
@@ -817,6 +842,19 @@ mod tests {
             let f = (b * FPS as f64).round() as usize;
             assert!(luma[f] > luma[f - 1] + 10.0, "beat {b}: {} vs {}", luma[f], luma[f - 1]);
         }
+    }
+
+    #[test]
+    fn the_editors_timing_error_moves_times_by_about_its_spread() {
+        let times: Vec<f64> = (1..=400).map(|k| f64::from(k) * 0.5).collect();
+        let mut moved = times.clone();
+        jitter(&mut moved, 0.03, &mut Rng::new(5));
+        assert!(moved.windows(2).all(|w| w[0] <= w[1]), "kept in order");
+        let d: Vec<f64> = times.iter().zip(&moved).map(|(a, b)| b - a).collect();
+        let mean = d.iter().sum::<f64>() / d.len() as f64;
+        let sd = (d.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / d.len() as f64).sqrt();
+        assert!(mean.abs() < 0.006, "unbiased: mean {mean}");
+        assert!((0.025..0.035).contains(&sd), "spread {sd}");
     }
 
     #[test]

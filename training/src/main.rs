@@ -95,6 +95,11 @@ enum Command {
         /// Real songs (Debian's wesnoth-1.16-music).
         #[arg(long, default_value = "/usr/share/games/wesnoth/1.16/data/core/music")]
         songs: PathBuf,
+        /// The editor's timing error in milliseconds (standard deviation of a normal
+        /// draw added to every beat and onset it cuts or flashes on; 0: exactly on the
+        /// times tuneclip's own analysis finds, as the recipe).
+        #[arg(long, default_value_t = 0.0)]
+        editor_jitter_ms: f64,
     },
     /// Pair manifest from a folder of music videos (each file's soundtrack is its song).
     Pairs {
@@ -317,6 +322,7 @@ fn main() -> ExitCode {
             extra_families,
             media,
             songs,
+            editor_jitter_ms,
         } => {
             let parse = |names: &[String]| names.iter().map(|f| Family::parse(f)).collect::<Result<Vec<_>, _>>();
             parse(&held_out).and_then(|held_out| {
@@ -329,6 +335,7 @@ fn main() -> ExitCode {
                     extra: parse(&extra_families)?,
                     media_dir: media,
                     songs_dir: songs,
+                    editor_jitter_s: editor_jitter_ms / 1000.0,
                     ..FamiliesConfig::default()
                 };
                 tuneclip_training::families::generate(&out, &cfg, workers())

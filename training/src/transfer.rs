@@ -37,7 +37,9 @@ use crate::manifest::{PairManifest, Split};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use tuneclip_core::{Embedding, dot, l2_normalize};
-use tuneclip_model::inputs::{BEAT_WEIGHT, PERIODICITY_DIMS, SYNC_STEP_S, song_events, sync_events, sync_of_events};
+use tuneclip_model::inputs::{
+    BEAT_WEIGHT, PERIODICITY_DIMS, SYNC_STEP_S, song_events, spread_events, sync_events, sync_of_events,
+};
 use tuneclip_model::learned::LearnedModel;
 
 /// Recall@1/5/10 and the median rank of one model on one gallery.
@@ -179,13 +181,14 @@ fn zscores(x: &[f64]) -> Vec<f64> {
 
 /// `sync[q][c]`: how well clip `c`'s picture events fall on song `q`'s onsets and
 /// beats (the grid at `beat_weight`; 0 for the onsets alone) at the clip's best offset
-/// in the song (each track reduced to its events once).
-fn sync_matrix(songs: &[SongTracks], clips: &[&Example], beat_weight: f32) -> Vec<Vec<f32>> {
+/// in the song (each track reduced to its events once), the song's events blurred
+/// `spread` bins either side ([`spread_events`]; 0 as search scores them).
+fn sync_matrix(songs: &[SongTracks], clips: &[&Example], beat_weight: f32, spread: usize) -> Vec<Vec<f32>> {
     let clips: Vec<Vec<f32>> = clips.iter().map(|c| sync_events(&c.video_envelope)).collect();
     songs
         .iter()
         .map(|s| {
-            let song = song_events(&s.onsets, &s.beats, beat_weight);
+            let song = spread_events(&song_events(&s.onsets, &s.beats, beat_weight), spread);
             clips.iter().map(|c| sync_of_events(&song, c)).collect()
         })
         .collect()
@@ -238,8 +241,8 @@ fn report(
         distinct.push(rd);
     };
     // Sync as search scores it (the song's onsets and beats), and onsets alone.
-    let sync = sync_matrix(song_envelopes, &clips, BEAT_WEIGHT);
-    let onsets_only = sync_matrix(song_envelopes, &clips, 0.0);
+    let sync = sync_matrix(song_envelopes, &clips, BEAT_WEIGHT, 0);
+    let onsets_only = sync_matrix(song_envelopes, &clips, 0.0, 0);
     if let Some(model) = learned {
         let mut clip_emb = Vec::with_capacity(clips.len());
         let mut window_song = Vec::with_capacity(clips.len());
@@ -279,8 +282,12 @@ fn report(
     rank("sync: onsets alone".to_string(), &|q, c| onsets_only[q][c]);
     if sync_opts.candidates {
         for w in SYNC_CANDIDATE_WEIGHTS {
-            let m = sync_matrix(song_envelopes, &clips, w);
+            let m = sync_matrix(song_envelopes, &clips, w, 0);
             rank(format!("sync candidate: beat weight {w}"), &|q, c| m[q][c]);
+        }
+        for spread in SYNC_CANDIDATE_SPREADS {
+            let m = sync_matrix(song_envelopes, &clips, BEAT_WEIGHT, spread);
+            rank(format!("sync candidate: song's events spread {spread} bins"), &|q, c| m[q][c]);
         }
         rank("sync candidate: mean of both".to_string(), &|q, c| 0.5 * (sync[q][c] + onsets_only[q][c]));
         rank("sync candidate: max of both".to_string(), &|q, c| sync[q][c].max(onsets_only[q][c]));
@@ -375,6 +382,11 @@ const MAX_POOLED_VIDEOS: usize = 600;
 
 /// Beat weights scored beside the product's when [`SyncOptions::candidates`] asks.
 pub const SYNC_CANDIDATE_WEIGHTS: [f32; 5] = [1.0, 2.0, 4.0, 16.0, 64.0];
+
+/// Blurs of the song's events ([`spread_events`], bins either side) scored beside the
+/// product's when [`SyncOptions::candidates`] asks: a cut one bin (40 ms) from the
+/// beat it was meant for counts for nothing unblurred.
+pub const SYNC_CANDIDATE_SPREADS: [usize; 3] = [1, 2, 3];
 
 /// How the benchmark scores sync.
 #[derive(Debug, Clone, Copy)]

@@ -145,6 +145,23 @@ pub fn song_sync_events(onsets: &[f32], beats_s: &[f64], unit: Option<f32>) -> V
     song_events_in(onsets, &beat_grid(beats_s, 0.0, onsets.len()), BEAT_WEIGHT, unit)
 }
 
+/// `events` blurred by a triangle `radius` bins either side (weights `1 - d / (radius +
+/// 1)` at distance `d`), so that an event one or two bins from its partner still
+/// counts in part; `radius` 0 returns them unchanged.
+pub fn spread_events(events: &[f32], radius: usize) -> Vec<f32> {
+    if radius == 0 {
+        return events.to_vec();
+    }
+    let n = events.len();
+    let w = |d: usize| 1.0 - d as f32 / (radius + 1) as f32;
+    (0..n)
+        .map(|i| {
+            let (a, b) = (i.saturating_sub(radius), (i + radius + 1).min(n));
+            (a..b).map(|j| w(i.abs_diff(j)) * events[j]).sum()
+        })
+        .collect()
+}
+
 /// Pearson correlation of two event tracks over their common length, aligned (bin `i`
 /// of one against bin `i` of the other); 0 when either is flat or shorter than two
 /// bins.
@@ -287,6 +304,21 @@ impl TryFrom<StoredEnvelope> for SyncEnvelope {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_spread_event_reaches_its_neighbours_by_a_triangle() {
+        let mut x = vec![0f32; 9];
+        x[4] = 3.0;
+        assert_eq!(spread_events(&x, 0), x);
+        let s = spread_events(&x, 2);
+        let want = [0.0, 0.0, 1.0, 2.0, 3.0, 2.0, 1.0, 0.0, 0.0];
+        assert!(s.iter().zip(want).all(|(a, b)| (a - b).abs() < 1e-5), "{s:?}");
+        // A cut one bin off its beat correlates with the spread grid, not with the bare one.
+        let mut cut = vec![0f32; 9];
+        cut[5] = 1.0;
+        assert!(pearson(&x, &cut) < 0.0);
+        assert!(pearson(&spread_events(&x, 1), &cut) > 0.25);
+    }
 
     /// The direct form the sliding sums replace.
     fn pearson_direct(a: &[f32], b: &[f32]) -> f32 {

@@ -339,7 +339,8 @@ pub fn visual_profile(frames: &[SampledFrame], faces: FaceSummary) -> Vec<f32> {
 }
 
 pub use tuneclip_core::sync::{
-    BEAT_WEIGHT, SYNC_STEP_S, SYNC_WEIGHT, beat_grid, song_events, sync_events, sync_of_events, sync_score,
+    BEAT_WEIGHT, SYNC_STEP_S, SYNC_WEIGHT, beat_grid, song_events, spread_events, sync_events, sync_of_events,
+    sync_score,
 };
 
 /// Mel bands the song's onset envelope is read from.
