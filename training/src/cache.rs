@@ -8,6 +8,7 @@
 //! are then 0 in the header, and a model that reads appearance refuses such a cache.
 
 use crate::dataset::{Dataset, Example};
+use crate::error::{Error, Result};
 use crate::manifest::{PairManifest, Split};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -102,13 +103,13 @@ pub fn select<'a>(ds: &'a Dataset, sel: &Selection) -> Vec<&'a Example> {
 }
 
 /// Write every example of `ds` with every input.
-pub fn write(path: &Path, ds: &Dataset, shape: &InputShape) -> Result<(), String> {
+pub fn write(path: &Path, ds: &Dataset, shape: &InputShape) -> Result<()> {
     write_selected(path, ds, shape, &Selection::default()).map(|_| ())
 }
 
 /// Write the examples and inputs `sel` keeps; returns how many examples were written.
-pub fn write_selected(path: &Path, ds: &Dataset, shape: &InputShape, sel: &Selection) -> Result<usize, String> {
-    let err = |e: std::io::Error| format!("cannot write feature cache {} ({e})", path.display());
+pub fn write_selected(path: &Path, ds: &Dataset, shape: &InputShape, sel: &Selection) -> Result<usize> {
+    let err = |e: std::io::Error| Error::io("write the feature cache", path)(e);
     let tmp = path.with_extension("bin.tmp");
     let examples = select(ds, sel);
     let mut lens = lens(shape);
@@ -123,7 +124,7 @@ pub fn write_selected(path: &Path, ds: &Dataset, shape: &InputShape, sel: &Selec
         skipped: ds.skipped.clone(),
         lens,
     };
-    let header = serde_json::to_vec(&header).map_err(|e| e.to_string())?;
+    let header = serde_json::to_vec(&header).map_err(|e| Error::bad_file(path, e))?;
     let mut w = BufWriter::new(std::fs::File::create(&tmp).map_err(err)?);
     w.write_all(MAGIC).map_err(err)?;
     w.write_all(&(header.len() as u64).to_le_bytes()).map_err(err)?;
@@ -165,10 +166,12 @@ pub fn has_appearance(ds: &Dataset) -> bool {
     ds.examples.iter().all(|e| !e.audio.mel.is_empty() && !e.visual.pixels.is_empty())
 }
 
-pub fn read(path: &Path, manifest: &PairManifest, shape: &InputShape) -> Result<Dataset, String> {
+pub fn read(path: &Path, manifest: &PairManifest, shape: &InputShape) -> Result<Dataset> {
     let mut bytes = Vec::new();
-    std::fs::File::open(path).and_then(|mut f| f.read_to_end(&mut bytes)).map_err(|e| e.to_string())?;
-    let bad = |what: &str| format!("feature cache {} is damaged ({what}); delete it to rebuild", path.display());
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_to_end(&mut bytes))
+        .map_err(Error::io("read the feature cache", path))?;
+    let bad = |what: &str| Error::bad_file(path, format!("feature cache damaged ({what}); delete it to rebuild"));
     if bytes.len() < 16 || &bytes[..8] != MAGIC {
         return Err(bad("magic"));
     }
@@ -187,7 +190,7 @@ pub fn read(path: &Path, manifest: &PairManifest, shape: &InputShape) -> Result<
         return Err(bad("shapes"));
     }
     let mut pos = 16 + hlen;
-    let mut take = |n: usize| -> Result<&[u8], String> {
+    let mut take = |n: usize| -> Result<&[u8]> {
         let s = bytes.get(pos..pos + n).ok_or_else(|| bad("truncated"))?;
         pos += n;
         Ok(s)

@@ -3,6 +3,7 @@
 //! decoder, so it runs on a machine that has only a GPU driver).
 
 use crate::dataset::Dataset;
+use crate::error::{Error, Result};
 use crate::manifest::PairManifest;
 use crate::train::{Mining, TrainConfig, train_on};
 use std::path::Path;
@@ -52,11 +53,11 @@ impl TrainArgs {
     /// The training configuration these options ask for, with the model's window set to
     /// the manifest's median pair length: songs and segment contexts are then embedded
     /// at the length the model was trained on.
-    pub fn config(&self, manifest: &PairManifest) -> Result<TrainConfig, String> {
+    pub fn config(&self, manifest: &PairManifest) -> Result<TrainConfig> {
         let mining = match self.mining.as_str() {
             "semi-hard" => Mining::SemiHard,
             "batch-hard" => Mining::BatchHard,
-            other => return Err(format!("--mining {other}: expected semi-hard or batch-hard")),
+            other => return Err(Error::BadOption(format!("--mining {other}: expected semi-hard or batch-hard"))),
         };
         let d = TrainConfig::default();
         let mut model = d
@@ -86,10 +87,10 @@ impl TrainArgs {
 
 /// Train `cfg` on `data` into `out` on the device `args` names, printing the device and,
 /// at the end, the best epoch; returns the model folder.
-pub fn fit(data: &Dataset, cfg: &TrainConfig, out: &Path, args: &TrainArgs) -> Result<PathBuf, String> {
-    let (device, about) = tuneclip_model::learned::device_named(&args.device).map_err(|e| e.to_string())?;
+pub fn fit(data: &Dataset, cfg: &TrainConfig, out: &Path, args: &TrainArgs) -> Result<PathBuf> {
+    let (device, about) = tuneclip_model::learned::device_named(&args.device)?;
     eprintln!("training on {about}");
-    let outcome = train_on(data, cfg, out, args.resume, &device).map_err(|e| e.to_string())?;
+    let outcome = train_on(data, cfg, out, args.resume, &device)?;
     let best = outcome.state.best_epoch.unwrap_or(0);
     eprintln!(
         "trained {} epochs{}; best val epoch {best} (mean R@1/5/10 {:.3}); model in {}, curves in {}",

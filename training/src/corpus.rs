@@ -14,6 +14,7 @@
 //! training data goes through the same decoders as real music videos. The split (train,
 //! val, test) is a function of the index: the held-out items are never trained on.
 
+use crate::error::{Error, Result};
 use crate::manifest::{PairManifest, PairSpec, Split};
 use serde::{Deserialize, Serialize};
 use std::f32::consts::PI;
@@ -265,7 +266,7 @@ pub fn synth_frames(l: &Latents, cfg: &CorpusConfig, rng: &mut Rng) -> Vec<u8> {
     out
 }
 
-fn encode(out: &Path, frames: &[u8], audio: &[f32], cfg: &CorpusConfig) -> Result<(), String> {
+fn encode(out: &Path, frames: &[u8], audio: &[f32], cfg: &CorpusConfig) -> Result<()> {
     encode_rgb(out, frames, (cfg.width, cfg.height, cfg.fps), audio, cfg.sample_rate)
 }
 
@@ -278,10 +279,10 @@ pub(crate) fn encode_rgb(
     (width, height, fps): (u32, u32, u32),
     audio: &[f32],
     sample_rate: u32,
-) -> Result<(), String> {
+) -> Result<()> {
     let raw_audio = out.with_extension("f32");
     let bytes: Vec<u8> = audio.iter().flat_map(|v| v.to_le_bytes()).collect();
-    std::fs::write(&raw_audio, bytes).map_err(|e| format!("cannot write {} ({e})", raw_audio.display()))?;
+    std::fs::write(&raw_audio, bytes).map_err(Error::io("write", &raw_audio))?;
     let mut child = Command::new("ffmpeg")
         .args(["-hide_banner", "-loglevel", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24"])
         .args(["-s", &format!("{width}x{height}"), "-r", &fps.to_string(), "-i", "-"])
@@ -294,15 +295,15 @@ pub(crate) fn encode_rgb(
         .stdin(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| format!("cannot run the ffmpeg CLI ({e}); run setup.sh"))?;
+        .map_err(|e| Error::media(out, format!("cannot run the ffmpeg CLI ({e}); run setup.sh")))?;
     let written = child.stdin.take().map(|mut s| s.write_all(frames));
-    let output = child.wait_with_output().map_err(|e| format!("ffmpeg did not finish ({e})"))?;
+    let output = child.wait_with_output().map_err(|e| Error::media(out, format!("ffmpeg did not finish ({e})")))?;
     let _ = std::fs::remove_file(&raw_audio);
     if !output.status.success() {
-        return Err(format!("ffmpeg failed: {}", String::from_utf8_lossy(&output.stderr).trim()));
+        return Err(Error::media(out, format!("ffmpeg failed: {}", String::from_utf8_lossy(&output.stderr).trim())));
     }
     if let Some(Err(e)) = written {
-        return Err(format!("ffmpeg closed its input early ({e})"));
+        return Err(Error::media(out, format!("ffmpeg closed its input early ({e})")));
     }
     Ok(())
 }
@@ -314,8 +315,8 @@ pub fn item_file(index: usize) -> String {
 
 /// Write (or complete: existing files are kept) the corpus under `dir`, with its pair
 /// manifest `dir/pairs.json` (one pair per window, the item's own audio as positive).
-pub fn generate(dir: &Path, cfg: &CorpusConfig, workers: usize) -> Result<PairManifest, String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {} ({e})", dir.display()))?;
+pub fn generate(dir: &Path, cfg: &CorpusConfig, workers: usize) -> Result<PairManifest> {
+    std::fs::create_dir_all(dir).map_err(Error::io("create", dir))?;
     let errors = std::sync::Mutex::new(Vec::new());
     crate::par_for(cfg.len(), workers, "synthesising music videos", |i| {
         let path = dir.join(item_file(i));
@@ -327,19 +328,15 @@ pub fn generate(dir: &Path, cfg: &CorpusConfig, workers: usize) -> Result<PairMa
         let audio = synth_audio(&l, cfg.seconds, cfg.sample_rate, &mut rng);
         let frames = synth_frames(&l, cfg, &mut rng);
         let tmp = dir.join(format!(".{}.partial.mp4", item_file(i)));
-        let done = encode(&tmp, &frames, &audio, cfg).and_then(|()| {
-            std::fs::rename(&tmp, &path).map_err(|e| format!("cannot publish {} ({e})", path.display()))
-        });
+        let done = encode(&tmp, &frames, &audio, cfg)
+            .and_then(|()| std::fs::rename(&tmp, &path).map_err(Error::io("publish", &path)));
         if let Err(e) = done
             && let Ok(mut errs) = errors.lock()
         {
-            errs.push(format!("{}: {e}", path.display()));
+            errs.push((path, e));
         }
     });
-    let errors = errors.into_inner().unwrap_or_default();
-    if let Some(first) = errors.first() {
-        return Err(format!("{} item(s) failed; first: {first}", errors.len()));
-    }
+    Error::items(errors)?;
     let windows = (cfg.seconds / cfg.window_s).floor().max(1.0) as usize;
     let mut pairs = Vec::new();
     for i in 0..cfg.len() {
@@ -362,8 +359,9 @@ pub fn generate(dir: &Path, cfg: &CorpusConfig, workers: usize) -> Result<PairMa
     manifest.save(&dir.join("pairs.json"))?;
     let latents: Vec<Latents> = (0..cfg.len()).map(|i| cfg.latents_of(i)).collect();
     let meta = serde_json::json!({ "config": cfg, "latents": latents });
-    std::fs::write(dir.join("corpus.json"), serde_json::to_vec_pretty(&meta).map_err(|e| e.to_string())?)
-        .map_err(|e| format!("cannot write corpus.json ({e})"))?;
+    let meta_path = dir.join("corpus.json");
+    let bytes = serde_json::to_vec_pretty(&meta).map_err(|e| Error::bad_file(&meta_path, e))?;
+    std::fs::write(&meta_path, bytes).map_err(Error::io("write", &meta_path))?;
     Ok(manifest)
 }
 

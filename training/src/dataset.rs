@@ -120,7 +120,12 @@ fn cache_key(manifest: &PairManifest, shape: &InputShape) -> String {
 
 /// Load the examples of `manifest_path`, from the cache in `cache_dir` when it holds
 /// them, else by decoding (with `workers` threads) and then caching.
-pub fn load(manifest_path: &Path, shape: &InputShape, cache_dir: &Path, workers: usize) -> Result<Dataset, String> {
+pub fn load(
+    manifest_path: &Path,
+    shape: &InputShape,
+    cache_dir: &Path,
+    workers: usize,
+) -> crate::error::Result<Dataset> {
     let manifest = PairManifest::load(manifest_path)?;
     let root = manifest_path.parent().unwrap_or(Path::new("."));
     let key = cache_key(&manifest, shape);
@@ -129,7 +134,7 @@ pub fn load(manifest_path: &Path, shape: &InputShape, cache_dir: &Path, workers:
         return Ok(ds);
     }
     let ds = extract(&manifest, root, shape, workers);
-    std::fs::create_dir_all(cache_dir).map_err(|e| format!("cannot create {} ({e})", cache_dir.display()))?;
+    std::fs::create_dir_all(cache_dir).map_err(crate::error::Error::io("create", cache_dir))?;
     crate::cache::write(&cache, &ds, shape)?;
     Ok(ds)
 }

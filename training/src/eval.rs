@@ -4,7 +4,7 @@
 use crate::RetrievalReport;
 use crate::dataset::Dataset;
 use crate::manifest::Split;
-use crate::train::retrieval;
+use crate::train::{TrainError, retrieval};
 use serde::{Deserialize, Serialize};
 use tuneclip_model::learned::LearnedModel;
 
@@ -24,18 +24,18 @@ pub struct EvalReport {
 }
 
 /// Evaluate `model` on the `split` pairs of `data`.
-pub fn evaluate_model(model: &LearnedModel, data: &Dataset, split: Split) -> Result<EvalReport, String> {
+pub fn evaluate_model(model: &LearnedModel, data: &Dataset, split: Split) -> crate::error::Result<EvalReport> {
     let set = data.split(split);
     if set.is_empty() {
-        return Err(format!("no {split:?} pairs to evaluate on"));
+        return Err(TrainError::NoData { split, reason: "no pairs to evaluate on".into() }.into());
     }
     let audios: Vec<_> = set.iter().map(|e| &e.audio).collect();
     let visuals: Vec<_> = set.iter().map(|e| &e.visual).collect();
     let mut songs = Vec::new();
     let mut videos = Vec::new();
     for (a, v) in audios.chunks(128).zip(visuals.chunks(128)) {
-        songs.extend(model.embed_audio(a).map_err(|e| e.to_string())?);
-        videos.extend(model.embed_visual(v).map_err(|e| e.to_string())?);
+        songs.extend(model.embed_audio(a)?);
+        videos.extend(model.embed_visual(v)?);
     }
     let (ls2v, lv2s) = retrieval(&songs, &videos);
     let bsongs: Vec<_> = set.iter().map(|e| e.baseline_song.clone()).collect();

@@ -33,6 +33,7 @@
 //! machine given the same set-up.
 
 use crate::corpus::{Latents, Rng, synth_audio};
+use crate::error::{Error, Result};
 use crate::manifest::{PairManifest, PairSpec, Split};
 use serde::{Deserialize, Serialize};
 use std::io::Read;
@@ -116,10 +117,10 @@ impl Family {
         }
     }
 
-    pub fn parse(name: &str) -> Result<Self, String> {
+    pub fn parse(name: &str) -> Result<Self> {
         Self::ALL.into_iter().find(|f| f.name() == name).ok_or_else(|| {
             let names: Vec<_> = Self::ALL.iter().map(|f| f.name()).collect();
-            format!("unknown family {name:?} (expected one of {})", names.join(", "))
+            Error::BadOption(format!("unknown family {name:?} (expected one of {})", names.join(", ")))
         })
     }
 
@@ -220,7 +221,9 @@ pub struct Footage {
     pub frames: Vec<Vec<u8>>,
 }
 
-fn raw_frames(input_args: &[&str], seconds: f64) -> Result<Vec<Vec<u8>>, String> {
+fn raw_frames(input_args: &[&str], seconds: f64) -> Result<Vec<Vec<u8>>> {
+    let source = Path::new(input_args.last().copied().unwrap_or_default());
+    let failed = |message: String| Error::media(source, message);
     let vf = format!(
         "scale={WIDTH}:{HEIGHT}:force_original_aspect_ratio=increase,crop={WIDTH}:{HEIGHT},fps={FPS},format=rgb24"
     );
@@ -231,26 +234,26 @@ fn raw_frames(input_args: &[&str], seconds: f64) -> Result<Vec<Vec<u8>>, String>
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| format!("cannot run the ffmpeg CLI ({e}); run setup.sh"))?;
+        .map_err(|e| failed(format!("cannot run the ffmpeg CLI ({e}); run setup.sh")))?;
     let mut bytes = Vec::new();
     if let Some(mut out) = child.stdout.take() {
-        out.read_to_end(&mut bytes).map_err(|e| format!("ffmpeg output ({e})"))?;
+        out.read_to_end(&mut bytes).map_err(|e| failed(format!("ffmpeg output ({e})")))?;
     }
-    let status = child.wait_with_output().map_err(|e| format!("ffmpeg did not finish ({e})"))?;
+    let status = child.wait_with_output().map_err(|e| failed(format!("ffmpeg did not finish ({e})")))?;
     if !status.status.success() {
-        return Err(format!("ffmpeg {input_args:?}: {}", String::from_utf8_lossy(&status.stderr).trim()));
+        return Err(failed(format!("ffmpeg {input_args:?}: {}", String::from_utf8_lossy(&status.stderr).trim())));
     }
     let frame = WIDTH * HEIGHT * 3;
     let frames: Vec<Vec<u8>> = bytes.chunks_exact(frame).map(<[u8]>::to_vec).collect();
     if frames.len() < FPS {
-        return Err(format!("ffmpeg {input_args:?} gave {} frames (expected at least {FPS})", frames.len()));
+        return Err(failed(format!("ffmpeg {input_args:?} gave {} frames (expected at least {FPS})", frames.len())));
     }
     Ok(frames)
 }
 
 /// The footage of `pool`: real clips from `media_dir` and lavfi sources. A missing
 /// real clip is an error naming it (run `setup.sh`).
-pub fn load_footage(media_dir: &Path, pool: FootagePool) -> Result<Vec<Footage>, String> {
+pub fn load_footage(media_dir: &Path, pool: FootagePool) -> Result<Vec<Footage>> {
     let (real, synthetic): (&[&str], &[(&str, &str)]) = match pool {
         FootagePool::Train => (
             &["bikes.mp4", "carphone.mp4"],
@@ -279,7 +282,7 @@ pub fn load_footage(media_dir: &Path, pool: FootagePool) -> Result<Vec<Footage>,
     for name in real {
         let path = media_dir.join(name);
         if !path.is_file() {
-            return Err(format!("footage {} is missing (run setup.sh)", path.display()));
+            return Err(Error::bad_file(&path, "footage missing (run setup.sh)"));
         }
         let p = path.to_string_lossy().into_owned();
         out.push(Footage { name: (*name).to_string(), frames: raw_frames(&["-i", &p], 12.0)? });
@@ -303,15 +306,18 @@ struct Song {
 
 /// The real songs (sorted by name) and which split each belongs to: every fifth song
 /// is held out, the next after it validates.
-pub fn real_songs(dir: &Path) -> Result<Vec<(PathBuf, Split)>, String> {
+pub fn real_songs(dir: &Path) -> Result<Vec<(PathBuf, Split)>> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|e| format!("cannot read the songs folder {} ({e}); run setup.sh", dir.display()))?
+        .map_err(Error::io("read the songs folder (run setup.sh)", dir))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "ogg"))
         .collect();
     files.sort();
     if files.len() < 10 {
-        return Err(format!("{} holds {} songs (expected the 41 of wesnoth-1.16-music)", dir.display(), files.len()));
+        return Err(Error::bad_file(
+            dir,
+            format!("holds {} songs (expected the 41 of wesnoth-1.16-music)", files.len()),
+        ));
     }
     Ok(files
         .into_iter()
@@ -327,9 +333,9 @@ pub fn real_songs(dir: &Path) -> Result<Vec<(PathBuf, Split)>, String> {
         .collect())
 }
 
-fn analyse_song(samples: Vec<f32>, label: String, seconds: f64) -> Result<Song, String> {
-    let analysis = tuneclip_audio::SongAnalysis::compute(&samples, SAMPLE_RATE, seconds.min(30.0))
-        .map_err(|e| format!("{label}: {e}"))?;
+fn analyse_song(samples: Vec<f32>, label: String, seconds: f64) -> Result<Song> {
+    let failed = |e: tuneclip_audio::AudioError| Error::media(Path::new(&label), e);
+    let analysis = tuneclip_audio::SongAnalysis::compute(&samples, SAMPLE_RATE, seconds.min(30.0)).map_err(failed)?;
     let mut beats = analysis.beats_s.clone();
     if beats.len() < 4 {
         // No beat found (a rubato passage): the tempo estimate's grid from the start.
@@ -351,8 +357,8 @@ fn analyse_song(samples: Vec<f32>, label: String, seconds: f64) -> Result<Song, 
     let (lo, hi) = smooth.iter().fold((f32::MAX, 0f32), |(l, h), v| (l.min(*v), h.max(*v)));
     let energy = smooth.iter().map(|v| ((v - lo) / (hi - lo).max(1e-6)).clamp(0.0, 1.0)).collect();
     // Strong onsets: spectral-flux peaks above mean + 2 spreads.
-    let stft = tuneclip_audio::Stft::new(1024, 512).map_err(|e| e.to_string())?;
-    let bank = tuneclip_audio::MelFilterbank::new(SAMPLE_RATE, 1024, 40, 30.0, 8000.0).map_err(|e| e.to_string())?;
+    let stft = tuneclip_audio::Stft::new(1024, 512).map_err(failed)?;
+    let bank = tuneclip_audio::MelFilterbank::new(SAMPLE_RATE, 1024, 40, 30.0, 8000.0).map_err(failed)?;
     let env = tuneclip_audio::onset_strength(&tuneclip_audio::log_mel(&samples, &stft, &bank));
     let n = env.len().max(1) as f32;
     let mean = env.iter().sum::<f32>() / n;
@@ -640,7 +646,7 @@ fn draw_song(
     rng: &mut Rng,
     songs: &[(PathBuf, Split)],
     cache: &std::sync::Mutex<std::collections::HashMap<PathBuf, std::sync::Arc<Vec<f32>>>>,
-) -> Result<Song, String> {
+) -> Result<Song> {
     let sr = f64::from(SAMPLE_RATE);
     if rng.unit() < 0.5 {
         let l = Latents::draw(rng);
@@ -654,7 +660,7 @@ fn draw_song(
         match cached {
             Some(p) => p,
             None => {
-                let a = tuneclip_media::audio::decode_mono(&path, SAMPLE_RATE).map_err(|e| e.to_string())?;
+                let a = tuneclip_media::audio::decode_mono(&path, SAMPLE_RATE).map_err(|e| Error::media(&path, e))?;
                 let p = std::sync::Arc::new(a.samples);
                 if let Ok(mut c) = cache.lock() {
                     c.insert(path.clone(), p.clone());
@@ -679,8 +685,8 @@ fn item_file(index: usize, family: Family) -> String {
 /// Write (or complete: existing files are kept) the corpus under `dir`: the MP4s,
 /// `pairs.json` (windows of each video with its own soundtrack, the pair's `family`
 /// set) and `families.json` (every item's family, split and song).
-pub fn generate(dir: &Path, cfg: &FamiliesConfig, workers: usize) -> Result<PairManifest, String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {} ({e})", dir.display()))?;
+pub fn generate(dir: &Path, cfg: &FamiliesConfig, workers: usize) -> Result<PairManifest> {
+    std::fs::create_dir_all(dir).map_err(Error::io("create", dir))?;
     let items = cfg.items();
     let songs = real_songs(&cfg.songs_dir)?;
     let train_footage = load_footage(&cfg.media_dir, FootagePool::Train)?;
@@ -694,7 +700,7 @@ pub fn generate(dir: &Path, cfg: &FamiliesConfig, workers: usize) -> Result<Pair
         let path = dir.join(&file);
         let mut rng = Rng::new(cfg.seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
         let footage = if split == Split::Test { &held_footage } else { &train_footage };
-        let result = (|| -> Result<String, String> {
+        let result = (|| -> Result<String> {
             if family == Family::Synthetic {
                 let l = Latents::draw(&mut rng);
                 let label = format!("synthetic:{:.1}bpm", l.tempo_bpm);
@@ -733,15 +739,12 @@ pub fn generate(dir: &Path, cfg: &FamiliesConfig, workers: usize) -> Result<Pair
             }
             Err(e) => {
                 if let Ok(mut errs) = errors.lock() {
-                    errs.push(format!("{}: {e}", path.display()));
+                    errs.push((path, e));
                 }
             }
         }
     });
-    let errors = errors.into_inner().unwrap_or_default();
-    if let Some(first) = errors.first() {
-        return Err(format!("{} item(s) failed; first: {first}", errors.len()));
-    }
+    Error::items(errors)?;
     let specs: Vec<ItemSpec> = specs.into_inner().unwrap_or_default().into_iter().flatten().collect();
     let mut pairs = Vec::new();
     for s in &specs {
@@ -763,19 +766,17 @@ pub fn generate(dir: &Path, cfg: &FamiliesConfig, workers: usize) -> Result<Pair
     let manifest = PairManifest { pairs };
     manifest.save(&dir.join("pairs.json"))?;
     let meta = serde_json::json!({ "config": cfg, "items": specs });
-    tuneclip_core::fs::write_atomic(
-        &dir.join("families.json"),
-        &serde_json::to_vec_pretty(&meta).map_err(|e| e.to_string())?,
-    )
-    .map_err(|e| e.to_string())?;
+    let meta_path = dir.join("families.json");
+    let bytes = serde_json::to_vec_pretty(&meta).map_err(|e| Error::bad_file(&meta_path, e))?;
+    tuneclip_core::fs::write_atomic(&meta_path, &bytes).map_err(Error::written)?;
     Ok(manifest)
 }
 
-fn write_item(dir: &Path, file: &str, frames: &[u8], audio: &[f32]) -> Result<(), String> {
+fn write_item(dir: &Path, file: &str, frames: &[u8], audio: &[f32]) -> Result<()> {
     let tmp = dir.join(format!(".{file}.partial.mp4"));
     let path = dir.join(file);
     crate::corpus::encode_rgb(&tmp, frames, (WIDTH as u32, HEIGHT as u32, FPS as u32), audio, SAMPLE_RATE)?;
-    std::fs::rename(&tmp, &path).map_err(|e| format!("cannot publish {} ({e})", path.display()))
+    std::fs::rename(&tmp, &path).map_err(Error::io("publish", &path))
 }
 
 #[cfg(test)]
@@ -811,7 +812,7 @@ mod tests {
     #[test]
     fn family_names_round_trip_and_held_out_families_are_never_trained() {
         for f in Family::ALL {
-            assert_eq!(Family::parse(f.name()), Ok(f));
+            assert_eq!(Family::parse(f.name()).ok(), Some(f));
         }
         assert!(Family::parse("nope").is_err());
         let cfg = FamiliesConfig { train_per_family: 2, val_per_family: 1, test_per_family: 3, ..Default::default() };

@@ -18,6 +18,7 @@ pub mod cache;
 pub mod cli;
 pub mod corpus;
 pub mod dataset;
+pub mod error;
 pub mod eval;
 pub mod families;
 pub mod manifest;

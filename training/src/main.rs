@@ -19,6 +19,9 @@ use tuneclip_training::manifest::{MusicVideoPairing, PairManifest, Split, music_
 use tuneclip_training::train::TrainConfig;
 use tuneclip_training::transfer::SyncOptions;
 
+/// The binary's own error: any error, printed once by `main`.
+type Result<T, E = Box<dyn std::error::Error>> = std::result::Result<T, E>;
+
 #[derive(Parser)]
 #[command(version, about = "Train and evaluate tuneclip's song/video encoders")]
 struct Cli {
@@ -181,7 +184,7 @@ fn workers() -> usize {
     std::thread::available_parallelism().map_or(2, usize::from)
 }
 
-fn load_data(pairs: &Path, cfg: &TrainConfig) -> Result<dataset::Dataset, String> {
+fn load_data(pairs: &Path, cfg: &TrainConfig) -> Result<dataset::Dataset> {
     let cache = pairs.parent().unwrap_or(Path::new(".")).join("cache");
     let ds = dataset::load(pairs, &cfg.model.input_shape(), &cache, workers())?;
     for (file, reason) in &ds.skipped {
@@ -195,7 +198,7 @@ fn corpus_config(a: &CorpusArgs) -> CorpusConfig {
     CorpusConfig { seed: a.seed, train: a.train, val: a.val, test: a.test, ..CorpusConfig::default() }
 }
 
-fn do_train(pairs: &Path, out: &Path, args: &TrainArgs) -> Result<PathBuf, String> {
+fn do_train(pairs: &Path, out: &Path, args: &TrainArgs) -> Result<PathBuf> {
     let cfg = args.config(&PairManifest::load(pairs)?)?;
     let mut data = load_data(pairs, &cfg)?;
     if let Some(file) = &args.hard_negatives {
@@ -207,11 +210,11 @@ fn do_train(pairs: &Path, out: &Path, args: &TrainArgs) -> Result<PathBuf, Strin
         eprintln!("{} hard negatives from {} ({} skipped)", hard.len(), file.display(), skipped.len());
         data.hard_negatives = hard;
     }
-    fit(&data, &cfg, out, args)
+    Ok(fit(&data, &cfg, out, args)?)
 }
 
-fn do_eval(pairs: &Path, model_dir: &Path) -> Result<(), String> {
-    let model = LearnedModel::load(model_dir).map_err(|e| e.to_string())?;
+fn do_eval(pairs: &Path, model_dir: &Path) -> Result<()> {
+    let model = LearnedModel::load(model_dir)?;
     let cfg = TrainConfig { model: model.config.clone(), ..TrainConfig::default() };
     let data = load_data(pairs, &cfg)?;
     let report = evaluate_model(&model, &data, Split::Test)?;
@@ -222,11 +225,11 @@ fn do_eval(pairs: &Path, model_dir: &Path) -> Result<(), String> {
     Ok(())
 }
 
-fn load_model(name: &str) -> Result<LearnedModel, String> {
+fn load_model(name: &str) -> Result<LearnedModel> {
     if name == "default" {
-        return tuneclip_model::default_model().map_err(|e| e.to_string());
+        return Ok(tuneclip_model::default_model()?);
     }
-    LearnedModel::load(Path::new(name)).map_err(|e| e.to_string())
+    Ok(LearnedModel::load(Path::new(name))?)
 }
 
 fn do_eval_transfer(
@@ -236,7 +239,7 @@ fn do_eval_transfer(
     plot: Option<&Path>,
     split: Split,
     sync: SyncOptions,
-) -> Result<(), String> {
+) -> Result<()> {
     let manifest = PairManifest::load(pairs)?;
     let model = load_model(model)?;
     let cfg = TrainConfig { model: model.config.clone(), ..TrainConfig::default() };
@@ -266,7 +269,7 @@ fn do_features(
     appearance: bool,
     splits: &[String],
     max_per_split: Option<usize>,
-) -> Result<(), String> {
+) -> Result<()> {
     let splits = splits.iter().map(|s| Split::parse(s)).collect::<Result<Vec<_>, _>>()?;
     let cfg = TrainConfig::default();
     let data = load_data(pairs, &cfg)?;
@@ -277,14 +280,14 @@ fn do_features(
     Ok(())
 }
 
-fn do_pairs(dir: &Path, window_s: f64, hop_s: Option<f64>, split: &str, out: &Path) -> Result<(), String> {
+fn do_pairs(dir: &Path, window_s: f64, hop_s: Option<f64>, split: &str, out: &Path) -> Result<()> {
     let cfg = MusicVideoPairing { window_s, hop_s: hop_s.unwrap_or(window_s), split: parse_split(split)? };
     let scan = music_video_pairs(dir, cfg, workers())?;
     for (file, reason) in &scan.skipped {
         eprintln!("skipped {}: {reason}", file.display());
     }
     if scan.manifest.pairs.is_empty() {
-        return Err(format!("no usable music videos in {} ({} skipped)", dir.display(), scan.skipped.len()));
+        return Err(format!("no usable music videos in {} ({} skipped)", dir.display(), scan.skipped.len()).into());
     }
     if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(|e| format!("cannot create {} ({e})", parent.display()))?;
@@ -306,10 +309,12 @@ fn do_pairs(dir: &Path, window_s: f64, hop_s: Option<f64>, split: &str, out: &Pa
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Corpus { out, corpus } => generate(&out, &corpus_config(&corpus), workers()).map(|m| {
-            eprintln!("{} pairs in {}", m.pairs.len(), out.join("pairs.json").display());
-        }),
+    let result: Result<()> = match cli.command {
+        Command::Corpus { out, corpus } => generate(&out, &corpus_config(&corpus), workers())
+            .map(|m| {
+                eprintln!("{} pairs in {}", m.pairs.len(), out.join("pairs.json").display());
+            })
+            .map_err(Into::into),
         Command::Train { pairs, out, train } => do_train(&pairs, &out, &train).map(|_| ()),
         Command::Eval { pairs, model } => do_eval(&pairs, &model),
         Command::Families {
@@ -325,22 +330,24 @@ fn main() -> ExitCode {
             editor_jitter_ms,
         } => {
             let parse = |names: &[String]| names.iter().map(|f| Family::parse(f)).collect::<Result<Vec<_>, _>>();
-            parse(&held_out).and_then(|held_out| {
-                let cfg = FamiliesConfig {
-                    seed,
-                    train_per_family,
-                    val_per_family,
-                    test_per_family,
-                    held_out,
-                    extra: parse(&extra_families)?,
-                    media_dir: media,
-                    songs_dir: songs,
-                    editor_jitter_s: editor_jitter_ms / 1000.0,
-                    ..FamiliesConfig::default()
-                };
-                tuneclip_training::families::generate(&out, &cfg, workers())
-                    .map(|m| eprintln!("{} pairs in {}", m.pairs.len(), out.join("pairs.json").display()))
-            })
+            parse(&held_out)
+                .and_then(|held_out| {
+                    let cfg = FamiliesConfig {
+                        seed,
+                        train_per_family,
+                        val_per_family,
+                        test_per_family,
+                        held_out,
+                        extra: parse(&extra_families)?,
+                        media_dir: media,
+                        songs_dir: songs,
+                        editor_jitter_s: editor_jitter_ms / 1000.0,
+                        ..FamiliesConfig::default()
+                    };
+                    tuneclip_training::families::generate(&out, &cfg, workers())
+                        .map(|m| eprintln!("{} pairs in {}", m.pairs.len(), out.join("pairs.json").display()))
+                })
+                .map_err(Into::into)
         }
         Command::Pairs { music_videos, window_s, hop_s, split, out } => {
             do_pairs(&music_videos, window_s, hop_s, &split, &out)
@@ -351,11 +358,12 @@ fn main() -> ExitCode {
         Command::EvalTransfer { pairs, model, json, plot, split, sync_weight, sync_candidates } => {
             let sync = SyncOptions { weight: sync_weight, candidates: sync_candidates };
             Split::parse(&split)
+                .map_err(Into::into)
                 .and_then(|split| do_eval_transfer(&pairs, &model, json.as_deref(), plot.as_deref(), split, sync))
         }
         Command::Run { dir, corpus, train } => {
             let corpus_dir = dir.join("corpus");
-            generate(&corpus_dir, &corpus_config(&corpus), workers()).and_then(|_| {
+            generate(&corpus_dir, &corpus_config(&corpus), workers()).map_err(Into::into).and_then(|_| {
                 let pairs = corpus_dir.join("pairs.json");
                 let model = do_train(&pairs, &dir.join("run"), &train)?;
                 do_eval(&pairs, &model)

@@ -6,6 +6,7 @@
 //! (one music video, one song): two pairs of the same group are never each other's
 //! negatives.
 
+use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -19,12 +20,12 @@ pub enum Split {
 
 impl Split {
     /// `train`, `val` or `test`.
-    pub fn parse(s: &str) -> Result<Self, String> {
+    pub fn parse(s: &str) -> Result<Self> {
         match s {
             "train" => Ok(Self::Train),
             "val" => Ok(Self::Val),
             "test" => Ok(Self::Test),
-            other => Err(format!("split {other:?}: expected train, val or test")),
+            other => Err(Error::BadOption(format!("split {other:?}: expected train, val or test"))),
         }
     }
 }
@@ -50,58 +51,66 @@ pub struct PairManifest {
 }
 
 impl PairManifest {
-    pub fn load(path: &Path) -> Result<Self, String> {
-        let bytes = std::fs::read(path).map_err(|e| format!("cannot read pair manifest {} ({e})", path.display()))?;
+    pub fn load(path: &Path) -> Result<Self> {
+        let bytes = std::fs::read(path).map_err(Error::io("read pair manifest", path))?;
         let m: Self = serde_json::from_slice(&bytes).map_err(|e| {
-            format!(
-                "pair manifest {} is not valid ({e}); expected {{\"pairs\": [{{\"song\", \"song_start_s\", \"video\", \"video_start_s\", \"duration_s\", \"group\", \"split\"}}]}}",
-                path.display()
+            Error::bad_file(
+                path,
+                format!(
+                    "not a valid pair manifest ({e}); expected {{\"pairs\": [{{\"song\", \"song_start_s\", \"video\", \"video_start_s\", \"duration_s\", \"group\", \"split\"}}]}}"
+                ),
             )
         })?;
         for (i, p) in m.pairs.iter().enumerate() {
             if !(p.duration_s.is_finite() && p.duration_s > 0.0 && p.song_start_s >= 0.0 && p.video_start_s >= 0.0) {
-                return Err(format!(
-                    "pair manifest {}: pairs[{i}] has start {} / {} s and duration {} s (expected starts >= 0 and a positive duration)",
-                    path.display(),
-                    p.song_start_s,
-                    p.video_start_s,
-                    p.duration_s
-                ));
+                return Err(Error::BadFile {
+                    path: path.to_path_buf(),
+                    message: format!(
+                        "pair manifest {}: pairs[{i}] has start {} / {} s and duration {} s (expected starts >= 0 and a positive duration)",
+                        path.display(),
+                        p.song_start_s,
+                        p.video_start_s,
+                        p.duration_s
+                    ),
+                });
             }
         }
         Ok(m)
     }
 
-    pub fn save(&self, path: &Path) -> Result<(), String> {
-        let bytes = serde_json::to_vec_pretty(self).map_err(|e| e.to_string())?;
-        tuneclip_core::fs::write_atomic(path, &bytes).map_err(|e| e.to_string())
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let bytes = serde_json::to_vec_pretty(self).map_err(|e| Error::bad_file(path, e))?;
+        tuneclip_core::fs::write_atomic(path, &bytes).map_err(Error::written)
     }
 }
 
 pub use tuneclip_core::HardNegative;
 
 /// Read a JSON Lines file of hard negatives (blank lines allowed).
-pub fn read_hard_negatives(path: &Path) -> Result<Vec<HardNegative>, String> {
-    let text =
-        std::fs::read_to_string(path).map_err(|e| format!("cannot read hard negatives {} ({e})", path.display()))?;
+pub fn read_hard_negatives(path: &Path) -> Result<Vec<HardNegative>> {
+    let text = std::fs::read_to_string(path).map_err(Error::io("read hard negatives", path))?;
     let mut out = Vec::new();
     for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-        let h: HardNegative = serde_json::from_str(line).map_err(|e| {
-            format!(
+        let h: HardNegative = serde_json::from_str(line).map_err(|e| Error::BadFile {
+            path: path.to_path_buf(),
+            message: format!(
                 "{}:{}: not a hard negative ({e}); expected {{\"song_id\", \"song_path\", \"song_start_s\", \"video_id\", \"video_path\", \"start_s\", \"end_s\"}}",
                 path.display(),
                 n + 1
-            )
+            ),
         })?;
         if !(h.start_s >= 0.0 && h.end_s > h.start_s && h.song_start_s >= 0.0) {
-            return Err(format!(
-                "{}:{}: window {}..{} s, song start {} s (expected 0 <= start < end)",
-                path.display(),
-                n + 1,
-                h.start_s,
-                h.end_s,
-                h.song_start_s
-            ));
+            return Err(Error::BadFile {
+                path: path.to_path_buf(),
+                message: format!(
+                    "{}:{}: window {}..{} s, song start {} s (expected 0 <= start < end)",
+                    path.display(),
+                    n + 1,
+                    h.start_s,
+                    h.end_s,
+                    h.song_start_s
+                ),
+            });
         }
         out.push(h);
     }
@@ -147,14 +156,15 @@ impl Default for MusicVideoPairing {
 }
 
 /// Parse `80/10/10` (train/val/test percentages summing to 100).
-pub fn parse_split(s: &str) -> Result<[u32; 3], String> {
-    let parts: Vec<u32> =
-        s.split('/').map(|p| p.trim().parse::<u32>()).collect::<Result<_, _>>().map_err(|_| {
-            format!("--split {s:?}: expected three whole percentages for train/val/test, e.g. 80/10/10")
-        })?;
+pub fn parse_split(s: &str) -> Result<[u32; 3]> {
+    let parts: Vec<u32> = s.split('/').map(|p| p.trim().parse::<u32>()).collect::<Result<_, _>>().map_err(|_| {
+        Error::BadOption(format!("--split {s:?}: expected three whole percentages for train/val/test, e.g. 80/10/10"))
+    })?;
     match parts.as_slice() {
         [a, b, c] if a + b + c == 100 && *a > 0 => Ok([*a, *b, *c]),
-        _ => Err(format!("--split {s:?}: expected train/val/test percentages summing to 100 with train > 0")),
+        _ => Err(Error::BadOption(format!(
+            "--split {s:?}: expected train/val/test percentages summing to 100 with train > 0"
+        ))),
     }
 }
 
@@ -173,10 +183,10 @@ fn split_by_name(rel: &Path, split: [u32; 3]) -> Split {
     }
 }
 
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), String> {
-    let entries = std::fs::read_dir(dir).map_err(|e| format!("cannot read {} ({e})", dir.display()))?;
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    let entries = std::fs::read_dir(dir).map_err(Error::io("read", dir))?;
     for entry in entries {
-        let path = entry.map_err(|e| format!("cannot read {} ({e})", dir.display()))?.path();
+        let path = entry.map_err(Error::io("read", dir))?.path();
         if path.is_dir() {
             walk(&path, out)?;
         } else if path
@@ -202,16 +212,22 @@ pub struct MusicVideoScan {
 /// `window_s` every `hop_s` across the whole video, each video one group, split by
 /// video. Paths are absolute. A video without an audio track, that cannot be read, or
 /// shorter than one window is skipped and listed with the reason.
-pub fn music_video_pairs(dir: &Path, cfg: MusicVideoPairing, workers: usize) -> Result<MusicVideoScan, String> {
+pub fn music_video_pairs(dir: &Path, cfg: MusicVideoPairing, workers: usize) -> Result<MusicVideoScan> {
     if !(cfg.window_s.is_finite() && cfg.window_s > 0.0 && cfg.hop_s.is_finite() && cfg.hop_s > 0.0) {
-        return Err(format!("window {} s every {} s: expected positive lengths", cfg.window_s, cfg.hop_s));
+        return Err(Error::BadOption(format!(
+            "window {} s every {} s: expected positive lengths",
+            cfg.window_s, cfg.hop_s
+        )));
     }
-    let root = std::fs::canonicalize(dir).map_err(|e| format!("music video folder {} ({e})", dir.display()))?;
+    let root = std::fs::canonicalize(dir).map_err(Error::io("read the music video folder", dir))?;
     let mut files = Vec::new();
     walk(&root, &mut files)?;
     files.sort();
     if files.is_empty() {
-        return Err(format!("{} holds no videos (looked for {} files)", dir.display(), VIDEO_EXTENSIONS.join(", ")));
+        return Err(Error::bad_file(
+            dir,
+            format!("holds no videos (looked for {} files)", VIDEO_EXTENSIONS.join(", ")),
+        ));
     }
     // Length of each video's picture and of its soundtrack (decoded: a container's
     // declared duration can lie).
@@ -275,8 +291,8 @@ mod tests {
 
     #[test]
     fn split_percentages_are_checked_and_names_split_stably() {
-        assert_eq!(parse_split("80/10/10"), Ok([80, 10, 10]));
-        assert_eq!(parse_split("100/0/0"), Ok([100, 0, 0]));
+        assert_eq!(parse_split("80/10/10").ok(), Some([80, 10, 10]));
+        assert_eq!(parse_split("100/0/0").ok(), Some([100, 0, 0]));
         for bad in ["80/10", "80/10/20", "a/b/c", "0/50/50"] {
             assert!(parse_split(bad).is_err(), "{bad}");
         }

@@ -24,7 +24,11 @@ fn ensure_font() -> Result<(), String> {
 }
 
 /// Draw `history` into `out` (two panels side by side).
-pub fn curves(history: &[EpochRecord], out: &Path) -> Result<(), String> {
+pub fn curves(history: &[EpochRecord], out: &Path) -> crate::error::Result<()> {
+    draw_curves(history, out).map_err(|message| crate::error::Error::Plot { path: out.to_path_buf(), message })
+}
+
+fn draw_curves(history: &[EpochRecord], out: &Path) -> Result<(), String> {
     ensure_font()?;
     if history.is_empty() {
         return Ok(());
@@ -90,7 +94,11 @@ pub fn curves(history: &[EpochRecord], out: &Path) -> Result<(), String> {
 
 /// The transfer benchmark as a picture: one panel per family (and pooled), Recall@1/5/10
 /// of song -> own video (the videos gallery) for every model in the report.
-pub fn transfer(report: &crate::transfer::TransferReport, out: &Path) -> Result<(), String> {
+pub fn transfer(report: &crate::transfer::TransferReport, out: &Path) -> crate::error::Result<()> {
+    draw_transfer(report, out).map_err(|message| crate::error::Error::Plot { path: out.to_path_buf(), message })
+}
+
+fn draw_transfer(report: &crate::transfer::TransferReport, out: &Path) -> Result<(), String> {
     ensure_font()?;
     let n = report.families.len().max(1);
     let root = BitMapBackend::new(out, (300 * n as u32, 440)).into_drawing_area();

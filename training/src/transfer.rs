@@ -33,7 +33,9 @@
 //! prints) and equal weights on per-query z-scores.
 
 use crate::dataset::{Dataset, Example};
+use crate::error::{Error, Result};
 use crate::manifest::{PairManifest, Split};
+use crate::train::TrainError;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use tuneclip_core::{Embedding, dot, l2_normalize};
@@ -227,7 +229,7 @@ fn report(
     same_music: impl Fn(usize, usize) -> bool,
     learned: Option<&LearnedModel>,
     sync_opts: SyncOptions,
-) -> Result<FamilyReport, String> {
+) -> Result<FamilyReport> {
     let sync_weight = sync_opts.weight;
     let n = videos.len();
     let clip_video: Vec<usize> = videos.iter().enumerate().flat_map(|(v, w)| std::iter::repeat_n(v, w.len())).collect();
@@ -249,8 +251,8 @@ fn report(
         for chunk in clips.chunks(256) {
             let v: Vec<_> = chunk.iter().map(|e| &e.visual).collect();
             let a: Vec<_> = chunk.iter().map(|e| &e.audio).collect();
-            clip_emb.extend(model.embed_visual(&v).map_err(|e| e.to_string())?);
-            window_song.extend(model.embed_audio(&a).map_err(|e| e.to_string())?);
+            clip_emb.extend(model.embed_visual(&v)?);
+            window_song.extend(model.embed_audio(&a)?);
         }
         let mut queries = Vec::with_capacity(n);
         let mut at = 0;
@@ -340,7 +342,7 @@ pub struct MusicSources {
 impl MusicSources {
     /// `families.json` beside `pairs`; empty (nothing shared) when there is none, as for
     /// a user's own music videos.
-    pub fn beside(pairs: &std::path::Path) -> Result<Self, String> {
+    pub fn beside(pairs: &std::path::Path) -> Result<Self> {
         let path = pairs.with_file_name("families.json");
         let Ok(bytes) = std::fs::read(&path) else {
             return Ok(Self::default());
@@ -354,15 +356,15 @@ impl MusicSources {
             config: Config,
             items: Vec<crate::families::ItemSpec>,
         }
-        let meta: Meta =
-            serde_json::from_slice(&bytes).map_err(|e| format!("{}: not a families corpus ({e})", path.display()))?;
+        let meta: Meta = serde_json::from_slice(&bytes)
+            .map_err(|e| Error::bad_file(&path, format!("not a families corpus ({e})")))?;
         let mut excerpts = std::collections::HashMap::new();
         for item in meta.items {
             let Some((file, start)) = item.song.strip_prefix("wesnoth:").and_then(|s| s.rsplit_once('@')) else {
                 continue;
             };
             let start: f64 =
-                start.parse().map_err(|_| format!("{}: song {:?} has no start", path.display(), item.song))?;
+                start.parse().map_err(|_| Error::bad_file(&path, format!("song {:?} has no start", item.song)))?;
             excerpts.insert(item.file.trim_end_matches(".mp4").to_string(), (file.to_string(), start));
         }
         Ok(Self { excerpts, seconds: meta.config.seconds })
@@ -415,7 +417,7 @@ pub fn evaluate_transfer(
     music: &MusicSources,
     learned: Option<&LearnedModel>,
     sync_opts: SyncOptions,
-) -> Result<TransferReport, String> {
+) -> Result<TransferReport> {
     let same_music = |videos: &[Vec<&Example>]| {
         let names: Vec<&str> = videos.iter().map(|w| w.first().map_or("", |e| data.groups[e.group].as_str())).collect();
         move |q: usize, v: usize| music.shared(names[q], names[v])
@@ -427,7 +429,7 @@ pub fn evaluate_transfer(
         by_family.entry(family).or_default().entry(e.group).or_default().push(e);
     }
     if by_family.is_empty() {
-        return Err(format!("no {split:?} pairs to evaluate on"));
+        return Err(TrainError::NoData { split, reason: "no pairs to evaluate on".into() }.into());
     }
     let mut families = Vec::new();
     let mut pooled = Vec::new();

@@ -9,6 +9,9 @@ use std::process::ExitCode;
 use tuneclip_training::cli::{TrainArgs, fit};
 use tuneclip_training::manifest::PairManifest;
 
+/// The binary's own error: any error, printed once by `main`.
+type Result<T, E = Box<dyn std::error::Error>> = std::result::Result<T, E>;
+
 #[derive(Parser)]
 #[command(version, about = "Train tuneclip's song/video encoders from a feature cache")]
 struct Cli {
@@ -28,14 +31,14 @@ struct Cli {
     train: TrainArgs,
 }
 
-fn run(cli: &Cli) -> Result<(), String> {
+fn run(cli: &Cli) -> Result<()> {
     let manifest = PairManifest::load(&cli.pairs)?;
     let cfg = cli.train.config(&manifest)?;
     let data = tuneclip_training::cache::read(&cli.cache, &manifest, &cfg.model.input_shape())?;
     eprintln!("{} examples from {}", data.examples.len(), cli.cache.display());
     if let Some(steps) = cli.throughput_steps {
-        let (device, about) = tuneclip_model::learned::device_named(&cli.train.device).map_err(|e| e.to_string())?;
-        let t = tuneclip_training::train::throughput(&data, &cfg, &device, steps).map_err(|e| e.to_string())?;
+        let (device, about) = tuneclip_model::learned::device_named(&cli.train.device)?;
+        let t = tuneclip_training::train::throughput(&data, &cfg, &device, steps)?;
         let m = &cfg.model;
         println!(
             "| {about} | dim {} hidden {} profiles {} appearance {} | batch {} | {:.0} pairs/s | {:.1}% feeding | {} steps |",
@@ -50,7 +53,8 @@ fn run(cli: &Cli) -> Result<(), String> {
         );
         return Ok(());
     }
-    fit(&data, &cfg, &cli.out, &cli.train).map(|_| ())
+    fit(&data, &cfg, &cli.out, &cli.train)?;
+    Ok(())
 }
 
 fn main() -> ExitCode {
