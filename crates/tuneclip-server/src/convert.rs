@@ -103,6 +103,144 @@ pub fn plan(p: &CropPlan) -> pb::CropPlan {
     }
 }
 
+/// A BestSongs request as the engine takes it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SongsQuery {
+    /// A catalogue video.
+    pub video_id: String,
+    /// One of its segments (by ordinal), or the whole video.
+    pub segment: Option<u32>,
+    /// How many songs (absent in the request: 5).
+    pub k: usize,
+}
+
+impl TryFrom<&pb::BestSongsRequest> for SongsQuery {
+    type Error = ServerError;
+
+    fn try_from(req: &pb::BestSongsRequest) -> Result<Self, ServerError> {
+        if req.video_id.is_empty() {
+            return Err(ServerError::InvalidArgument("video_id: required (a catalogue video id)".into()));
+        }
+        Ok(Self { video_id: req.video_id.clone(), segment: req.segment_ordinal, k: req.k.map_or(5, |k| k as usize) })
+    }
+}
+
+/// A song BestSongs found, for the response.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SongHit {
+    pub song_id: String,
+    pub title: String,
+    pub score: f32,
+}
+
+/// BestSongs' answer: the songs best first, and what answered.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SongsAnswer {
+    pub video_id: String,
+    pub model_version: String,
+    pub snapshot: String,
+    pub songs: Vec<SongHit>,
+}
+
+impl From<SongsAnswer> for pb::BestSongsResponse {
+    fn from(a: SongsAnswer) -> Self {
+        let songs = a
+            .songs
+            .into_iter()
+            .enumerate()
+            .map(|(rank, h)| pb::SongMatch {
+                rank: rank as u32 + 1,
+                song_id: h.song_id,
+                title: h.title,
+                score: h.score,
+            })
+            .collect();
+        Self { video_id: a.video_id, model_version: a.model_version, snapshot: a.snapshot, songs }
+    }
+}
+
+/// Longest range ReframeService plans or renders, in seconds.
+pub const MAX_REFRAME_S: f64 = 600.0;
+
+/// What a Reframe or Render request frames: a catalogue video's range, at an aspect
+/// (absent: the server's, 9:16). The fields are checked on their own here; the range
+/// against the video's length where the video is found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FrameTarget {
+    pub video_id: String,
+    pub range: TimeRange,
+    pub aspect: Option<f64>,
+}
+
+impl FrameTarget {
+    fn from_fields(video_id: &str, range: Option<pb::TimeRange>, aspect: Option<f64>) -> Result<Self, ServerError> {
+        if video_id.is_empty() {
+            return Err(ServerError::InvalidArgument("video_id: required (a catalogue video id)".into()));
+        }
+        let r = range.ok_or_else(|| ServerError::InvalidArgument("range: required".into()))?;
+        if !(r.start_s >= 0.0 && r.end_s > r.start_s && r.end_s - r.start_s <= MAX_REFRAME_S) {
+            return Err(ServerError::InvalidArgument(format!(
+                "range: {}..{} s (expected 0 <= start < end, at most {MAX_REFRAME_S} s long)",
+                r.start_s, r.end_s
+            )));
+        }
+        if let Some(aspect) = aspect
+            && !(0.2..=5.0).contains(&aspect)
+        {
+            return Err(ServerError::InvalidArgument(format!(
+                "aspect: {aspect} (expected 0.2..=5 as width / height; absent for 9:16)"
+            )));
+        }
+        Ok(Self { video_id: video_id.to_string(), range: TimeRange::new(r.start_s, r.end_s), aspect })
+    }
+}
+
+impl TryFrom<&pb::ReframeRequest> for FrameTarget {
+    type Error = ServerError;
+
+    fn try_from(req: &pb::ReframeRequest) -> Result<Self, ServerError> {
+        Self::from_fields(&req.video_id, req.range, req.aspect)
+    }
+}
+
+/// A Render request as the engine takes it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RenderJob {
+    pub target: FrameTarget,
+    /// Output height in pixels (absent: the server's).
+    pub max_height: Option<u32>,
+    /// A catalogue song to lay under the clip, and where in it the clip starts.
+    pub song: Option<(String, f64)>,
+}
+
+impl TryFrom<&pb::RenderRequest> for RenderJob {
+    type Error = ServerError;
+
+    fn try_from(req: &pb::RenderRequest) -> Result<Self, ServerError> {
+        let target = FrameTarget::from_fields(&req.video_id, req.range, req.aspect)?;
+        if let Some(h) = req.max_height
+            && !(16..=4096).contains(&h)
+        {
+            return Err(ServerError::InvalidArgument(format!(
+                "max_height: {h} (expected 16..=4096 pixels; absent for the server's)"
+            )));
+        }
+        let song = (!req.song_id.is_empty()).then(|| (req.song_id.clone(), req.song_start_s));
+        Ok(Self { target, max_height: req.max_height, song })
+    }
+}
+
+/// A rendered clip as the response carries it.
+pub fn rendered(r: &tuneclip_media::clip::RenderedClip) -> pb::RenderedClip {
+    pb::RenderedClip {
+        video_path: r.video.path.display().to_string(),
+        preview_png_path: r.preview_png.display().to_string(),
+        width: r.video.width,
+        height: r.video.height,
+        duration_s: r.video.duration_s,
+    }
+}
+
 /// The clip query of a playlist request, for each of its songs: `clips_per_song`
 /// (absent: 1) clips of `clip_duration_s` (absent: the server default), the server's
 /// per-video limit.
@@ -150,6 +288,33 @@ mod tests {
         let req = pb::PlaylistClipsRequest { clips_per_song: Some(0), clip_duration_s: Some(2.0), ..req };
         let q = playlist_query(&req, &defaults);
         assert_eq!((q.k, q.clip_duration_s), (0, 2.0), "0 reaches the index's check");
+    }
+
+    #[test]
+    fn reframe_and_render_fields_are_checked_each_by_name() {
+        let range = Some(pb::TimeRange { start_s: 1.0, end_s: 3.0 });
+        let ok = pb::ReframeRequest { video_id: "v".into(), range, aspect: None };
+        let t = FrameTarget::try_from(&ok).expect("valid");
+        assert_eq!((t.range.start_s, t.range.end_s, t.aspect), (1.0, 3.0, None));
+        let cases = [
+            (pb::ReframeRequest { video_id: String::new(), ..ok.clone() }, "video_id:"),
+            (pb::ReframeRequest { range: None, ..ok.clone() }, "range:"),
+            (pb::ReframeRequest { range: Some(pb::TimeRange { start_s: 3.0, end_s: 1.0 }), ..ok.clone() }, "range:"),
+            (pb::ReframeRequest { aspect: Some(9.0), ..ok.clone() }, "aspect:"),
+        ];
+        for (req, field) in cases {
+            let e = FrameTarget::try_from(&req).expect_err(field);
+            assert!(e.to_string().starts_with(field), "{e}");
+        }
+        let render = pb::RenderRequest { video_id: "v".into(), range, max_height: Some(8), ..Default::default() };
+        let e = RenderJob::try_from(&render).expect_err("too small");
+        assert!(e.to_string().starts_with("max_height:"), "{e}");
+        let render = pb::RenderRequest { max_height: None, song_id: "s".into(), song_start_s: 2.0, ..render };
+        assert_eq!(RenderJob::try_from(&render).expect("valid").song, Some(("s".to_string(), 2.0)));
+        let songs = pb::BestSongsRequest { video_id: "v".into(), ..Default::default() };
+        assert_eq!(SongsQuery::try_from(&songs).expect("valid").k, 5);
+        let e = SongsQuery::try_from(&pb::BestSongsRequest::default()).expect_err("no video");
+        assert!(e.to_string().starts_with("video_id:"), "{e}");
     }
 
     #[test]

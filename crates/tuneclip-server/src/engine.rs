@@ -8,8 +8,9 @@ use crate::{Metrics, ServerError, convert, pb};
 use std::path::PathBuf;
 use std::sync::Arc;
 use tonic::Status;
+use tuneclip_core::CropPlan;
 use tuneclip_index::{ClipQuery, Index, SongEntry};
-use tuneclip_media::clip::render_clip;
+use tuneclip_media::clip::{RenderedClip, render_clip};
 use tuneclip_media::render::SongAudio;
 use tuneclip_reframe::{ReframeConfig, plan_crop};
 
@@ -180,23 +181,18 @@ impl Engine {
     }
 
     /// BestSongs: songs for a video or one of its segments.
-    pub fn best_songs(&self, req: &pb::BestSongsRequest) -> Result<pb::BestSongsResponse, ServerError> {
-        if req.video_id.is_empty() {
-            return Err(ServerError::InvalidArgument("video_id: required (a catalogue video id)".into()));
-        }
+    pub fn best_songs(&self, q: &convert::SongsQuery) -> Result<convert::SongsAnswer, ServerError> {
         let index = self.index();
-        let k = req.k.map_or(5, |k| k as usize);
-        let hits = index.best_songs_for_video(&req.video_id, req.segment_ordinal, k)?;
+        let hits = index.best_songs_for_video(&q.video_id, q.segment, q.k)?;
         let songs = hits
             .iter()
-            .enumerate()
-            .map(|(rank, h)| {
+            .map(|h| {
                 let s = &index.catalogue.songs[h.index];
-                pb::SongMatch { rank: rank as u32 + 1, song_id: s.id.0.clone(), title: s.title.clone(), score: h.score }
+                convert::SongHit { song_id: s.id.0.clone(), title: s.title.clone(), score: h.score }
             })
             .collect();
-        Ok(pb::BestSongsResponse {
-            video_id: req.video_id.clone(),
+        Ok(convert::SongsAnswer {
+            video_id: q.video_id.clone(),
             model_version: index.manifest.model_version.clone(),
             snapshot: index.manifest.name.clone(),
             songs,
@@ -358,125 +354,83 @@ pub(crate) fn plan_clip(
     Ok(plan_crop(&index.clip_analysis(&video.id.0, range, context)?, range, cfg)?)
 }
 
-/// Longest range ReframeService plans or renders, in seconds.
-pub const MAX_REFRAME_S: f64 = 600.0;
-
 /// Size of the chunks Render streams.
 pub const RENDER_CHUNK_BYTES: usize = 64 << 10;
 
 impl Engine {
-    /// The video, range and reframer settings a Reframe or Render request names,
-    /// checked field by field.
+    /// The video and reframer settings `target` names, its range checked against the
+    /// video's length.
     pub(crate) fn reframe_target(
         &self,
         index: &Index,
-        video_id: &str,
-        range: Option<pb::TimeRange>,
-        aspect: Option<f64>,
-    ) -> Result<(tuneclip_index::VideoEntry, tuneclip_core::TimeRange, ReframeConfig), ServerError> {
-        if video_id.is_empty() {
-            return Err(ServerError::InvalidArgument("video_id: required (a catalogue video id)".into()));
-        }
-        let video = index
-            .video(video_id)
-            .ok_or_else(|| ServerError::NotFound(format!("video_id: no video {video_id:?} in the catalogue")))?;
-        let r = range.ok_or_else(|| ServerError::InvalidArgument("range: required".into()))?;
+        target: &convert::FrameTarget,
+    ) -> Result<(tuneclip_index::VideoEntry, ReframeConfig), ServerError> {
+        let video = index.video(&target.video_id).ok_or_else(|| {
+            ServerError::NotFound(format!("video_id: no video {:?} in the catalogue", target.video_id))
+        })?;
         let duration = video.analysis.info.duration_s;
-        let ok = r.start_s >= 0.0
-            && r.end_s > r.start_s
-            && r.end_s <= duration + 1e-3
-            && r.end_s - r.start_s <= MAX_REFRAME_S;
-        if !ok {
+        if target.range.end_s > duration + 1e-3 {
             return Err(ServerError::InvalidArgument(format!(
-                "range: {}..{} s (expected 0 <= start < end <= {duration:.3} s, the video's length, at most {MAX_REFRAME_S} s long)",
-                r.start_s, r.end_s
+                "range: {}..{} s ends after the video ({duration:.3} s long)",
+                target.range.start_s, target.range.end_s
             )));
         }
         let mut reframe = self.config.reframe;
-        if let Some(aspect) = aspect {
-            if !(0.2..=5.0).contains(&aspect) {
-                return Err(ServerError::InvalidArgument(format!(
-                    "aspect: {aspect} (expected 0.2..=5 as width / height; absent for 9:16)"
-                )));
-            }
+        if let Some(aspect) = target.aspect {
             reframe.aspect = aspect;
         }
-        Ok((video.clone(), tuneclip_core::TimeRange::new(r.start_s, r.end_s), reframe))
+        Ok((video.clone(), reframe))
     }
 
-    /// ReframeService.Reframe: the crop plan of a range.
-    pub fn reframe(&self, req: &pb::ReframeRequest) -> Result<pb::ReframeResponse, ServerError> {
+    /// ReframeService.Reframe: the crop plan of a range, and the snapshot that answered.
+    pub fn reframe(&self, target: &convert::FrameTarget) -> Result<(CropPlan, String), ServerError> {
         let index = self.index();
-        let (video, range, reframe) = self.reframe_target(&index, &req.video_id, req.range, req.aspect)?;
-        let plan = plan_clip(&index, &video, range, &reframe)?;
-        Ok(pb::ReframeResponse {
-            video_id: video.id.0.clone(),
-            crop_plan: Some(convert::plan(&plan)),
-            snapshot: index.manifest.name.clone(),
-        })
+        let (video, reframe) = self.reframe_target(&index, target)?;
+        let plan = plan_clip(&index, &video, target.range, &reframe)?;
+        Ok((plan, index.manifest.name.clone()))
     }
 
-    /// ReframeService.Render: plan and render a range; the MP4's path comes back.
-    pub fn render(
-        &self,
-        req: &pb::RenderRequest,
-        cancel: &Cancel,
-    ) -> Result<(pb::RenderedClip, pb::CropPlan), ServerError> {
+    /// ReframeService.Render: plan and render a range; the rendered MP4 (and its
+    /// preview) and the plan come back.
+    pub fn render(&self, job: &convert::RenderJob, cancel: &Cancel) -> Result<(RenderedClip, CropPlan), ServerError> {
         let index = self.index();
-        let (video, range, reframe) = self.reframe_target(&index, &req.video_id, req.range, req.aspect)?;
+        let (video, reframe) = self.reframe_target(&index, &job.target)?;
+        let range = job.target.range;
         let mut render = self.config.render.clone();
-        if let Some(max_height) = req.max_height {
-            if !(16..=4096).contains(&max_height) {
-                return Err(ServerError::InvalidArgument(format!(
-                    "max_height: {max_height} (expected 16..=4096 pixels; absent for the server's {})",
-                    render.max_height_px
-                )));
-            }
+        if let Some(max_height) = job.max_height {
             render.max_height_px = max_height;
             render.max_width_px = ((f64::from(max_height) * reframe.aspect).round() as u32).clamp(16, 8192);
         }
-        if !req.song_id.is_empty() {
+        if let Some((song_id, song_start_s)) = &job.song {
             let song = index
-                .song(&req.song_id)
-                .ok_or_else(|| ServerError::NotFound(format!("song_id: no song {:?} in the catalogue", req.song_id)))?;
+                .song(song_id)
+                .ok_or_else(|| ServerError::NotFound(format!("song_id: no song {song_id:?} in the catalogue")))?;
             let latest = song.analysis.features.duration_s - range.duration_s();
-            if !(req.song_start_s >= 0.0 && req.song_start_s <= latest.max(0.0)) {
+            if !(*song_start_s >= 0.0 && *song_start_s <= latest.max(0.0)) {
                 return Err(ServerError::InvalidArgument(format!(
-                    "song_start_s: {} (expected 0..={:.3} so the song covers the clip)",
-                    req.song_start_s,
+                    "song_start_s: {song_start_s} (expected 0..={:.3} so the song covers the clip)",
                     latest.max(0.0)
                 )));
             }
-            render.audio = Some(SongAudio { path: song.path.clone(), start_s: req.song_start_s });
+            render.audio = Some(SongAudio { path: song.path.clone(), start_s: *song_start_s });
         }
         let plan = plan_clip(&index, &video, range, &reframe)?;
         cancel.check()?;
         std::fs::create_dir_all(&self.config.render_dir)
             .map_err(|e| ServerError::Internal(format!("{}: {e}", self.config.render_dir.display())))?;
+        let song_part = job
+            .song
+            .as_ref()
+            .map_or_else(String::new, |(id, start_s)| format!("_{id}_{:06}ms", (start_s * 1000.0).round() as u64));
         let name = format!(
-            "reframe_{}_{:06}ms_{:06}ms_{:04}_{}p{}{}.mp4",
+            "reframe_{}_{:06}ms_{:06}ms_{:04}_{}p{song_part}.mp4",
             video.id,
             (range.start_s * 1000.0).round() as u64,
             (range.end_s * 1000.0).round() as u64,
             (reframe.aspect * 1000.0).round() as u64,
             render.max_height_px,
-            if req.song_id.is_empty() { String::new() } else { format!("_{}", req.song_id) },
-            if req.song_id.is_empty() {
-                String::new()
-            } else {
-                format!("_{:06}ms", (req.song_start_s * 1000.0).round() as u64)
-            },
         );
         let r = render_clip(&video.path, &plan, &self.config.render_dir.join(name), &render)?;
-        Ok((
-            pb::RenderedClip {
-                video_path: r.video.path.display().to_string(),
-                preview_png_path: r.preview_png.display().to_string(),
-                width: r.video.width,
-                height: r.video.height,
-                duration_s: r.video.duration_s,
-            },
-            convert::plan(&plan),
-        ))
+        Ok((r, plan))
     }
 }

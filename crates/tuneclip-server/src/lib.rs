@@ -31,5 +31,6 @@ pub use tuneclip_proto::v1::reframe_service_client::ReframeServiceClient;
 
 pub use cancel::Cancel;
 pub use config::{ServerConfig, TlsError, TlsSettings};
-pub use engine::{Engine, MAX_REFRAME_S, RENDER_CHUNK_BYTES};
+pub use convert::{FrameTarget, MAX_REFRAME_S, RenderJob, SongHit, SongsAnswer, SongsQuery};
+pub use engine::{Engine, RENDER_CHUNK_BYTES};
 pub use serve::{ServeError, VECTOR_HEALTH_SERVICE, bind, serve};

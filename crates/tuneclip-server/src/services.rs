@@ -4,7 +4,6 @@
 use crate::cancel::*;
 use crate::engine::*;
 use crate::{Metrics, ServerError, convert, pb};
-use std::path::PathBuf;
 use std::sync::Arc;
 use tonic::{Request, Response, Status};
 use tuneclip_index::Index;
@@ -77,8 +76,9 @@ impl pb::match_service_server::MatchService for MatchSvc {
         let engine = Arc::clone(&self.0);
         measured(&self.0.metrics, "BestSongs", async move {
             let permit = engine.try_permit("BestSongs")?;
-            let req = request.into_inner();
-            blocking(permit, move |_| engine.best_songs(&req)).await.map(Response::new)
+            let q = convert::SongsQuery::try_from(request.get_ref())?;
+            let answer = blocking(permit, move |_| engine.best_songs(&q)).await?;
+            Ok(Response::new(answer.into()))
         })
         .await
     }
@@ -97,8 +97,10 @@ impl pb::reframe_service_server::ReframeService for ReframeSvc {
         let engine = Arc::clone(&self.0);
         measured(&self.0.metrics, "Reframe", async move {
             let permit = engine.try_permit("Reframe")?;
-            let req = request.into_inner();
-            blocking(permit, move |_| engine.reframe(&req)).await.map(Response::new)
+            let target = convert::FrameTarget::try_from(request.get_ref())?;
+            let video_id = target.video_id.clone();
+            let (plan, snapshot) = blocking(permit, move |_| engine.reframe(&target)).await?;
+            Ok(Response::new(pb::ReframeResponse { video_id, crop_plan: Some(convert::plan(&plan)), snapshot }))
         })
         .await
     }
@@ -109,11 +111,14 @@ impl pb::reframe_service_server::ReframeService for ReframeSvc {
         let engine = Arc::clone(&self.0);
         measured(&self.0.metrics, "Render", async move {
             let permit = engine.try_permit("Render")?;
-            let req = request.into_inner();
-            let stream_bytes = req.stream_bytes;
-            let (rendered, plan) = blocking(permit, move |cancel| engine.render(&req, cancel)).await?;
-            let path = PathBuf::from(&rendered.video_path);
-            let header = pb::RenderHeader { rendered: Some(rendered), crop_plan: Some(plan) };
+            let job = convert::RenderJob::try_from(request.get_ref())?;
+            let stream_bytes = request.get_ref().stream_bytes;
+            let (rendered, plan) = blocking(permit, move |cancel| engine.render(&job, cancel)).await?;
+            let path = rendered.video.path.clone();
+            let header = pb::RenderHeader {
+                rendered: Some(convert::rendered(&rendered)),
+                crop_plan: Some(convert::plan(&plan)),
+            };
             let first = pb::RenderChunk { chunk: Some(pb::render_chunk::Chunk::Header(header)) };
             let (tx, rx) = tokio::sync::mpsc::channel::<Result<pb::RenderChunk, Status>>(4);
             tokio::task::spawn_blocking(move || {

@@ -66,13 +66,17 @@ fuzz_target!(|data: &[u8]| {
         2 => {
             if let Ok(mut r) = pb::BestSongsRequest::decode(body) {
                 pick(&mut r.video_id, &f.videos);
-                let _ = e.best_songs(&r);
+                if let Ok(q) = tuneclip_server::SongsQuery::try_from(&r) {
+                    let _ = e.best_songs(&q);
+                }
             }
         }
         _ => {
             if let Ok(mut r) = pb::ReframeRequest::decode(body) {
                 pick(&mut r.video_id, &f.videos);
-                let _ = e.reframe(&r);
+                if let Ok(t) = tuneclip_server::FrameTarget::try_from(&r) {
+                    let _ = e.reframe(&t);
+                }
             }
         }
     }
