@@ -133,9 +133,9 @@ fn build_pitch(c: &PitchModelConfig) -> std::result::Result<PitchModel, String> 
 #[non_exhaustive]
 pub enum DetectorError {
     #[error("face detection: {0}")]
-    Faces(#[source] tuneclip_vision::FaceError),
+    Faces(#[source] tuneclip_vision::OnnxError),
     #[error("text detection: {0}")]
-    Text(#[source] tuneclip_vision::FaceError),
+    Text(#[source] tuneclip_vision::OnnxError),
     #[error("Basic Pitch: {0}")]
     Pitch(#[source] tuneclip_model::pitch::PitchError),
     #[error("TransNetV2 (--transnet): {0}")]
@@ -151,9 +151,9 @@ pub enum VideoError {
     #[error(transparent)]
     Media(#[from] tuneclip_media::MediaError),
     #[error("{path}: face detection: {source}")]
-    Faces { path: PathBuf, source: tuneclip_vision::FaceError },
+    Faces { path: PathBuf, source: tuneclip_vision::OnnxError },
     #[error("{path}: text detection: {source}")]
-    Text { path: PathBuf, source: tuneclip_vision::FaceError },
+    Text { path: PathBuf, source: tuneclip_vision::OnnxError },
     #[error("{path}: TransNetV2: {source}")]
     TransNet { path: PathBuf, source: transnet::TransNetError },
 }
@@ -358,7 +358,7 @@ fn find_subtitles(
     path: &Path,
     detector: &mut TextDetector,
     analysis: &mut VideoAnalysis,
-) -> std::result::Result<(), tuneclip_vision::FaceError> {
+) -> std::result::Result<(), tuneclip_vision::OnnxError> {
     let info = analysis.info;
     let width_px = info.width.min(640);
     for seg in &mut analysis.segments {

@@ -97,11 +97,12 @@ pub struct NotePosteriors {
 
 impl PitchModel {
     pub fn new(config: PitchModelConfig) -> Result<Self, PitchError> {
-        let session = tuneclip_vision::open_session(&config.onnxruntime_lib, &config.model).map_err(|e| match e {
-            tuneclip_vision::FaceError::Runtime { path, reason } => PitchError::Runtime { path, reason },
-            tuneclip_vision::FaceError::Model { path, reason } => PitchError::Model { path, reason },
-            other => PitchError::Inference(other.to_string()),
-        })?;
+        let session = tuneclip_vision::open_session(&config.onnxruntime_lib, &config.model, "Basic Pitch model")
+            .map_err(|e| match e {
+                tuneclip_vision::OnnxError::Runtime { path, reason } => PitchError::Runtime { path, reason },
+                tuneclip_vision::OnnxError::Model { path, reason, .. } => PitchError::Model { path, reason },
+                other => PitchError::Inference(other.to_string()),
+            })?;
         Ok(Self { config, session })
     }
 

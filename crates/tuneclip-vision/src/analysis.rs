@@ -1,6 +1,6 @@
 use crate::small_faces::{DetailFaceStats, DetailFaces};
 use crate::{
-    CutDetectorConfig, FaceDetector, FaceError, FaceTrack, Transition, TransitionKind, detect_active_area,
+    CutDetectorConfig, FaceDetector, FaceTrack, OnnxError, Transition, TransitionKind, detect_active_area,
     detect_logos, detect_transitions, link_tracks,
 };
 use serde::{Deserialize, Serialize};
@@ -201,7 +201,7 @@ pub fn face_step(sample_fps: f64) -> usize {
 pub fn analyse_with_faces(
     video: &SampledVideo,
     detector: Option<&mut FaceDetector>,
-) -> Result<VideoAnalysis, FaceError> {
+) -> Result<VideoAnalysis, OnnxError> {
     analyse_with(video, find_transitions(video), detector, None)
 }
 
@@ -214,7 +214,7 @@ pub fn analyse_with(
     transitions: Vec<Transition>,
     detector: Option<&mut FaceDetector>,
     detail: Option<&DetailFaces>,
-) -> Result<VideoAnalysis, FaceError> {
+) -> Result<VideoAnalysis, OnnxError> {
     let mut analysis = analyse_transitions(video, transitions);
     if let Some(detector) = detector {
         let mut per_frame = Vec::new();

@@ -6,22 +6,11 @@
 //! outputs at stride 4: heatmap `[N,1,H/4,W/4]`, log-scale `[N,2,..]` (height, width),
 //! offset `[N,2,..]` (y, x), landmarks `[N,10,..]` (unused).
 
+use crate::onnx::{OnnxError, open_session};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 use tuneclip_core::Rect;
 use tuneclip_core::frame::SampledFrame;
-
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum FaceError {
-    #[error("cannot load ONNX Runtime from {path}: {reason} (run setup.sh)")]
-    Runtime { path: PathBuf, reason: String },
-    #[error("cannot load face model {path}: {reason} (run setup.sh)")]
-    Model { path: PathBuf, reason: String },
-    #[error("face detection failed: {0}")]
-    Inference(String),
-}
 
 /// Where the runtime library and the model are (both installed by setup.sh).
 #[derive(Debug, Clone)]
@@ -53,7 +42,7 @@ impl FaceDetectorConfig {
         Self::from_models_dir(&data.join("assets"))
     }
 
-    pub fn build(&self) -> Result<FaceDetector, FaceError> {
+    pub fn build(&self) -> Result<FaceDetector, OnnxError> {
         FaceDetector::new(self.clone())
     }
 }
@@ -78,37 +67,6 @@ impl Face {
         let inter = ix * iy;
         inter / (self.width * self.height + o.width * o.height - inter)
     }
-}
-
-/// ONNX Runtime allows one environment per process.
-static ENVIRONMENT: OnceLock<Result<ort::environment::Environment, String>> = OnceLock::new();
-
-fn environment(lib: &Path) -> Result<&'static ort::environment::Environment, FaceError> {
-    ENVIRONMENT
-        .get_or_init(|| {
-            if !lib.is_file() {
-                return Err("file not found".into());
-            }
-            ort::init_from(lib).map_err(|e| e.to_string())?.with_name("tuneclip").build().map_err(|e| e.to_string())
-        })
-        .as_ref()
-        .map_err(|reason| FaceError::Runtime { path: lib.to_path_buf(), reason: reason.clone() })
-}
-
-/// An ONNX Runtime session for `model` (one intra-op thread: ingest parallelises
-/// across files, not inside a frame).
-pub fn open_session(lib: &Path, model: &Path) -> Result<ort::session::Session, FaceError> {
-    let env = environment(lib)?;
-    if !model.is_file() {
-        return Err(FaceError::Model { path: model.to_path_buf(), reason: "file not found".into() });
-    }
-    let model_err = |e: String| FaceError::Model { path: model.to_path_buf(), reason: e };
-    ort::session::Session::builder(env)
-        .map_err(|e| model_err(e.to_string()))?
-        .with_intra_threads(1)
-        .map_err(|e| model_err(e.to_string()))?
-        .commit_from_file(model)
-        .map_err(|e| model_err(e.to_string()))
 }
 
 /// `frame` as planar `[3, ph, pw]` values (`value(byte)` per channel), zero-padded (not
@@ -141,28 +99,31 @@ impl std::fmt::Debug for FaceDetector {
 }
 
 impl FaceDetector {
-    pub fn new(config: FaceDetectorConfig) -> Result<Self, FaceError> {
-        let session = open_session(&config.onnxruntime_lib, &config.model)?;
+    pub fn new(config: FaceDetectorConfig) -> Result<Self, OnnxError> {
+        let session = open_session(&config.onnxruntime_lib, &config.model, "face model")?;
         Ok(Self { config, session })
     }
 
     /// Faces in one RGB frame (coordinates in the frame's pixels).
-    pub fn detect(&mut self, frame: &SampledFrame) -> Result<Vec<Face>, FaceError> {
+    pub fn detect(&mut self, frame: &SampledFrame) -> Result<Vec<Face>, OnnxError> {
         let (w, h) = (frame.width as usize, frame.height as usize);
         let (input, pw, ph) = padded_planes(frame, f32::from);
         let tensor = ort::value::TensorRef::from_array_view(([1usize, 3, ph, pw], input.as_slice()))
-            .map_err(|e| FaceError::Inference(e.to_string()))?;
-        let outputs = self.session.run(ort::inputs![tensor]).map_err(|e| FaceError::Inference(e.to_string()))?;
-        let get = |i: usize| -> Result<Vec<f32>, FaceError> {
+            .map_err(OnnxError::inference("face detection"))?;
+        let outputs = self.session.run(ort::inputs![tensor]).map_err(OnnxError::inference("face detection"))?;
+        let get = |i: usize| -> Result<Vec<f32>, OnnxError> {
             outputs[i]
                 .try_extract_tensor::<f32>()
                 .map(|(_, d)| d.to_vec())
-                .map_err(|e| FaceError::Inference(e.to_string()))
+                .map_err(OnnxError::inference("face detection"))
         };
         let (heat, scale, offset) = (get(0)?, get(1)?, get(2)?);
         let (gw, gh) = (pw / 4, ph / 4);
         if heat.len() != gw * gh || scale.len() != 2 * gw * gh || offset.len() != 2 * gw * gh {
-            return Err(FaceError::Inference(format!("unexpected output sizes for a {pw}x{ph} input")));
+            return Err(OnnxError::Inference {
+                what: "face detection",
+                reason: format!("unexpected output sizes for a {pw}x{ph} input"),
+            });
         }
         let plane = gw * gh;
         let mut faces = Vec::new();
@@ -189,7 +150,7 @@ impl FaceDetector {
 
     /// Faces inside `region` of `frame` (clamped to the frame), in the frame's pixels:
     /// the detector run on that crop alone, at the cost of its area.
-    pub fn detect_in(&mut self, frame: &SampledFrame, region: Rect) -> Result<Vec<Face>, FaceError> {
+    pub fn detect_in(&mut self, frame: &SampledFrame, region: Rect) -> Result<Vec<Face>, OnnxError> {
         let x0 = region.x.min(frame.width.saturating_sub(1));
         let y0 = region.y.min(frame.height.saturating_sub(1));
         let (w, h) = (region.width.min(frame.width - x0).max(1), region.height.min(frame.height - y0).max(1));

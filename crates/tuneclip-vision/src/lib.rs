@@ -17,6 +17,7 @@ mod borders;
 mod cuts;
 pub mod events;
 mod faces;
+pub mod onnx;
 pub mod saliency;
 pub mod small_faces;
 
@@ -34,6 +35,7 @@ pub use text::{HEAVY_TEXT_SHARE, SubtitleBand, TextDetector, TextDetectorConfig,
 pub mod transitions;
 pub mod transnet;
 pub use cuts::{CutDetectorConfig, detect_cuts, frame_change, histogram_distance};
-pub use faces::{Face, FaceDetector, FaceDetectorConfig, FaceError, FaceTrack, link_tracks, open_session};
+pub use faces::{Face, FaceDetector, FaceDetectorConfig, FaceTrack, link_tracks};
 pub use logos::detect_logos;
+pub use onnx::{OnnxError, open_session};
 pub use transitions::{FadeColour, Transition, TransitionKind, detect_transitions, refine_cuts, refine_gradual};

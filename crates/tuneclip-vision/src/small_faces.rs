@@ -16,7 +16,8 @@
 //! The faces come back in detail-frame pixels with their times; [`crate::analyse_with`]
 //! merges them with the analysis frames' faces before tracks are linked.
 
-use crate::faces::{Face, FaceDetector, FaceError, suppress};
+use crate::faces::{Face, FaceDetector, suppress};
+use crate::onnx::OnnxError;
 use serde::{Deserialize, Serialize};
 use tuneclip_core::Rect;
 use tuneclip_core::frame::SampledFrame;
@@ -74,7 +75,7 @@ pub struct SmallFaceScan {
     last_scan: Option<(f64, [f32; 64])>,
     previous: Option<[f32; 64]>,
     followed: Vec<Face>,
-    error: Option<FaceError>,
+    error: Option<OnnxError>,
 }
 
 impl SmallFaceScan {
@@ -92,7 +93,7 @@ impl SmallFaceScan {
         }
     }
 
-    fn look(&mut self, detector: &mut FaceDetector, frame: &SampledFrame) -> Result<(), FaceError> {
+    fn look(&mut self, detector: &mut FaceDetector, frame: &SampledFrame) -> Result<(), OnnxError> {
         let stats = &mut self.found.stats;
         stats.width_px = frame.width;
         stats.frames += 1;
@@ -127,7 +128,7 @@ impl SmallFaceScan {
 
     /// The faces found, each kept only where the face frame before or after it holds
     /// one overlapping it ([`confirmed`]).
-    pub fn finish(self) -> Result<DetailFaces, FaceError> {
+    pub fn finish(self) -> Result<DetailFaces, OnnxError> {
         match self.error {
             Some(e) => Err(e),
             None => {

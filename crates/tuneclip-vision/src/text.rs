@@ -13,7 +13,8 @@
 //! whether the band's pixels change between frames (text that follows speech) is
 //! reported beside it.
 
-use crate::faces::{FaceError, open_session, padded_planes};
+use crate::faces::padded_planes;
+use crate::onnx::{OnnxError, open_session};
 use std::path::{Path, PathBuf};
 use tuneclip_core::Rect;
 use tuneclip_core::frame::SampledFrame;
@@ -42,7 +43,7 @@ impl TextDetectorConfig {
         Self::from_models_dir(&data.join("assets"))
     }
 
-    pub fn build(&self) -> Result<TextDetector, FaceError> {
+    pub fn build(&self) -> Result<TextDetector, OnnxError> {
         TextDetector::new(self.clone())
     }
 }
@@ -60,24 +61,27 @@ impl std::fmt::Debug for TextDetector {
 }
 
 impl TextDetector {
-    pub fn new(config: TextDetectorConfig) -> Result<Self, FaceError> {
-        let session = open_session(&config.onnxruntime_lib, &config.model)?;
+    pub fn new(config: TextDetectorConfig) -> Result<Self, OnnxError> {
+        let session = open_session(&config.onnxruntime_lib, &config.model, "text model")?;
         Ok(Self { config, session })
     }
 
     /// Text boxes in one RGB frame (frame pixels).
-    pub fn detect(&mut self, frame: &SampledFrame) -> Result<Vec<Rect>, FaceError> {
+    pub fn detect(&mut self, frame: &SampledFrame) -> Result<Vec<Rect>, OnnxError> {
         let (w, h) = (frame.width as usize, frame.height as usize);
         let (input, pw, ph) = padded_planes(frame, |v| f32::from(v) / 127.5 - 1.0);
         let tensor = ort::value::TensorRef::from_array_view(([1usize, 3, ph, pw], input.as_slice()))
-            .map_err(|e| FaceError::Inference(e.to_string()))?;
-        let outputs = self.session.run(ort::inputs![tensor]).map_err(|e| FaceError::Inference(e.to_string()))?;
+            .map_err(OnnxError::inference("text detection"))?;
+        let outputs = self.session.run(ort::inputs![tensor]).map_err(OnnxError::inference("text detection"))?;
         let prob: Vec<f32> = outputs[0]
             .try_extract_tensor::<f32>()
             .map(|(_, d)| d.to_vec())
-            .map_err(|e| FaceError::Inference(e.to_string()))?;
+            .map_err(OnnxError::inference("text detection"))?;
         if prob.len() != pw * ph {
-            return Err(FaceError::Inference(format!("unexpected output size for a {pw}x{ph} input")));
+            return Err(OnnxError::Inference {
+                what: "text detection",
+                reason: format!("unexpected output size for a {pw}x{ph} input"),
+            });
         }
         Ok(regions(&prob, pw, w, h))
     }
