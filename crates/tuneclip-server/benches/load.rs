@@ -9,7 +9,10 @@
 //! `TUNECLIP_LOAD_ROOT` (a directory where the snapshot is kept and reused by later runs
 //! of the same size; default: a temporary one), `TUNECLIP_LOAD_SYNC` (1: songs and videos
 //! carry sync envelopes, so clips are placed and ranked in sync as on real media; 0:
-//! without, similarity alone).
+//! without, similarity alone), `TUNECLIP_LOAD_MILVUS` (1: the segments and songs are
+//! searched in a real Milvus 2.3.5 from set-up's binaries on 127.0.0.1, the snapshot
+//! published into it as `tuneclip milvus publish` does, the server's vector backend
+//! `MilvusBackend`; 0: the snapshot's own HNSW graph).
 //!
 //! Latency of the paced phase is measured from each request's scheduled send time, so a
 //! stalled server cannot hide its queue (no coordinated omission). The load generator
@@ -86,6 +89,7 @@ async fn main() {
     let concurrency = env_usize("TUNECLIP_LOAD_CONCURRENCY", 32).max(1);
     let k = env_usize("TUNECLIP_LOAD_K", 5) as u32;
     let sync = env_usize("TUNECLIP_LOAD_SYNC", 1) != 0;
+    let milvus = env_usize("TUNECLIP_LOAD_MILVUS", 0) != 0;
 
     let t = Instant::now();
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -113,6 +117,40 @@ async fn main() {
             drop(cat);
             Index::load_current(&root, MODEL_VERSION).expect("load")
         }
+    };
+    // Milvus mode: the snapshot's vectors published into a local Milvus, searched there.
+    let mut _milvus_server = None;
+    let index = if milvus {
+        let t = Instant::now();
+        let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../index-data");
+        let install = tuneclip_milvus::server::MilvusServer::install_dir(&data);
+        let server = tuneclip_milvus::server::MilvusServer::start(
+            &install,
+            &tmp.path().join("milvus"),
+            Duration::from_secs(180),
+        )
+        .expect("Milvus (run setup.sh)");
+        let client =
+            tuneclip_milvus::MilvusClient::connect(&server.addr, Duration::from_secs(120)).await.expect("connect");
+        let generation = tuneclip_milvus::Generation::new("load", "g1").expect("generation");
+        tuneclip_milvus::publish::publish_index(&client, &index, &generation, Duration::from_secs(3600))
+            .await
+            .expect("publish into Milvus");
+        let backend = tuneclip_milvus::MilvusBackend {
+            addr: server.addr.clone(),
+            prefix: "load".into(),
+            timeout: Duration::from_secs(10),
+        };
+        println!("published into Milvus at {} in {:.0} s", server.addr, t.elapsed().as_secs_f64());
+        _milvus_server = Some(server);
+        let root = root.clone();
+        drop(index);
+        tokio::task::spawn_blocking(move || Index::load_current_with(&root, MODEL_VERSION, Some(&backend)))
+            .await
+            .expect("join")
+            .expect("the index on Milvus")
+    } else {
+        index
     };
     let songs: Vec<String> = index.catalogue.songs.iter().map(|s| s.id.0.clone()).collect();
     let rss_mb = std::fs::read_to_string("/proc/self/status")
