@@ -127,6 +127,8 @@ pub async fn serve_metrics(
             accepted = listener.accept() => accepted?,
             () = &mut shutdown => return Ok(()),
         };
+        // A small response must not wait for the client's delayed ACK (Nagle).
+        let _ = stream.set_nodelay(true);
         let metrics = Arc::clone(&metrics);
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {

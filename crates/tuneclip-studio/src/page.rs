@@ -413,6 +413,8 @@ pub async fn serve_review(
             accepted = listener.accept() => accepted?,
             () = &mut shutdown => return Ok(()),
         };
+        // A small response must not wait for the client's delayed ACK (Nagle).
+        let _ = stream.set_nodelay(true);
         let page = Arc::clone(&page);
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
