@@ -4,60 +4,15 @@
 
 use crate::pb::common::{self, ConsistencyLevel, ErrorCode, KeyValuePair, PlaceholderGroup, PlaceholderValue};
 use crate::pb::milvus::{self as mv, milvus_service_client::MilvusServiceClient};
-use crate::pb::schema::{self, DataType, field_data, scalar_field, vector_field};
+use crate::pb::schema::{self, DataType, field_data, scalar_field};
 use crate::{MilvusError, Result};
 use prost::Message;
 use std::time::{Duration, Instant};
 use tonic::transport::{Channel, Endpoint};
 
-/// A scalar column type tuneclip stores beside a vector.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ScalarType {
-    Bool,
-    Int64,
-    Float,
-    /// A string of at most this many bytes.
-    VarChar(u32),
-}
+mod rows;
 
-/// Values of one scalar column, one per row.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ColumnData {
-    Bool(Vec<bool>),
-    Int64(Vec<i64>),
-    Float(Vec<f32>),
-    VarChar(Vec<String>),
-}
-
-impl ColumnData {
-    fn len(&self) -> usize {
-        match self {
-            Self::Bool(v) => v.len(),
-            Self::Int64(v) => v.len(),
-            Self::Float(v) => v.len(),
-            Self::VarChar(v) => v.len(),
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Column {
-    pub name: String,
-    pub data: ColumnData,
-}
-
-/// Rows to upsert: primary keys, their vectors (flat, `dim` per row), scalar columns.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Rows {
-    pub keys: Vec<i64>,
-    pub dim: usize,
-    pub vectors: Vec<f32>,
-    pub columns: Vec<Column>,
-}
-
-/// Field names every tuneclip collection has.
-pub const KEY_FIELD: &str = "key";
-pub const VECTOR_FIELD: &str = "embedding";
+pub use rows::{Column, ColumnData, KEY_FIELD, Rows, ScalarType, VECTOR_FIELD};
 
 #[derive(Debug, Clone)]
 pub struct MilvusClient {
@@ -246,54 +201,7 @@ impl MilvusClient {
     /// Insert or replace rows by key (running it twice stores them once).
     pub async fn upsert(&self, collection: &str, rows: &Rows) -> Result<u64> {
         let n = rows.keys.len();
-        if rows.vectors.len() != n * rows.dim || rows.columns.iter().any(|c| c.data.len() != n) {
-            return Err(MilvusError::Invalid(format!(
-                "upsert into {collection:?}: {n} keys but {} floats of dim {} or a column of another length",
-                rows.vectors.len(),
-                rows.dim
-            )));
-        }
-        let mut fields_data = vec![
-            schema::FieldData {
-                r#type: DataType::Int64 as i32,
-                field_name: KEY_FIELD.into(),
-                field: Some(field_data::Field::Scalars(schema::ScalarField {
-                    data: Some(scalar_field::Data::LongData(schema::LongArray { data: rows.keys.clone() })),
-                })),
-                ..Default::default()
-            },
-            schema::FieldData {
-                r#type: DataType::FloatVector as i32,
-                field_name: VECTOR_FIELD.into(),
-                field: Some(field_data::Field::Vectors(schema::VectorField {
-                    dim: rows.dim as i64,
-                    data: Some(vector_field::Data::FloatVector(schema::FloatArray { data: rows.vectors.clone() })),
-                })),
-                ..Default::default()
-            },
-        ];
-        for c in &rows.columns {
-            let (ty, data) = match &c.data {
-                ColumnData::Bool(v) => {
-                    (DataType::Bool, scalar_field::Data::BoolData(schema::BoolArray { data: v.clone() }))
-                }
-                ColumnData::Int64(v) => {
-                    (DataType::Int64, scalar_field::Data::LongData(schema::LongArray { data: v.clone() }))
-                }
-                ColumnData::Float(v) => {
-                    (DataType::Float, scalar_field::Data::FloatData(schema::FloatArray { data: v.clone() }))
-                }
-                ColumnData::VarChar(v) => {
-                    (DataType::VarChar, scalar_field::Data::StringData(schema::StringArray { data: v.clone() }))
-                }
-            };
-            fields_data.push(schema::FieldData {
-                r#type: ty as i32,
-                field_name: c.name.clone(),
-                field: Some(field_data::Field::Scalars(schema::ScalarField { data: Some(data) })),
-                ..Default::default()
-            });
-        }
+        let fields_data = rows.fields_data(collection)?;
         let r = self
             .inner
             .clone()
