@@ -120,7 +120,8 @@ async fn best_clips_through_the_real_server_render_vertical_h264() {
 
     let url = format!("http://{addr}");
     let mut idx = IndexServiceClient::connect(url.clone()).await.expect("connect");
-    let mut matcher = MatchServiceClient::connect(url).await.expect("connect");
+    let mut matcher = MatchServiceClient::connect(url.clone()).await.expect("connect");
+    let mut reframer = tuneclip_server::ReframeServiceClient::connect(url).await.expect("connect");
     let songs = idx.list_songs(pb::ListSongsRequest {}).await.expect("list").into_inner().songs;
     assert_eq!(songs.len(), 1);
     let listed = songs[0].pitch.as_ref().expect("the catalogue was built with pitch features");
@@ -159,8 +160,12 @@ async fn best_clips_through_the_real_server_render_vertical_h264() {
         let plan = clip.crop_plan.as_ref().expect("crop plan");
         assert!(!plan.keyframes.is_empty());
 
+        // The render comes by its id, not a path on the server's disk.
         let r = clip.rendered.as_ref().expect("rendered");
-        let path = Path::new(&r.video_path);
+        assert!(!r.render_id.contains('/'), "{r:?}");
+        let fetched = tmp.path().join(format!("fetched{i}.mp4"));
+        std::fs::write(&fetched, fetch(&mut reframer, &r.render_id, pb::RenderFile::Video).await).expect("write");
+        let path = fetched.as_path();
         assert_eq!(tuneclip_media::video::codec_name(path).expect("decodable"), "h264");
         let info = tuneclip_media::video::probe(path).expect("probe");
         // 9:16 up to the even-pixel rounding of both sides.
@@ -183,7 +188,7 @@ async fn best_clips_through_the_real_server_render_vertical_h264() {
         let decoded_s = frames.frames.len() as f64 / 25.0;
         assert!((decoded_s - clip_s).abs() <= 1.0 / 25.0 + 1e-9, "decoded {decoded_s} s of video");
         assert!((info.duration_s - clip_s).abs() <= 1.0 / 25.0 + 1e-9, "container says {} s", info.duration_s);
-        assert!(Path::new(&r.preview_png_path).exists());
+        assert!(fetch(&mut reframer, &r.render_id, pb::RenderFile::Preview).await.starts_with(b"\x89PNG"));
         // The song is under the clip, as long as the clip (AAC pads to whole 1024-sample
         // frames: up to 23 ms more at 44.1 kHz).
         let sound = tuneclip_media::audio::decode_native_mono(path).expect("clip has a sound track");
@@ -260,6 +265,7 @@ async fn best_clips_through_the_real_server_render_vertical_h264() {
     let py_clips: Vec<(String, u32, f64, f64)> = serde_json::from_value(python["clips"].clone()).expect("clip list");
     assert_eq!(py_clips, rust_answer);
     assert_eq!(python["unknown_song"], "NOT_FOUND");
+    assert_eq!(python["missing_render"], "NOT_FOUND", "FetchRender from Python");
     // Python's reflection client (v1alpha) lists the same services as v1 does (each
     // version names its own reflection service).
     let py_services: Vec<String> =
@@ -677,12 +683,15 @@ fn a_learned_model_builds_a_snapshot_that_other_models_refuse() {
     let index = Index::load_current(&root, &version).expect("same model loads");
     let engine = Engine::new(index, ServerConfig::new(tmp.path().join("renders")));
     let resp = engine
-        .best_clips(&pb::BestClipsRequest {
-            song: Some(pb::best_clips_request::Song::SongId(catalogue.songs[0].id.0.clone())),
-            k: Some(2),
-            clip_duration_s: Some(2.0),
-            max_per_video: Some(1),
-            ..Default::default()
+        .best_clips(&tuneclip_server::ClipsRequest {
+            song: tuneclip_server::SongSource::Catalogue(catalogue.songs[0].id.0.clone()),
+            settings: tuneclip_server::ClipSettings {
+                k: Some(2),
+                clip_duration_s: Some(2.0),
+                max_per_video: Some(1),
+                ..Default::default()
+            },
+            delivery: tuneclip_server::Delivery::default(),
         })
         .expect("clips");
     assert_eq!(resp.clips.len(), 2);
@@ -749,14 +758,26 @@ async fn reframe_service_plans_renders_and_streams_the_mp4() {
             other => panic!("unexpected {other:?}"),
         }
     }
-    assert_eq!(bytes, std::fs::read(&rendered.video_path).expect("the rendered file"));
-    let info = tuneclip_media::video::probe(Path::new(&rendered.video_path)).expect("probe");
+    assert_eq!(bytes, fetch(&mut client, &rendered.render_id, pb::RenderFile::Video).await, "streamed = fetched");
+    let mp4 = served._tmp.path().join("fetched.mp4");
+    std::fs::write(&mp4, &bytes).expect("write");
+    let info = tuneclip_media::video::probe(&mp4).expect("probe");
     assert_eq!((info.width, info.height), (rendered.width, rendered.height));
     assert!((f64::from(info.width) / f64::from(info.height) - 9.0 / 16.0).abs() < 0.02);
     assert!((info.duration_s - 4.0).abs() < 0.1, "{}", info.duration_s);
-    let sound = tuneclip_media::audio::decode_native_mono(Path::new(&rendered.video_path)).expect("an audio track");
+    let sound = tuneclip_media::audio::decode_native_mono(&mp4).expect("an audio track");
     assert!((sound.duration_s() - 4.0).abs() < 0.1, "{}", sound.duration_s());
-    assert!(Path::new(&rendered.preview_png_path).is_file());
+    assert!(fetch(&mut client, &rendered.render_id, pb::RenderFile::Preview).await.starts_with(b"\x89PNG"));
+    // FetchRender refuses what is not a render id, and one this server never made.
+    for (id, file, code) in [
+        ("../../etc/passwd", pb::RenderFile::Video, Code::InvalidArgument),
+        (rendered.render_id.as_str(), pb::RenderFile::Unspecified, Code::InvalidArgument),
+        ("never_rendered", pb::RenderFile::Video, Code::NotFound),
+    ] {
+        let req = pb::FetchRenderRequest { render_id: id.into(), file: file as i32 };
+        let e = client.fetch_render(req).await.expect_err(id);
+        assert_eq!(e.code(), code, "{e:?}");
+    }
     // Without stream_bytes: the first message only.
     let mut stream =
         client.render(pb::RenderRequest { stream_bytes: false, ..req.clone() }).await.expect("Render").into_inner();
@@ -808,6 +829,22 @@ async fn reframe_service_plans_renders_and_streams_the_mp4() {
     };
     assert_eq!(r.height, 160, "{r:?}");
     served.shutdown().await;
+}
+
+/// The bytes of a render's file by FetchRender.
+async fn fetch(
+    client: &mut tuneclip_server::ReframeServiceClient<tonic::transport::Channel>,
+    render_id: &str,
+    file: pb::RenderFile,
+) -> Vec<u8> {
+    let req = pb::FetchRenderRequest { render_id: render_id.into(), file: file as i32 };
+    let mut stream = client.fetch_render(req).await.expect("FetchRender").into_inner();
+    let mut bytes = Vec::new();
+    while let Some(chunk) = stream.message().await.expect("chunk") {
+        assert!(chunk.data.len() <= tuneclip_server::RENDER_CHUNK_BYTES);
+        bytes.extend(chunk.data);
+    }
+    bytes
 }
 
 /// PlaylistClipsStream: the same answers as PlaylistClips, one message per song in

@@ -34,10 +34,18 @@ try:
     unknown = "OK"
 except grpc.RpcError as e:
     unknown = e.code().name
+try:
+    # A streaming call: the status arrives with the first read.
+    request = pb.FetchRenderRequest(render_id="never_rendered", file=pb.RENDER_FILE_VIDEO)
+    b"".join(c.data for c in rpc.ReframeServiceStub(channel).FetchRender(request, timeout=30))
+    missing_render = "OK"
+except grpc.RpcError as e:
+    missing_render = e.code().name
 reflected = sorted(ProtoReflectionDescriptorDatabase(channel).get_services())
 print(json.dumps({
     "reflected_services": reflected,
     "song": songs[0].id,
     "clips": [[c.video_id, c.segment_ordinal, c.range.start_s, c.range.end_s] for c in answer.clips],
     "unknown_song": unknown,
+    "missing_render": missing_render,
 }))

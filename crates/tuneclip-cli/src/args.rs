@@ -285,9 +285,10 @@ pub(crate) enum Command {
         clip_s: f64,
         #[arg(long, default_value_t = 3)]
         k: u32,
-        /// Also render the winners to 9:16 MP4 (written by the server).
-        #[arg(long)]
-        render: bool,
+        /// Also render the winners to 9:16 MP4 on the server and fetch each (with its
+        /// preview PNG) into this folder over gRPC.
+        #[arg(long, value_name = "DIR")]
+        render_to: Option<PathBuf>,
     },
 }
 

@@ -125,12 +125,13 @@ pub async fn run(data: &Path, models: &Path, model: &tuneclip_model::Embedder, c
         let _ = stop_rx.await;
     }));
     eprintln!("demo: gRPC server on {addr}; asking for {k} clips of {clip_s} s per song (rendering 9:16)");
-    let rows: Result<Vec<Row>> = query_all(format!("http://{addr}"), None, k, clip_s, true).await;
+    let clips = data.join("clips");
+    let rows: Result<Vec<Row>> = query_all(format!("http://{addr}"), None, k, clip_s, Some(&clips)).await;
     let _ = stop_tx.send(());
     server.await??;
     let rows = rows?;
     print_table(&rows);
-    eprintln!("demo: previews (PNG) sit beside each MP4 in {}", data.join("renders").display());
+    eprintln!("demo: the clips, fetched over gRPC (FetchRender), and their previews (PNG) are in {}", clips.display());
     // The background-clip production: the demo videos are short, so 8 s clips.
     let out = data.join("production");
     eprintln!("demo: producing an {DEMO_BACKGROUND_S} s background clip per song into {}", out.display());

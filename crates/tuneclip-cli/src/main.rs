@@ -22,7 +22,7 @@ use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 use tuneclip_index::{Index, Snapshot};
 use tuneclip_model::Embedder;
-use tuneclip_server::{Engine, IndexServiceClient, MatchServiceClient, ServerConfig};
+use tuneclip_server::{Engine, IndexServiceClient, MatchServiceClient, ReframeServiceClient, ServerConfig};
 use tuneclip_studio::{ProduceConfig, ProductionManifest, ReviewPage, ReviewStore};
 
 /// The embedding model chosen by `--model` (the default learned model without it).
@@ -176,11 +176,16 @@ pub(crate) async fn query_all(
     song: Option<String>,
     k: u32,
     clip_s: f64,
-    render: bool,
+    fetch_to: Option<&Path>,
 ) -> Result<Vec<Row>> {
     let mut index =
         IndexServiceClient::connect(server.clone()).await.with_context(|| format!("cannot connect to {server}"))?;
     let mut matcher = MatchServiceClient::connect(server.clone()).await?;
+    let mut reframer = ReframeServiceClient::connect(server.clone()).await?;
+    if let Some(dir) = fetch_to {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let render = fetch_to.is_some();
     let songs: Vec<String> = match song {
         Some(s) => vec![s],
         None => {
@@ -206,17 +211,57 @@ pub(crate) async fn query_all(
         }
         for c in resp.clips {
             let r = c.range.unwrap_or_default();
+            let output = match (&c.rendered, fetch_to) {
+                (Some(rendered), Some(dir)) => {
+                    let mp4 = fetch_render(&mut reframer, &rendered.render_id, dir).await?;
+                    mp4.display().to_string()
+                }
+                _ => "-".into(),
+            };
             rows.push(Row {
                 song: resp.song_title.clone(),
                 video: c.video_title,
                 range: format!("{:.2}-{:.2}s", r.start_s, r.end_s),
                 score: c.score,
                 sync: c.sync,
-                output: c.rendered.map_or_else(|| "-".into(), |r| r.video_path),
+                output,
             });
         }
     }
     Ok(rows)
+}
+
+/// Fetch a render's MP4 and preview PNG over gRPC into `dir` (as `<render id>.mp4` and
+/// `.png`, each written whole or not at all); the MP4's path comes back.
+async fn fetch_render(
+    client: &mut ReframeServiceClient<tonic::transport::Channel>,
+    render_id: &str,
+    dir: &Path,
+) -> Result<PathBuf> {
+    use tuneclip_server::pb::{FetchRenderRequest, RenderFile};
+    let mut mp4 = PathBuf::new();
+    for (file, ext) in [(RenderFile::Video, "mp4"), (RenderFile::Preview, "png")] {
+        let req = FetchRenderRequest { render_id: render_id.to_string(), file: file as i32 };
+        let mut stream = client
+            .fetch_render(req)
+            .await
+            .map_err(|s| anyhow::anyhow!("FetchRender {render_id} failed: {} ({:?})", s.message(), s.code()))?
+            .into_inner();
+        let mut bytes = Vec::new();
+        while let Some(chunk) = stream
+            .message()
+            .await
+            .map_err(|s| anyhow::anyhow!("FetchRender {render_id} failed: {} ({:?})", s.message(), s.code()))?
+        {
+            bytes.extend_from_slice(&chunk.data);
+        }
+        let path = dir.join(format!("{render_id}.{ext}"));
+        tuneclip_core::fs::write_atomic(&path, &bytes).with_context(|| format!("cannot write {}", path.display()))?;
+        if ext == "mp4" {
+            mp4 = path;
+        }
+    }
+    Ok(mp4)
 }
 
 /// Request builders, so the CLI does not spell protobuf structs in several places.
@@ -516,8 +561,8 @@ async fn main() -> Result<()> {
             eprintln!("{n} rejected clips written to {}", export_negatives.display());
             Ok(())
         }
-        Command::Query { server, song, clip_s, k, render } => {
-            print_table(&query_all(server, song, k, clip_s, render).await?);
+        Command::Query { server, song, clip_s, k, render_to } => {
+            print_table(&query_all(server, song, k, clip_s, render_to.as_deref()).await?);
             Ok(())
         }
     }

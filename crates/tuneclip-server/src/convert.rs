@@ -9,46 +9,190 @@ use tuneclip_proto::v1::best_clips_request::Song;
 use tuneclip_vision::QualityFlag;
 
 /// Where a BestClips request's song comes from.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum SongSource<'r> {
+#[derive(Debug, Clone, PartialEq)]
+pub enum SongSource {
     /// A catalogued song, by id.
-    Catalogue(&'r str),
+    Catalogue(String),
     /// A whole song file uploaded with the request.
-    Upload(&'r [u8]),
-    /// A file under one of the server's media roots.
-    Uri(&'r str),
+    Upload(Vec<u8>),
+    /// A file under one of the server's media roots (a path or `file://` URI).
+    Uri(String),
 }
 
-/// The song a BestClips request names (its `oneof song`; none is INVALID_ARGUMENT).
-pub(crate) fn song_source(req: &pb::BestClipsRequest) -> Result<SongSource<'_>, ServerError> {
-    match &req.song {
-        Some(Song::SongId(id)) if !id.is_empty() => Ok(SongSource::Catalogue(id)),
-        Some(Song::Audio(bytes)) if !bytes.is_empty() => Ok(SongSource::Upload(bytes)),
-        Some(Song::SongUri(uri)) if !uri.is_empty() => Ok(SongSource::Uri(uri)),
-        Some(_) => Err(ServerError::InvalidArgument("song: the song_id, audio or song_uri given is empty".into())),
-        None => Err(ServerError::InvalidArgument(
-            "song: give one of song_id (a catalogue song), audio (the song's bytes) and song_uri".into(),
-        )),
+impl SongSource {
+    /// The song a BestClips request names (its `oneof song`; none, or an empty one, is
+    /// INVALID_ARGUMENT).
+    fn from_request(song: Option<Song>) -> Result<Self, ServerError> {
+        match song {
+            Some(Song::SongId(id)) if !id.is_empty() => Ok(Self::Catalogue(id)),
+            Some(Song::Audio(bytes)) if !bytes.is_empty() => Ok(Self::Upload(bytes)),
+            Some(Song::SongUri(uri)) if !uri.is_empty() => Ok(Self::Uri(uri)),
+            Some(_) => Err(ServerError::InvalidArgument("song: the song_id, audio or song_uri given is empty".into())),
+            None => Err(ServerError::InvalidArgument(
+                "song: give one of song_id (a catalogue song), audio (the song's bytes) and song_uri".into(),
+            )),
+        }
     }
 }
 
-/// The clip query of a BestClips request: absent fields take `defaults`; an explicit
-/// value is used as given (the index checks k and the length, naming them;
-/// `max_per_video` 0 is no per-video limit).
-pub(crate) fn clip_query(req: &pb::BestClipsRequest, defaults: &ClipQuery) -> ClipQuery {
-    ClipQuery {
-        k: req.k.map_or(defaults.k, |k| k as usize),
-        clip_duration_s: req.clip_duration_s.unwrap_or(defaults.clip_duration_s),
-        max_per_video: req.max_per_video.map_or(defaults.max_per_video, |m| m as usize),
-        filter: ClipFilter {
-            exclude_videos: req.exclude_video_ids.iter().cloned().collect(),
-            only_videos: req.only_video_ids.iter().cloned().collect(),
-            allow_subtitled: req.allow_subtitled,
-            exclude_logos: req.exclude_logos,
-            allow_heavy_text: req.allow_heavy_text,
-            ..ClipFilter::default()
-        },
-        ..ClipQuery::default()
+/// What becomes of the clips found: rendered to MP4 (and a preview) or only planned,
+/// and with the song under them or silent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Delivery {
+    pub render: bool,
+    /// Lay the song's part under each rendered clip.
+    pub song_audio: bool,
+}
+
+/// The search settings a clip request may give; each absent one takes the server's
+/// default ([`ClipSettings::query`]).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ClipSettings {
+    pub k: Option<usize>,
+    pub clip_duration_s: Option<f64>,
+    /// At most this many clips from one video (0: no limit).
+    pub max_per_video: Option<usize>,
+    pub filter: ClipFilter,
+}
+
+impl ClipSettings {
+    /// The index's query: absent fields take `defaults`; an explicit value is used as
+    /// given (the index checks k and the length, naming them).
+    pub fn query(&self, defaults: &ClipQuery) -> ClipQuery {
+        ClipQuery {
+            k: self.k.unwrap_or(defaults.k),
+            clip_duration_s: self.clip_duration_s.unwrap_or(defaults.clip_duration_s),
+            max_per_video: self.max_per_video.unwrap_or(defaults.max_per_video),
+            filter: self.filter.clone(),
+            ..ClipQuery::default()
+        }
+    }
+}
+
+/// A BestClips request as the engine takes it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClipsRequest {
+    pub song: SongSource,
+    pub settings: ClipSettings,
+    pub delivery: Delivery,
+}
+
+impl TryFrom<pb::BestClipsRequest> for ClipsRequest {
+    type Error = ServerError;
+
+    /// By value: an uploaded song's bytes move, not copied.
+    fn try_from(req: pb::BestClipsRequest) -> Result<Self, ServerError> {
+        let settings = ClipSettings {
+            k: req.k.map(|k| k as usize),
+            clip_duration_s: req.clip_duration_s,
+            max_per_video: req.max_per_video.map(|m| m as usize),
+            filter: ClipFilter {
+                exclude_videos: req.exclude_video_ids.into_iter().collect(),
+                only_videos: req.only_video_ids.into_iter().collect(),
+                allow_subtitled: req.allow_subtitled,
+                exclude_logos: req.exclude_logos,
+                allow_heavy_text: req.allow_heavy_text,
+                ..ClipFilter::default()
+            },
+        };
+        Ok(Self {
+            song: SongSource::from_request(req.song)?,
+            settings,
+            delivery: Delivery { render: req.render, song_audio: req.song_audio },
+        })
+    }
+}
+
+/// Most songs one playlist request may name.
+pub const MAX_PLAYLIST_SONGS: usize = 500;
+
+/// A PlaylistClips request as the engine takes it: catalogued songs in order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlaylistRequest {
+    pub song_ids: Vec<String>,
+    /// Clips per song (absent in the request: 1) and their length (absent: the
+    /// server's); always the server's per-video limit.
+    pub settings: ClipSettings,
+    pub delivery: Delivery,
+}
+
+impl TryFrom<pb::PlaylistClipsRequest> for PlaylistRequest {
+    type Error = ServerError;
+
+    fn try_from(req: pb::PlaylistClipsRequest) -> Result<Self, ServerError> {
+        if !(1..=MAX_PLAYLIST_SONGS).contains(&req.song_ids.len()) {
+            return Err(ServerError::InvalidArgument(format!(
+                "song_ids: {} songs (expected 1..={MAX_PLAYLIST_SONGS})",
+                req.song_ids.len()
+            )));
+        }
+        Ok(Self {
+            song_ids: req.song_ids,
+            settings: ClipSettings {
+                k: Some(req.clips_per_song.map_or(1, |k| k as usize)),
+                clip_duration_s: req.clip_duration_s,
+                max_per_video: None,
+                filter: ClipFilter::default(),
+            },
+            delivery: Delivery { render: req.render, song_audio: req.song_audio },
+        })
+    }
+}
+
+/// One clip of an answer; answers hold them best first.
+#[derive(Debug, Clone)]
+pub struct ClipHit {
+    pub video_id: String,
+    pub video_title: String,
+    pub segment_ordinal: u32,
+    pub range: TimeRange,
+    /// Cosine similarity of song and segment.
+    pub score: f32,
+    pub plan: CropPlan,
+    pub rendered: Option<tuneclip_media::clip::RenderedClip>,
+    /// The segment's quality flags.
+    pub flags: Vec<QualityFlag>,
+    /// How the clip's picture events fall on the song's onsets (absent without the
+    /// envelopes).
+    pub sync: Option<f32>,
+}
+
+/// The clips for one song, and what answered.
+#[derive(Debug, Clone)]
+pub struct ClipsAnswer {
+    pub song_id: String,
+    pub song_title: String,
+    pub model_version: String,
+    pub snapshot: String,
+    pub clips: Vec<ClipHit>,
+}
+
+impl From<ClipsAnswer> for pb::BestClipsResponse {
+    fn from(a: ClipsAnswer) -> Self {
+        let clips = a
+            .clips
+            .into_iter()
+            .enumerate()
+            .map(|(rank, c)| pb::RankedClip {
+                rank: rank as u32 + 1,
+                video_id: c.video_id,
+                video_title: c.video_title,
+                segment_ordinal: c.segment_ordinal,
+                range: Some(range(c.range)),
+                score: c.score,
+                crop_plan: Some(plan(&c.plan)),
+                rendered: c.rendered.as_ref().map(rendered),
+                quality_flags: c.flags.into_iter().map(|f| quality_flag(f) as i32).collect(),
+                sync: c.sync,
+            })
+            .collect();
+        Self {
+            song_id: a.song_id,
+            song_title: a.song_title,
+            model_version: a.model_version,
+            snapshot: a.snapshot,
+            clips,
+        }
     }
 }
 
@@ -230,26 +374,73 @@ impl TryFrom<&pb::RenderRequest> for RenderJob {
     }
 }
 
-/// A rendered clip as the response carries it.
+/// A rendered clip as the response carries it: its id, never its path.
 pub fn rendered(r: &tuneclip_media::clip::RenderedClip) -> pb::RenderedClip {
     pb::RenderedClip {
-        video_path: r.video.path.display().to_string(),
-        preview_png_path: r.preview_png.display().to_string(),
+        render_id: render_id(&r.video.path),
         width: r.video.width,
         height: r.video.height,
         duration_s: r.video.duration_s,
     }
 }
 
-/// The clip query of a playlist request, for each of its songs: `clips_per_song`
-/// (absent: 1) clips of `clip_duration_s` (absent: the server default), the server's
-/// per-video limit.
-pub(crate) fn playlist_query(req: &pb::PlaylistClipsRequest, defaults: &ClipQuery) -> ClipQuery {
-    ClipQuery {
-        k: req.clips_per_song.map_or(1, |k| k as usize),
-        clip_duration_s: req.clip_duration_s.unwrap_or(defaults.clip_duration_s),
-        max_per_video: defaults.max_per_video,
-        ..ClipQuery::default()
+/// The id of the render written to `mp4` in the server's render folder: its file name
+/// without the extension (the preview PNG has the same stem).
+pub fn render_id(mp4: &std::path::Path) -> String {
+    mp4.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+/// Longest render id a FetchRender request may give.
+pub const MAX_RENDER_ID: usize = 200;
+
+/// A file of a render.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RenderFile {
+    Video,
+    Preview,
+}
+
+impl RenderFile {
+    /// The file's extension beside the render id.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Self::Video => "mp4",
+            Self::Preview => "png",
+        }
+    }
+}
+
+/// A FetchRender request as the engine takes it: an id that can only name a file in
+/// the render folder (no separators, no leading dot), and which file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenderFetch {
+    pub render_id: String,
+    pub file: RenderFile,
+}
+
+impl TryFrom<&pb::FetchRenderRequest> for RenderFetch {
+    type Error = ServerError;
+
+    fn try_from(req: &pb::FetchRenderRequest) -> Result<Self, ServerError> {
+        let id = &req.render_id;
+        let fine = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+        if id.is_empty() || id.len() > MAX_RENDER_ID || id.starts_with('.') || !id.chars().all(fine) {
+            return Err(ServerError::InvalidArgument(format!(
+                "render_id: {:?} is not a render id (1..={MAX_RENDER_ID} of A-Z a-z 0-9 . _ -, as a RenderedClip carries)",
+                id.chars().take(MAX_RENDER_ID + 1).collect::<String>()
+            )));
+        }
+        let file = match pb::RenderFile::try_from(req.file) {
+            Ok(pb::RenderFile::Video) => RenderFile::Video,
+            Ok(pb::RenderFile::Preview) => RenderFile::Preview,
+            _ => {
+                return Err(ServerError::InvalidArgument(format!(
+                    "file: {} (expected RENDER_FILE_VIDEO or RENDER_FILE_PREVIEW)",
+                    req.file
+                )));
+            }
+        };
+        Ok(Self { render_id: id.clone(), file })
     }
 }
 
@@ -260,34 +451,37 @@ mod tests {
     #[test]
     fn absent_fields_take_the_defaults_and_explicit_ones_are_kept() {
         let defaults = ClipQuery { k: 5, clip_duration_s: 4.0, max_per_video: 1, ..ClipQuery::default() };
-        let plain = pb::BestClipsRequest::catalogue_song("abc");
-        let q = clip_query(&plain, &defaults);
+        let query = |req: pb::BestClipsRequest| ClipsRequest::try_from(req).expect("valid").settings.query(&defaults);
+        let q = query(pb::BestClipsRequest::catalogue_song("abc"));
         assert_eq!((q.k, q.clip_duration_s, q.max_per_video), (5, 4.0, 1));
-        let given = pb::BestClipsRequest {
+        let q = query(pb::BestClipsRequest {
             k: Some(3),
             clip_duration_s: Some(2.5),
             max_per_video: Some(2),
             ..pb::BestClipsRequest::catalogue_song("abc")
-        };
-        let q = clip_query(&given, &defaults);
+        });
         assert_eq!((q.k, q.clip_duration_s, q.max_per_video), (3, 2.5, 2));
         // An explicit 0 is no longer "the default": k = 0 reaches the index's check (an
         // error there), max_per_video = 0 is the index's "no per-video limit".
-        let zero_k = pb::BestClipsRequest { k: Some(0), ..pb::BestClipsRequest::catalogue_song("abc") };
-        assert_eq!(clip_query(&zero_k, &defaults).k, 0);
+        assert_eq!(query(pb::BestClipsRequest { k: Some(0), ..pb::BestClipsRequest::catalogue_song("abc") }).k, 0);
         let zero_m = pb::BestClipsRequest { max_per_video: Some(0), ..pb::BestClipsRequest::catalogue_song("abc") };
-        assert_eq!(clip_query(&zero_m, &defaults).max_per_video, 0);
+        assert_eq!(query(zero_m).max_per_video, 0);
     }
 
     #[test]
     fn a_playlist_asks_one_clip_per_song_unless_told() {
         let defaults = ClipQuery { k: 5, clip_duration_s: 4.0, max_per_video: 1, ..ClipQuery::default() };
         let req = pb::PlaylistClipsRequest { song_ids: vec!["a".into()], ..Default::default() };
-        let q = playlist_query(&req, &defaults);
+        let q = PlaylistRequest::try_from(req.clone()).expect("valid").settings.query(&defaults);
         assert_eq!((q.k, q.clip_duration_s, q.max_per_video), (1, 4.0, 1));
         let req = pb::PlaylistClipsRequest { clips_per_song: Some(0), clip_duration_s: Some(2.0), ..req };
-        let q = playlist_query(&req, &defaults);
+        let q = PlaylistRequest::try_from(req).expect("valid").settings.query(&defaults);
         assert_eq!((q.k, q.clip_duration_s), (0, 2.0), "0 reaches the index's check");
+        for n in [0, MAX_PLAYLIST_SONGS + 1] {
+            let req = pb::PlaylistClipsRequest { song_ids: vec!["a".into(); n], ..Default::default() };
+            let e = PlaylistRequest::try_from(req).expect_err("size");
+            assert!(e.to_string().starts_with("song_ids:"), "{e}");
+        }
     }
 
     #[test]
@@ -318,12 +512,29 @@ mod tests {
     }
 
     #[test]
+    fn a_render_id_names_a_file_in_the_render_folder_only() {
+        let req = |id: &str, file: pb::RenderFile| pb::FetchRenderRequest { render_id: id.into(), file: file as i32 };
+        let ok = RenderFetch::try_from(&req("s1_01_v2_004000ms", pb::RenderFile::Preview)).expect("valid");
+        assert_eq!((ok.render_id.as_str(), ok.file.extension()), ("s1_01_v2_004000ms", "png"));
+        let long = "a".repeat(MAX_RENDER_ID + 1);
+        for bad in ["", "../etc/passwd", "a/b", ".hidden", "a b", "a\0", &long] {
+            let e = RenderFetch::try_from(&req(bad, pb::RenderFile::Video)).expect_err(bad);
+            assert!(e.to_string().starts_with("render_id:"), "{e}");
+        }
+        let e = RenderFetch::try_from(&req("x", pb::RenderFile::Unspecified)).expect_err("no file kind");
+        assert!(e.to_string().starts_with("file:"), "{e}");
+        let path = std::path::Path::new("renders/s1_01_v2_004000ms.mp4");
+        assert_eq!(render_id(path), "s1_01_v2_004000ms");
+    }
+
+    #[test]
     fn the_song_is_exactly_one_non_empty_source() {
-        assert!(matches!(song_source(&pb::BestClipsRequest::catalogue_song("a")), Ok(SongSource::Catalogue("a"))));
-        assert!(matches!(song_source(&pb::BestClipsRequest::uploaded_song(vec![1])), Ok(SongSource::Upload([1]))));
-        assert!(matches!(song_source(&pb::BestClipsRequest::song_at("x.ogg")), Ok(SongSource::Uri("x.ogg"))));
+        let source = |req: pb::BestClipsRequest| ClipsRequest::try_from(req).map(|r| r.song);
+        assert_eq!(source(pb::BestClipsRequest::catalogue_song("a")).ok(), Some(SongSource::Catalogue("a".into())));
+        assert_eq!(source(pb::BestClipsRequest::uploaded_song(vec![1])).ok(), Some(SongSource::Upload(vec![1])));
+        assert_eq!(source(pb::BestClipsRequest::song_at("x.ogg")).ok(), Some(SongSource::Uri("x.ogg".into())));
         for bad in [pb::BestClipsRequest::default(), pb::BestClipsRequest::catalogue_song("")] {
-            let e = song_source(&bad).expect_err("no song");
+            let e = source(bad).expect_err("no song");
             assert!(e.to_string().starts_with("song:"), "{e}");
         }
     }

@@ -4,7 +4,8 @@
 
 use crate::cancel::*;
 use crate::config::*;
-use crate::{Metrics, ServerError, convert, pb};
+use crate::convert::{ClipHit, ClipsAnswer, ClipsRequest, Delivery, PlaylistRequest, SongSource};
+use crate::{Metrics, ServerError, convert};
 use std::path::PathBuf;
 use std::sync::Arc;
 use tonic::Status;
@@ -67,21 +68,17 @@ impl Engine {
     }
 
     /// The whole BestClips request, synchronously (called on the blocking pool).
-    pub fn best_clips(&self, req: &pb::BestClipsRequest) -> Result<pb::BestClipsResponse, ServerError> {
+    pub fn best_clips(&self, req: &ClipsRequest) -> Result<ClipsAnswer, ServerError> {
         self.best_clips_until(req, &Cancel::default())
     }
 
     /// [`Engine::best_clips`], stopping with `Cancelled` once `cancel` is set.
-    pub fn best_clips_until(
-        &self,
-        req: &pb::BestClipsRequest,
-        cancel: &Cancel,
-    ) -> Result<pb::BestClipsResponse, ServerError> {
-        let q = convert::clip_query(req, &self.config.defaults);
+    pub fn best_clips_until(&self, req: &ClipsRequest, cancel: &Cancel) -> Result<ClipsAnswer, ServerError> {
+        let q = req.settings.query(&self.config.defaults);
         let index = self.index();
-        let (song, _upload) = self.resolve_song(&index, req)?;
+        let (song, _upload) = self.resolve_song(&index, &req.song)?;
         cancel.check()?;
-        self.answer(&index, &song, &q, req.render, req.song_audio, cancel)
+        self.answer(&index, &song, &q, req.delivery, cancel)
     }
 
     /// The song a BestClips request names: a catalogued one, or one uploaded or found
@@ -90,16 +87,16 @@ impl Engine {
     pub(crate) fn resolve_song<'i>(
         &self,
         index: &'i Index,
-        req: &pb::BestClipsRequest,
+        source: &SongSource,
     ) -> Result<(std::borrow::Cow<'i, SongEntry>, Option<tempfile::TempDir>), ServerError> {
-        match convert::song_source(req)? {
-            convert::SongSource::Catalogue(id) => {
+        match source {
+            SongSource::Catalogue(id) => {
                 let song = index
                     .song(id)
                     .ok_or_else(|| ServerError::NotFound(format!("song_id: no song {id:?} in the catalogue")))?;
                 Ok((std::borrow::Cow::Borrowed(song), None))
             }
-            convert::SongSource::Upload(audio) => {
+            SongSource::Upload(audio) => {
                 let cfg = self.song_ingest_config(index)?;
                 let dir = tempfile::tempdir().map_err(|e| ServerError::Internal(format!("temporary folder: {e}")))?;
                 let path = dir.path().join("upload");
@@ -112,7 +109,7 @@ impl Engine {
                 song.title = "uploaded song".into();
                 Ok((std::borrow::Cow::Owned(song), Some(dir)))
             }
-            convert::SongSource::Uri(uri) => {
+            SongSource::Uri(uri) => {
                 let cfg = self.song_ingest_config(index)?;
                 let path = self.under_media_roots(uri)?;
                 let song = tuneclip_ingest::ingest_song(&path, &cfg).map_err(|e| ServerError::Song {
@@ -200,33 +197,27 @@ impl Engine {
     }
 
     /// PlaylistClips: songs in order, each excluding the clips given to earlier songs.
-    pub fn playlist_clips(&self, req: &pb::PlaylistClipsRequest) -> Result<pb::PlaylistClipsResponse, ServerError> {
+    pub fn playlist_clips(&self, req: &PlaylistRequest) -> Result<Vec<ClipsAnswer>, ServerError> {
         self.playlist_clips_until(req, &Cancel::default())
     }
 
     /// [`Engine::playlist_clips`], stopping with `Cancelled` once `cancel` is set.
     pub fn playlist_clips_until(
         &self,
-        req: &pb::PlaylistClipsRequest,
+        req: &PlaylistRequest,
         cancel: &Cancel,
-    ) -> Result<pb::PlaylistClipsResponse, ServerError> {
+    ) -> Result<Vec<ClipsAnswer>, ServerError> {
         let mut songs = Vec::with_capacity(req.song_ids.len());
         self.playlist_each(req, cancel, |answer| {
             songs.push(answer);
             Ok(())
         })?;
-        Ok(pb::PlaylistClipsResponse { songs })
+        Ok(songs)
     }
 
-    /// The checks of a playlist request that need no work: its size and that every song
-    /// is catalogued (a playlist with an unknown song is refused before any clip).
-    pub fn check_playlist(&self, req: &pb::PlaylistClipsRequest) -> Result<(), ServerError> {
-        if !(1..=500).contains(&req.song_ids.len()) {
-            return Err(ServerError::InvalidArgument(format!(
-                "song_ids: {} songs (expected 1..=500)",
-                req.song_ids.len()
-            )));
-        }
+    /// The check of a playlist that needs no work: every song is catalogued (a playlist
+    /// with an unknown song is refused before any clip).
+    pub fn check_playlist(&self, req: &PlaylistRequest) -> Result<(), ServerError> {
         let index = self.index();
         if let Some((i, id)) = req.song_ids.iter().enumerate().find(|(_, id)| index.song(id).is_none()) {
             return Err(ServerError::NotFound(format!("song_ids[{i}]: no song {id:?} in the catalogue")));
@@ -238,19 +229,19 @@ impl Engine {
     /// it is ready; no clip (segment) is reused within the playlist.
     pub fn playlist_each(
         &self,
-        req: &pb::PlaylistClipsRequest,
+        req: &PlaylistRequest,
         cancel: &Cancel,
-        mut emit: impl FnMut(pb::BestClipsResponse) -> Result<(), ServerError>,
+        mut emit: impl FnMut(ClipsAnswer) -> Result<(), ServerError>,
     ) -> Result<(), ServerError> {
         self.check_playlist(req)?;
         let index = self.index(); // one snapshot for the whole playlist
-        let mut q = convert::playlist_query(req, &self.config.defaults);
+        let mut q = req.settings.query(&self.config.defaults);
         for (i, id) in req.song_ids.iter().enumerate() {
             let song = index
                 .song(id)
                 .ok_or_else(|| ServerError::NotFound(format!("song_ids[{i}]: no song {id:?} in the catalogue")))?;
             cancel.check()?;
-            let answer = self.answer(&index, song, &q, req.render, req.song_audio, cancel)?;
+            let answer = self.answer(&index, song, &q, req.delivery, cancel)?;
             for c in &answer.clips {
                 q.filter.exclude_segments.insert((c.video_id.clone(), c.segment_ordinal));
             }
@@ -265,10 +256,9 @@ impl Engine {
         index: &Index,
         song: &SongEntry,
         q: &ClipQuery,
-        render_clips: bool,
-        song_audio: bool,
+        delivery: Delivery,
         cancel: &Cancel,
-    ) -> Result<pb::BestClipsResponse, ServerError> {
+    ) -> Result<ClipsAnswer, ServerError> {
         // The part of the song a clip plays under: its highlight, moved back if the clip
         // would run past the song's end. Clips are placed and ranked in sync with its
         // onsets (a song analysed before onsets were kept has none: no sync, which each
@@ -291,7 +281,7 @@ impl Engine {
                 .video(&clip.video.0)
                 .ok_or_else(|| ServerError::Internal(format!("segment refers to unknown video {}", clip.video)))?;
             let plan = plan_clip(index, video, clip.range, &self.config.reframe)?;
-            let rendered = if render_clips {
+            let rendered = if delivery.render {
                 std::fs::create_dir_all(&self.config.render_dir)
                     .map_err(|e| ServerError::Internal(format!("{}: {e}", self.config.render_dir.display())))?;
                 let name = format!(
@@ -302,37 +292,26 @@ impl Engine {
                     (clip.range.start_s * 1000.0).round() as u64
                 );
                 let mut render = self.config.render.clone();
-                if song_audio {
+                if delivery.song_audio {
                     render.audio = Some(SongAudio { path: song.path.clone(), start_s: song_start_s });
                 }
-                let r = render_clip(&video.path, &plan, &self.config.render_dir.join(name), &render)?;
-                Some(pb::RenderedClip {
-                    video_path: r.video.path.display().to_string(),
-                    preview_png_path: r.preview_png.display().to_string(),
-                    width: r.video.width,
-                    height: r.video.height,
-                    duration_s: r.video.duration_s,
-                })
+                Some(render_clip(&video.path, &plan, &self.config.render_dir.join(name), &render)?)
             } else {
                 None
             };
-            out.push(pb::RankedClip {
-                rank: rank as u32 + 1,
+            out.push(ClipHit {
                 video_id: video.id.0.clone(),
                 video_title: video.title.clone(),
                 segment_ordinal: clip.segment_ordinal,
-                range: Some(convert::range(clip.range)),
+                range: clip.range,
                 score: clip.score,
-                crop_plan: Some(convert::plan(&plan)),
+                plan,
                 rendered,
-                quality_flags: index
-                    .segment(&video.id.0, clip.segment_ordinal)
-                    .map(|s| s.stats.flags().into_iter().map(|f| convert::quality_flag(f) as i32).collect())
-                    .unwrap_or_default(),
+                flags: index.segment(&video.id.0, clip.segment_ordinal).map(|s| s.stats.flags()).unwrap_or_default(),
                 sync: clip.sync,
             });
         }
-        Ok(pb::BestClipsResponse {
+        Ok(ClipsAnswer {
             song_id: song.id.0.clone(),
             song_title: song.title.clone(),
             model_version: index.manifest.model_version.clone(),
@@ -432,5 +411,15 @@ impl Engine {
         );
         let r = render_clip(&video.path, &plan, &self.config.render_dir.join(name), &render)?;
         Ok((r, plan))
+    }
+
+    /// FetchRender: the file of a render this server made, in its render folder.
+    pub fn render_file(&self, fetch: &convert::RenderFetch) -> Result<PathBuf, ServerError> {
+        let path = self.config.render_dir.join(format!("{}.{}", fetch.render_id, fetch.file.extension()));
+        if path.is_file() {
+            Ok(path)
+        } else {
+            Err(ServerError::NotFound(format!("render_id: no render {:?} on this server", fetch.render_id)))
+        }
     }
 }

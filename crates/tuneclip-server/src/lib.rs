@@ -31,6 +31,9 @@ pub use tuneclip_proto::v1::reframe_service_client::ReframeServiceClient;
 
 pub use cancel::Cancel;
 pub use config::{ServerConfig, TlsError, TlsSettings};
-pub use convert::{FrameTarget, MAX_REFRAME_S, RenderJob, SongHit, SongsAnswer, SongsQuery};
+pub use convert::{
+    ClipHit, ClipSettings, ClipsAnswer, ClipsRequest, Delivery, FrameTarget, MAX_PLAYLIST_SONGS, MAX_REFRAME_S,
+    PlaylistRequest, RenderFetch, RenderFile, RenderJob, SongHit, SongSource, SongsAnswer, SongsQuery, render_id,
+};
 pub use engine::{Engine, RENDER_CHUNK_BYTES};
 pub use serve::{ServeError, VECTOR_HEALTH_SERVICE, bind, serve};

@@ -20,8 +20,9 @@ impl pb::match_service_server::MatchService for MatchSvc {
         let engine = Arc::clone(&self.0);
         measured(&self.0.metrics, "BestClips", async move {
             let permit = engine.try_permit("BestClips")?;
-            let req = request.into_inner();
-            blocking(permit, move |cancel| engine.best_clips_until(&req, cancel)).await.map(Response::new)
+            let req = convert::ClipsRequest::try_from(request.into_inner())?;
+            let answer = blocking(permit, move |cancel| engine.best_clips_until(&req, cancel)).await?;
+            Ok(Response::new(answer.into()))
         })
         .await
     }
@@ -33,8 +34,9 @@ impl pb::match_service_server::MatchService for MatchSvc {
         let engine = Arc::clone(&self.0);
         measured(&self.0.metrics, "PlaylistClips", async move {
             let permit = engine.try_permit("PlaylistClips")?;
-            let req = request.into_inner();
-            blocking(permit, move |cancel| engine.playlist_clips_until(&req, cancel)).await.map(Response::new)
+            let req = convert::PlaylistRequest::try_from(request.into_inner())?;
+            let songs = blocking(permit, move |cancel| engine.playlist_clips_until(&req, cancel)).await?;
+            Ok(Response::new(pb::PlaylistClipsResponse { songs: songs.into_iter().map(Into::into).collect() }))
         })
         .await
     }
@@ -48,7 +50,7 @@ impl pb::match_service_server::MatchService for MatchSvc {
         let engine = Arc::clone(&self.0);
         measured(&self.0.metrics, "PlaylistClipsStream", async move {
             let permit = engine.try_permit("PlaylistClipsStream")?;
-            let req = request.into_inner();
+            let req = convert::PlaylistRequest::try_from(request.into_inner())?;
             engine.check_playlist(&req)?;
             let (tx, rx) = tokio::sync::mpsc::channel::<Result<pb::BestClipsResponse, Status>>(2);
             tokio::task::spawn_blocking(move || {
@@ -56,7 +58,7 @@ impl pb::match_service_server::MatchService for MatchSvc {
                 let cancel = Cancel::default();
                 let sent = engine.playlist_each(&req, &cancel, |answer| {
                     // The client went away: stop working for nobody.
-                    tx.blocking_send(Ok(answer)).map_err(|_| ServerError::Cancelled)
+                    tx.blocking_send(Ok(answer.into())).map_err(|_| ServerError::Cancelled)
                 });
                 if let Err(e) = sent
                     && !matches!(e, ServerError::Cancelled)
@@ -90,6 +92,8 @@ pub(crate) struct ReframeSvc(pub(crate) Arc<Engine>);
 type PlaylistStream = std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<pb::BestClipsResponse, Status>> + Send>>;
 
 type RenderStream = std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<pb::RenderChunk, Status>> + Send>>;
+
+type FileStream = std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<pb::FileChunk, Status>> + Send>>;
 
 #[tonic::async_trait]
 impl pb::reframe_service_server::ReframeService for ReframeSvc {
@@ -125,36 +129,59 @@ impl pb::reframe_service_server::ReframeService for ReframeSvc {
                 if tx.blocking_send(Ok(first)).is_err() || !stream_bytes {
                     return;
                 }
-                use std::io::Read;
-                let mut file = match std::fs::File::open(&path) {
-                    Ok(f) => f,
-                    Err(e) => {
-                        let _ = tx.blocking_send(Err(Status::internal(format!("{}: {e}", path.display()))));
-                        return;
-                    }
-                };
-                let mut buf = vec![0u8; RENDER_CHUNK_BYTES];
-                loop {
-                    match file.read(&mut buf) {
-                        Ok(0) => return,
-                        Ok(n) => {
-                            let chunk =
-                                pb::RenderChunk { chunk: Some(pb::render_chunk::Chunk::Data(buf[..n].to_vec())) };
-                            // The client went away: stop reading.
-                            if tx.blocking_send(Ok(chunk)).is_err() {
-                                return;
-                            }
-                        }
-                        Err(e) => {
-                            let _ = tx.blocking_send(Err(Status::internal(format!("{}: {e}", path.display()))));
-                            return;
-                        }
-                    }
-                }
+                stream_file(&path, &tx, |data| pb::RenderChunk { chunk: Some(pb::render_chunk::Chunk::Data(data)) });
             });
             Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx)) as RenderStream))
         })
         .await
+    }
+
+    type FetchRenderStream = FileStream;
+
+    async fn fetch_render(&self, request: Request<pb::FetchRenderRequest>) -> Result<Response<FileStream>, Status> {
+        let engine = Arc::clone(&self.0);
+        measured(&self.0.metrics, "FetchRender", async move {
+            let fetch = convert::RenderFetch::try_from(request.get_ref())?;
+            let path = engine.render_file(&fetch)?;
+            let (tx, rx) = tokio::sync::mpsc::channel::<Result<pb::FileChunk, Status>>(4);
+            tokio::task::spawn_blocking(move || stream_file(&path, &tx, |data| pb::FileChunk { data }));
+            Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx)) as FileStream))
+        })
+        .await
+    }
+}
+
+/// Send the file at `path` down `tx` in chunks of at most [`RENDER_CHUNK_BYTES`], each
+/// wrapped by `wrap`; stops when the client goes away; a read error ends the stream
+/// with INTERNAL.
+fn stream_file<T>(
+    path: &std::path::Path,
+    tx: &tokio::sync::mpsc::Sender<Result<T, Status>>,
+    wrap: impl Fn(Vec<u8>) -> T,
+) {
+    use std::io::Read;
+    let mut file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) => {
+            let _ = tx.blocking_send(Err(Status::internal(format!("{}: {e}", path.display()))));
+            return;
+        }
+    };
+    let mut buf = vec![0u8; RENDER_CHUNK_BYTES];
+    loop {
+        match file.read(&mut buf) {
+            Ok(0) => return,
+            Ok(n) => {
+                // The client went away: stop reading.
+                if tx.blocking_send(Ok(wrap(buf[..n].to_vec()))).is_err() {
+                    return;
+                }
+            }
+            Err(e) => {
+                let _ = tx.blocking_send(Err(Status::internal(format!("{}: {e}", path.display()))));
+                return;
+            }
+        }
     }
 }
 

@@ -50,7 +50,9 @@ fuzz_target!(|data: &[u8]| {
                 if let Some(pb::best_clips_request::Song::SongId(id)) = &mut r.song {
                     pick(id, &f.songs);
                 }
-                let _ = e.best_clips(&r);
+                if let Ok(r) = tuneclip_server::ClipsRequest::try_from(r) {
+                    let _ = e.best_clips(&r);
+                }
             }
         }
         1 => {
@@ -60,7 +62,9 @@ fuzz_target!(|data: &[u8]| {
                 for id in &mut r.song_ids {
                     pick(id, &f.songs);
                 }
-                let _ = e.playlist_clips_until(&r, &Cancel::default());
+                if let Ok(r) = tuneclip_server::PlaylistRequest::try_from(r) {
+                    let _ = e.playlist_clips_until(&r, &Cancel::default());
+                }
             }
         }
         2 => {
