@@ -226,22 +226,51 @@ pub fn sync_score(song: &[f32], clip: &[f32]) -> f32 {
 /// start) at one byte a bin: bin `i` holds `values[i] x scale` (the largest value maps to
 /// 255; sync compares shapes, not heights, so a common scale loses nothing but
 /// rounding). Stored as base64 in the catalogue: 25 bins a second, about 34 characters.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// Read-only once made, so the unit of its events ([`SyncEnvelope::event_unit`]) is
+/// computed once, on first use.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(try_from = "StoredEnvelope", into = "StoredEnvelope")]
 pub struct SyncEnvelope {
-    pub scale: f32,
-    pub values: Vec<u8>,
+    scale: f32,
+    values: Vec<u8>,
+    unit: std::sync::OnceLock<f32>,
+}
+
+impl PartialEq for SyncEnvelope {
+    fn eq(&self, other: &Self) -> bool {
+        self.scale == other.scale && self.values == other.values
+    }
 }
 
 impl SyncEnvelope {
+    fn new(scale: f32, values: Vec<u8>) -> Self {
+        Self { scale, values, unit: std::sync::OnceLock::new() }
+    }
+
+    /// What one step of a stored value is worth.
+    pub fn scale(&self) -> f32 {
+        self.scale
+    }
+
+    /// The stored values, one a bin.
+    pub fn values(&self) -> &[u8] {
+        &self.values
+    }
+
+    /// The [`event_unit`] of the whole envelope, computed on first use and kept (a song's
+    /// is read by every query that scores a part of it).
+    pub fn event_unit(&self) -> f32 {
+        *self.unit.get_or_init(|| event_unit(&self.envelope()))
+    }
+
     /// `envelope` at one byte a bin (negative values count 0).
     pub fn quantise(envelope: &[f32]) -> Self {
         let top = envelope.iter().copied().fold(0f32, f32::max);
         if top <= 0.0 {
-            return Self { scale: 0.0, values: vec![0; envelope.len()] };
+            return Self::new(0.0, vec![0; envelope.len()]);
         }
         let scale = top / 255.0;
-        Self { scale, values: envelope.iter().map(|v| (v.max(0.0) / scale).round().min(255.0) as u8).collect() }
+        Self::new(scale, envelope.iter().map(|v| (v.max(0.0) / scale).round().min(255.0) as u8).collect())
     }
 
     pub fn is_empty(&self) -> bool {
@@ -297,7 +326,7 @@ impl TryFrom<StoredEnvelope> for SyncEnvelope {
         if !(s.scale.is_finite() && s.scale >= 0.0) {
             return Err(format!("sync envelope: `scale` {} (expected a finite number >= 0)", s.scale));
         }
-        Ok(Self { scale: s.scale, values })
+        Ok(Self::new(s.scale, values))
     }
 }
 
@@ -390,6 +419,19 @@ mod tests {
         }
         assert!(q.events(100, 120).is_empty());
         assert_eq!(SyncEnvelope::quantise(&[0.0, -1.0]).envelope(), vec![0.0, 0.0]);
+    }
+
+    #[test]
+    fn an_envelopes_event_unit_is_that_of_its_values_and_survives_a_round_trip() {
+        let env: Vec<f32> = (0..300).map(|i| if i % 12 == 0 { 5.0 } else { 0.3 + (i % 5) as f32 * 0.1 }).collect();
+        let q = SyncEnvelope::quantise(&env);
+        let unit = q.event_unit();
+        assert_eq!(unit, event_unit(&q.envelope()));
+        assert_eq!(q.event_unit(), unit, "kept");
+        let stored = serde_json::to_string(&q).expect("serialise");
+        let back: SyncEnvelope = serde_json::from_str(&stored).expect("deserialise");
+        assert_eq!(back, q);
+        assert_eq!(back.event_unit(), unit);
     }
 
     #[test]

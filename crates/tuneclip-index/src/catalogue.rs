@@ -55,9 +55,10 @@ impl SongEntry {
 
     /// The unit the song's onset events are counted in wherever a part of it is scored
     /// (`ClipQuery::onsets_unit`, `WindowQuery::onsets_unit`): the root mean square of the
-    /// whole song's ([`tuneclip_core::sync::event_unit`]); `None` without onsets.
+    /// whole song's ([`tuneclip_core::sync::event_unit`], computed on the first query
+    /// and kept); `None` without onsets.
     pub fn onsets_unit(&self) -> Option<f32> {
-        (!self.onsets.is_empty()).then(|| tuneclip_core::sync::event_unit(&self.onsets.envelope()))
+        (!self.onsets.is_empty()).then(|| self.onsets.event_unit())
     }
 
     /// The song's beats in `duration_s` from `start_s`, in seconds from `start_s` (what

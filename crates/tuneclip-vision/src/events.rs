@@ -58,11 +58,11 @@ mod tests {
         let peak = (0..env.len()).max_by(|&a, &b| env[a].total_cmp(&env[b])).expect("frames");
         assert_eq!(peak, 50);
         let events = picture_events(&sigs);
-        assert_eq!(events.values[50], 255);
+        assert_eq!(events.values()[50], 255);
         let back: SyncEnvelope = serde_json::from_str(&serde_json::to_string(&events).expect("json")).expect("parse");
         assert_eq!(back, events);
         for (a, b) in back.envelope().iter().zip(&env) {
-            assert!((a - b).abs() <= events.scale / 2.0 + 1e-6);
+            assert!((a - b).abs() <= events.scale() / 2.0 + 1e-6);
         }
         assert!(serde_json::from_str::<SyncEnvelope>(r#"{"scale":1.0,"values":"%%"}"#).is_err());
         assert!(serde_json::from_str::<SyncEnvelope>(r#"{"scale":-1.0,"values":""}"#).is_err());
