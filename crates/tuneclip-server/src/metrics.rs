@@ -119,36 +119,19 @@ pub async fn serve_metrics(
     metrics: Arc<Metrics>,
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
-    use http_body_util::Full;
-    use hyper::body::Bytes;
-    tokio::pin!(shutdown);
-    loop {
-        let (stream, _) = tokio::select! {
-            accepted = listener.accept() => accepted?,
-            () = &mut shutdown => return Ok(()),
-        };
-        // A small response must not wait for the client's delayed ACK (Nagle).
-        let _ = stream.set_nodelay(true);
+    use tuneclip_http::{Bytes, Full, Incoming, Method, Request, Response};
+    let handler = move |req: Request<Incoming>| {
         let metrics = Arc::clone(&metrics);
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                let metrics = Arc::clone(&metrics);
-                async move {
-                    let ok = req.method() == hyper::Method::GET && req.uri().path() == "/metrics";
-                    let resp = if ok {
-                        hyper::Response::builder()
-                            .header("content-type", "text/plain; version=0.0.4")
-                            .body(Full::new(Bytes::from(metrics.render())))
-                    } else {
-                        hyper::Response::builder().status(404).body(Full::new(Bytes::from_static(b"not found\n")))
-                    };
-                    resp.map_err(std::io::Error::other)
-                }
-            });
-            let io = hyper_util::rt::TokioIo::new(stream);
-            if let Err(e) = hyper::server::conn::http1::Builder::new().serve_connection(io, service).await {
-                tracing::debug!(error = %e, "metrics connection ended");
+        async move {
+            if req.method() == Method::GET && req.uri().path() == "/metrics" {
+                Response::builder()
+                    .header("content-type", "text/plain; version=0.0.4")
+                    .body(Full::new(Bytes::from(metrics.render())))
+                    .map_err(std::io::Error::other)
+            } else {
+                tuneclip_http::text(404, "not found\n")
             }
-        });
-    }
+        }
+    };
+    tuneclip_http::serve_http1(listener, "metrics", handler, shutdown).await
 }

@@ -405,59 +405,39 @@ pub async fn serve_review(
     page: Arc<ReviewPage>,
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
-    use http_body_util::{BodyExt, Full, Limited};
-    use hyper::body::Bytes;
-    tokio::pin!(shutdown);
-    loop {
-        let (stream, _) = tokio::select! {
-            accepted = listener.accept() => accepted?,
-            () = &mut shutdown => return Ok(()),
-        };
-        // A small response must not wait for the client's delayed ACK (Nagle).
-        let _ = stream.set_nodelay(true);
+    use http_body_util::{BodyExt, Limited};
+    use tuneclip_http::{Bytes, Full, Incoming, Request, Response};
+    let handler = move |req: Request<Incoming>| {
         let page = Arc::clone(&page);
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                let page = Arc::clone(&page);
-                async move {
-                    let (parts, body) = req.into_parts();
-                    let body = match Limited::new(body, MAX_BODY_BYTES).collect().await {
-                        Ok(b) => b.to_bytes().to_vec(),
-                        Err(_) => {
-                            return hyper::Response::builder()
-                                .status(413)
-                                .body(Full::new(Bytes::from_static(b"request body too large\n")))
-                                .map_err(std::io::Error::other);
-                        }
-                    };
-                    let request = PageRequest {
-                        method: parts.method.as_str().to_string(),
-                        path: parts.uri.path().to_string(),
-                        query: parts.uri.query().unwrap_or("").to_string(),
-                        headers: parts
-                            .headers
-                            .iter()
-                            .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_string(), v.to_string())))
-                            .collect(),
-                        body,
-                    };
-                    // Rendering reads manifests and files: off the async threads.
-                    let response = tokio::task::spawn_blocking(move || page.respond(&request))
-                        .await
-                        .unwrap_or_else(|_| PageResponse::error(500, "internal error"));
-                    let mut builder = hyper::Response::builder().status(response.status);
-                    for (k, v) in response.headers {
-                        builder = builder.header(k, v);
-                    }
-                    builder.body(Full::new(Bytes::from(response.body))).map_err(std::io::Error::other)
-                }
-            });
-            let io = hyper_util::rt::TokioIo::new(stream);
-            if let Err(e) = hyper::server::conn::http1::Builder::new().serve_connection(io, service).await {
-                tracing::debug!(error = %e, "review connection ended");
+        async move {
+            let (parts, body) = req.into_parts();
+            let body = match Limited::new(body, MAX_BODY_BYTES).collect().await {
+                Ok(b) => b.to_bytes().to_vec(),
+                Err(_) => return tuneclip_http::text(413, "request body too large\n"),
+            };
+            let request = PageRequest {
+                method: parts.method.as_str().to_string(),
+                path: parts.uri.path().to_string(),
+                query: parts.uri.query().unwrap_or("").to_string(),
+                headers: parts
+                    .headers
+                    .iter()
+                    .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_string(), v.to_string())))
+                    .collect(),
+                body,
+            };
+            // Rendering reads manifests and files: off the async threads.
+            let response = tokio::task::spawn_blocking(move || page.respond(&request))
+                .await
+                .unwrap_or_else(|_| PageResponse::error(500, "internal error"));
+            let mut builder = Response::builder().status(response.status);
+            for (k, v) in response.headers {
+                builder = builder.header(k, v);
             }
-        });
-    }
+            builder.body(Full::new(Bytes::from(response.body))).map_err(std::io::Error::other)
+        }
+    };
+    tuneclip_http::serve_http1(listener, "review", handler, shutdown).await
 }
 
 #[cfg(test)]
