@@ -1,16 +1,19 @@
-//! The tonic gRPC service: `MatchService.BestClips` (song in, ranked clips with crop
-//! plans out, rendered to 9:16 on request) and `IndexService` (status, songs), beside
-//! the standard health service and server reflection.
+//! The tonic gRPC service: `MatchService` (BestClips: a song in, ranked clips with crop
+//! plans out, rendered to 9:16 on request; PlaylistClips and its stream; BestSongs),
+//! `ReframeService` (Reframe, Render, FetchRender: a render's bytes by its id) and
+//! `IndexService` (status, songs, reload), beside the standard health service and
+//! server reflection (v1 and v1alpha).
 //!
-//! Handlers hold no business logic: they convert protobuf to core types, call
-//! [`tuneclip_index::Index`] and [`tuneclip_reframe`], and convert back. Heavy work runs
-//! on the blocking pool so the async runtime keeps answering. This crate is the only
-//! one (with `tuneclip-proto`) that knows protobuf types.
+//! Handlers hold no business logic: `convert` turns each request into a domain type
+//! (each bad field named), the [`Engine`] answers it from [`tuneclip_index::Index`] and
+//! [`tuneclip_reframe`] in domain types, and `convert` makes the answer a message. Heavy
+//! work runs on the blocking pool so the async runtime keeps answering. This crate is
+//! the only one (with `tuneclip-proto`) that knows protobuf types.
 //!
 //! A call reads top-down: `serve` (tonic, health, reflection, auth) -> `services` (one
-//! tonic service each: measure, admit, run on the blocking pool) -> `engine` (what each
-//! RPC computes) -> `tuneclip_index` / `tuneclip_reframe`; `convert` and `error` turn
-//! results and failures into protobuf and gRPC statuses, each in one place.
+//! tonic service each: measure, admit, convert, run on the blocking pool) -> `engine`
+//! (what each RPC computes) -> `tuneclip_index` / `tuneclip_reframe`; `convert` and
+//! `error` turn results and failures into protobuf and gRPC statuses, each in one place.
 
 mod cancel;
 mod config;
