@@ -1,7 +1,8 @@
 use tuneclip_core::frame::SampledFrame;
 
 /// Joint colour histogram (4 levels per channel = 64 bins), normalised to sum 1.
-fn histogram(frame: &SampledFrame) -> [f32; 64] {
+/// A frame's colour histogram: 4 levels a channel, as shares of its pixels.
+pub(crate) fn histogram(frame: &SampledFrame) -> [f32; 64] {
     let mut h = [0f32; 64];
     for p in frame.rgb.chunks_exact(3) {
         h[usize::from(p[0] >> 6) * 16 + usize::from(p[1] >> 6) * 4 + usize::from(p[2] >> 6)] += 1.0;
@@ -13,8 +14,11 @@ fn histogram(frame: &SampledFrame) -> [f32; 64] {
 
 /// Half the L1 distance of the two frames' colour histograms: 0 (same colours) .. 1 (disjoint).
 pub fn histogram_distance(a: &SampledFrame, b: &SampledFrame) -> f32 {
-    let (ha, hb) = (histogram(a), histogram(b));
-    0.5 * ha.iter().zip(&hb).map(|(x, y)| (x - y).abs()).sum::<f32>()
+    distance_of(&histogram(a), &histogram(b))
+}
+
+fn distance_of(ha: &[f32; 64], hb: &[f32; 64]) -> f32 {
+    0.5 * ha.iter().zip(hb).map(|(x, y)| (x - y).abs()).sum::<f32>()
 }
 
 /// Hard-cut detector settings.
@@ -42,7 +46,13 @@ impl Default for CutDetectorConfig {
 /// (blind to what colour they are). Two different shots of a grey street have similar
 /// histograms but different pixels; a moving object keeps its histogram.
 pub fn frame_change(a: &SampledFrame, b: &SampledFrame) -> f32 {
-    let hist = histogram_distance(a, b);
+    frame_change_with(a, b, &histogram(a), &histogram(b))
+}
+
+/// [`frame_change`] with the two frames' [`histogram`]s already computed (a detector
+/// comparing each frame with several others computes each histogram once).
+pub(crate) fn frame_change_with(a: &SampledFrame, b: &SampledFrame, ha: &[f32; 64], hb: &[f32; 64]) -> f32 {
+    let hist = distance_of(ha, hb);
     if a.rgb.len() != b.rgb.len() {
         return 1.0;
     }
@@ -65,7 +75,9 @@ pub fn detect_cuts(frames: &[SampledFrame], cfg: &CutDetectorConfig) -> Vec<f64>
     if frames.len() < 2 {
         return Vec::new();
     }
-    let d: Vec<f32> = frames.windows(2).map(|w| frame_change(&w[0], &w[1])).collect();
+    let hists: Vec<[f32; 64]> = frames.iter().map(histogram).collect();
+    let change = |a: usize, b: usize| frame_change_with(&frames[a], &frames[b], &hists[a], &hists[b]);
+    let d: Vec<f32> = (1..frames.len()).map(|i| change(i - 1, i)).collect();
     let mut cuts: Vec<f64> = Vec::new();
     for i in 0..d.len() {
         if d[i] < cfg.min_distance {
@@ -81,7 +93,7 @@ pub fn detect_cuts(frames: &[SampledFrame], cfg: &CutDetectorConfig) -> Vec<f64>
         // "Matches" is relative in fast motion: the pictures either side of the flash
         // differ far less than each differs from the flash.
         let returns = |a: usize, b: usize, into: f32, out: f32| {
-            let back = frame_change(&frames[a], &frames[b]);
+            let back = change(a, b);
             back < cfg.min_distance * 0.5 || back < 0.5 * into.min(out)
         };
         let flash = (i + 2 < frames.len() && returns(i, i + 2, d[i], d[i + 1]))

@@ -16,7 +16,7 @@
 //! Everything works on the sampled analysis frames (10 fps by default), so extents are
 //! exact to one sampling step.
 
-use crate::cuts::{CutDetectorConfig, detect_cuts, frame_change};
+use crate::cuts::{CutDetectorConfig, detect_cuts, frame_change_with, histogram};
 use serde::{Deserialize, Serialize};
 use tuneclip_core::frame::{FrameSignature, SampledFrame};
 
@@ -457,6 +457,8 @@ pub fn detect_transitions(frames: &[SampledFrame], cfg: &CutDetectorConfig) -> V
         return Vec::new();
     }
     let planes: Vec<Plane> = frames.iter().map(plane).collect();
+    // Each frame is compared with many others below: its histogram once.
+    let hists: Vec<[f32; 64]> = frames.iter().map(histogram).collect();
     let fades = detect_fades(frames, &planes);
     let inside = |t: f64, list: &[Transition]| list.iter().any(|g| t >= g.start_s && t <= g.end_s);
     let cuts: Vec<f64> = detect_cuts(frames, cfg).into_iter().filter(|&t| !inside(t, &fades)).collect();
@@ -475,7 +477,7 @@ pub fn detect_transitions(frames: &[SampledFrame], cfg: &CutDetectorConfig) -> V
             // Cheap first: two pictures of one shot rarely differ by 12 levels on average.
             let (pa, pb) = (&planes[c - w].small, &planes[c + w].small);
             let mad = pa.iter().zip(pb).map(|(x, y)| (x - y).abs()).sum::<f32>() / pa.len().max(1) as f32;
-            if mad < 12.0 || frame_change(&frames[c - w], &frames[c + w]) < 0.25 {
+            if mad < 12.0 || frame_change_with(&frames[c - w], &frames[c + w], &hists[c - w], &hists[c + w]) < 0.25 {
                 continue;
             }
             if let Some(cand) = fit(&planes, c - w, c + w) {
