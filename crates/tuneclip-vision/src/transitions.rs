@@ -13,8 +13,9 @@
 //!   window of overlapping candidates wins and its extent is where `a` (or the share)
 //!   leaves 0 and reaches 1.
 //!
-//! Everything works on the sampled analysis frames (10 fps by default), so extents are
-//! exact to one sampling step.
+//! Detection works on the sampled analysis frames (10 fps by default), so extents are
+//! exact to one sampling step there; [`refine_cuts`] and [`refine_gradual`] then put
+//! them on their exact frames from every decoded frame's luma signature.
 
 use crate::cuts::{CutDetectorConfig, detect_cuts, frame_change_with, histogram};
 use serde::{Deserialize, Serialize};
@@ -364,17 +365,16 @@ const EDGE_REACH_S: f64 = 0.5;
 /// as far after the sampled end (never into a neighbouring transition), the edges are
 /// where a hold-ramp-hold model fits best: the old picture held, a straight blend,
 /// the new picture held ([`ramp`]). A fade through a colour is two such ramps either
-/// side of its solid frames. Wipes, and every edge without signatures, stay where the
-/// sampled frames put them.
+/// side of its solid frames; a wipe is the old picture held, a boundary sweeping across
+/// the picture at constant speed, the new picture held ([`sweep`]). Every edge without
+/// signatures stays where the sampled frames put it.
 pub fn refine_gradual(transitions: &mut [Transition], signatures: &[FrameSignature]) {
     if signatures.len() < 3 {
         return;
     }
     for idx in 0..transitions.len() {
         let t = transitions[idx];
-        // A wipe replaces the picture place by place, not by a blend: no straight line
-        // between the two pictures describes it, so its sampled edges stay.
-        if !t.kind.is_gradual() || t.kind == TransitionKind::Wipe {
+        if !t.kind.is_gradual() {
             continue;
         }
         let floor = idx.checked_sub(1).map_or(f64::NEG_INFINITY, |p| transitions[p].end_s);
@@ -398,7 +398,9 @@ pub fn refine_gradual(transitions: &mut [Transition], signatures: &[FrameSignatu
                 _ => continue,
             }
         } else {
-            match ramp(window) {
+            // A wipe replaces the picture place by place, not by a blend.
+            let fit = if t.kind == TransitionKind::Wipe { sweep(window) } else { ramp(window) };
+            match fit {
                 Some(edges) => edges,
                 None => continue,
             }
@@ -445,6 +447,62 @@ fn ramp(sigs: &[FrameSignature]) -> Option<(usize, usize)> {
             }
             if best.is_none_or(|b| err < b.0) {
                 best = Some((err, i, j));
+            }
+        }
+    }
+    best.map(|(_, i, j)| (i, j))
+}
+
+/// The edges `(i, j)`, `i < j`, of the wipe that best explains `sigs`: frames up to `i`
+/// held at `sigs[i]`, frames from `j` held at `sigs[j]`, and between them a straight
+/// boundary crossing the signature grid at constant speed in one of the four axis
+/// directions, each cell showing the old picture ahead of the boundary, the new one
+/// behind it, and the share crossed where the boundary is inside it; least squared
+/// error over every frame and direction. `None` when there are fewer than three frames.
+fn sweep(sigs: &[FrameSignature]) -> Option<(usize, usize)> {
+    const G: usize = tuneclip_core::frame::SIGNATURE_GRID;
+    let n = sigs.len();
+    if n < 3 {
+        return None;
+    }
+    let v: Vec<[f32; G * G]> = sigs.iter().map(|s| std::array::from_fn(|c| f32::from(s.grid[c]))).collect();
+    let d2 = |a: &[f32; G * G], b: &[f32; G * G]| a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum::<f32>();
+    let before: Vec<f32> = (0..n).map(|i| (0..i).map(|k| d2(&v[k], &v[i])).sum()).collect();
+    let after: Vec<f32> = (0..n).map(|j| (j + 1..n).map(|k| d2(&v[k], &v[j])).sum()).collect();
+    // Each cell's place along each direction: the boundary reaches it at `p / G` of the
+    // way and leaves it at `(p + 1) / G`.
+    let place = |c: usize, dir: usize| -> f32 {
+        let (x, y) = (c % G, c / G);
+        (match dir {
+            0 => x,
+            1 => G - 1 - x,
+            2 => y,
+            _ => G - 1 - y,
+        }) as f32
+    };
+    let mut best: Option<(f32, usize, usize)> = None;
+    for i in 0..n - 1 {
+        for j in i + 1..n {
+            let span = (j - i) as f32;
+            let held = before[i] + after[j];
+            if best.is_some_and(|b| held >= b.0) {
+                continue;
+            }
+            for dir in 0..4 {
+                let mut err = held;
+                for (k, vk) in v.iter().enumerate().take(j).skip(i + 1) {
+                    let at = G as f32 * (k - i) as f32 / span;
+                    err += (0..G * G)
+                        .map(|c| {
+                            let crossed = (at - place(c, dir)).clamp(0.0, 1.0);
+                            let (a, b) = (v[i][c], v[j][c]);
+                            (vk[c] - (a + crossed * (b - a))).powi(2)
+                        })
+                        .sum::<f32>();
+                }
+                if best.is_none_or(|b| err < b.0) {
+                    best = Some((err, i, j));
+                }
             }
         }
     }
@@ -594,6 +652,31 @@ mod tests {
         assert_eq!(t.len(), 1, "{t:?}");
         assert_eq!(t[0].kind, TransitionKind::Wipe);
         assert!((t[0].start_s - 1.4).abs() <= 0.21 && (t[0].end_s - 2.5).abs() <= 0.21, "{t:?}");
+    }
+
+    #[test]
+    fn a_wipes_edges_are_put_on_its_first_and_last_frames() {
+        // Two unrelated pictures on the signature grid, the new one sweeping in from the
+        // right over frames 12..=27 (16 frames), each shot moving a little.
+        let old: [u8; 64] = std::array::from_fn(|c| (40 + (c * 37) % 150) as u8);
+        let new: [u8; 64] = std::array::from_fn(|c| (60 + (c * 53 + 11) % 140) as u8);
+        let sigs: Vec<FrameSignature> = (0..40)
+            .map(|k| {
+                let at = 8.0 * (k as f32 - 12.0) / 16.0;
+                let grid = std::array::from_fn(|c| {
+                    let crossed = (at - (7 - c % 8) as f32).clamp(0.0, 1.0);
+                    let wobble = ((k * 7 + c) % 5) as f32 - 2.0;
+                    (f32::from(old[c]) + crossed * (f32::from(new[c]) - f32::from(old[c])) + wobble).round() as u8
+                });
+                FrameSignature { t_s: k as f64 / 25.0, grid }
+            })
+            .collect();
+        let (i, j) = sweep(&sigs).expect("fits");
+        assert!(i.abs_diff(12) <= 1 && j.abs_diff(28) <= 1, "({i}, {j})");
+        // refine_gradual puts a wipe's edges there (within half a second of the sampled ones).
+        let mut t = [Transition { kind: TransitionKind::Wipe, start_s: 0.4, end_s: 1.2, colour: None }];
+        refine_gradual(&mut t, &sigs);
+        assert!((t[0].start_s - sigs[i].t_s).abs() < 1e-9 && (t[0].end_s - sigs[j].t_s).abs() < 1e-9, "{t:?}");
     }
 
     #[test]
