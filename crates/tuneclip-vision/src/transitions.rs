@@ -364,8 +364,9 @@ const EDGE_REACH_S: f64 = 0.5;
 /// every decoded frame's signature from [`EDGE_REACH_S`] before the sampled start to
 /// as far after the sampled end (never into a neighbouring transition), the edges are
 /// where a hold-ramp-hold model fits best: the old picture held, a straight blend,
-/// the new picture held ([`ramp`]). A fade through a colour is two such ramps either
-/// side of its solid frames; a wipe is the old picture held, a boundary sweeping across
+/// the new picture held ([`ramp`]; for a dissolve, on each frame's progress along the
+/// line between the two pictures: [`projected_ramp`]). A fade through a colour is two
+/// such ramps either side of its solid frames; a wipe is the old picture held, a boundary sweeping across
 /// the picture at constant speed, the new picture held ([`sweep`]). Every edge without
 /// signatures stays where the sampled frames put it.
 pub fn refine_gradual(transitions: &mut [Transition], signatures: &[FrameSignature]) {
@@ -399,7 +400,11 @@ pub fn refine_gradual(transitions: &mut [Transition], signatures: &[FrameSignatu
             }
         } else {
             // A wipe replaces the picture place by place, not by a blend.
-            let fit = if t.kind == TransitionKind::Wipe { sweep(window) } else { ramp(window) };
+            let fit = match t.kind {
+                TransitionKind::Wipe => sweep(window),
+                TransitionKind::Dissolve => projected_ramp(window),
+                _ => ramp(window),
+            };
             match fit {
                 Some(edges) => edges,
                 None => continue,
@@ -423,13 +428,20 @@ fn is_solid(s: &FrameSignature) -> bool {
 /// the line from one to the other; least squared error over every frame. `None` when
 /// there are fewer than three frames.
 fn ramp(sigs: &[FrameSignature]) -> Option<(usize, usize)> {
-    let n = sigs.len();
+    let v: Vec<[f32; 64]> = sigs.iter().map(|s| std::array::from_fn(|c| f32::from(s.grid[c]))).collect();
+    hold_ramp_hold(&v)
+}
+
+/// The edges `(i, j)`, `i < j`, of the straight line from `v[i]` to `v[j]` that best
+/// explains `v`: points up to `i` held at `v[i]`, from `j` held at `v[j]`, between them
+/// on the line; least squared error over every point. `None` for fewer than three.
+fn hold_ramp_hold<const N: usize>(v: &[[f32; N]]) -> Option<(usize, usize)> {
+    let n = v.len();
     if n < 3 {
         return None;
     }
-    let v: Vec<[f32; 64]> = sigs.iter().map(|s| std::array::from_fn(|c| f32::from(s.grid[c]))).collect();
-    let d2 = |a: &[f32; 64], b: &[f32; 64]| a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum::<f32>();
-    // Squared error of holding frame i over every frame before it (after it).
+    let d2 = |a: &[f32; N], b: &[f32; N]| a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum::<f32>();
+    // Squared error of holding point i over every point before it (after it).
     let before: Vec<f32> = (0..n).map(|i| (0..i).map(|k| d2(&v[k], &v[i])).sum()).collect();
     let after: Vec<f32> = (0..n).map(|j| (j + 1..n).map(|k| d2(&v[k], &v[j])).sum()).collect();
     let mut best: Option<(f32, usize, usize)> = None;
@@ -451,6 +463,31 @@ fn ramp(sigs: &[FrameSignature]) -> Option<(usize, usize)> {
         }
     }
     best.map(|(_, i, j)| (i, j))
+}
+
+/// The edges `(i, j)`, `i < j`, of a blend between moving shots: each frame's progress
+/// from the old picture to the new, its signature projected on the line from the
+/// window's first frame to its last (motion within a shot mostly changes the picture
+/// across that line, not along it), fitted as hold-ramp-hold in that one dimension.
+/// `None` when there are fewer than three frames or the two ends are alike.
+fn projected_ramp(sigs: &[FrameSignature]) -> Option<(usize, usize)> {
+    let n = sigs.len();
+    if n < 3 {
+        return None;
+    }
+    let (a, b) = (&sigs[0].grid, &sigs[n - 1].grid);
+    let d: Vec<f32> = a.iter().zip(b).map(|(x, y)| f32::from(*y) - f32::from(*x)).collect();
+    let d2: f32 = d.iter().map(|v| v * v).sum();
+    if d2 <= 0.0 {
+        return None;
+    }
+    let p: Vec<[f32; 1]> = sigs
+        .iter()
+        .map(|s| {
+            [s.grid.iter().zip(a).zip(&d).map(|((x, y), dd)| (f32::from(*x) - f32::from(*y)) * dd).sum::<f32>() / d2]
+        })
+        .collect();
+    hold_ramp_hold(&p)
 }
 
 /// The edges `(i, j)`, `i < j`, of the wipe that best explains `sigs`: frames up to `i`
@@ -654,29 +691,45 @@ mod tests {
         assert!((t[0].start_s - 1.4).abs() <= 0.21 && (t[0].end_s - 2.5).abs() <= 0.21, "{t:?}");
     }
 
+    /// 40 frames' signatures (25 fps) of two unrelated pictures: frame `k`'s cell `c` is
+    /// `frame(k, c, old, new)`.
+    fn signatures(frame: impl Fn(usize, usize, f32, f32) -> f32) -> Vec<FrameSignature> {
+        let old = |c: usize| (40 + (c * 37) % 150) as f32;
+        let new = |c: usize| (60 + (c * 53 + 11) % 140) as f32;
+        (0..40)
+            .map(|k| FrameSignature {
+                t_s: k as f64 / 25.0,
+                grid: std::array::from_fn(|c| frame(k, c, old(c), new(c)).round().clamp(0.0, 255.0) as u8),
+            })
+            .collect()
+    }
+
     #[test]
     fn a_wipes_edges_are_put_on_its_first_and_last_frames() {
-        // Two unrelated pictures on the signature grid, the new one sweeping in from the
-        // right over frames 12..=27 (16 frames), each shot moving a little.
-        let old: [u8; 64] = std::array::from_fn(|c| (40 + (c * 37) % 150) as u8);
-        let new: [u8; 64] = std::array::from_fn(|c| (60 + (c * 53 + 11) % 140) as u8);
-        let sigs: Vec<FrameSignature> = (0..40)
-            .map(|k| {
-                let at = 8.0 * (k as f32 - 12.0) / 16.0;
-                let grid = std::array::from_fn(|c| {
-                    let crossed = (at - (7 - c % 8) as f32).clamp(0.0, 1.0);
-                    let wobble = ((k * 7 + c) % 5) as f32 - 2.0;
-                    (f32::from(old[c]) + crossed * (f32::from(new[c]) - f32::from(old[c])) + wobble).round() as u8
-                });
-                FrameSignature { t_s: k as f64 / 25.0, grid }
-            })
-            .collect();
+        // The new picture sweeping in from the right over frames 12..=27 (16 frames),
+        // each shot moving a little.
+        let sigs = signatures(|k, c, old, new| {
+            let crossed = (8.0 * (k as f32 - 12.0) / 16.0 - (7 - c % 8) as f32).clamp(0.0, 1.0);
+            old + crossed * (new - old) + ((k * 7 + c) % 5) as f32 - 2.0
+        });
         let (i, j) = sweep(&sigs).expect("fits");
         assert!(i.abs_diff(12) <= 1 && j.abs_diff(28) <= 1, "({i}, {j})");
         // refine_gradual puts a wipe's edges there (within half a second of the sampled ones).
         let mut t = [Transition { kind: TransitionKind::Wipe, start_s: 0.4, end_s: 1.2, colour: None }];
         refine_gradual(&mut t, &sigs);
         assert!((t[0].start_s - sigs[i].t_s).abs() < 1e-9 && (t[0].end_s - sigs[j].t_s).abs() < 1e-9, "{t:?}");
+    }
+
+    #[test]
+    fn a_dissolve_between_moving_shots_is_put_on_its_frames() {
+        // Blended over frames 15..=25, each picture moving on its own (every cell
+        // drifting).
+        let sigs = signatures(|k, c, old, new| {
+            let a = ((k as f32 - 15.0) / 10.0).clamp(0.0, 1.0);
+            (1.0 - a) * old + a * new + 12.0 * (0.35 * k as f32 + c as f32).sin()
+        });
+        let (i, j) = projected_ramp(&sigs).expect("fits");
+        assert!(i.abs_diff(15) <= 1 && j.abs_diff(25) <= 1, "({i}, {j})");
     }
 
     #[test]
