@@ -239,29 +239,18 @@ async fn fetch_render(
     dir: &Path,
 ) -> Result<PathBuf> {
     use tuneclip_server::pb::{FetchRenderRequest, RenderFile};
-    let mut mp4 = PathBuf::new();
+    let failed = |s: tonic::Status| anyhow::anyhow!("FetchRender {render_id} failed: {} ({:?})", s.message(), s.code());
     for (file, ext) in [(RenderFile::Video, "mp4"), (RenderFile::Preview, "png")] {
         let req = FetchRenderRequest { render_id: render_id.to_string(), file: file as i32 };
-        let mut stream = client
-            .fetch_render(req)
-            .await
-            .map_err(|s| anyhow::anyhow!("FetchRender {render_id} failed: {} ({:?})", s.message(), s.code()))?
-            .into_inner();
+        let mut stream = client.fetch_render(req).await.map_err(failed)?.into_inner();
         let mut bytes = Vec::new();
-        while let Some(chunk) = stream
-            .message()
-            .await
-            .map_err(|s| anyhow::anyhow!("FetchRender {render_id} failed: {} ({:?})", s.message(), s.code()))?
-        {
+        while let Some(chunk) = stream.message().await.map_err(failed)? {
             bytes.extend_from_slice(&chunk.data);
         }
         let path = dir.join(format!("{render_id}.{ext}"));
         tuneclip_core::fs::write_atomic(&path, &bytes).with_context(|| format!("cannot write {}", path.display()))?;
-        if ext == "mp4" {
-            mp4 = path;
-        }
     }
-    Ok(mp4)
+    Ok(dir.join(format!("{render_id}.mp4")))
 }
 
 /// Request builders, so the CLI does not spell protobuf structs in several places.
