@@ -4,7 +4,8 @@
 //!
 //! Per shot the subject is the main face track ([`main_face`], the "C position"), held
 //! for the whole shot; without faces, the salient point of each frame (the salient
-//! object: `tuneclip_vision::saliency`). The camera per shot: stationary on the median position when the subject stays
+//! object: `tuneclip_vision::saliency`), when one is seen on at least half the shot's
+//! frames (else the shot has no subject and the camera holds the centre). The camera per shot: stationary on the median position when the subject stays
 //! put, else a smoothed, speed-limited pan; the path resets only at cuts. The crop is
 //! the largest 9:16 window inside the active area (bars removed), moved the least
 //! distance needed so that it never cuts through a logo (each logo ends up wholly in
@@ -151,6 +152,27 @@ pub fn subtitle_free_area(active: Rect, bands: &[Rect], min_share: f64) -> Resul
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
+}
+
+/// Half-width of the running median over a shot's salient points, in seconds.
+const SALIENT_MEDIAN_S: f64 = 0.3;
+
+/// Each known value replaced by the median of the known values within `half` samples
+/// of it (fewer near the ends, the same number on both sides); gaps stay gaps. A
+/// monotone run keeps its values; a value unlike both its neighbours' sides is dropped
+/// for theirs.
+fn running_median(xs: &[Option<f64>], half: usize) -> Vec<Option<f64>> {
+    let mut window = Vec::with_capacity(2 * half + 1);
+    let n = xs.len();
+    (0..n)
+        .map(|i| {
+            xs[i]?;
+            let r = half.min(i).min(n - 1 - i);
+            window.clear();
+            window.extend(xs[i - r..=i + r].iter().flatten());
+            Some(median(&mut window))
+        })
+        .collect()
 }
 
 pub const MIN_FACE_DETECTIONS: usize = 3;
@@ -391,7 +413,13 @@ fn plan_shot(
             .into_iter()
             .map(|r| r.map(centre_of))
             .collect(),
-        None => times.iter().map(|&t| salient(t)).collect(),
+        None => {
+            let points: Vec<Option<(f32, f32)>> = times.iter().map(|&t| salient(t)).collect();
+            // A salient object seen on under half the shot's frames is not the shot's
+            // subject (a texture, a crowd): the camera holds the centre, and the plan says
+            // the shot had none.
+            if points.iter().flatten().count() * 2 < points.len() { vec![None; points.len()] } else { points }
+        }
     };
     let keyframe = |i: usize, t_s: f64, rect: Rect| CropKeyframe {
         t_s: if i == 0 { shot.start_s } else { t_s },
@@ -429,6 +457,9 @@ fn plan_shot(
     }
 
     let xs: Vec<Option<f64>> = subjects.iter().map(|c| c.map(|c| f64::from(c.0))).collect();
+    // A salient point, unlike a face track, can land on another object for a frame: each
+    // is replaced by the median of the points around it before the camera reads them.
+    let xs = if required.is_empty() { running_median(&xs, (SALIENT_MEDIAN_S * fps).round() as usize) } else { xs };
     let known: Vec<f64> = xs.iter().flatten().copied().collect();
     let at_x = |left: f64| {
         let x = place(left.clamp(min_x, max_x), f64::from(w));
@@ -497,6 +528,16 @@ mod tests {
             damage: Default::default(),
             events: Default::default(),
         }
+    }
+
+    #[test]
+    fn a_running_median_drops_a_lone_point_and_keeps_a_steady_move() {
+        let xs: Vec<Option<f64>> =
+            [Some(400.0), None, Some(410.0), Some(120.0), Some(420.0), Some(425.0), None].into_iter().collect();
+        let m = running_median(&xs, 2);
+        assert_eq!(m, vec![Some(400.0), None, Some(410.0), Some(420.0), Some(420.0), Some(425.0), None]);
+        let ramp: Vec<Option<f64>> = (0..10).map(|i| Some(f64::from(i) * 10.0)).collect();
+        assert_eq!(running_median(&ramp, 3), ramp);
     }
 
     #[test]

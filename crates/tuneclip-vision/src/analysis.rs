@@ -104,8 +104,9 @@ pub struct FrameSaliency {
 /// 9: the picture's sync events ([`VideoAnalysis::events`]); 10: the salient point is the
 /// salient object's ([`crate::saliency`]: unlike the frame's edges, moving against the
 /// camera), not the centre of all motion; 11: small faces, found on larger frames of
-/// the same decode ([`crate::small_faces`]).
-pub const ANALYSIS_VERSION: u32 = 11;
+/// the same decode ([`crate::small_faces`]); 12: wipes' and dissolves' edges fitted on
+/// their sweep and progress, and no salient object on a texture (no region stands out).
+pub const ANALYSIS_VERSION: u32 = 12;
 
 /// Everything tuneclip knows about a video after analysis.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

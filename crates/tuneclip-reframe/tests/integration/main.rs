@@ -450,6 +450,42 @@ fn a_subject_that_is_not_a_face_is_kept_in_frame() {
     }
 }
 
+/// Textures have no subject: ffmpeg's Game of Life, Sierpinski carpet and rule-30
+/// cellular automaton, seeded (none of them looked at while the rule was set; its constant came
+/// from Big Buck Bunny, cup, box and rule 110) give no salient object on most frames,
+/// so the plan holds the centre and names no subject. Before the rule the camera panned
+/// after the noise (Life 72..264 px, Sierpinski 168..406 px of a 640-px frame).
+#[test]
+fn a_texture_has_no_subject_and_the_camera_holds_still() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (name, source) in [
+        ("life", "life=s=640x360:mold=10:r=25:ratio=0.1:seed=7:death_color=#C83232:life_color=#00ff00"),
+        ("sierpinski", "sierpinski=s=640x360:rate=25:seed=7"),
+        ("rule-30", "cellauto=s=640x360:rule=30:rate=25:seed=7"),
+    ] {
+        let path = dir.path().join(format!("{name}.mp4"));
+        let lavfi = format!("{source},format=yuv420p");
+        ffmpeg(&[&"-f", &"lavfi", &"-i", &lavfi, &"-t", &"6", &"-c:v", &"libx264", &path]);
+        let sampled = sample_frames(&path, SamplingConfig::default()).expect("decode");
+        let analysis = analyse_with_faces(&sampled, None).expect("analysis");
+        let with_point = analysis.saliency.iter().filter(|s| s.centre.is_some()).count();
+        let plan = plan_crop(&analysis, TimeRange::new(0.0, analysis.info.duration_s), &ReframeConfig::default())
+            .expect("plan");
+        let xs: Vec<u32> = plan.keyframes.iter().map(|k| k.rect.x).collect();
+        eprintln!(
+            "{name}: salient object on {with_point}/{} frames; modes {:?}; camera x {:?}..{:?}",
+            analysis.saliency.len(),
+            plan.shots.iter().map(|(_, m)| m).collect::<Vec<_>>(),
+            xs.iter().min(),
+            xs.iter().max()
+        );
+        assert!(with_point * 2 < analysis.saliency.len(), "{name}: {with_point} frames with an object");
+        assert!(plan.keyframes.iter().all(|k| k.subject.is_none()), "{name}: a subject was named");
+        assert!(plan.shots.iter().all(|(_, m)| *m == CameraMode::Stationary), "{name}: {:?}", plan.shots);
+        assert!(xs.iter().all(|x| x.abs_diff(xs[0]) <= 2), "{name}: the camera moved: {xs:?}");
+    }
+}
+
 /// A small lead face in wide 1080p shots: carphone.mp4 scaled to 170 px wide (its face
 /// ~70 px tall) crossing the picture over bikes, then Big Buck Bunny, analysed as ingest
 /// analyses (`tuneclip_ingest::analyse_video_file`) with the small-face pass and
