@@ -186,14 +186,40 @@ fn zscores(x: &[f64]) -> Vec<f64> {
 /// in the song (each track reduced to its events once), the song's events blurred
 /// `spread` bins either side ([`spread_events`]; 0 as search scores them).
 fn sync_matrix(songs: &[SongTracks], clips: &[&Example], beat_weight: f32, spread: usize) -> Vec<Vec<f32>> {
+    sync_matrix_with(songs, clips, |s| spread_events(&song_events(&s.onsets, &s.beats, beat_weight), spread))
+}
+
+/// [`sync_matrix`] with the song's side made by `song`.
+fn sync_matrix_with(songs: &[SongTracks], clips: &[&Example], song: impl Fn(&SongTracks) -> Vec<f32>) -> Vec<Vec<f32>> {
     let clips: Vec<Vec<f32>> = clips.iter().map(|c| sync_events(&c.video_envelope)).collect();
     songs
         .iter()
         .map(|s| {
-            let song = spread_events(&song_events(&s.onsets, &s.beats, beat_weight), spread);
+            let song = song(s);
             clips.iter().map(|c| sync_of_events(&song, c)).collect()
         })
         .collect()
+}
+
+/// The largest value within `radius` bins of each bin.
+fn dilate(x: &[f32], radius: usize) -> Vec<f32> {
+    (0..x.len())
+        .map(|i| x[i.saturating_sub(radius)..(i + radius + 1).min(x.len())].iter().copied().fold(f32::MIN, f32::max))
+        .collect()
+}
+
+/// Each clip's scores (a column of `m[song][clip]`) as z-scores over the songs: a clip
+/// that lines up with every song at some offset no longer heads every list.
+fn clip_normalised(m: &[Vec<f32>]) -> Vec<Vec<f32>> {
+    let clips = m.first().map_or(0, Vec::len);
+    let mut out = vec![vec![0f32; clips]; m.len()];
+    for c in 0..clips {
+        let col: Vec<f32> = m.iter().map(|r| r[c]).collect();
+        for (q, z) in zscores_f32(&col).into_iter().enumerate() {
+            out[q][c] = z;
+        }
+    }
+    out
 }
 
 /// A whole song's sync tracks: its onset envelope and its beat grid.
@@ -293,6 +319,15 @@ fn report(
         }
         rank("sync candidate: mean of both".to_string(), &|q, c| 0.5 * (sync[q][c] + onsets_only[q][c]));
         rank("sync candidate: max of both".to_string(), &|q, c| sync[q][c].max(onsets_only[q][c]));
+        let dilated =
+            sync_matrix_with(song_envelopes, &clips, |s| dilate(&song_events(&s.onsets, &s.beats, BEAT_WEIGHT), 1));
+        rank("sync candidate: song's events dilated 1 bin".to_string(), &|q, c| dilated[q][c]);
+        let by_clip = clip_normalised(&sync);
+        rank("sync candidate: clip-normalised".to_string(), &|q, c| by_clip[q][c]);
+        let mean: Vec<Vec<f32>> =
+            sync.iter().zip(&onsets_only).map(|(a, b)| a.iter().zip(b).map(|(x, y)| 0.5 * (x + y)).collect()).collect();
+        let mean_by_clip = clip_normalised(&mean);
+        rank("sync candidate: mean of both, clip-normalised".to_string(), &|q, c| mean_by_clip[q][c]);
     }
     // The handcrafted model on the same windows.
     let queries: Vec<Embedding> = videos
@@ -396,7 +431,8 @@ pub struct SyncOptions {
     /// Weight of sync beside the learned similarity in the fused row.
     pub weight: f32,
     /// Score the forms the song's side of sync was chosen among too (beat weights
-    /// [`SYNC_CANDIDATE_WEIGHTS`], the mean and the max of the two correlations): rows
+    /// [`SYNC_CANDIDATE_WEIGHTS`], blurs, a one-bin dilation, the mean and the max of the
+    /// two correlations, and clip-normalised sync): rows
     /// named `sync candidate: ...`, to be read on a split settings may be chosen on.
     pub candidates: bool,
 }
