@@ -463,6 +463,7 @@ mod tests {
             score: 0.5,
             segments: vec![0, 1],
             checks: vec![Check { name: "sharpness".into(), value: Some(50.0), min: Some(20.0), max: None, pass: true }],
+            analysis_version: tuneclip_vision::ANALYSIS_VERSION,
             status: ClipStatus::Passed,
             review_reasons: vec![],
             attempts: 1,

@@ -115,6 +115,11 @@ pub struct ProducedClip {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sync: Option<f32>,
     pub checks: Vec<Check>,
+    /// [`tuneclip_vision::ANALYSIS_VERSION`] of the video analysis the crop was planned
+    /// and checked on (0: made before it was recorded). A resumed run makes the clip
+    /// again when the catalogue's analysis of the video is newer.
+    #[serde(default)]
+    pub analysis_version: u32,
     pub status: ClipStatus,
     /// Why it needs review (failed checks), empty when it passed.
     pub review_reasons: Vec<String>,
@@ -222,10 +227,12 @@ pub fn rejected_segments(index: &Index, review: Option<&ReviewStore>) -> HashSet
 }
 
 /// Produce a clip for each of `song_ids` (every catalogued song when empty; only those
-/// of `cfg.shard` when it is set). Songs that
-/// already have a clip in the output folder's manifest, from a file still present and
-/// not rejected since, are kept as they are (a run resumes where it stopped). The
-/// manifest is rewritten atomically after every song.
+/// of `cfg.shard` when it is set). Songs that already have a clip in the output
+/// folder's manifest, from a file still present, not rejected since, chosen by the
+/// index's model and planned on the catalogue's current analysis of its video, are kept
+/// as they are (a run resumes where it stopped); a clip made by another model or on an
+/// older analysis is made again (its files removed first), so one manifest never mixes
+/// them. The manifest is rewritten atomically after every song.
 pub fn produce(
     index: &Index,
     song_ids: &[String],
@@ -256,11 +263,24 @@ pub fn produce(
     let previous = ProductionManifest::read(&cfg.out_dir).ok();
     let mut kept: HashMap<String, ProducedClip> = HashMap::new();
     if let Some(prev) = previous.filter(|p| (p.clip_s - cfg.clip_s).abs() < 1e-9) {
+        let same_model = prev.model_version == index.manifest.model_version;
+        let mut stale = 0usize;
         for c in prev.clips {
             let present = cfg.out_dir.join(&c.file).is_file();
-            if present && !rejected_clips.contains(&c.clip_id) && index.video(&c.video_id).is_some() {
+            let Some(video) = index.video(&c.video_id) else { continue };
+            if !(same_model && c.analysis_version == video.analysis.version) {
+                remove_clip_files(&cfg.out_dir, &c);
+                stale += 1;
+            } else if present && !rejected_clips.contains(&c.clip_id) {
                 kept.insert(c.song_id.clone(), c);
             }
+        }
+        if stale > 0 {
+            tracing::info!(
+                stale,
+                previous_model = %prev.model_version,
+                "clips made by another model or on an older video analysis are made again"
+            );
         }
     }
     let manifest = Mutex::new(ProductionManifest {
@@ -482,6 +502,7 @@ fn render_candidate(
         beat_fit: w.beat_fit,
         sync: w.sync,
         checks,
+        analysis_version: analysis.version,
         status: ClipStatus::Passed,
         review_reasons: Vec::new(),
         attempts: 1,

@@ -198,6 +198,28 @@ fn production_replaces_failing_candidates_resumes_and_respects_rejections() {
     let again = produce(&f.index, &[], &cfg, Some(&review)).expect("produce");
     assert_eq!(again, m);
     assert_eq!(std::fs::metadata(out.join(&clip.file)).and_then(|m| m.modified()).expect("mtime"), modified);
+    assert_eq!(clip.analysis_version, tuneclip_vision::ANALYSIS_VERSION);
+
+    // A clip planned on an older analysis of its video is made again on resume, not kept
+    // beside clips of the current one.
+    let mut older = m.clone();
+    older.clips[0].analysis_version -= 1;
+    let text = serde_json::to_string_pretty(&older).expect("json");
+    std::fs::write(out.join("manifest.json"), text).expect("write");
+    let remade = produce(&f.index, &[], &cfg, Some(&review)).expect("produce");
+    assert_eq!(remade.clips[0].analysis_version, tuneclip_vision::ANALYSIS_VERSION);
+    assert_ne!(std::fs::metadata(out.join(&remade.clips[0].file)).and_then(|m| m.modified()).expect("mtime"), modified);
+    // So is every clip of another model.
+    let mut other = remade.clone();
+    other.model_version = "another-model".into();
+    std::fs::write(out.join("manifest.json"), serde_json::to_string_pretty(&other).expect("json")).expect("write");
+    let remade_at = std::fs::metadata(out.join(&remade.clips[0].file)).and_then(|m| m.modified()).expect("mtime");
+    let remodelled = produce(&f.index, &[], &cfg, Some(&review)).expect("produce");
+    assert_eq!(remodelled.model_version, f.index.manifest.model_version);
+    assert_eq!(remodelled.clips.len(), 1);
+    let file = out.join(&remodelled.clips[0].file);
+    assert_ne!(std::fs::metadata(file).and_then(|m| m.modified()).expect("mtime"), remade_at);
+    assert_eq!(std::fs::read_dir(out.join("clips")).expect("ls").count(), 2, "only the new clip and its preview");
 
     // A reviewer rejects it: the next run picks another window, off the rejected shots.
     review.decide(&clip.clip_ref(), Verdict::Rejected, "too busy").expect("reject");
