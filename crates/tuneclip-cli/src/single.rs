@@ -170,8 +170,21 @@ pub(crate) fn reframe(job: &ReframeJob, with: &Analysers) -> Result<()> {
         preview = p.clone();
     }
     let shots = plan.shots.len();
+    // Shots the camera found nothing to follow in (no face, no salient object: a
+    // texture, a crowd): held at the centre, said here rather than left to the plan.
+    let without_subject = plan
+        .shots
+        .iter()
+        .filter(|(r, _)| !plan.keyframes.iter().any(|k| k.subject.is_some() && r.contains(k.t_s)))
+        .count();
     let v = &rendered.video;
-    println!("{}: {}x{}, {:.2} s, {shots} shot(s)", job.output.display(), v.width, v.height, v.duration_s);
+    println!(
+        "{}: {}x{}, {:.2} s, {shots} shot(s), {without_subject} without a subject (camera held at the centre)",
+        job.output.display(),
+        v.width,
+        v.height,
+        v.duration_s
+    );
     println!("preview: {}", preview.display());
     if let Some(p) = &job.plan_json {
         println!("crop plan: {}", p.display());

@@ -127,6 +127,20 @@ fn reframe_renders_a_vertical_clip_with_plan_and_preview_and_refuses_to_overwrit
     let first_cut = truth[0] as f64 / 25.0;
     let second_start = shots[1][0]["start_s"].as_f64().expect("shot start");
     assert!((second_start - first_cut).abs() < 0.021, "camera switches at {second_start}, cut at {first_cut}");
+    // The summary counts the shots the camera had no subject in, as the plan has them.
+    let keyframes = plan["keyframes"].as_array().expect("keyframes");
+    let without = shots
+        .iter()
+        .filter(|s| {
+            let (a, b) = (s[0]["start_s"].as_f64().expect("start"), s[0]["end_s"].as_f64().expect("end"));
+            !keyframes.iter().any(|k| {
+                let t = k["t_s"].as_f64().expect("t_s");
+                !k["subject"].is_null() && t >= a && t < b
+            })
+        })
+        .count();
+    let summary = text(&out.stdout);
+    assert!(summary.contains(&format!("3 shot(s), {without} without a subject")), "{summary}");
     let probe = Command::new("ffprobe")
         .args(["-v", "error", "-show_entries", "stream=codec_type,codec_name,width,height", "-of", "csv=p=0"])
         .arg(&mp4)
