@@ -364,7 +364,10 @@ fn the_default_model_ranks_held_out_music_videos_by_their_own_songs() {
     eprintln!("{}", report.table());
     for family in &report.families {
         let candidates = family.models.iter().filter(|(m, _, _)| m.starts_with("sync candidate: ")).count();
-        assert_eq!(candidates, 10, "five beat weights, the mean and the max of the two correlations, three spreads");
+        assert_eq!(
+            candidates, 13,
+            "five beat weights, three spreads, the mean and the max of the two correlations, a dilation, two clip-normalised"
+        );
         // Setting aside videos cut to the same music only ever lifts a video's rank.
         assert_eq!(family.distinct.len(), family.models.len(), "a set-aside ranking for every row");
         for ((m, v, _), d) in family.models.iter().zip(&family.distinct) {
