@@ -170,13 +170,9 @@ pub(crate) fn reframe(job: &ReframeJob, with: &Analysers) -> Result<()> {
         preview = p.clone();
     }
     let shots = plan.shots.len();
-    // Shots the camera found nothing to follow in (no face, no salient object: a
-    // texture, a crowd): held at the centre, said here rather than left to the plan.
-    let without_subject = plan
-        .shots
-        .iter()
-        .filter(|(r, _)| !plan.keyframes.iter().any(|k| k.subject.is_some() && r.contains(k.t_s)))
-        .count();
+    // Said here rather than left to the plan: a texture or a crowd gives the camera
+    // nothing to follow.
+    let without_subject = plan.shots_without_subject();
     let v = &rendered.video;
     println!(
         "{}: {}x{}, {:.2} s, {shots} shot(s), {without_subject} without a subject (camera held at the centre)",

@@ -188,6 +188,15 @@ fn vertical_aspect() -> f64 {
 }
 
 impl CropPlan {
+    /// How many shots had nothing for the camera to follow (no keyframe of the shot
+    /// names a subject: no face and no salient object), so the camera held the centre.
+    pub fn shots_without_subject(&self) -> usize {
+        self.shots
+            .iter()
+            .filter(|(r, _)| !self.keyframes.iter().any(|k| k.subject.is_some() && r.contains(k.t_s)))
+            .count()
+    }
+
     /// Crop window at `t_s`: between two keyframes of one shot, of one size, the window
     /// moves linearly from the first to the second (placed at the nearest even pixel);
     /// at a shot's first keyframe it jumps (a cut); before the first keyframe or after
