@@ -105,8 +105,10 @@ pub struct FrameSaliency {
 /// salient object's ([`crate::saliency`]: unlike the frame's edges, moving against the
 /// camera), not the centre of all motion; 11: small faces, found on larger frames of
 /// the same decode ([`crate::small_faces`]); 12: wipes' and dissolves' edges fitted on
-/// their sweep and progress, and no salient object on a texture (no region stands out).
-pub const ANALYSIS_VERSION: u32 = 12;
+/// their sweep and progress, and no salient object on a texture (no region stands out);
+/// 13: long wipes between moving shots (no rest either side), told by a boundary crossing
+/// the whole picture.
+pub const ANALYSIS_VERSION: u32 = 13;
 
 /// Everything tuneclip knows about a video after analysis.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
