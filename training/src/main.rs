@@ -145,10 +145,32 @@ enum Command {
         /// families' validation gallery).
         #[arg(long, default_value_t = tuneclip_model::inputs::SYNC_WEIGHT)]
         sync_weight: f32,
+        /// More sync weights to fuse with, comma-separated (rows `fusion candidate:
+        /// learned + W x sync`; read them on a split settings may be chosen on).
+        #[arg(long, value_delimiter = ',')]
+        fusion_weights: Vec<f32>,
         /// Score the forms the song's side of sync is chosen among too (rows `sync
         /// candidate: ...`; read them on `--split train`).
         #[arg(long)]
         sync_candidates: bool,
+    },
+    /// Leave one family out at a time: train on the others (a fifth of their videos
+    /// validating) and score the left-out family, for every family of the manifest;
+    /// prints each model's mean over the folds. For choosing settings (the fusion weight)
+    /// on families no fold trained on, without the held-out families. Fold manifests are
+    /// written beside PAIRS (`lofo-FAMILY.json`, sharing its feature cache), runs under
+    /// OUT/FAMILY.
+    LeaveOneFamilyOut {
+        #[arg(long, default_value = "index-data/training/families/pairs.json")]
+        pairs: PathBuf,
+        #[arg(long, default_value = "index-data/training/lofo")]
+        out: PathBuf,
+        /// Sync weights to fuse with, comma-separated (rows `fusion candidate: learned +
+        /// W x sync`).
+        #[arg(long, value_delimiter = ',', default_value = "1,2,4,6,8,12,16,32")]
+        fusion_weights: Vec<f32>,
+        #[command(flatten)]
+        train: TrainArgs,
     },
     /// Write a feature cache to carry to another machine (for `tuneclip-fit`, which
     /// trains from it without decoding anything): the pairs decoded once, with or
@@ -263,6 +285,40 @@ fn do_eval_transfer(
     Ok(())
 }
 
+fn do_leave_one_family_out(pairs: &Path, out: &Path, fusion_weights: Vec<f32>, args: &TrainArgs) -> Result<()> {
+    use tuneclip_training::transfer::{families_of, fold_table, leave_family_out};
+    let manifest = PairManifest::load(pairs)?;
+    let families = families_of(&manifest);
+    if families.len() < 2 {
+        return Err(format!("{}: leaving a family out needs pairs of two families at least ({} found)", pairs.display(), families.len()).into());
+    }
+    let beside = pairs.parent().unwrap_or(Path::new("."));
+    let sync = SyncOptions { fusion_weights, ..SyncOptions::default() };
+    let mut folds = Vec::new();
+    for (i, family) in families.iter().enumerate() {
+        eprintln!("fold {}/{}: {family} left out", i + 1, families.len());
+        let fold = leave_family_out(&manifest, family);
+        let fold_pairs = beside.join(format!("lofo-{family}.json"));
+        fold.save(&fold_pairs)?;
+        let model_dir = do_train(&fold_pairs, &out.join(family), args)?;
+        let model = LearnedModel::load(&model_dir)?;
+        let cfg = TrainConfig { model: model.config.clone(), ..TrainConfig::default() };
+        let data = load_data(&fold_pairs, &cfg)?;
+        let music = tuneclip_training::transfer::MusicSources::beside(&fold_pairs)?;
+        let report = tuneclip_training::transfer::evaluate_transfer(&fold, &data, Split::Test, &music, Some(&model), sync.clone())?;
+        let row = report.families.into_iter().find(|f| f.family == *family).ok_or_else(|| format!("fold {family}: no test videos scored"))?;
+        folds.push(row);
+    }
+    let table = fold_table(&folds);
+    println!("{table}");
+    std::fs::create_dir_all(out).map_err(|e| format!("cannot create {} ({e})", out.display()))?;
+    let json = out.join("folds.json");
+    std::fs::write(&json, serde_json::to_vec_pretty(&folds).map_err(|e| e.to_string())?)
+        .map_err(|e| format!("cannot write {} ({e})", json.display()))?;
+    eprintln!("each fold's rows in {}", json.display());
+    Ok(())
+}
+
 fn do_features(
     pairs: &Path,
     out: &Path,
@@ -316,6 +372,9 @@ fn main() -> ExitCode {
             })
             .map_err(Into::into),
         Command::Train { pairs, out, train } => do_train(&pairs, &out, &train).map(|_| ()),
+        Command::LeaveOneFamilyOut { pairs, out, fusion_weights, train } => {
+            do_leave_one_family_out(&pairs, &out, fusion_weights, &train)
+        }
         Command::Eval { pairs, model } => do_eval(&pairs, &model),
         Command::Families {
             out,
@@ -355,8 +414,8 @@ fn main() -> ExitCode {
         Command::Features { pairs, out, appearance, splits, max_per_split } => {
             do_features(&pairs, &out, appearance, &splits, max_per_split)
         }
-        Command::EvalTransfer { pairs, model, json, plot, split, sync_weight, sync_candidates } => {
-            let sync = SyncOptions { weight: sync_weight, candidates: sync_candidates };
+        Command::EvalTransfer { pairs, model, json, plot, split, sync_weight, fusion_weights, sync_candidates } => {
+            let sync = SyncOptions { weight: sync_weight, fusion_weights, candidates: sync_candidates };
             Split::parse(&split)
                 .map_err(Into::into)
                 .and_then(|split| do_eval_transfer(&pairs, &model, json.as_deref(), plot.as_deref(), split, sync))

@@ -27,10 +27,11 @@
 //! [`tuneclip_core::sync::song_sync_events`]: its onsets' events with its beat grid at
 //! [`BEAT_WEIGHT`], the beats found on the whole soundtrack as ingest finds a song's);
 //! no training, nothing read from the song's own video position. A row of sync on the
-//! onsets alone shows what the beat grid adds. Two fusions with the learned model are reported beside it: a fixed weight
-//! (`--sync-weight`, default [`tuneclip_model::inputs::SYNC_WEIGHT`]: the ratio of the two
-//! scores' spreads over the trained families' validation gallery, which every run
-//! prints) and equal weights on per-query z-scores.
+//! onsets alone shows what the beat grid adds. Two fusions with the learned model are
+//! reported beside it: a fixed weight (`--sync-weight`, default
+//! [`tuneclip_model::inputs::SYNC_WEIGHT`], chosen by leaving one trained family out at
+//! a time: [`leave_family_out`]) and equal weights on per-query z-scores; every run also
+//! prints the ratio of the two scores' spreads over the gallery.
 
 use crate::dataset::{Dataset, Example};
 use crate::error::{Error, Result};
@@ -254,7 +255,7 @@ fn report(
     song_envelopes: &[SongTracks],
     same_music: impl Fn(usize, usize) -> bool,
     learned: Option<&LearnedModel>,
-    sync_opts: SyncOptions,
+    sync_opts: &SyncOptions,
 ) -> Result<FamilyReport> {
     let sync_weight = sync_opts.weight;
     let n = videos.len();
@@ -291,9 +292,13 @@ fn report(
         let learned: Vec<Vec<f32>> = queries.iter().map(|q| clip_emb.iter().map(|c| dot(q, c)).collect()).collect();
         rank(format!("learned ({})", model.version()), &|q, c| learned[q][c]);
         rank(format!("learned + {sync_weight} x sync"), &|q, c| learned[q][c] + sync_weight * sync[q][c]);
+        for &w in &sync_opts.fusion_weights {
+            rank(format!("fusion candidate: learned + {w} x sync"), &|q, c| learned[q][c] + w * sync[q][c]);
+        }
         // How far each score spreads over the gallery, per query: their ratio is the
         // weight that puts sync on the learned similarity's scale (the product's
-        // `SYNC_WEIGHT` is this ratio on the trained families' validation gallery).
+        // `SYNC_WEIGHT` was this ratio on the trained families' validation gallery, 3,
+        // before leave-one-family-out chose 6).
         let spread = |rows: &[Vec<f32>]| {
             rows.iter().map(|r| mean_spread(&r.iter().map(|v| f64::from(*v)).collect::<Vec<_>>()).1).sum::<f64>()
                 / n.max(1) as f64
@@ -426,10 +431,13 @@ pub const SYNC_CANDIDATE_WEIGHTS: [f32; 5] = [1.0, 2.0, 4.0, 16.0, 64.0];
 pub const SYNC_CANDIDATE_SPREADS: [usize; 3] = [1, 2, 3];
 
 /// How the benchmark scores sync.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct SyncOptions {
     /// Weight of sync beside the learned similarity in the fused row.
     pub weight: f32,
+    /// More weights to fuse with (rows `fusion candidate: learned + W x sync`), for
+    /// choosing the weight on a split settings may be chosen on.
+    pub fusion_weights: Vec<f32>,
     /// Score the forms the song's side of sync was chosen among too (beat weights
     /// [`SYNC_CANDIDATE_WEIGHTS`], blurs, a one-bin dilation, the mean and the max of the
     /// two correlations, and clip-normalised sync): rows
@@ -439,7 +447,7 @@ pub struct SyncOptions {
 
 impl Default for SyncOptions {
     fn default() -> Self {
-        Self { weight: tuneclip_model::inputs::SYNC_WEIGHT, candidates: false }
+        Self { weight: tuneclip_model::inputs::SYNC_WEIGHT, fusion_weights: Vec::new(), candidates: false }
     }
 }
 
@@ -473,7 +481,7 @@ pub fn evaluate_transfer(
     for (family, videos) in &by_family {
         let videos: Vec<Vec<&Example>> = videos.values().cloned().collect();
         let songs: Vec<SongTracks> = videos.iter().map(|w| stitched_song(manifest, w)).collect();
-        families.push(report(family, &videos, &songs, same_music(&videos), learned, sync_opts)?);
+        families.push(report(family, &videos, &songs, same_music(&videos), learned, &sync_opts)?);
         pooled.extend(videos);
         pooled_songs.extend(songs);
     }
@@ -482,7 +490,7 @@ pub fn evaluate_transfer(
     if by_family.len() > 1 && pooled.len() > MAX_POOLED_VIDEOS {
         eprintln!("overall (pooled): not scored ({} videos, over {MAX_POOLED_VIDEOS})", pooled.len());
     } else if by_family.len() > 1 {
-        families.push(report("overall (pooled)", &pooled, &pooled_songs, same_music(&pooled), learned, sync_opts)?);
+        families.push(report("overall (pooled)", &pooled, &pooled_songs, same_music(&pooled), learned, &sync_opts)?);
     }
     Ok(TransferReport {
         model_version: learned.map_or_else(|| "none".to_string(), |m| m.version().to_string()),
@@ -519,9 +527,122 @@ impl TransferReport {
     }
 }
 
+/// A fold of leave-one-family-out: `manifest` with every pair of `family` in the test
+/// split and the other families' videos split train / val (every fifth video, in group
+/// order, validates), so that a model trained on the fold never sees `family` and its
+/// epoch is chosen on the others. Settings read off such folds were chosen without the
+/// held-out families.
+pub fn leave_family_out(manifest: &PairManifest, family: &str) -> PairManifest {
+    let is_out = |p: &crate::manifest::PairSpec| p.family.as_deref() == Some(family);
+    let groups: std::collections::BTreeSet<&str> =
+        manifest.pairs.iter().filter(|p| !is_out(p)).map(|p| p.group.as_str()).collect();
+    let val: std::collections::HashSet<&str> = groups.into_iter().step_by(5).collect();
+    let mut out = manifest.clone();
+    for (p, q) in out.pairs.iter_mut().zip(&manifest.pairs) {
+        p.split = if is_out(q) {
+            Split::Test
+        } else if val.contains(q.group.as_str()) {
+            Split::Val
+        } else {
+            Split::Train
+        };
+    }
+    out
+}
+
+/// The families of a manifest's pairs, sorted (pairs without one left out).
+pub fn families_of(manifest: &PairManifest) -> Vec<String> {
+    let set: std::collections::BTreeSet<&str> = manifest.pairs.iter().filter_map(|p| p.family.as_deref()).collect();
+    set.into_iter().map(String::from).collect()
+}
+
+/// Each model's mean over leave-one-family-out folds (`folds`: each fold's report of
+/// its left-out family, videos gallery) as a Markdown table: R@1, R@5, R@10, their
+/// mean, and the median rank. A learned model's version (new each fold) reads
+/// `learned`.
+pub fn fold_table(folds: &[FamilyReport]) -> String {
+    let mut rows: Vec<(String, Vec<&Ranking>)> = Vec::new();
+    for f in folds {
+        for (m, v, _) in &f.models {
+            let name = if m.starts_with("learned (") { "learned".to_string() } else { m.clone() };
+            match rows.iter_mut().find(|(n, _)| *n == name) {
+                Some((_, r)) => r.push(v),
+                None => rows.push((name, vec![v])),
+            }
+        }
+    }
+    let mut s = format!(
+        "| model ({} folds, left-out family's videos) | R@1 | R@5 | R@10 | mean of the three | median rank |\n|---|---|---|---|---|---|\n",
+        folds.len()
+    );
+    for (name, r) in rows {
+        let n = r.len().max(1) as f64;
+        let at = |k: usize| r.iter().map(|x| x.recall_at[k]).sum::<f64>() / n;
+        let median = r.iter().map(|x| x.median_rank).sum::<f64>() / n;
+        s += &format!(
+            "| {name} | {:.3} | {:.3} | {:.3} | {:.3} | {median:.2} |\n",
+            at(0),
+            at(1),
+            at(2),
+            (at(0) + at(1) + at(2)) / 3.0
+        );
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_left_out_family_is_all_test_and_the_rest_train_and_val() {
+        use crate::manifest::PairSpec;
+        let pair = |family: &str, group: &str| PairSpec {
+            song: format!("{group}.mp4").into(),
+            song_start_s: 0.0,
+            video: format!("{group}.mp4").into(),
+            video_start_s: 0.0,
+            duration_s: 8.0,
+            group: group.into(),
+            split: Split::Train,
+            family: Some(family.into()),
+        };
+        let mut pairs = Vec::new();
+        for i in 0..10 {
+            for f in ["a", "b", "c"] {
+                // Two windows a video.
+                pairs.push(pair(f, &format!("{f}-{i:02}")));
+                pairs.push(pair(f, &format!("{f}-{i:02}")));
+            }
+        }
+        let m = PairManifest { pairs };
+        assert_eq!(families_of(&m), ["a", "b", "c"]);
+        let fold = leave_family_out(&m, "b");
+        for p in &fold.pairs {
+            assert_eq!(p.split == Split::Test, p.family.as_deref() == Some("b"), "{p:?}");
+        }
+        // Every fifth of the other 20 videos validates, both windows of each alike.
+        let val: std::collections::BTreeSet<&str> =
+            fold.pairs.iter().filter(|p| p.split == Split::Val).map(|p| p.group.as_str()).collect();
+        assert_eq!(val.len(), 4);
+        for p in &fold.pairs {
+            assert_eq!(p.split == Split::Val, val.contains(p.group.as_str()));
+        }
+        let report = |family: &str, r1: f64| FamilyReport {
+            family: family.into(),
+            videos: 10,
+            clips: 20,
+            models: vec![(
+                format!("learned (learned-{family})"),
+                Ranking { recall_at: [r1, 0.5, 1.0], median_rank: 2.0 },
+                Ranking { recall_at: [0.0; 3], median_rank: 1.0 },
+            )],
+            distinct: Vec::new(),
+            set_aside: 0.0,
+        };
+        let t = fold_table(&[report("a", 0.2), report("b", 0.4)]);
+        assert!(t.contains("| learned | 0.300 | 0.500 | 1.000 | 0.600 | 2.00 |"), "{t}");
+    }
 
     #[test]
     fn rankings_count_one_answer_per_video_and_any_clip_of_it() {

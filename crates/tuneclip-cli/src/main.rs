@@ -274,7 +274,7 @@ pub(crate) fn print_table(rows: &[Row]) {
     let w = |f: &dyn Fn(&Row) -> usize, h: &str| rows.iter().map(f).max().unwrap_or(0).max(h.len());
     let (ws, wv, wr) =
         (w(&|r| r.song.len(), "song"), w(&|r| r.video.len(), "video"), w(&|r| r.range.len(), "time range"));
-    // Clips are ranked by score + 3 x sync (`tuneclip_core::sync::SYNC_WEIGHT`).
+    // Clips are ranked by score + 6 x sync (`tuneclip_core::sync::SYNC_WEIGHT`).
     println!("{:ws$}  {:wv$}  {:wr$}  {:>6}  {:>6}  output", "song", "video", "time range", "score", "sync");
     println!("{}", "-".repeat(ws + wv + wr + 24 + 40));
     for r in rows {
