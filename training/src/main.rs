@@ -290,7 +290,12 @@ fn do_leave_one_family_out(pairs: &Path, out: &Path, fusion_weights: Vec<f32>, a
     let manifest = PairManifest::load(pairs)?;
     let families = families_of(&manifest);
     if families.len() < 2 {
-        return Err(format!("{}: leaving a family out needs pairs of two families at least ({} found)", pairs.display(), families.len()).into());
+        return Err(format!(
+            "{}: leaving a family out needs pairs of two families at least ({} found)",
+            pairs.display(),
+            families.len()
+        )
+        .into());
     }
     let beside = pairs.parent().unwrap_or(Path::new("."));
     let sync = SyncOptions { fusion_weights, ..SyncOptions::default() };
@@ -305,8 +310,19 @@ fn do_leave_one_family_out(pairs: &Path, out: &Path, fusion_weights: Vec<f32>, a
         let cfg = TrainConfig { model: model.config.clone(), ..TrainConfig::default() };
         let data = load_data(&fold_pairs, &cfg)?;
         let music = tuneclip_training::transfer::MusicSources::beside(&fold_pairs)?;
-        let report = tuneclip_training::transfer::evaluate_transfer(&fold, &data, Split::Test, &music, Some(&model), sync.clone())?;
-        let row = report.families.into_iter().find(|f| f.family == *family).ok_or_else(|| format!("fold {family}: no test videos scored"))?;
+        let report = tuneclip_training::transfer::evaluate_transfer(
+            &fold,
+            &data,
+            Split::Test,
+            &music,
+            Some(&model),
+            sync.clone(),
+        )?;
+        let row = report
+            .families
+            .into_iter()
+            .find(|f| f.family == *family)
+            .ok_or_else(|| format!("fold {family}: no test videos scored"))?;
         folds.push(row);
     }
     let table = fold_table(&folds);

@@ -368,12 +368,8 @@ fn the_default_model_ranks_held_out_music_videos_by_their_own_songs() {
             candidates, 13,
             "five beat weights, three spreads, the mean and the max of the two correlations, a dilation, two clip-normalised"
         );
-        let fused: Vec<&str> = family
-            .models
-            .iter()
-            .map(|(m, _, _)| m.as_str())
-            .filter(|m| m.starts_with("fusion candidate: "))
-            .collect();
+        let fused: Vec<&str> =
+            family.models.iter().map(|(m, _, _)| m.as_str()).filter(|m| m.starts_with("fusion candidate: ")).collect();
         assert_eq!(fused, ["fusion candidate: learned + 2 x sync"]);
         // Setting aside videos cut to the same music only ever lifts a video's rank.
         assert_eq!(family.distinct.len(), family.models.len(), "a set-aside ranking for every row");
