@@ -54,6 +54,8 @@ fn main() {
     let (mut ours_s, mut ffmpeg_s, mut length) = (0.0, 0.0, 0.0);
     let mut total = Score::default();
     let mut edges = Vec::new();
+    // Gradual edges per class (dissolve, fade, wipe), each class scored on its own truth.
+    let mut class_edges: [Vec<f64>; 3] = Default::default();
     let thresholds: Vec<f32> = std::env::var("TUNECLIP_TRUTH_TRANSNET")
         .map(|v| v.split(',').filter_map(|t| t.trim().parse().ok()).collect())
         .unwrap_or_default();
@@ -157,6 +159,17 @@ fn main() {
         }
         total.add(&s);
         edges.extend(e);
+        for (c, kinds) in [
+            vec![TransitionKind::Dissolve],
+            vec![TransitionKind::Fade, TransitionKind::FadeIn, TransitionKind::FadeOut],
+            vec![TransitionKind::Wipe],
+        ]
+        .iter()
+        .enumerate()
+        {
+            let only: Vec<_> = truth.iter().filter(|t| kinds.contains(&t.0)).copied().collect();
+            score_within(&only, &found, &mut class_edges[c], TOLERANCE_S);
+        }
         let t = Instant::now();
         let status = Command::new("ffmpeg")
             .args(["-hide_banner", "-loglevel", "error", "-threads", &threads.to_string(), "-i"])
@@ -188,6 +201,13 @@ fn main() {
         total.any_f1(),
         total.type_rate()
     );
+    let rate = |e: &[f64], tol: f64| e.iter().filter(|&&x| x <= tol).count() as f64 / e.len().max(1) as f64;
+    let by_class: Vec<String> = ["dissolve", "fade", "wipe"]
+        .iter()
+        .zip(&class_edges)
+        .map(|(name, e)| format!("{name} {:.2} / {:.2} ({} edges)", rate(e, 0.021), rate(e, TOLERANCE_S), e.len()))
+        .collect();
+    eprintln!("gradual edges on the frame / within 2 frames, by class: {}", by_class.join(", "));
     for (i, th) in thresholds.iter().enumerate() {
         for (name, sc, secs) in [
             (
