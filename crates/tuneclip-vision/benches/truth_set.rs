@@ -143,7 +143,10 @@ fn main() {
         length += video.info.duration_s;
         let mut e = Vec::new();
         let s = score_within(truth, &found, &mut e, TOLERANCE_S);
-        if std::env::var_os("TUNECLIP_TRUTH_VERBOSE").is_some() && (s.cut_fn + s.grad_fn + s.cut_fp + s.grad_fp) > 0 {
+        // Clips with a miss or a false detection; every clip with TUNECLIP_TRUTH_VERBOSE=all.
+        let verbose = std::env::var("TUNECLIP_TRUTH_VERBOSE").ok();
+        if verbose.as_deref() == Some("all") || (verbose.is_some() && (s.cut_fn + s.grad_fn + s.cut_fp + s.grad_fp) > 0)
+        {
             let show = |v: Vec<String>| v.join(" ");
             eprintln!(
                 "{}\n  truth {}\n  found {}",

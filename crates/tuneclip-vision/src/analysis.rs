@@ -107,8 +107,9 @@ pub struct FrameSaliency {
 /// the same decode ([`crate::small_faces`]); 12: wipes' and dissolves' edges fitted on
 /// their sweep and progress, and no salient object on a texture (no region stands out);
 /// 13: long wipes between moving shots (no rest either side), told by a boundary crossing
-/// the whole picture.
-pub const ANALYSIS_VERSION: u32 = 13;
+/// the whole picture; 14: fades' ramps fitted on each frame's progress towards the solid
+/// colour.
+pub const ANALYSIS_VERSION: u32 = 14;
 
 /// Everything tuneclip knows about a video after analysis.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -460,8 +460,10 @@ const EDGE_REACH_S: f64 = 0.5;
 /// where a hold-ramp-hold model fits best: the old picture held, a straight blend,
 /// the new picture held ([`ramp`]; for a dissolve, on each frame's progress along the
 /// line between the two pictures: [`projected_ramp`]). A fade through a colour is two
-/// such ramps either side of its solid frames; a wipe is the old picture held, a boundary sweeping across
-/// the picture at constant speed, the new picture held ([`sweep`]). Every edge without
+/// such ramps either side of its solid frames, each on the progress towards them (a
+/// moving shot otherwise stretches the ramp); a wipe is the old picture held, a boundary
+/// sweeping across the picture at constant speed, the new picture held ([`sweep`]).
+/// Every edge without
 /// signatures stays where the sampled frames put it.
 pub fn refine_gradual(transitions: &mut [Transition], signatures: &[FrameSignature]) {
     if signatures.len() < 3 {
@@ -486,8 +488,8 @@ pub fn refine_gradual(transitions: &mut [Transition], signatures: &[FrameSignatu
             // The solid frames in the middle; a ramp on each side of them.
             let solid: Vec<usize> = (0..window.len()).filter(|&k| is_solid(&window[k])).collect();
             let (Some(&first), Some(&last)) = (solid.first(), solid.last()) else { continue };
-            let down = ramp(&window[..=first]).map(|(i, _)| i);
-            let up = ramp(&window[last..]).map(|(_, j)| last + j);
+            let down = projected_ramp(&window[..=first]).map(|(i, _)| i);
+            let up = projected_ramp(&window[last..]).map(|(_, j)| last + j);
             match (down, up) {
                 (Some(i), Some(j)) => (i, j),
                 _ => continue,

@@ -239,8 +239,14 @@ pub const RANDOM_JOINS: usize = 5;
 /// flashes (two frames), strobes (a second of flashes every 0.24 s), dark grades; the
 /// footage brings fast motion (bikes) and a non-human subject (Big Buck Bunny).
 pub fn random_clips(dir: &Path, size: (u32, u32), seed: u64, clips: usize) -> Vec<(PathBuf, Truth)> {
-    (0..clips)
-        .map(|c| {
+    (0..clips).map(|c| random_clip(dir, size, seed, c)).collect()
+}
+
+/// Clip `c` of [`random_clips`]' set from `seed`, alone (the classes' turns depend on
+/// `c`, so this is the set's own clip `c`, not the first clip of a set from another seed).
+pub fn random_clip(dir: &Path, size: (u32, u32), seed: u64, c: usize) -> (PathBuf, Truth) {
+    {
+        {
             let mut rng = Rng::new(seed.wrapping_add(c as u64).wrapping_mul(0x2545_F491_4F6C_DD1D));
             let joins: Vec<Join> = (0..RANDOM_JOINS)
                 .map(|j| {
@@ -292,8 +298,8 @@ pub fn random_clips(dir: &Path, size: (u32, u32), seed: u64, clips: usize) -> Ve
             let out = dir.join(format!("random-{}p-{}.mp4", size.1, seed + c as u64));
             let truth = build(&out, &pieces, &joins, size);
             (out, truth)
-        })
-        .collect()
+        }
+    }
 }
 
 /// Matches of one clip's detections against its truth.
