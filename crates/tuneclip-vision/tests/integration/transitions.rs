@@ -4,7 +4,7 @@
 
 use crate::transition_clips::{Score, clips, score};
 use tuneclip_media::video::{SamplingConfig, sample_frames};
-use tuneclip_vision::{CutDetectorConfig, detect_transitions};
+use tuneclip_vision::{CutDetectorConfig, Transition, TransitionKind, detect_transitions};
 
 #[test]
 fn transitions_are_found_typed_and_bounded_on_real_footage() {
@@ -193,27 +193,37 @@ fn steady_zooms_and_pans_are_not_transitions() {
     assert!(report.is_empty(), "transitions inside steady moves:\n{report}");
 }
 
+/// Each true transition of `kind` in clips `clips` of the random truth set's development
+/// seeds (640x360), with the analysis' transition of the same class matching it (its
+/// span widened by 0.15 s), if any.
+fn matched_in_development_clips(clips: &[usize], kind: TransitionKind) -> Vec<(usize, f64, f64, Option<Transition>)> {
+    use crate::transition_clips::random_clip;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut out = Vec::new();
+    for &clip in clips {
+        let (file, truth) = random_clip(tmp.path(), (640, 360), 0, clip);
+        let video = sample_frames(&file, SamplingConfig::default()).expect("decodes");
+        let found = tuneclip_vision::analyse(&video).transitions;
+        for &(_, start, end, _) in truth.iter().filter(|t| t.0 == kind) {
+            let hit = found.iter().find(|f| f.kind == kind && f.start_s <= end + 0.15 && f.end_s >= start - 0.15);
+            out.push((clip, start, end, hit.copied()));
+        }
+    }
+    out
+}
+
 /// Long wipes between moving shots (bikes, Big Buck Bunny), where neither picture is at
 /// rest either side: clips 1, 5 and 20 of the random truth set's development seeds,
 /// whose wipes (0.56-1.16 s) the truth-set bench's analysis missed until a window at no
 /// rest could still be a wipe by a boundary crossing the whole picture.
 #[test]
 fn long_wipes_between_moving_shots_are_wipes() {
-    use crate::transition_clips::random_clip;
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let mut report = String::new();
-    for clip in [1, 5, 20] {
-        let (file, truth) = random_clip(tmp.path(), (640, 360), 0, clip);
-        let video = sample_frames(&file, SamplingConfig::default()).expect("decodes");
-        let found = detect_transitions(&video.frames, &CutDetectorConfig::default());
-        for &(kind, start, end, _) in truth.iter().filter(|t| t.0 == tuneclip_vision::TransitionKind::Wipe) {
-            let hit = found.iter().any(|f| f.kind == kind && f.start_s <= end + 0.15 && f.end_s >= start - 0.15);
-            if !hit {
-                report += &format!("clip {clip}: wipe {start:.2}-{end:.2} s not found; found {found:?}\n");
-            }
-        }
-    }
-    assert!(report.is_empty(), "{report}");
+    let missed: Vec<_> = matched_in_development_clips(&[1, 5, 20], TransitionKind::Wipe)
+        .into_iter()
+        .filter(|m| m.3.is_none())
+        .map(|(clip, start, end, _)| format!("clip {clip}: wipe {start:.2}-{end:.2} s not found"))
+        .collect();
+    assert!(missed.is_empty(), "{missed:?}");
 }
 
 /// A fade's edges between moving shots: the ramp into and out of the solid frames is
@@ -222,24 +232,16 @@ fn long_wipes_between_moving_shots_are_wipes() {
 /// whose fades' end (18) and start (21) the 64-cell ramp put 13 and 9 frames off.
 #[test]
 fn fades_between_moving_shots_are_put_on_their_frames() {
-    use crate::transition_clips::random_clip;
-    let tmp = tempfile::tempdir().expect("tempdir");
     let mut report = String::new();
-    for clip in [18, 21] {
-        let (file, truth) = random_clip(tmp.path(), (640, 360), 0, clip);
-        let video = sample_frames(&file, SamplingConfig::default()).expect("decodes");
-        let found = tuneclip_vision::analyse(&video).transitions;
-        for &(kind, start, end, _) in truth.iter().filter(|t| t.0 == tuneclip_vision::TransitionKind::Fade) {
-            let Some(f) = found.iter().find(|f| f.kind == kind && f.start_s <= end + 0.15 && f.end_s >= start - 0.15)
-            else {
-                report += &format!("clip {clip}: fade {start:.2}-{end:.2} s not found\n");
-                continue;
-            };
+    for (clip, start, end, hit) in matched_in_development_clips(&[18, 21], TransitionKind::Fade) {
+        match hit {
+            None => report += &format!("clip {clip}: fade {start:.2}-{end:.2} s not found\n"),
             // Within three frames at 25 fps.
-            if (f.start_s - start).abs() > 0.121 || (f.end_s - end).abs() > 0.121 {
+            Some(f) if (f.start_s - start).abs() > 0.121 || (f.end_s - end).abs() > 0.121 => {
                 report +=
-                    &format!("clip {clip}: fade {start:.2}-{end:.2} s found at {:.2}-{:.2} s\n", f.start_s, f.end_s);
+                    &format!("clip {clip}: fade {start:.2}-{end:.2} s found at {:.2}-{:.2} s\n", f.start_s, f.end_s)
             }
+            Some(_) => {}
         }
     }
     assert!(report.is_empty(), "{report}");
