@@ -141,8 +141,7 @@ enum Command {
         #[arg(long, default_value = "test")]
         split: String,
         /// Weight of the sync score beside the learned similarity in the fused row
-        /// (default: the product's, the ratio of the two scores' spreads over the trained
-        /// families' validation gallery).
+        /// (default: the product's, chosen with `leave-one-family-out`).
         #[arg(long, default_value_t = tuneclip_model::inputs::SYNC_WEIGHT)]
         sync_weight: f32,
         /// More sync weights to fuse with, comma-separated (rows `fusion candidate:
@@ -242,9 +241,28 @@ fn do_eval(pairs: &Path, model_dir: &Path) -> Result<()> {
     let report = evaluate_model(&model, &data, Split::Test)?;
     println!("{}", report.table());
     let json = model_dir.join("eval.json");
-    std::fs::write(&json, serde_json::to_vec_pretty(&report).map_err(|e| e.to_string())?)
-        .map_err(|e| format!("cannot write {} ({e})", json.display()))?;
+    write_json(&json, &report)
+}
+
+/// `value` as pretty JSON in `path`.
+fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<()> {
+    std::fs::write(path, serde_json::to_vec_pretty(value).map_err(|e| e.to_string())?)
+        .map_err(|e| format!("cannot write {} ({e})", path.display()))?;
     Ok(())
+}
+
+/// The transfer benchmark on the `split` items of the manifest at `pairs` for `model`.
+fn score_transfer(
+    pairs: &Path,
+    manifest: &PairManifest,
+    model: &LearnedModel,
+    split: Split,
+    sync: SyncOptions,
+) -> Result<tuneclip_training::transfer::TransferReport> {
+    let cfg = TrainConfig { model: model.config.clone(), ..TrainConfig::default() };
+    let data = load_data(pairs, &cfg)?;
+    let music = tuneclip_training::transfer::MusicSources::beside(pairs)?;
+    Ok(tuneclip_training::transfer::evaluate_transfer(manifest, &data, split, &music, Some(model), sync)?)
 }
 
 fn load_model(name: &str) -> Result<LearnedModel> {
@@ -264,10 +282,7 @@ fn do_eval_transfer(
 ) -> Result<()> {
     let manifest = PairManifest::load(pairs)?;
     let model = load_model(model)?;
-    let cfg = TrainConfig { model: model.config.clone(), ..TrainConfig::default() };
-    let data = load_data(pairs, &cfg)?;
-    let music = tuneclip_training::transfer::MusicSources::beside(pairs)?;
-    let report = tuneclip_training::transfer::evaluate_transfer(&manifest, &data, split, &music, Some(&model), sync)?;
+    let report = score_transfer(pairs, &manifest, &model, split, sync)?;
     println!("{}", report.table());
     for f in &report.families {
         if f.set_aside > 0.0 {
@@ -275,8 +290,7 @@ fn do_eval_transfer(
         }
     }
     if let Some(path) = json {
-        std::fs::write(path, serde_json::to_vec_pretty(&report).map_err(|e| e.to_string())?)
-            .map_err(|e| format!("cannot write {} ({e})", path.display()))?;
+        write_json(path, &report)?;
     }
     if let Some(path) = plot {
         tuneclip_training::plot::transfer(&report, path)?;
@@ -307,17 +321,7 @@ fn do_leave_one_family_out(pairs: &Path, out: &Path, fusion_weights: Vec<f32>, a
         fold.save(&fold_pairs)?;
         let model_dir = do_train(&fold_pairs, &out.join(family), args)?;
         let model = LearnedModel::load(&model_dir)?;
-        let cfg = TrainConfig { model: model.config.clone(), ..TrainConfig::default() };
-        let data = load_data(&fold_pairs, &cfg)?;
-        let music = tuneclip_training::transfer::MusicSources::beside(&fold_pairs)?;
-        let report = tuneclip_training::transfer::evaluate_transfer(
-            &fold,
-            &data,
-            Split::Test,
-            &music,
-            Some(&model),
-            sync.clone(),
-        )?;
+        let report = score_transfer(&fold_pairs, &fold, &model, Split::Test, sync.clone())?;
         let row = report
             .families
             .into_iter()
@@ -329,8 +333,7 @@ fn do_leave_one_family_out(pairs: &Path, out: &Path, fusion_weights: Vec<f32>, a
     println!("{table}");
     std::fs::create_dir_all(out).map_err(|e| format!("cannot create {} ({e})", out.display()))?;
     let json = out.join("folds.json");
-    std::fs::write(&json, serde_json::to_vec_pretty(&folds).map_err(|e| e.to_string())?)
-        .map_err(|e| format!("cannot write {} ({e})", json.display()))?;
+    write_json(&json, &folds)?;
     eprintln!("each fold's rows in {}", json.display());
     Ok(())
 }

@@ -245,61 +245,54 @@ pub fn random_clips(dir: &Path, size: (u32, u32), seed: u64, clips: usize) -> Ve
 /// Clip `c` of [`random_clips`]' set from `seed`, alone (the classes' turns depend on
 /// `c`, so this is the set's own clip `c`, not the first clip of a set from another seed).
 pub fn random_clip(dir: &Path, size: (u32, u32), seed: u64, c: usize) -> (PathBuf, Truth) {
-    {
-        {
-            let mut rng = Rng::new(seed.wrapping_add(c as u64).wrapping_mul(0x2545_F491_4F6C_DD1D));
-            let joins: Vec<Join> = (0..RANDOM_JOINS)
-                .map(|j| {
-                    let frames = rng.range(8, 36) as f64 / 25.0;
-                    match (c * RANDOM_JOINS + j) % 4 {
-                        0 => Join::Cut,
-                        1 => Join::X("fade", frames),
-                        2 => Join::X(if rng.chance(0.5) { "fadeblack" } else { "fadewhite" }, frames),
-                        _ => {
-                            let dir = ["wipeleft", "wiperight", "wipeup", "wipedown"][rng.range(0, 3) as usize];
-                            Join::X(dir, frames)
-                        }
-                    }
-                })
-                .collect();
-            let dur = |j: Option<&Join>| match j {
-                Some(Join::X(_, d)) => *d,
-                _ => 0.0,
+    let mut rng = Rng::new(seed.wrapping_add(c as u64).wrapping_mul(0x2545_F491_4F6C_DD1D));
+    let joins: Vec<Join> = (0..RANDOM_JOINS)
+        .map(|j| {
+            let frames = rng.range(8, 36) as f64 / 25.0;
+            match (c * RANDOM_JOINS + j) % 4 {
+                0 => Join::Cut,
+                1 => Join::X("fade", frames),
+                2 => Join::X(if rng.chance(0.5) { "fadeblack" } else { "fadewhite" }, frames),
+                _ => {
+                    let dir = ["wipeleft", "wiperight", "wipeup", "wipedown"][rng.range(0, 3) as usize];
+                    Join::X(dir, frames)
+                }
+            }
+        })
+        .collect();
+    let dur = |j: Option<&Join>| match j {
+        Some(Join::X(_, d)) => *d,
+        _ => 0.0,
+    };
+    let pieces: Vec<Piece> = (0..=RANDOM_JOINS)
+        .map(|i| {
+            let (before, after) = (dur(i.checked_sub(1).and_then(|k| joins.get(k))), dur(joins.get(i)));
+            // At least a second of the piece's own picture between its transitions.
+            let least = ((before + after + 1.0) * 25.0).ceil() as u64;
+            let fits: Vec<_> = SHOTS.iter().filter(|s| ((s.2 - s.1) * 25.0) as u64 >= least + 2).collect();
+            let shot = fits[rng.range(0, fits.len() as u64 - 1) as usize];
+            let room = ((shot.2 - shot.1) * 25.0) as u64;
+            let len = rng.range(least, room.min(least + 40).max(least));
+            let start = shot.1 + rng.range(0, room - len) as f64 / 25.0;
+            let len_s = len as f64 / 25.0;
+            // A distractor in the piece's own picture, clear of its transitions.
+            let (lo, hi) = (before + 0.3, len_s - after - 0.3);
+            let at = lo + (hi - lo) * rng.range(0, 1000) as f64 / 1000.0;
+            let effect = match rng.range(0, 9) {
+                0 | 1 => format!(",eq=brightness=0.6:enable='between(t,{at:.3},{:.3})'", at + 0.06),
+                2 if hi - lo > 1.0 => {
+                    let at = lo + (hi - lo - 1.0) * rng.range(0, 1000) as f64 / 1000.0;
+                    format!(",eq=brightness=0.5:enable='between(t,{at:.3},{:.3})*lt(mod(t,0.24),0.08)'", at + 1.0)
+                }
+                3 => ",eq=brightness=-0.22:contrast=0.6".to_string(),
+                _ => String::new(),
             };
-            let pieces: Vec<Piece> = (0..=RANDOM_JOINS)
-                .map(|i| {
-                    let (before, after) = (dur(i.checked_sub(1).and_then(|k| joins.get(k))), dur(joins.get(i)));
-                    // At least a second of the piece's own picture between its transitions.
-                    let least = ((before + after + 1.0) * 25.0).ceil() as u64;
-                    let fits: Vec<_> = SHOTS.iter().filter(|s| ((s.2 - s.1) * 25.0) as u64 >= least + 2).collect();
-                    let shot = fits[rng.range(0, fits.len() as u64 - 1) as usize];
-                    let room = ((shot.2 - shot.1) * 25.0) as u64;
-                    let len = rng.range(least, room.min(least + 40).max(least));
-                    let start = shot.1 + rng.range(0, room - len) as f64 / 25.0;
-                    let len_s = len as f64 / 25.0;
-                    // A distractor in the piece's own picture, clear of its transitions.
-                    let (lo, hi) = (before + 0.3, len_s - after - 0.3);
-                    let at = lo + (hi - lo) * rng.range(0, 1000) as f64 / 1000.0;
-                    let effect = match rng.range(0, 9) {
-                        0 | 1 => format!(",eq=brightness=0.6:enable='between(t,{at:.3},{:.3})'", at + 0.06),
-                        2 if hi - lo > 1.0 => {
-                            let at = lo + (hi - lo - 1.0) * rng.range(0, 1000) as f64 / 1000.0;
-                            format!(
-                                ",eq=brightness=0.5:enable='between(t,{at:.3},{:.3})*lt(mod(t,0.24),0.08)'",
-                                at + 1.0
-                            )
-                        }
-                        3 => ",eq=brightness=-0.22:contrast=0.6".to_string(),
-                        _ => String::new(),
-                    };
-                    Piece { file: shot.0, start, len: len_s, effect }
-                })
-                .collect();
-            let out = dir.join(format!("random-{}p-{}.mp4", size.1, seed + c as u64));
-            let truth = build(&out, &pieces, &joins, size);
-            (out, truth)
-        }
-    }
+            Piece { file: shot.0, start, len: len_s, effect }
+        })
+        .collect();
+    let out = dir.join(format!("random-{}p-{}.mp4", size.1, seed + c as u64));
+    let truth = build(&out, &pieces, &joins, size);
+    (out, truth)
 }
 
 /// Matches of one clip's detections against its truth.
