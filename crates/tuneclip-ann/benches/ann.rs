@@ -1,5 +1,6 @@
-//! ANN benchmark: tuneclip's HNSW (built by hnsw_rs, searched in the frozen layout)
-//! beside hnswlib and faiss-cpu HNSW on the same vectors, in the same run.
+//! ANN benchmark: tuneclip's HNSW (built by our builder, searched in the frozen layout
+//! on 8-bit codes with exact re-ranking, and on the f32 rows with every dot kernel the
+//! CPU has) beside hnswlib and faiss-cpu HNSW on the same vectors, in the same run.
 //!
 //! `cargo bench -p tuneclip-ann --bench ann` (release). Environment:
 //! - `TUNECLIP_ANN_N` vectors (default 1,000,000), `TUNECLIP_ANN_DIM` (32, the learned
@@ -86,6 +87,16 @@ fn sha256_file(path: &Path) -> String {
 /// One row per ef in [`EFS`]: `index` searched for every query with `dot`, best of three
 /// passes (the peers get the same treatment).
 fn search_rows(lib: &str, index: &HnswIndex, dot: DotFn, queries: &Vectors, truth: &[Vec<u32>]) -> Vec<Row> {
+    search_rows_by(lib, queries, truth, |q, ef| index.search_with(dot, q, K, ef))
+}
+
+/// [`search_rows`] for any search `f(query, ef)`.
+fn search_rows_by(
+    lib: &str,
+    queries: &Vectors,
+    truth: &[Vec<u32>],
+    f: impl Fn(&[f32], usize) -> Vec<tuneclip_ann::Hit>,
+) -> Vec<Row> {
     let nq = queries.len();
     EFS.iter()
         .map(|&ef| {
@@ -93,9 +104,7 @@ fn search_rows(lib: &str, index: &HnswIndex, dot: DotFn, queries: &Vectors, trut
             let mut found: Vec<Vec<u32>> = Vec::new();
             for _ in 0..3 {
                 let t = Instant::now();
-                found = (0..nq)
-                    .map(|i| index.search_with(dot, queries.row(i), K, ef).iter().map(|h| h.id).collect())
-                    .collect();
+                found = (0..nq).map(|i| f(queries.row(i), ef).iter().map(|h| h.id).collect()).collect();
                 best = best.min(t.elapsed().as_secs_f64());
             }
             Row { lib: lib.to_string(), ef, recall: recall(&found, truth), qps: nq as f64 / best }
@@ -171,17 +180,18 @@ fn main() {
         &sums.1[..8]
     );
 
-    // Ours with the kernel a search at this dimension takes on this CPU ("tuneclip"),
-    // then with every other kernel it has, on the same graph in the same run.
+    // Ours as a search runs it ("tuneclip": the walk on 8-bit codes, exact re-ranking,
+    // with the kernel a search at this dimension takes on this CPU), then the walk on
+    // the f32 rows with every kernel the CPU has, on the same graph in the same run.
     let chosen = tuneclip_core::kernels::kernel_for(dim);
     println!(
-        "distance kernel at dim {dim}: {chosen} (available: {:?})",
-        Kernel::ALL.iter().filter(|k| k.available()).collect::<Vec<_>>()
+        "distance kernel at dim {dim}: {chosen} (available: {:?}); 8-bit codes kept: {}",
+        Kernel::ALL.iter().filter(|k| k.available()).collect::<Vec<_>>(),
+        ours.has_codes()
     );
-    let mut rows = Vec::new();
+    let mut rows = search_rows_by("tuneclip", &queries, &truth, |q, ef| ours.search(q, K, ef));
     for kernel in std::iter::once(chosen).chain(Kernel::ALL.into_iter().filter(|k| *k != chosen && k.available())) {
-        let lib = if kernel == chosen { "tuneclip".to_string() } else { format!("tuneclip ({kernel})") };
-        rows.extend(search_rows(&lib, &ours, kernel.dot_fn(), &queries, &truth));
+        rows.extend(search_rows(&format!("tuneclip (f32 rows, {kernel})"), &ours, kernel.dot_fn(), &queries, &truth));
     }
 
     // hnsw_rs's graph (the builder ours replaced), frozen into the same layout and

@@ -23,10 +23,12 @@ pub(crate) const NONE: u32 = u32::MAX;
 mod build;
 mod exact;
 mod hnsw;
+mod quantized;
 mod vectors;
 
 pub use exact::{ExactIndex, scan};
 pub use hnsw::{HnswIndex, HnswParams};
+pub use quantized::Sq8;
 pub use vectors::Vectors;
 
 #[derive(Debug, thiserror::Error)]
@@ -226,6 +228,43 @@ mod tests {
         assert!(matches!(HnswIndex::read_graph(&p, vectors.clone()), Err(AnnError::Format { .. })));
         fs::write(&p, &bytes[..bytes.len() / 2]).expect("write");
         assert!(matches!(HnswIndex::read_graph(&p, vectors), Err(AnnError::Format { .. })));
+    }
+
+    /// The walk on 8-bit codes beside the walk on the f32 rows, on the same graph, at
+    /// odd and common dimensions: the same recall within 0.01 at every ef tried, scores
+    /// that are the exact dot products, best first. At 3 dims the codes are too coarse
+    /// for 4,000 points (recall@10 0.988 against 0.997 at ef 10 when forced): the index
+    /// finds that on its own rows and walks the rows.
+    #[test]
+    fn the_walk_on_codes_recalls_as_the_walk_on_floats_and_returns_exact_scores() {
+        for dim in [3, 17, 32, 100, 128, 257] {
+            let mut rng = crate::synthetic::Rng(dim as u64);
+            let centres = crate::synthetic::centres(12, dim, &mut rng);
+            let vectors =
+                Arc::new(Vectors::new(dim, crate::synthetic::clustered(&centres, 4000, dim, &mut rng)).expect("v"));
+            let queries = Vectors::new(dim, crate::synthetic::clustered(&centres, 100, dim, &mut rng)).expect("q");
+            let exact = ExactIndex::new(vectors.clone());
+            let params = HnswParams { m: 8, ef_construction: 64 };
+            let coded = HnswIndex::build_on(vectors.clone(), params, 2, &ProgressBar::hidden()).expect("build");
+            // Self-check on 200 of its rows (three runs): at 3 dims the codes lost 14-15
+            // of 2,000 top-ten hits against the rows' walk (10 allowed), elsewhere 0-4.
+            assert_eq!(coded.has_codes(), dim > 3, "dim {dim}");
+            let floats = coded.clone().without_codes();
+            assert!(!floats.has_codes());
+            for ef in [10, 20, 40] {
+                let (a, b) = (recall_of(&coded, &exact, &queries, ef), recall_of(&floats, &exact, &queries, ef));
+                assert!(a >= b - 0.01, "dim {dim} ef {ef}: codes {a:.4}, f32 rows {b:.4}");
+            }
+            let dot = tuneclip_core::kernels::dot_for(dim);
+            for i in 0..queries.len() {
+                let hits = coded.search(queries.row(i), 10, 40);
+                assert_eq!(hits.len(), 10);
+                assert!(hits.windows(2).all(|w| w[0].score >= w[1].score), "dim {dim}: best first");
+                for h in &hits {
+                    assert_eq!(h.score, dot(queries.row(i), vectors.row(h.id as usize)), "dim {dim}: exact score");
+                }
+            }
+        }
     }
 
     #[test]

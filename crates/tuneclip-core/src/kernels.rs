@@ -87,6 +87,47 @@ impl Kernel {
 /// A dot product over the common length of two slices.
 pub type DotFn = fn(&[f32], &[f32]) -> f32;
 
+/// A dot product of `f32` weights with `u8` codes over their common length: the score
+/// of a query against a scalar-quantised row (`tuneclip-ann`'s 8-bit codes), the query
+/// already scaled per dimension so that no code is decoded on the way.
+pub type DotU8Fn = fn(&[f32], &[u8]) -> f32;
+
+impl Kernel {
+    /// This kernel's `f32` x `u8` dot product (the portable one when the CPU lacks it):
+    /// the codes are widened to `f32` in the lanes (8 a step with AVX2, 16 with
+    /// AVX-512) and multiplied in with FMA.
+    pub fn dot_u8_fn(self) -> DotU8Fn {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Self::Avx512 if self.available() => x86::dot_u8_avx512_checked,
+            #[cfg(target_arch = "x86_64")]
+            Self::Avx2Fma if self.available() => x86::dot_u8_avx2_checked,
+            _ => dot_u8_portable,
+        }
+    }
+}
+
+/// [`kernel_for`]'s `f32` x `u8` dot product for rows of `dim` codes.
+pub fn dot_u8_for(dim: usize) -> DotU8Fn {
+    kernel_for(dim).dot_u8_fn()
+}
+
+/// Eight accumulators, as [`dot_portable`].
+#[inline]
+pub fn dot_u8_portable(w: &[f32], codes: &[u8]) -> f32 {
+    let n = w.len().min(codes.len());
+    let (w, codes) = (&w[..n], &codes[..n]);
+    let mut acc = [0f32; 8];
+    let (cw, cc) = (w.chunks_exact(8), codes.chunks_exact(8));
+    let tail: f32 = cw.remainder().iter().zip(cc.remainder()).map(|(x, &c)| x * f32::from(c)).sum();
+    for (x, c) in cw.zip(cc) {
+        for i in 0..8 {
+            acc[i] += x[i] * f32::from(c[i]);
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
 /// [`Kernel::detect`]'s kernel as a function, looked up once per process.
 pub fn best_dot() -> DotFn {
     static BEST: OnceLock<DotFn> = OnceLock::new();
@@ -156,6 +197,81 @@ mod x86 {
         let n = a.len().min(b.len());
         // SAFETY: as above, for AVX-512F.
         unsafe { dot_avx512(&a[..n], &b[..n]) }
+    }
+
+    /// Reached only through [`super::Kernel::dot_u8_fn`] after the CPU was found to
+    /// have AVX2 and FMA.
+    pub(super) fn dot_u8_avx2_checked(w: &[f32], codes: &[u8]) -> f32 {
+        let n = w.len().min(codes.len());
+        // SAFETY: the features were checked before this function was handed out; the
+        // slices are cut to one length.
+        unsafe { dot_u8_avx2(&w[..n], &codes[..n]) }
+    }
+
+    /// Reached only through [`super::Kernel::dot_u8_fn`] after the CPU was found to
+    /// have AVX-512F.
+    pub(super) fn dot_u8_avx512_checked(w: &[f32], codes: &[u8]) -> f32 {
+        let n = w.len().min(codes.len());
+        // SAFETY: as above, for AVX-512F.
+        unsafe { dot_u8_avx512(&w[..n], &codes[..n]) }
+    }
+
+    /// # Safety
+    /// The CPU must have AVX2 and FMA; `w` and `c` must have equal lengths.
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn dot_u8_avx2(w: &[f32], c: &[u8]) -> f32 {
+        let n = w.len();
+        let (pw, pc) = (w.as_ptr(), c.as_ptr());
+        let (mut acc0, mut acc1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+        let mut i = 0;
+        // SAFETY (every load): i + 16 <= n (8 codes and 8 floats from i and from i + 8).
+        while i + 16 <= n {
+            unsafe {
+                let c0 = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(pc.add(i).cast())));
+                let c1 = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(pc.add(i + 8).cast())));
+                acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(pw.add(i)), c0, acc0);
+                acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(pw.add(i + 8)), c1, acc1);
+            }
+            i += 16;
+        }
+        if i + 8 <= n {
+            unsafe {
+                let c0 = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(pc.add(i).cast())));
+                acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(pw.add(i)), c0, acc0);
+            }
+            i += 8;
+        }
+        let tail: f32 = w[i..].iter().zip(&c[i..]).map(|(x, &k)| x * f32::from(k)).sum();
+        hsum256(_mm256_add_ps(acc0, acc1)) + tail
+    }
+
+    /// # Safety
+    /// The CPU must have AVX-512F; `w` and `c` must have equal lengths.
+    #[target_feature(enable = "avx512f")]
+    unsafe fn dot_u8_avx512(w: &[f32], c: &[u8]) -> f32 {
+        let n = w.len();
+        let (pw, pc) = (w.as_ptr(), c.as_ptr());
+        let (mut acc0, mut acc1) = (_mm512_setzero_ps(), _mm512_setzero_ps());
+        let mut i = 0;
+        // SAFETY (every load): i + 32 <= n (16 codes and 16 floats from i and i + 16).
+        while i + 32 <= n {
+            unsafe {
+                let c0 = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128(pc.add(i).cast())));
+                let c1 = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128(pc.add(i + 16).cast())));
+                acc0 = _mm512_fmadd_ps(_mm512_loadu_ps(pw.add(i)), c0, acc0);
+                acc1 = _mm512_fmadd_ps(_mm512_loadu_ps(pw.add(i + 16)), c1, acc1);
+            }
+            i += 32;
+        }
+        if i + 16 <= n {
+            unsafe {
+                let c0 = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128(pc.add(i).cast())));
+                acc0 = _mm512_fmadd_ps(_mm512_loadu_ps(pw.add(i)), c0, acc0);
+            }
+            i += 16;
+        }
+        let tail: f32 = w[i..].iter().zip(&c[i..]).map(|(x, &k)| x * f32::from(k)).sum();
+        _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1)) + tail
     }
 
     /// # Safety
@@ -253,6 +369,29 @@ mod tests {
         assert!(ran.contains(&Kernel::Portable));
         assert!(Kernel::detect().available());
         assert_eq!(crate::dot(&[1.0, 2.0, 3.0], &[4.0, 5.0, 6.0]), 32.0);
+    }
+
+    #[test]
+    fn every_available_u8_kernel_agrees_with_a_double_precision_sum_at_every_length() {
+        let mut rng = SplitMix64(11);
+        for kernel in Kernel::ALL.into_iter().filter(|k| k.available()) {
+            for n in (0..=70).chain([127, 128, 129, 255, 256, 257, 1000]) {
+                let w: Vec<f32> = (0..n).map(|_| rng.uniform() as f32 * 2.0 - 1.0).collect();
+                let c: Vec<u8> = (0..n).map(|_| (rng.uniform() * 256.0) as u8).collect();
+                let exact: f64 = w.iter().zip(&c).map(|(x, &k)| f64::from(*x) * f64::from(k)).sum();
+                let scale: f64 =
+                    w.iter().zip(&c).map(|(x, &k)| f64::from(x.abs()) * f64::from(k)).sum::<f64>().max(1.0);
+                let got = kernel.dot_u8_fn()(&w, &c);
+                assert!(
+                    (f64::from(got) - exact).abs() <= 1e-6 * scale,
+                    "{kernel} at length {n}: {got} against {exact}"
+                );
+                // Codes 255 (the top of the range) are read unsigned.
+                let top = vec![255u8; n];
+                let sum: f64 = w.iter().map(|x| f64::from(*x) * 255.0).sum();
+                assert!((f64::from(kernel.dot_u8_fn()(&w, &top)) - sum).abs() <= 1e-6 * 255.0 * n.max(1) as f64);
+            }
+        }
     }
 
     #[test]
