@@ -108,8 +108,9 @@ pub struct FrameSaliency {
 /// their sweep and progress, and no salient object on a texture (no region stands out);
 /// 13: long wipes between moving shots (no rest either side), told by a boundary crossing
 /// the whole picture; 14: fades' ramps fitted on each frame's progress towards the solid
-/// colour.
-pub const ANALYSIS_VERSION: u32 = 14;
+/// colour; 15: cuts found on every decoded frame's signature where the sampled frames
+/// miss them.
+pub const ANALYSIS_VERSION: u32 = 15;
 
 /// Everything tuneclip knows about a video after analysis.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -242,11 +243,13 @@ pub fn analyse(video: &SampledVideo) -> VideoAnalysis {
 }
 
 /// The typed detector's transitions, cuts placed on their frame and gradual edges
-/// refined on every decoded frame.
+/// refined on every decoded frame, and the cuts only every decoded frame shows
+/// ([`crate::transitions::add_frame_cuts`]).
 pub fn find_transitions(video: &SampledVideo) -> Vec<Transition> {
     let mut transitions = detect_transitions(&video.frames, &CutDetectorConfig::default());
     crate::transitions::refine_cuts(&mut transitions, &video.frames, &video.signatures);
     crate::transitions::refine_gradual(&mut transitions, &video.signatures);
+    crate::transitions::add_frame_cuts(&mut transitions, &video.signatures);
     transitions
 }
 

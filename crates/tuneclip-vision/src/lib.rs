@@ -38,4 +38,6 @@ pub use cuts::{CutDetectorConfig, detect_cuts, frame_change, histogram_distance}
 pub use faces::{Face, FaceDetector, FaceDetectorConfig, FaceTrack, link_tracks};
 pub use logos::detect_logos;
 pub use onnx::{OnnxError, open_session};
-pub use transitions::{FadeColour, Transition, TransitionKind, detect_transitions, refine_cuts, refine_gradual};
+pub use transitions::{
+    FadeColour, Transition, TransitionKind, add_frame_cuts, detect_transitions, refine_cuts, refine_gradual,
+};

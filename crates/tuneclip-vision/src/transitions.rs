@@ -449,6 +449,79 @@ pub fn refine_cuts(transitions: &mut [Transition], frames: &[SampledFrame], sign
     }
 }
 
+/// A frame is a cut [`add_frame_cuts`] adds when the picture changes into it at least
+/// this many times more than between any other two neighbours within [`FRAME_CUT_REACH`]
+/// frames (fast motion changes every step alike; a flash or strobe changes the
+/// neighbouring steps too) ...
+const FRAME_CUT_OVER_MOTION: f32 = 4.0;
+/// ... by at least this many luma levels (the mean absolute difference of the two
+/// signatures, each less its own mean) ...
+const FRAME_CUT_MIN: f32 = 6.0;
+/// ... and the picture stays changed: the frames two before and one after, and one
+/// before and two after, differ by at least this share of the change (a flash comes
+/// back to the picture it left). The two ratios are the TransNetV2 picture check's
+/// (`transnet::fuse`), read off the development seeds' candidates there; the three
+/// constants were set before any run of this pass and not changed after it.
+const FRAME_CUT_STAYS: f32 = 0.7;
+/// Frames either side whose changes a cut must stand out from.
+const FRAME_CUT_REACH: usize = 3;
+/// Cells of a [`FrameSignature`].
+const SIGNATURE_CELLS: usize = tuneclip_core::frame::SIGNATURE_GRID * tuneclip_core::frame::SIGNATURE_GRID;
+
+/// Add the hard cuts the sampled frames miss, read from every decoded frame's luma
+/// signature (`signatures`, in time order). The typed detector compares frames 0.1 s
+/// apart, where the motion of a moving shot can be as large as a cut between two
+/// similar pictures (two moments of one scene); from one frame to the next the motion
+/// is a quarter of that and the cut as large. Changes are measured on each signature
+/// less its mean, so that a camera's exposure stepping is no cut. A frame is a cut when its change stands
+/// out from its neighbours' ([`FRAME_CUT_OVER_MOTION`], [`FRAME_CUT_MIN`]) and the
+/// picture stays changed ([`FRAME_CUT_STAYS`]); one within two frames of (or inside) a
+/// transition already found is that transition. Returns how many were added.
+pub fn add_frame_cuts(transitions: &mut Vec<Transition>, signatures: &[FrameSignature]) -> usize {
+    let n = signatures.len();
+    if n < 2 * FRAME_CUT_REACH + 2 {
+        return 0;
+    }
+    // Each signature less its mean: a camera's exposure or white balance stepping
+    // moves every cell alike (box.mp4, a single shot, steps 8.5 levels in one frame and
+    // stays there), a cut moves them apart.
+    let centred: Vec<[f32; SIGNATURE_CELLS]> = signatures
+        .iter()
+        .map(|s| {
+            let mean = s.grid.iter().map(|&v| f32::from(v)).sum::<f32>() / SIGNATURE_CELLS as f32;
+            std::array::from_fn(|c| f32::from(s.grid[c]) - mean)
+        })
+        .collect();
+    let d = |a: usize, b: usize| {
+        centred[a].iter().zip(&centred[b]).map(|(x, y)| (x - y).abs()).sum::<f32>() / SIGNATURE_CELLS as f32
+    };
+    let steps: Vec<f32> = (0..n).map(|i| if i == 0 { 0.0 } else { d(i - 1, i) }).collect();
+    let frame_s = (signatures[n - 1].t_s - signatures[0].t_s) / (n - 1) as f64;
+    let near = 2.0 * frame_s + 1e-3;
+    let mut added: Vec<Transition> = Vec::new();
+    for i in (FRAME_CUT_REACH + 1)..(n - FRAME_CUT_REACH) {
+        let across = steps[i];
+        if across < FRAME_CUT_MIN {
+            continue;
+        }
+        let motion =
+            (i - FRAME_CUT_REACH..=i + FRAME_CUT_REACH).filter(|&j| j != i).map(|j| steps[j]).fold(0.5f32, f32::max);
+        let stays = d(i - 2, i + 1).min(d(i - 1, i + 2));
+        if across < FRAME_CUT_OVER_MOTION * motion || stays < FRAME_CUT_STAYS * across {
+            continue;
+        }
+        let t = signatures[i].t_s;
+        if transitions.iter().chain(&added).any(|f| t >= f.start_s - near && t <= f.end_s + near) {
+            continue;
+        }
+        added.push(Transition { kind: TransitionKind::Cut, start_s: t, end_s: t, colour: None });
+    }
+    let count = added.len();
+    transitions.extend(added);
+    transitions.sort_by(|x, y| x.start_s.total_cmp(&y.start_s));
+    count
+}
+
 /// How far beyond a gradual transition's sampled edges [`refine_gradual`] looks for
 /// its exact ones, in seconds (the sampled edges are off by a sampling step or two).
 const EDGE_REACH_S: f64 = 0.5;
@@ -818,6 +891,31 @@ mod tests {
                 grid: std::array::from_fn(|c| frame(k, c, old(c), new(c)).round().clamp(0.0, 255.0) as u8),
             })
             .collect()
+    }
+
+    #[test]
+    fn a_cut_between_similar_pictures_is_found_on_its_frame_and_flashes_and_motion_are_not() {
+        // Two moments of one scene: the new picture a small shift of the old, each
+        // moving steadily (2 levels a frame), the cut into frame 20; a one-frame flash
+        // at 8 and a two-frame one at 30.
+        let sigs = signatures(|k, c, old, _| {
+            let shifted = if k >= 20 { old + 14.0 * if c % 2 == 0 { 1.0 } else { -1.0 } } else { old };
+            let flash = if k == 8 || k == 30 || k == 31 { 60.0 } else { 0.0 };
+            shifted + 2.0 * ((k + c) % 3) as f32 + flash
+        });
+        let mut found = Vec::new();
+        assert_eq!(add_frame_cuts(&mut found, &sigs), 1, "{found:?}");
+        assert!((found[0].start_s - sigs[20].t_s).abs() < 1e-9 && found[0].kind == TransitionKind::Cut);
+        // One already found within two frames is not added again.
+        let mut known =
+            vec![Transition { kind: TransitionKind::Cut, start_s: sigs[21].t_s, end_s: sigs[21].t_s, colour: None }];
+        assert_eq!(add_frame_cuts(&mut known, &sigs), 0);
+        // A camera's exposure stepping: every cell 14 levels darker from frame 20 on.
+        let exposure = signatures(|k, c, old, _| old + 2.0 * ((k + c) % 3) as f32 - if k >= 20 { 14.0 } else { 0.0 });
+        assert_eq!(add_frame_cuts(&mut Vec::new(), &exposure), 0);
+        // Fast motion: every step as large as the cut.
+        let moving = signatures(|k, c, old, _| old + 14.0 * ((k + c) % 2) as f32);
+        assert_eq!(add_frame_cuts(&mut Vec::new(), &moving), 0);
     }
 
     #[test]
