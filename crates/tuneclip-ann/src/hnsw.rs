@@ -308,7 +308,7 @@ impl HnswIndex {
     /// The index over a finished graph, with the 8-bit codes of its vectors that every
     /// search walks on ([`Sq8`]; exact re-ranking on the `f32` rows): a quarter of the
     /// memory traffic per visited row, for a quarter more memory. ANN bench, 200,000
-    /// vectors, recall@10 0.95: 1.25x the `f32` walk's queries/s at 32 dims, 1.4-1.5x at
+    /// vectors, recall@10 0.95: 1.25x the `f32` walk's queries/s at 32 dims, 1.37-1.5x at
     /// 64-256 (`BENCHMARKS.md`). Encoding is one pass (0.1 s at 200k x 128). The codes
     /// are kept only when walks on them recall as walks on the rows do
     /// ([`Self::codes_agree`]): where 1/255 of a dimension's range is coarse against
