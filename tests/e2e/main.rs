@@ -313,6 +313,7 @@ async fn best_clips_through_the_real_server_render_vertical_h264() {
     let status = idx.status(pb::StatusRequest {}).await.expect("still serving").into_inner();
     assert_eq!((status.songs, status.videos, status.failures), (1, 2, 2));
     assert_eq!(status.segment_search(), pb::SegmentSearch::Exact, "a small catalogue is searched exactly");
+    assert!(!status.segment_search_codes, "no graph, so no codes to walk");
 
     // The other way round: the one song comes back for either video, and for a segment.
     let video_id = catalogue.videos[0].id.0.clone();

@@ -548,6 +548,10 @@ impl VectorIndex for HnswIndex {
             None => self.search_with(dot_for(dim), query, k, ef),
         }
     }
+
+    fn walks_codes(&self) -> bool {
+        self.has_codes()
+    }
 }
 
 /// What a beam search scores rows with: `f32` rows and a dot kernel, or 8-bit codes.

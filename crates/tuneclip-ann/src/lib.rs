@@ -108,6 +108,12 @@ pub trait VectorIndex: Send + Sync + std::fmt::Debug {
     /// Up to `k` ids with the highest dot product with `query`, best first, ties by id.
     /// `ef` widens an approximate search (at least `k` is used); exact indexes ignore it.
     fn search(&self, query: &[f32], k: usize, ef: usize) -> Vec<Hit>;
+    /// Whether searches walk 8-bit codes of the vectors, the best re-ranked on the
+    /// exact ones ([`HnswIndex::has_codes`]): a speed choice the returned scores do not
+    /// show, so status and reports name it.
+    fn walks_codes(&self) -> bool {
+        false
+    }
     /// `Err` with the reason when the index cannot answer as configured (a remote
     /// engine down: it may still answer, degraded). Local indexes always can.
     fn health(&self) -> std::result::Result<(), Unhealthy> {

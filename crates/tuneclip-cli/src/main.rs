@@ -449,7 +449,9 @@ async fn main() -> Result<()> {
                 backend,
                 tls,
             )?;
-            eprintln!("vectors searched by {}", engine.index().segment_search_kind());
+            let index = engine.index();
+            let codes = if index.segment_search_codes() { " (walked on 8-bit codes, re-ranked exactly)" } else { "" };
+            eprintln!("vectors searched by {}{codes}", index.segment_search_kind());
             let productions = if productions.is_empty() { vec![cli.data_dir.join("production")] } else { productions };
             let page = std::sync::Arc::new(ReviewPage::new(review, productions, auth_token)?);
             let (review_listener, review_local) = tuneclip_server::bind(review_addr).await?;

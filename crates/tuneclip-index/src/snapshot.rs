@@ -63,6 +63,10 @@ pub struct Manifest {
     /// The HNSW graph file over the song vectors (video -> songs); absent: exact.
     #[serde(default)]
     pub song_graph: Option<String>,
+    /// Whether the segment graph's self-check kept 8-bit codes when it was built (its
+    /// searches walk them, re-ranked exactly); the check runs again at every load.
+    #[serde(default)]
+    pub segment_codes: bool,
     pub files: BTreeMap<String, String>,
 }
 
@@ -243,7 +247,7 @@ fn vectors_of<'a>(dir: &Path, dim: usize, rows: impl Iterator<Item = &'a [f32]>)
 }
 
 /// Write `vectors` (and a graph over them when there are enough) into `dir`; returns the
-/// graph's file name when one was written.
+/// graph's file name when one was written, and whether it walks 8-bit codes.
 fn write_vector_set(
     dir: &Path,
     vectors: Vectors,
@@ -251,7 +255,7 @@ fn write_vector_set(
     graph_file: &str,
     opts: &PublishOptions,
     what: &str,
-) -> Result<Option<String>> {
+) -> Result<Option<(String, bool)>> {
     vectors.write(&dir.join(vec_file)).map_err(ann_err)?;
     if vectors.len() < opts.hnsw_min_vectors.max(1) {
         return Ok(None);
@@ -268,7 +272,7 @@ fn write_vector_set(
     let graph = HnswIndex::build(Arc::new(vectors), opts.hnsw, &bar).map_err(ann_err)?;
     bar.finish_and_clear();
     graph.write_graph(&dir.join(graph_file)).map_err(ann_err)?;
-    Ok(Some(graph_file.to_string()))
+    Ok(Some((graph_file.to_string(), graph.has_codes())))
 }
 
 pub(crate) fn ann_err(e: tuneclip_ann::AnnError) -> IndexError {
@@ -312,6 +316,7 @@ impl Snapshot {
         let dim = catalogue.dim;
         let segs = vectors_of(&tmp, dim, catalogue.segments.iter().map(|s| s.embedding.as_slice()))?;
         let segment_graph = write_vector_set(&tmp, segs, SEGMENT_VECTORS, SEGMENT_GRAPH, opts, "segments")?;
+        let segment_codes = segment_graph.as_ref().is_some_and(|g| g.1);
         let songs = vectors_of(&tmp, dim, catalogue.songs.iter().map(|s| s.embedding.as_slice()))?;
         let song_graph = write_vector_set(&tmp, songs, SONG_VECTORS, SONG_GRAPH, opts, "songs")?;
 
@@ -329,8 +334,9 @@ impl Snapshot {
             songs: catalogue.songs.len(),
             videos: catalogue.videos.len(),
             segments: catalogue.segments.len(),
-            segment_graph,
-            song_graph,
+            segment_graph: segment_graph.map(|g| g.0),
+            song_graph: song_graph.map(|g| g.0),
+            segment_codes,
             files,
         };
         let m_json = serde_json::to_vec_pretty(&manifest)
@@ -491,12 +497,17 @@ impl Snapshot {
         Self::read_catalogue(&dir)
     }
 
-    /// Read and verify a snapshot's manifest: every listed file must exist with its sha256.
-    pub fn verify(dir: &Path) -> Result<Manifest> {
+    /// A snapshot's manifest as written, its files not checked ([`Snapshot::verify`]
+    /// checks them).
+    pub fn manifest(dir: &Path) -> Result<Manifest> {
         let mpath = dir.join(MANIFEST_FILE);
         let bytes = fs::read(&mpath).map_err(io_err(&mpath))?;
-        let manifest: Manifest = serde_json::from_slice(&bytes)
-            .map_err(|e| IndexError::Json { path: mpath.clone(), reason: e.to_string() })?;
+        serde_json::from_slice(&bytes).map_err(|e| IndexError::Json { path: mpath.clone(), reason: e.to_string() })
+    }
+
+    /// Read and verify a snapshot's manifest: every listed file must exist with its sha256.
+    pub fn verify(dir: &Path) -> Result<Manifest> {
+        let manifest = Self::manifest(dir)?;
         if !(1..=FORMAT_VERSION).contains(&manifest.format_version) {
             return Err(IndexError::Corrupt {
                 dir: dir.to_path_buf(),

@@ -316,8 +316,15 @@ pub fn write_report(
     let dir = data.join("reports");
     std::fs::create_dir_all(&dir).map_err(io(&dir))?;
     let name = snapshot.file_name().map_or_else(|| "snapshot".into(), |n| n.to_string_lossy().into_owned());
+    let manifest = Snapshot::manifest(snapshot)?;
     let report = serde_json::json!({
         "snapshot": name,
+        // How segments are searched: an HNSW graph (or every segment scored), and
+        // whether the graph walks 8-bit codes (re-ranked exactly).
+        "segment_search": {
+            "graph": manifest.segment_graph.is_some(),
+            "codes": manifest.segment_codes,
+        },
         "songs": catalogue.songs.len(),
         "videos": catalogue.videos.len(),
         "segments": catalogue.segments.len(),

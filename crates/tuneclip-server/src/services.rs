@@ -254,6 +254,7 @@ pub(crate) fn status_of(index: &Index) -> pb::StatusResponse {
         segments: m.segments as u64,
         failures: index.catalogue.failures.len() as u64,
         segment_search: convert::segment_search(index.segment_search_kind()) as i32,
+        segment_search_codes: index.segment_search_codes(),
     }
 }
 

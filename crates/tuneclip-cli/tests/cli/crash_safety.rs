@@ -149,6 +149,8 @@ fn a_truncated_video_is_kept_and_reported() {
     assert!(report["damaged"][0]["path"].as_str().is_some_and(|p| p.ends_with("cut.mkv")), "{report}");
     assert!(report["damaged"][0]["damage"]["truncated_at_s"].is_number(), "{report}");
     assert_eq!(report["failures"].as_array().map(Vec::len), Some(0), "{report}");
+    // A catalogue this small is scanned exactly: no graph, so no codes.
+    assert_eq!(report["segment_search"], serde_json::json!({"graph": false, "codes": false}), "{report}");
 }
 
 /// A temporary folder with the test media ingested into `data/`.

@@ -218,6 +218,12 @@ impl Index {
         self.segments.kind()
     }
 
+    /// Whether the segment search walks 8-bit codes of the vectors, re-ranked exactly
+    /// (an HNSW graph whose load-time self-check kept them; speed only).
+    pub fn segment_search_codes(&self) -> bool {
+        self.segments.walks_codes()
+    }
+
     /// Whether the vector indexes answer as configured (a remote engine's health).
     pub fn vector_health(&self) -> std::result::Result<(), tuneclip_ann::Unhealthy> {
         self.segments.health().and(self.songs.health())

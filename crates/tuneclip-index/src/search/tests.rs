@@ -204,9 +204,12 @@ fn subtitled_and_heavy_text_segments_are_skipped_unless_allowed() {
 fn heavily_filtered_searches_are_exact() {
     let root = tempfile::tempdir().expect("tempdir");
     let cat = crate::synthetic::catalogue(8_000, 40, 6);
-    Snapshot::publish(root.path(), &cat).expect("publish");
+    let snap = Snapshot::publish(root.path(), &cat).expect("publish");
     let index = Index::load_current(root.path(), crate::synthetic::MODEL_VERSION).expect("load");
     assert_eq!(index.segment_search_kind(), tuneclip_ann::IndexKind::Hnsw);
+    // 32 dims of clustered data: the graph walks 8-bit codes, as its build recorded.
+    assert!(index.segment_search_codes());
+    assert!(Snapshot::verify(&snap).expect("manifest").segment_codes);
     let segs = &index.catalogue.segments;
     let reference = |song: &[f32], q: &ClipQuery| -> Vec<(String, u32)> {
         let mut all: Vec<(f32, usize)> = (0..segs.len())
