@@ -303,47 +303,17 @@ fn analyse_transitions(video: &SampledVideo, transitions: Vec<Transition>) -> Vi
             )
         })
         .collect();
+    let lumas: Vec<Vec<f32>> = crate::par::map(frames, SampledFrame::luma_plane);
+    // Each shot's statistics and its frames' salient objects; the shots split over the
+    // cores by their frames.
+    let weights: Vec<usize> = shot_frames.iter().map(|f| f.len().max(1)).collect();
+    let per_shot = crate::par::weighted(&weights, |shots| {
+        shots.map(|s| shot_stats(frames, &lumas, spans[s], area, scale, (fw, fh))).collect()
+    });
     let mut saliency = Vec::with_capacity(frames.len());
-    let lumas: Vec<Vec<f32>> = frames.iter().map(SampledFrame::luma_plane).collect();
-    let area_px: Vec<usize> =
-        (area.y..area.bottom()).flat_map(|y| (area.x..area.right()).map(move |x| (y * fw + x) as usize)).collect();
-    for &(s0, s1) in &spans {
-        let range = TimeRange::new(s0, s1);
-        let idx: Vec<usize> = (0..frames.len()).filter(|&i| range.contains(frames[i].t_s)).collect();
-        let (mut motion, mut bright, mut colour, mut flat) = (0f32, 0f32, 0f32, 0f32);
-        for (k, &i) in idx.iter().enumerate() {
-            let l = &lumas[i];
-            if l.len() != (fw * fh) as usize {
-                continue; // a mid-stream resolution change: skip the odd frame
-            }
-            let prev = (k > 0).then(|| lumas[idx[k - 1]].as_slice()).filter(|p| p.len() == l.len());
-            if let Some(p) = prev {
-                motion += area_px.iter().map(|&j| (l[j] - p[j]).abs()).sum::<f32>() / area_px.len().max(1) as f32;
-            }
-            let mean = area_px.iter().map(|&j| l[j]).sum::<f32>() / area_px.len().max(1) as f32;
-            let sd = (area_px.iter().map(|&j| (l[j] - mean).powi(2)).sum::<f32>() / area_px.len().max(1) as f32).sqrt();
-            bright += mean;
-            flat += sd;
-            colour += colourfulness(&frames[i], area);
-            // Motion against the frame before in the shot; the shot's first frame is
-            // compared with the one after it (the same change, seen from the other side).
-            let other =
-                if k > 0 { Some(lumas[idx[k - 1]].as_slice()) } else { idx.get(1).map(|&j| lumas[j].as_slice()) };
-            let (centre, extent) = crate::saliency::salient_object(&frames[i], l, other, area, scale);
-            saliency.push(FrameSaliency { t_s: frames[i].t_s, centre, extent });
-        }
-        let n = idx.len().max(1) as f32;
-        let pairs = idx.len().saturating_sub(1).max(1) as f32;
-        let (brightness, sd) = (bright / n, flat / n);
-        segments.push(SegmentStats {
-            range,
-            motion: motion / pairs,
-            brightness,
-            colourfulness: colour / n,
-            blank: brightness < 20.0 && sd < 8.0,
-            subtitles: None,
-            text_share: None,
-        });
+    for (stats, frames_saliency) in per_shot {
+        segments.push(stats);
+        saliency.extend(frames_saliency);
     }
     VideoAnalysis {
         version: ANALYSIS_VERSION,
@@ -364,6 +334,65 @@ fn analyse_transitions(video: &SampledVideo, transitions: Vec<Transition>) -> Vi
         damage: video.damage,
         events: crate::picture_events(&video.signatures),
     }
+}
+
+/// One shot's [`SegmentStats`] and its frames' salient objects, from the frames in
+/// `(s0, s1)` (their luma planes in `lumas`, `fw` x `fh`), over the active `area`.
+fn shot_stats<'a>(
+    frames: &[SampledFrame],
+    lumas: &'a [Vec<f32>],
+    (s0, s1): (f64, f64),
+    area: Rect,
+    scale: (f32, f32),
+    (fw, fh): (u32, u32),
+) -> (SegmentStats, Vec<FrameSaliency>) {
+    let range = TimeRange::new(s0, s1);
+    let idx: Vec<usize> = (0..frames.len()).filter(|&i| range.contains(frames[i].t_s)).collect();
+    let mut saliency = Vec::with_capacity(idx.len());
+    let (mut motion, mut bright, mut colour, mut flat) = (0f32, 0f32, 0f32, 0f32);
+    for (k, &i) in idx.iter().enumerate() {
+        let l = &lumas[i];
+        if l.len() != (fw * fh) as usize {
+            continue; // a mid-stream resolution change: skip the odd frame
+        }
+        // The active area's rows of a plane, in order (the sums below add its pixels
+        // row by row, left to right).
+        let rows = |plane: &'a [f32]| {
+            (area.y..area.bottom()).map(move |y| &plane[(y * fw + area.x) as usize..(y * fw + area.right()) as usize])
+        };
+        let px = (area.width * area.height).max(1) as f32;
+        let prev = (k > 0).then(|| lumas[idx[k - 1]].as_slice()).filter(|p| p.len() == l.len());
+        if let Some(p) = prev {
+            let mut sum = 0f32;
+            for (a, b) in rows(l).zip(rows(p)) {
+                sum = a.iter().zip(b).fold(sum, |s, (x, y)| s + (x - y).abs());
+            }
+            motion += sum / px;
+        }
+        let mean = rows(l).fold(0f32, |s, row| row.iter().fold(s, |s, v| s + v)) / px;
+        let sd = (rows(l).fold(0f32, |s, row| row.iter().fold(s, |s, v| s + (v - mean).powi(2))) / px).sqrt();
+        bright += mean;
+        flat += sd;
+        colour += colourfulness(&frames[i], area);
+        // Motion against the frame before in the shot; the shot's first frame is
+        // compared with the one after it (the same change, seen from the other side).
+        let other = if k > 0 { Some(lumas[idx[k - 1]].as_slice()) } else { idx.get(1).map(|&j| lumas[j].as_slice()) };
+        let (centre, extent) = crate::saliency::salient_object(&frames[i], l, other, area, scale);
+        saliency.push(FrameSaliency { t_s: frames[i].t_s, centre, extent });
+    }
+    let n = idx.len().max(1) as f32;
+    let pairs = idx.len().saturating_sub(1).max(1) as f32;
+    let (brightness, sd) = (bright / n, flat / n);
+    let stats = SegmentStats {
+        range,
+        motion: motion / pairs,
+        brightness,
+        colourfulness: colour / n,
+        blank: brightness < 20.0 && sd < 8.0,
+        subtitles: None,
+        text_share: None,
+    };
+    (stats, saliency)
 }
 
 #[cfg(test)]

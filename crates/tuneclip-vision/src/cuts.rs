@@ -46,28 +46,63 @@ impl Default for CutDetectorConfig {
 /// (blind to what colour they are). Two different shots of a grey street have similar
 /// histograms but different pixels; a moving object keeps its histogram.
 pub fn frame_change(a: &SampledFrame, b: &SampledFrame) -> f32 {
-    frame_change_with(a, b, &histogram(a), &histogram(b))
-}
-
-/// [`frame_change`] with the two frames' [`histogram`]s already computed (a detector
-/// comparing each frame with several others computes each histogram once).
-pub(crate) fn frame_change_with(a: &SampledFrame, b: &SampledFrame, ha: &[f32; 64], hb: &[f32; 64]) -> f32 {
-    let hist = distance_of(ha, hb);
     if a.rgb.len() != b.rgb.len() {
         return 1.0;
     }
-    let mad = a
-        .rgb
-        .chunks_exact(3)
-        .zip(b.rgb.chunks_exact(3))
-        .map(|(p, q)| {
-            let la = 0.299 * f32::from(p[0]) + 0.587 * f32::from(p[1]) + 0.114 * f32::from(p[2]);
-            let lb = 0.299 * f32::from(q[0]) + 0.587 * f32::from(q[1]) + 0.114 * f32::from(q[2]);
-            (la - lb).abs()
-        })
-        .sum::<f32>()
-        / (a.rgb.len() / 3).max(1) as f32;
-    0.5 * hist + 0.5 * (mad / 48.0).min(1.0)
+    Lumas::new([a, b]).change(0, 1, &histogram(a), &histogram(b))
+}
+
+/// Frames' luma planes in thousandths of a level (BT.601's weights as integers, so
+/// differences are exact), each made on its first use and kept until the detector
+/// has moved past it ([`Lumas::forget_before`]): a detector that compares every frame
+/// with several neighbours converts each frame once, and holds only those near it.
+pub(crate) struct Lumas<'a> {
+    frames: Vec<&'a SampledFrame>,
+    planes: Vec<Option<Vec<i32>>>,
+    /// Planes before this one are dropped.
+    forgotten: usize,
+}
+
+impl<'a> Lumas<'a> {
+    pub(crate) fn new(frames: impl IntoIterator<Item = &'a SampledFrame>) -> Self {
+        let frames: Vec<&SampledFrame> = frames.into_iter().collect();
+        let planes = vec![None; frames.len()];
+        Self { frames, planes, forgotten: 0 }
+    }
+
+    fn make(&mut self, i: usize) {
+        if self.planes[i].is_none() {
+            let plane = self.frames[i]
+                .rgb
+                .chunks_exact(3)
+                .map(|p| 299 * i32::from(p[0]) + 587 * i32::from(p[1]) + 114 * i32::from(p[2]))
+                .collect();
+            self.planes[i] = Some(plane);
+        }
+    }
+
+    /// Drop the planes of frames before `i`.
+    pub(crate) fn forget_before(&mut self, i: usize) {
+        let i = i.min(self.frames.len());
+        if i > self.forgotten {
+            self.planes[self.forgotten..i].iter_mut().for_each(|p| *p = None);
+            self.forgotten = i;
+        }
+    }
+
+    /// [`frame_change`] of frames `a` and `b` given their [`histogram`]s.
+    pub(crate) fn change(&mut self, a: usize, b: usize, ha: &[f32; 64], hb: &[f32; 64]) -> f32 {
+        let hist = distance_of(ha, hb);
+        if self.frames[a].rgb.len() != self.frames[b].rgb.len() {
+            return 1.0;
+        }
+        self.make(a);
+        self.make(b);
+        let (Some(la), Some(lb)) = (&self.planes[a], &self.planes[b]) else { unreachable!("made above") };
+        let sum: u64 = la.iter().zip(lb).map(|(x, y)| u64::from((x - y).unsigned_abs())).sum();
+        let mad = (sum as f64 / 1000.0 / la.len().max(1) as f64) as f32;
+        0.5 * hist + 0.5 * (mad / 48.0).min(1.0)
+    }
 }
 
 /// Times of hard cuts (the timestamp of the first frame of the new shot).
@@ -76,8 +111,23 @@ pub fn detect_cuts(frames: &[SampledFrame], cfg: &CutDetectorConfig) -> Vec<f64>
         return Vec::new();
     }
     let hists: Vec<[f32; 64]> = frames.iter().map(histogram).collect();
-    let change = |a: usize, b: usize| frame_change_with(&frames[a], &frames[b], &hists[a], &hists[b]);
-    let d: Vec<f32> = (1..frames.len()).map(|i| change(i - 1, i)).collect();
+    detect_cuts_with(frames, &hists, cfg)
+}
+
+/// [`detect_cuts`] given every frame's [`histogram`].
+pub(crate) fn detect_cuts_with(frames: &[SampledFrame], hists: &[[f32; 64]], cfg: &CutDetectorConfig) -> Vec<f64> {
+    if frames.len() < 2 {
+        return Vec::new();
+    }
+    let mut lumas = Lumas::new(frames);
+    let d: Vec<f32> = (1..frames.len())
+        .map(|i| {
+            lumas.forget_before(i - 1);
+            lumas.change(i - 1, i, &hists[i - 1], &hists[i])
+        })
+        .collect();
+    // Again from the start, for the flash checks.
+    let mut lumas = Lumas::new(frames);
     let mut cuts: Vec<f64> = Vec::new();
     for i in 0..d.len() {
         if d[i] < cfg.min_distance {
@@ -91,9 +141,10 @@ pub fn detect_cuts(frames: &[SampledFrame], cfg: &CutDetectorConfig) -> Vec<f64>
         // flash matches the frame before it.
         // (and the change back out of a flash returns to the frame before it).
         // "Matches" is relative in fast motion: the pictures either side of the flash
-        // differ far less than each differs from the flash.
-        let returns = |a: usize, b: usize, into: f32, out: f32| {
-            let back = change(a, b);
+        // differ far less than each differs from the flash. (Frames from i - 1 on.)
+        lumas.forget_before(i.saturating_sub(1));
+        let mut returns = |a: usize, b: usize, into: f32, out: f32| {
+            let back = lumas.change(a, b, &hists[a], &hists[b]);
             back < cfg.min_distance * 0.5 || back < 0.5 * into.min(out)
         };
         let flash = (i + 2 < frames.len() && returns(i, i + 2, d[i], d[i + 1]))

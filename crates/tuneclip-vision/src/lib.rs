@@ -18,6 +18,7 @@ mod cuts;
 pub mod events;
 mod faces;
 pub mod onnx;
+mod par;
 pub mod saliency;
 pub mod small_faces;
 

@@ -17,7 +17,7 @@
 //! exact to one sampling step there; [`refine_cuts`] and [`refine_gradual`] then put
 //! them on their exact frames from every decoded frame's luma signature.
 
-use crate::cuts::{CutDetectorConfig, detect_cuts, frame_change_with, histogram};
+use crate::cuts::{CutDetectorConfig, Lumas, detect_cuts_with, histogram};
 use serde::{Deserialize, Serialize};
 use tuneclip_core::frame::{FrameSignature, SampledFrame};
 
@@ -720,35 +720,41 @@ pub fn detect_transitions(frames: &[SampledFrame], cfg: &CutDetectorConfig) -> V
     if frames.len() < 2 {
         return Vec::new();
     }
-    let planes: Vec<Plane> = frames.iter().map(plane).collect();
+    let planes: Vec<Plane> = crate::par::map(frames, plane);
     // Each frame is compared with many others below: its histogram once.
-    let hists: Vec<[f32; 64]> = frames.iter().map(histogram).collect();
+    let hists: Vec<[f32; 64]> = crate::par::map(frames, histogram);
     let fades = detect_fades(frames, &planes);
     let inside = |t: f64, list: &[Transition]| list.iter().any(|g| t >= g.start_s && t <= g.end_s);
-    let cuts: Vec<f64> = detect_cuts(frames, cfg).into_iter().filter(|&t| !inside(t, &fades)).collect();
+    let cuts: Vec<f64> = detect_cuts_with(frames, &hists, cfg).into_iter().filter(|&t| !inside(t, &fades)).collect();
     let cut_frames: Vec<usize> = cuts.iter().filter_map(|&t| frames.iter().position(|f| f.t_s >= t)).collect();
     let blocked = |lo: usize, hi: usize| {
         cut_frames.iter().any(|&c| c > lo && c <= hi)
             || fades.iter().any(|g| frames[hi].t_s >= g.start_s && frames[lo].t_s <= g.end_s)
     };
     let n = frames.len();
-    let mut candidates: Vec<Candidate> = Vec::new();
-    for c in 1..n - 1 {
-        for &w in &HALF_WIDTHS {
-            if c < w || c + w >= n || blocked(c - w, c + w) {
-                continue;
-            }
-            // Cheap first: two pictures of one shot rarely differ by 12 levels on average.
-            let (pa, pb) = (&planes[c - w].small, &planes[c + w].small);
-            let mad = pa.iter().zip(pb).map(|(x, y)| (x - y).abs()).sum::<f32>() / pa.len().max(1) as f32;
-            if mad < 12.0 || frame_change_with(&frames[c - w], &frames[c + w], &hists[c - w], &hists[c + w]) < 0.25 {
-                continue;
-            }
-            if let Some(cand) = fit(&planes, c - w, c + w) {
-                candidates.push(cand);
+    // Every window centre, the centres split over the cores.
+    let candidates: Vec<Candidate> = crate::par::ranges(n - 2, |centres| {
+        let mut found = Vec::new();
+        let mut lumas = Lumas::new(frames);
+        for c in centres.start + 1..centres.end + 1 {
+            lumas.forget_before(c.saturating_sub(HALF_WIDTHS[HALF_WIDTHS.len() - 1]));
+            for &w in &HALF_WIDTHS {
+                if c < w || c + w >= n || blocked(c - w, c + w) {
+                    continue;
+                }
+                // Cheap first: two pictures of one shot rarely differ by 12 levels on average.
+                let (pa, pb) = (&planes[c - w].small, &planes[c + w].small);
+                let mad = pa.iter().zip(pb).map(|(x, y)| (x - y).abs()).sum::<f32>() / pa.len().max(1) as f32;
+                if mad < 12.0 || lumas.change(c - w, c + w, &hists[c - w], &hists[c + w]) < 0.25 {
+                    continue;
+                }
+                if let Some(cand) = fit(&planes, c - w, c + w) {
+                    found.push(cand);
+                }
             }
         }
-    }
+        found
+    });
     // A window bridging two transitions (a short shot between them) can fit as one: when
     // two disjoint candidates lie inside a candidate's extent with a shot between them
     // (frames apart, one picture from the end of one to the start of the other), that
