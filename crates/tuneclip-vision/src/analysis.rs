@@ -1,7 +1,7 @@
 use crate::small_faces::{DetailFaceStats, DetailFaces};
 use crate::{
     CutDetectorConfig, FaceDetector, FaceTrack, OnnxError, Transition, TransitionKind, detect_active_area,
-    detect_logos, detect_transitions, link_tracks,
+    detect_transitions, link_tracks,
 };
 use serde::{Deserialize, Serialize};
 use tuneclip_core::frame::{DecodeDamage, SampledFrame, SampledVideo, VideoInfo};
@@ -292,7 +292,8 @@ fn analyse_transitions(video: &SampledVideo, transitions: Vec<Transition>) -> Vi
         .iter()
         .map(|&(s0, s1)| (0..frames.len()).filter(|&i| frames[i].t_s >= s0 && frames[i].t_s < s1).collect())
         .collect();
-    let logos = detect_logos(frames, area, &shot_frames)
+    let lumas: Vec<Vec<f32>> = crate::par::map(frames, SampledFrame::luma_plane);
+    let logos = crate::logos::detect_logos_in(frames, &lumas, area, &shot_frames)
         .into_iter()
         .map(|r| {
             Rect::new(
@@ -303,7 +304,6 @@ fn analyse_transitions(video: &SampledVideo, transitions: Vec<Transition>) -> Vi
             )
         })
         .collect();
-    let lumas: Vec<Vec<f32>> = crate::par::map(frames, SampledFrame::luma_plane);
     // Each shot's statistics and its frames' salient objects; the shots split over the
     // cores by their frames.
     let weights: Vec<usize> = shot_frames.iter().map(|f| f.len().max(1)).collect();

@@ -119,13 +119,16 @@ pub(crate) fn detect_cuts_with(frames: &[SampledFrame], hists: &[[f32; 64]], cfg
     if frames.len() < 2 {
         return Vec::new();
     }
-    let mut lumas = Lumas::new(frames);
-    let d: Vec<f32> = (1..frames.len())
-        .map(|i| {
-            lumas.forget_before(i - 1);
-            lumas.change(i - 1, i, &hists[i - 1], &hists[i])
-        })
-        .collect();
+    // Each frame's change from the one before, the frames split over the cores.
+    let d: Vec<f32> = crate::par::ranges(frames.len() - 1, |pairs| {
+        let mut lumas = Lumas::new(frames);
+        pairs
+            .map(|k| {
+                lumas.forget_before(k);
+                lumas.change(k, k + 1, &hists[k], &hists[k + 1])
+            })
+            .collect()
+    });
     // Again from the start, for the flash checks.
     let mut lumas = Lumas::new(frames);
     let mut cuts: Vec<f64> = Vec::new();

@@ -21,6 +21,17 @@ const PERSISTENT: f32 = 0.75;
 /// Logo boxes in sampled-frame pixels (inside `active`, at most one per corner).
 /// `shots`: the frame indices of each shot (between transitions).
 pub fn detect_logos(frames: &[SampledFrame], active: Rect, shots: &[Vec<usize>]) -> Vec<Rect> {
+    let lumas: Vec<Vec<f32>> = crate::par::map(frames, SampledFrame::luma_plane);
+    detect_logos_in(frames, &lumas, active, shots)
+}
+
+/// [`detect_logos`] given every frame's luma plane ([`SampledFrame::luma_plane`]).
+pub(crate) fn detect_logos_in(
+    frames: &[SampledFrame],
+    lumas: &[Vec<f32>],
+    active: Rect,
+    shots: &[Vec<usize>],
+) -> Vec<Rect> {
     let Some(first) = frames.first() else { return Vec::new() };
     let (w, h) = (first.width as usize, first.height as usize);
     // One pixel in from the active area's edge: the bar boundary is an edge too.
@@ -36,15 +47,15 @@ pub fn detect_logos(frames: &[SampledFrame], active: Rect, shots: &[Vec<usize>])
     if shot_list.len() < 2 {
         return Vec::new();
     }
-    let mut logo = vec![true; w * h];
-    for shot in shot_list {
+    // Each shot's persistent pixels, the shots spread over the cores.
+    let persistent = crate::par::map(&shot_list, |shot| {
         let mut count = vec![0u16; w * h];
         for &i in shot.iter() {
             let f = &frames[i];
             if f.width as usize != w || f.height as usize != h {
                 continue;
             }
-            let l = f.luma_plane();
+            let l = &lumas[i];
             for y in y0..y1 {
                 for x in x0..x1 {
                     let g =
@@ -56,8 +67,12 @@ pub fn detect_logos(frames: &[SampledFrame], active: Rect, shots: &[Vec<usize>])
             }
         }
         let need = (PERSISTENT * shot.len() as f32).ceil() as u16;
-        for (keep, c) in logo.iter_mut().zip(&count) {
-            *keep &= *c >= need;
+        count.iter().map(|c| *c >= need).collect::<Vec<bool>>()
+    });
+    let mut logo = vec![true; w * h];
+    for shot in &persistent {
+        for (keep, p) in logo.iter_mut().zip(shot) {
+            *keep &= *p;
         }
     }
     // Drop isolated pixels: a logo's edges are strokes.
