@@ -374,25 +374,31 @@ fn plane_sweep(mids: &[Plane], a: &[f32], d: &[f32], strong: &[usize], sw: usize
     }
     let mut best: Option<PlaneSweep> = None;
     let mut best_err = f32::MAX;
+    // Each frame's progress on the strong pixels (clamped to 0..1), and each strong
+    // pixel's column and row: the same for every direction.
+    let progress: Vec<Vec<f32>> = mids
+        .iter()
+        .map(|plane| strong.iter().map(|&p| ((plane.small[p] - a[p]) / d[p]).clamp(0.0, 1.0)).collect())
+        .collect();
+    let places: Vec<(usize, usize)> = strong.iter().map(|&p| (p % sw, (p / sw).min(sh - 1))).collect();
     for dir in 0..4 {
         let buckets = if dir < 2 { sw } else { sh };
-        let bucket = |p: usize| {
-            let (x, y) = (p % sw, p / sw);
-            match dir {
+        let bucket: Vec<usize> = places
+            .iter()
+            .map(|&(x, y)| match dir {
                 0 => x,
                 1 => sw - 1 - x,
-                2 => y.min(sh - 1),
-                _ => sh - 1 - y.min(sh - 1),
-            }
-        };
+                2 => y,
+                _ => sh - 1 - y,
+            })
+            .collect();
         let (mut err, mut null) = (0f32, 0f32);
         let mut betas = Vec::with_capacity(mids.len());
-        for plane in mids {
+        for aps in &progress {
             // Per bucket: count, sum of progress, sum of its square.
             let mut acc = vec![(0f32, 0f32, 0f32); buckets];
-            for &p in strong {
-                let ap = ((plane.small[p] - a[p]) / d[p]).clamp(0.0, 1.0);
-                let b = &mut acc[bucket(p)];
+            for (&ap, &k) in aps.iter().zip(&bucket) {
+                let b = &mut acc[k];
                 b.0 += 1.0;
                 b.1 += ap;
                 b.2 += ap * ap;
