@@ -184,8 +184,15 @@ fn main() {
     // with the kernel a search at this dimension takes on this CPU), then the walk on
     // the f32 rows with every kernel the CPU has, on the same graph in the same run.
     let chosen = tuneclip_core::kernels::kernel_for(dim);
+    // The part of the load that makes the codes and checks them, on its own.
+    let bare = ours.clone().without_codes();
+    let t = Instant::now();
+    let checked = bare.with_checked_codes();
+    let codes_s = t.elapsed().as_secs_f64();
+    assert_eq!(checked.has_codes(), ours.has_codes(), "the self-check is deterministic");
+    drop(checked);
     println!(
-        "distance kernel at dim {dim}: {chosen} (available: {:?}); 8-bit codes kept: {}",
+        "distance kernel at dim {dim}: {chosen} (available: {:?}); 8-bit codes kept: {} (made and self-checked in {codes_s:.3} s of the load)",
         Kernel::ALL.iter().filter(|k| k.available()).collect::<Vec<_>>(),
         ours.has_codes()
     );
