@@ -308,7 +308,7 @@ fn analyse_transitions(video: &SampledVideo, transitions: Vec<Transition>) -> Vi
     // cores by their frames.
     let weights: Vec<usize> = shot_frames.iter().map(|f| f.len().max(1)).collect();
     let per_shot = crate::par::weighted(&weights, |shots| {
-        shots.map(|s| shot_stats(frames, &lumas, spans[s], area, scale, (fw, fh))).collect()
+        shots.map(|s| shot_stats(frames, &lumas, spans[s], &shot_frames[s], area, scale, (fw, fh))).collect()
     });
     let mut saliency = Vec::with_capacity(frames.len());
     for (stats, frames_saliency) in per_shot {
@@ -336,31 +336,32 @@ fn analyse_transitions(video: &SampledVideo, transitions: Vec<Transition>) -> Vi
     }
 }
 
-/// One shot's [`SegmentStats`] and its frames' salient objects, from the frames in
-/// `(s0, s1)` (their luma planes in `lumas`, `fw` x `fh`), over the active `area`.
+/// One shot's [`SegmentStats`] and its frames' salient objects: the shot spans
+/// `(s0, s1)` and holds the frames `idx` (their luma planes in `lumas`, `fw` x `fh`),
+/// measured over the active `area`.
 fn shot_stats<'a>(
     frames: &[SampledFrame],
     lumas: &'a [Vec<f32>],
     (s0, s1): (f64, f64),
+    idx: &[usize],
     area: Rect,
     scale: (f32, f32),
     (fw, fh): (u32, u32),
 ) -> (SegmentStats, Vec<FrameSaliency>) {
     let range = TimeRange::new(s0, s1);
-    let idx: Vec<usize> = (0..frames.len()).filter(|&i| range.contains(frames[i].t_s)).collect();
     let mut saliency = Vec::with_capacity(idx.len());
     let (mut motion, mut bright, mut colour, mut flat) = (0f32, 0f32, 0f32, 0f32);
+    // The active area's rows of a plane, in order (the sums below add its pixels row by
+    // row, left to right).
+    let rows = |plane: &'a [f32]| {
+        (area.y..area.bottom()).map(move |y| &plane[(y * fw + area.x) as usize..(y * fw + area.right()) as usize])
+    };
+    let px = (area.width * area.height).max(1) as f32;
     for (k, &i) in idx.iter().enumerate() {
         let l = &lumas[i];
         if l.len() != (fw * fh) as usize {
             continue; // a mid-stream resolution change: skip the odd frame
         }
-        // The active area's rows of a plane, in order (the sums below add its pixels
-        // row by row, left to right).
-        let rows = |plane: &'a [f32]| {
-            (area.y..area.bottom()).map(move |y| &plane[(y * fw + area.x) as usize..(y * fw + area.right()) as usize])
-        };
-        let px = (area.width * area.height).max(1) as f32;
         let prev = (k > 0).then(|| lumas[idx[k - 1]].as_slice()).filter(|p| p.len() == l.len());
         if let Some(p) = prev {
             let mut sum = 0f32;
